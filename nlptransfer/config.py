@@ -1,0 +1,263 @@
+"""Argument dataclasses and the YAML + CLI parser shared by every recipe.
+
+A recipe builds a `RecipeParser` over its dataclasses. `--config recipes/<recipe>/<file>.yaml` sets
+defaults, command-line flags override them, and an unknown key (in the YAML or on the command line)
+fails naming the nearest valid key. `--help` lists every field with its help text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from .errors import ConfigError
+
+STRATEGIES = ("full", "frozen", "lora", "ia3", "prompt_tuning")
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={
+            "help": "Hub id or local directory. 'sentence-transformers/all-MiniLM-L6-v2' resolves to the "
+            "embedded offline copy."
+        },
+    )
+    max_length: int = field(default=128, metadata={"help": "Truncate inputs to this many tokens."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow code from the model repository to run. Off unless you ask."}
+    )
+    from_scratch: bool = field(
+        default=False,
+        metadata={"help": "Same architecture, random initialisation (the no-transfer control)."},
+    )
+
+    def __post_init__(self):
+        if self.max_length < 8:
+            raise ConfigError(
+                f"max_length={self.max_length} is too small; use at least 8 (e.g. --max_length 128)"
+            )
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(
+        default="vader-movies",
+        metadata={
+            "help": "Training data: an embedded name (e.g. vader-movies), a local .csv/.tsv/.json/.jsonl/"
+            ".parquet/.txt file or folder, or a Hub id when online."
+        },
+    )
+    eval_datasets: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Extra datasets whose test split is evaluated too (cross-domain transfer); "
+            "'--eval_datasets none' for none."
+        },
+    )
+    text_column: str = field(default="text", metadata={"help": "Column holding the input text."})
+    label_column: str = field(default="label", metadata={"help": "Column holding the label."})
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Fraction of the training split held out for validation when missing."}
+    )
+    test_fraction: float = field(
+        default=0.5,
+        metadata={"help": "Fraction of the data held out for test when the source has no test split."},
+    )
+    split_seed: int = field(default=42, metadata={"help": "Seed of the train/validation/test split."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use at most this many training examples (seeded subsample)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None,
+        metadata={"help": "Evaluate on at most this many examples per split (seeded subsample)."},
+    )
+
+    def __post_init__(self):
+        if [d.lower() for d in self.eval_datasets] == ["none"]:
+            self.eval_datasets = []
+        for name in ("validation_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ConfigError(f"{name}={value} must be between 0 and 1 (e.g. --{name} 0.1)")
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}={value} must be a positive number of examples, or left unset")
+
+
+@dataclass
+class TransferArguments:
+    strategy: str = field(
+        default="full",
+        metadata={
+            "help": "How to transfer: full (fine-tune everything), frozen (train only the new head), "
+            "lora, ia3 (peft adapters) or prompt_tuning (peft soft prompt).",
+            "choices": list(STRATEGIES),
+        },
+    )
+    target_modules: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Modules that get adapters (lora/ia3). Default: peft's choice for the architecture."
+        },
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank: higher = more capacity, more parameters."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA input."})
+    num_virtual_tokens: int = field(default=20, metadata={"help": "Soft-prompt length for prompt_tuning."})
+    merge_adapters: bool = field(
+        default=True,
+        metadata={
+            "help": "lora/ia3: write the adapter merged into a plain transformers model at the top of "
+            "output_dir (what pipeline() loads); the PEFT-format adapter is always saved in adapter/. "
+            "false: only the adapter is written (small). Ignored by other strategies."
+        },
+    )
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)} (--strategy)"
+            )
+        if self.lora_r < 1:
+            raise ConfigError(f"lora_r={self.lora_r} must be >= 1 (e.g. --lora_r 8)")
+
+
+@dataclass
+class TransferTrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus the knobs of `TransferTrainer`."""
+
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "Layer-wise learning-rate decay: layer l from the top trains at lr * decay**l "
+            "(head at lr). 1.0 disables; 0.8-0.95 is typical."
+        },
+    )
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the input embeddings frozen."})
+    gradual_unfreezing_steps: int = field(
+        default=0,
+        metadata={
+            "help": "ULMFiT gradual unfreezing: start with only the head trainable and unfreeze one more "
+            "layer group (top down) every N optimizer steps. 0 disables."
+        },
+    )
+    class_weighted_loss: bool = field(
+        default=False,
+        metadata={"help": "Weight the loss by inverse class frequency of the training labels (imbalance)."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Allow writing into an output directory that holds a previous run. Only files this "
+            "tool wrote are replaced; nothing else is deleted."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 < self.layerwise_lr_decay <= 1:
+            raise ConfigError(
+                f"layerwise_lr_decay={self.layerwise_lr_decay} must be in (0, 1]; 1.0 disables it"
+            )
+        if self.gradual_unfreezing_steps < 0:
+            raise ConfigError("gradual_unfreezing_steps must be >= 0 (0 disables gradual unfreezing)")
+
+
+class RecipeParser(HfArgumentParser):
+    """`HfArgumentParser` with `--config file.yaml` defaults and one-line errors.
+
+    Precedence: dataclass defaults < YAML < command line.
+    """
+
+    def __init__(self, dataclass_types, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # "--strat" must not silently mean "--strategy"
+        super().__init__(dataclass_types, **kwargs)
+        self.add_argument(
+            "--config",
+            metavar="YAML",
+            help="YAML file of defaults (recipes/<recipe>/*.yaml); flags override it.",
+        )
+
+    def error(self, message: str):  # argparse calls this on bad flags; make it a one-line ConfigError
+        raise ConfigError(f"{message} (see --help)")
+
+    def _valid_keys(self) -> list[str]:
+        return [f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init]
+
+    def _unknown(self, key: str, where: str) -> ConfigError:
+        close = difflib.get_close_matches(key, self._valid_keys(), n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else "see --help for the valid keys"
+        return ConfigError(f"unknown config key {key!r} in {where}; {hint}")
+
+    def parse(self, argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        config_path = None
+        if "--config" in argv:
+            i = argv.index("--config")
+            if i + 1 >= len(argv):
+                raise ConfigError(
+                    "--config needs a YAML file path (e.g. --config recipes/sentiment/minilm_full.yaml)"
+                )
+            config_path = argv[i + 1]
+            argv = argv[:i] + argv[i + 2 :]
+        if config_path is not None:
+            self.set_defaults(**self._read_yaml(config_path))
+        args, remaining = self.parse_known_args(argv)
+        for token in remaining:
+            if token.startswith("--"):
+                raise self._unknown(token[2:].split("=", 1)[0], "the command line")
+        if remaining:
+            raise ConfigError(
+                f"unexpected argument {remaining[0]!r}; flags look like --name value (see --help)"
+            )
+        outputs = []
+        for dtype in self.dataclass_types:
+            keys = {f.name for f in dataclasses.fields(dtype) if f.init}
+            try:
+                outputs.append(dtype(**{k: v for k, v in vars(args).items() if k in keys}))
+            except ConfigError:
+                raise
+            except (ValueError, TypeError) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
+        return tuple(outputs)
+
+    def _read_yaml(self, path: str) -> dict[str, Any]:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {path!r} not found; pass an existing YAML file to --config")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError(
+                f"config file {path!r} is not valid UTF-8 YAML ({type(err).__name__}); fix its syntax"
+            ) from err
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path!r} must hold a mapping of key: value pairs")
+        valid = set(self._valid_keys())
+        for key in data:
+            if key not in valid:
+                raise self._unknown(str(key), path)
+        return data
+
+
+def config_to_dict(*configs: Any) -> dict[str, Any]:
+    """All fields of the given argument dataclasses as one plain, YAML-serialisable dict."""
+    out: dict[str, Any] = {}
+    for cfg in configs:
+        values = cfg.to_dict() if isinstance(cfg, TrainingArguments) else dataclasses.asdict(cfg)
+        out.update(json.loads(json.dumps(values, default=str)))
+    return out

@@ -1,0 +1,68 @@
+"""Summary tables and model cards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A GitHub-markdown table; also readable as plain text in a terminal."""
+    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(list(columns)), sep] + [line(r) for r in cells])
+
+
+def model_card(
+    *,
+    title: str,
+    base_model: str,
+    dataset: str,
+    strategy: str,
+    label_names: list[str],
+    results_table: str,
+    trainable: int,
+    total: int,
+    command: str,
+    notes: Sequence[str] = (),
+    load_snippet: str,
+) -> str:
+    """A README.md for the output directory, with the measured metrics."""
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "tags: [nlptransfer, transfer-learning]",
+        "---",
+        f"# {title}",
+        "",
+        f"Fine-tuned from `{base_model}` on `{dataset}` with the `{strategy}` transfer strategy "
+        f"({trainable:,} of {total:,} parameters trained). Labels: {', '.join(label_names)}.",
+        "",
+        "## Results (test splits; measured by this run)",
+        "",
+        results_table,
+        "",
+        "## Use",
+        "",
+        "```python",
+        load_snippet,
+        "```",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        command,
+        "```",
+    ]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,174 @@
+"""`TransferTrainer`: `transformers.Trainer` with the classic fine-tuning tricks of transfer learning.
+
+- Layer-wise learning-rate decay (discriminative learning rates, Howard & Ruder 2018; Clark et al. 2020):
+  the head trains at `learning_rate`, the layer below at `lr * decay`, ... the embeddings at
+  `lr * decay**(n_layers + 1)`.
+- Gradual unfreezing (ULMFiT): only the head trains at first; every `gradual_unfreezing_steps` optimizer
+  steps one more layer group, top down, becomes trainable.
+- Optional frozen embeddings and a class-weighted loss for imbalanced labels.
+
+All knobs live in `TransferTrainingArguments`; device placement stays with the Trainer's Accelerate.
+
+    from nlptransfer import TransferTrainer, TransferTrainingArguments
+    args = TransferTrainingArguments("out", layerwise_lr_decay=0.9, gradual_unfreezing_steps=50)
+    trainer = TransferTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainerCallback
+
+from ..config import TransferTrainingArguments
+
+logger = logging.getLogger("nlptransfer")
+
+_LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def layer_groups(model: torch.nn.Module) -> list[list[str]]:
+    """Parameter names grouped bottom-up: [embeddings, layer 0, ..., layer n-1, head (everything above)].
+
+    Works for wrapped (peft) models too, since it only reads parameter names.
+    """
+    names = [n for n, _ in model.named_parameters()]
+    indices = [int(m.group(1)) for n in names if (m := _LAYER_INDEX.search(n))]
+    n_layers = max(indices) + 1 if indices else 0
+    groups: list[list[str]] = [[] for _ in range(n_layers + 2)]
+    for name in names:
+        match = _LAYER_INDEX.search(name)
+        if match:
+            groups[int(match.group(1)) + 1].append(name)
+        elif "embed" in name or "shared" in name.split("."):
+            groups[0].append(name)
+        else:
+            groups[-1].append(name)
+    return groups
+
+
+class GradualUnfreezingCallback(TrainerCallback):
+    """Unfreeze one more layer group (top down) every `every` optimizer steps."""
+
+    def __init__(self, trainer: TransferTrainer, every: int):
+        self.trainer = trainer
+        self.every = every
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.trainer.unfreeze_top(1 + state.global_step // self.every)
+
+
+class TransferTrainer(Trainer):
+    """A `Trainer` for transfer fine-tuning; see the module docstring.
+
+    Args beyond `Trainer`'s:
+        class_weights: per-class loss weights (tensor of shape [num_labels]); computed from the training
+            labels when `args.class_weighted_loss` is set and this is None.
+    """
+
+    args: TransferTrainingArguments
+
+    def __init__(self, *args, class_weights: torch.Tensor | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        targs = self.args
+        if not isinstance(targs, TransferTrainingArguments):
+            raise TypeError(
+                "TransferTrainer needs TransferTrainingArguments (from nlptransfer import TransferTrainingArguments)"
+            )
+        if class_weights is None and targs.class_weighted_loss:
+            class_weights = balanced_class_weights(self.train_dataset)
+        self.class_weights = class_weights
+        if class_weights is not None:
+            # Our weighted loss is a per-batch mean: let the Trainer scale it for gradient accumulation.
+            self.model_accepts_loss_kwargs = False
+
+        self._groups = layer_groups(self.model)
+        params = dict(self.model.named_parameters())
+        if targs.freeze_embeddings:
+            for name in self._groups[0]:
+                params[name].requires_grad = False
+        # Parameters the strategy allowed to train; gradual unfreezing never touches the others.
+        self._trainable = {n for n, p in params.items() if p.requires_grad}
+        if not self._trainable:
+            raise ValueError("the model has no trainable parameters; check the strategy and freeze options")
+        if targs.gradual_unfreezing_steps:
+            self.unfreeze_top(1)
+            self.add_callback(GradualUnfreezingCallback(self, targs.gradual_unfreezing_steps))
+
+    def unfreeze_top(self, k: int) -> None:
+        """Make the top `k` layer groups trainable (within what the strategy allows), the rest frozen."""
+        params = dict(self.model.named_parameters())
+        n = len(self._groups)
+        for depth, names in enumerate(self._groups):
+            for name in names:
+                if name in self._trainable:
+                    params[name].requires_grad = depth >= n - k
+
+    def create_optimizer(self, model=None):
+        """AdamW (or `args.optim`) with one parameter group per layer depth and weight-decay setting."""
+        if self.optimizer is not None:
+            return self.optimizer
+        opt_model = self.model if model is None else model
+        decay = self.args.layerwise_lr_decay
+        if decay == 1.0 and not self.args.gradual_unfreezing_steps:
+            return super().create_optimizer(model)
+        decay_names = set(self.get_decay_parameter_names(opt_model))
+        params = dict(opt_model.named_parameters())
+        top = len(self._groups) - 1
+        param_groups = []
+        for depth, names in enumerate(self._groups):
+            # Include frozen-for-now parameters of gradual unfreezing: AdamW skips them while grad is None.
+            names = [n for n in names if n in self._trainable and n in params]
+            lr = self.args.learning_rate * decay ** (top - depth)
+            for wd_names, wd in (
+                ([n for n in names if n in decay_names], self.args.weight_decay),
+                ([n for n in names if n not in decay_names], 0.0),
+            ):
+                if wd_names:
+                    param_groups.append(
+                        {"params": [params[n] for n in wd_names], "weight_decay": wd, "lr": lr}
+                    )
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(param_groups, lr=self.args.learning_rate, **optimizer_kwargs)
+        logger.info(
+            "discriminative learning rates: head %.2e ... embeddings %.2e over %d groups",
+            self.args.learning_rate,
+            self.args.learning_rate * decay**top,
+            len(self._groups),
+        )
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.class_weights is None or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs.logits
+        weights = self.class_weights.to(device=logits.device, dtype=logits.dtype)
+        if labels.dtype.is_floating_point and labels.shape == logits.shape:  # multi-label
+            loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=weights)
+        else:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), weight=weights)
+        return (loss, outputs) if return_outputs else loss
+
+
+def balanced_class_weights(dataset, label_column: str = "labels") -> torch.Tensor:
+    """Inverse-frequency weights n / (k * count_c), the scikit-learn 'balanced' scheme."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    column = label_column if label_column in dataset.column_names else "label"
+    labels = list(dataset[column])
+    feature = dataset.features.get(column)
+    num_classes = getattr(feature, "num_classes", None) or (max(labels) + 1)
+    classes = list(range(num_classes))
+    present = sorted(set(labels))
+    weights = compute_class_weight("balanced", classes=np.array(present), y=np.array(labels))
+    out = torch.ones(len(classes))
+    for c, w in zip(present, weights, strict=True):
+        out[c] = float(w)
+    return out

@@ -1,0 +1,180 @@
+"""The sentiment recipe end to end on a tiny model and tiny data, plus its bad-input behaviour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from tiny import sentiment_rows, tiny_model_dir, write_csv
+from transformers import pipeline
+
+from nlptransfer.errors import run_cli
+from nlptransfer.recipes import sentiment
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def data_csv(tmp_path):
+    return write_csv(tmp_path / "reviews.csv", sentiment_rows(90))
+
+
+def _argv(model_dir, data_csv, out, *extra):
+    return [
+        "--model_name_or_path",
+        str(model_dir),
+        "--dataset",
+        str(data_csv),
+        "--eval_datasets",
+        "none",
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "4",
+        "--learning_rate",
+        "1e-2",
+        "--logging_steps",
+        "1",
+        "--use_cpu",
+        "true",
+        *extra,
+    ]
+
+
+def test_recipe_writes_a_complete_loadable_run(model_dir, data_csv, tmp_path):
+    out = tmp_path / "run"
+    # group_by_length makes Trainer.predict return rows out of order in transformers 5; the recipe must not care.
+    metrics = sentiment.main(_argv(model_dir, data_csv, out, "--train_sampling_strategy", "group_by_length"))
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "metrics.json",
+        "config.yaml",
+        "README.md",
+        "predictions.jsonl",
+        "run.json",
+    ):
+        assert (out / name).exists(), name
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete" and "metrics.json" in run["files"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["test"] == json.loads(json.dumps(metrics["test"]))
+    assert 0.0 <= saved["test"][str(data_csv)]["f1_micro"] <= 1.0
+    card = (out / "README.md").read_text()
+    assert "micro-F1" in card and f"{saved['test'][str(data_csv)]['f1_micro']:.4f}" in card
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["text_column"] == "review" and config["strategy"] == "full"
+
+    # Row i of predictions.jsonl is the prediction for text i: the saved model scores each text the same.
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    clf = pipeline("text-classification", model=str(out))
+    texts = [r["text"] for r in rows]
+    assert len(set(texts)) > 10
+    for row, got in zip(rows, clf(texts, batch_size=1), strict=True):
+        assert got["label"] == row["prediction"]
+        assert got["score"] == pytest.approx(row["score"], abs=1e-4)
+
+
+def test_lora_run_saves_adapter_and_merged_model(model_dir, data_csv, tmp_path):
+    out = tmp_path / "lora"
+    sentiment.main(
+        _argv(model_dir, data_csv, out, "--strategy", "lora", "--target_modules", "query", "value")
+    )
+    assert (out / "adapter" / "adapter_config.json").exists()
+    assert (out / "model.safetensors").exists()
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    got = pipeline("text-classification", model=str(out))([r["text"] for r in rows[:5]])
+    assert [g["label"] for g in got] == [r["prediction"] for r in rows[:5]]
+
+
+def _fails(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(sentiment.main, argv)
+    assert exit_info.value.code == 2
+    # Progress bars of the steps that did run may precede it; the error is one line, last, no traceback.
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error: ")]
+    assert len(errors) == 1 and err[-1] == errors[0], err
+    assert not any("Traceback" in line for line in err)
+    return errors[0]
+
+
+def test_previous_run_is_never_overwritten(model_dir, data_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    msg = _fails(_argv(model_dir, data_csv, out), capsys)
+    assert "--overwrite_output_dir" in msg and "1 file(s)" in msg
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    sentiment.main(_argv(model_dir, data_csv, out, "--overwrite_output_dir", "true"))
+    assert (out / "notes.txt").read_text() == "mine"  # nothing of the user's lost
+    msg = _fails(_argv(model_dir, data_csv, out), capsys)
+    assert "previous run" in msg
+
+
+def test_bad_inputs_one_line_exit_2(model_dir, data_csv, tmp_path, capsys):
+    out = tmp_path / "out"
+    cases = {
+        "missing file": (["--dataset", str(tmp_path / "nope.csv")], "nope.csv"),
+        "missing column": (["--text_column", "body"], "--text_column"),
+        "bad strategy": (["--strategy", "bitfit"], "invalid choice"),
+        "bad target modules": (["--strategy", "lora", "--target_modules", "q_proj"], "--target_modules"),
+        "unknown key": (["--lerning_rate", "1"], "did you mean 'learning_rate'"),
+        "missing model": (["--model_name_or_path", str(tmp_path / "no-model")], "embedded default"),
+    }
+    for name, (extra, expected) in cases.items():
+        msg = _fails(_argv(model_dir, data_csv, out) + extra, capsys)  # later flags override earlier ones
+        assert expected in msg, (name, msg)
+        assert not out.exists(), f"{name}: a failed run must not create the output directory"
+
+
+def test_cli_subprocess_error_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nlptransfer.recipes.sentiment",
+            "--dataset",
+            str(tmp_path / "missing.csv"),
+            "--output_dir",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "missing.csv" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+    debug = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nlptransfer.recipes.sentiment",
+            "--dataset",
+            str(tmp_path / "missing.csv"),
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--debug",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert debug.returncode != 0 and "Traceback" in debug.stderr

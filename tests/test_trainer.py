@@ -1,0 +1,163 @@
+"""TransferTrainer on a tiny BERT: which weights move, learning-rate groups, unfreezing, weighted loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from datasets import ClassLabel, Dataset
+from tiny import sentiment_rows, tiny_model_dir
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+from nlptransfer import TransferArguments, TransferTrainer, TransferTrainingArguments
+from nlptransfer.modeling import apply_strategy
+from nlptransfer.trainers import balanced_class_weights, layer_groups
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+def _data(model_dir, n=24):
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    rows = sentiment_rows(n)
+    names = ["negative", "neutral", "positive"]
+    ds = Dataset.from_dict(
+        {"text": [r["review"] for r in rows], "label": [names.index(r["sentiment"]) for r in rows]}
+    )
+    ds = ds.cast_column("label", ClassLabel(names=names))
+    return tok, ds.map(lambda b: tok(b["text"], truncation=True, max_length=32), batched=True).remove_columns(
+        "text"
+    )
+
+
+def _train(model_dir, tmp_path, strategy="full", **kw):
+    tok, ds = _data(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3)
+    model = apply_strategy(model, TransferArguments(strategy=strategy))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = TransferTrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=kw.pop("max_steps", 4),
+        per_device_train_batch_size=8,
+        learning_rate=kw.pop("learning_rate", 1e-2),
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        logging_steps=1,
+        **kw,
+    )
+    trainer = TransferTrainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        processing_class=tok,
+        data_collator=DataCollatorWithPadding(tok),
+    )
+    trainer.train()
+    moved = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    return trainer, model, moved
+
+
+def test_full_finetuning_moves_every_group(model_dir, tmp_path):
+    _, model, moved = _train(model_dir, tmp_path)
+    groups = layer_groups(model)
+    assert len(groups) == 4  # embeddings, 2 layers, head
+    for group in groups:
+        assert set(group) & moved, f"no weight moved in group starting {group[0]}"
+
+
+def test_frozen_strategy_trains_only_the_head(model_dir, tmp_path):
+    _, model, moved = _train(model_dir, tmp_path, strategy="frozen")
+    assert moved and all(not n.startswith("bert.") for n in moved)
+    assert {"classifier.weight", "classifier.bias"} <= moved
+
+
+def test_freeze_embeddings(model_dir, tmp_path):
+    _, model, moved = _train(model_dir, tmp_path, freeze_embeddings=True)
+    emb = set(layer_groups(model)[0])
+    assert emb and not emb & moved
+    assert any(".layer.0." in n for n in moved)
+
+
+def test_layerwise_lr_decay_param_groups(model_dir, tmp_path):
+    trainer, model, _ = _train(model_dir, tmp_path, layerwise_lr_decay=0.5, max_steps=1, learning_rate=1e-2)
+    by_param = {}
+    for group in trainer.optimizer.param_groups:
+        for p in group["params"]:
+            by_param[id(p)] = group["initial_lr"] if "initial_lr" in group else group["lr"]
+    params = dict(model.named_parameters())
+    lr = lambda name: by_param[id(params[name])]  # noqa: E731
+    assert lr("classifier.weight") == pytest.approx(1e-2)
+    assert lr("bert.encoder.layer.1.attention.self.query.weight") == pytest.approx(5e-3)
+    assert lr("bert.encoder.layer.0.attention.self.query.weight") == pytest.approx(2.5e-3)
+    assert lr("bert.embeddings.word_embeddings.weight") == pytest.approx(1.25e-3)
+
+
+def test_gradual_unfreezing_schedule(model_dir, tmp_path):
+    # Unfreeze one group every 2 steps; 3 steps => head, then layer 1 joins; layer 0 and embeddings stay put.
+    _, model, moved = _train(model_dir, tmp_path, gradual_unfreezing_steps=2, max_steps=3)
+    groups = layer_groups(model)
+    assert set(groups[-1]) & moved and set(groups[2]) & moved
+    assert not set(groups[1]) & moved and not set(groups[0]) & moved
+
+
+def test_class_weighted_loss_matches_manual(model_dir, tmp_path):
+    tok, ds = _data(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3).eval()
+    weights = torch.tensor([1.0, 3.0, 0.5])
+    args = TransferTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = TransferTrainer(
+        model=model, args=args, train_dataset=ds, processing_class=tok, class_weights=weights
+    )
+    batch = DataCollatorWithPadding(tok)([ds[i] for i in range(6)])
+    batch["labels"] = batch.pop("label") if "label" in batch else batch["labels"]
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(batch))
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    assert loss.item() == pytest.approx(
+        F.cross_entropy(logits, batch["labels"], weight=weights).item(), rel=1e-5
+    )
+    assert trainer.model_accepts_loss_kwargs is False
+
+
+def test_balanced_class_weights_from_labels():
+    ds = Dataset.from_dict({"label": [0, 0, 0, 1]}).cast_column("label", ClassLabel(names=["a", "b", "c"]))
+    w = balanced_class_weights(ds)
+    assert w.tolist() == pytest.approx([4 / 6, 4 / 2, 1.0])  # absent class c keeps weight 1
+
+
+def test_gradient_accumulation_is_not_scaled_twice(model_dir, tmp_path):
+    """GA=2 x batch 4 must give the same update as GA=1 x batch 8 (equal-size micro-batches, unweighted)."""
+    tok, ds = _data(model_dir, n=8)
+    results = []
+    for bs, ga in ((8, 1), (4, 2)):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, num_labels=3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        )
+        args = TransferTrainingArguments(
+            output_dir=str(tmp_path / f"ga{ga}"),
+            max_steps=1,
+            per_device_train_batch_size=bs,
+            gradient_accumulation_steps=ga,
+            learning_rate=0.1,
+            optim="sgd",
+            report_to="none",
+            save_strategy="no",
+            use_cpu=True,
+            train_sampling_strategy="sequential",
+            class_weighted_loss=True,
+        )
+        trainer = TransferTrainer(
+            model=model,
+            args=args,
+            train_dataset=ds,
+            processing_class=tok,
+            data_collator=DataCollatorWithPadding(tok),
+            class_weights=torch.ones(3),
+        )
+        trainer.train()
+        results.append(model.classifier.weight.detach().clone())
+    torch.testing.assert_close(results[0], results[1], rtol=1e-4, atol=1e-6)
