@@ -1,18 +1,30 @@
-"""nlptransfer: transfer learning for NLP on the Hugging Face stack."""
+"""nlptransfer: transfer learning for NLP on the Hugging Face stack.
 
-from .config import DataArguments, ModelArguments, RecipeParser, TransferArguments, TransferTrainingArguments
-from .errors import (
-    AssetError,
-    ConfigError,
-    DataError,
-    ModelError,
-    NlpTransferError,
-    OutputDirError,
-)
-from .trainers import TransferTrainer
+The public API is imported lazily, so `python -m nlptransfer.assets` starts without loading torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "AssetError": "errors",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "ModelError": "errors",
+    "NlpTransferError": "errors",
+    "OutputDirError": "errors",
+    "DataArguments": "config",
+    "ModelArguments": "config",
+    "RecipeParser": "config",
+    "TransferArguments": "config",
+    "TransferTrainingArguments": "config",
+    "TransferTrainer": "trainers",
+    "load_source": "data",
+}
 __all__ = [
     "AssetError",
     "ConfigError",
@@ -26,4 +38,23 @@ __all__ = [
     "TransferArguments",
     "TransferTrainer",
     "TransferTrainingArguments",
+    "load_source",
 ]
+
+if TYPE_CHECKING:
+    from .config import (
+        DataArguments,
+        ModelArguments,
+        RecipeParser,
+        TransferArguments,
+        TransferTrainingArguments,
+    )
+    from .data import load_source
+    from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
+    from .trainers import TransferTrainer
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'nlptransfer' has no attribute {name!r}")

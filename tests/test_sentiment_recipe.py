@@ -178,3 +178,17 @@ def test_cli_subprocess_error_is_one_line(tmp_path):
         timeout=120,
     )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.slow
+def test_real_recipe_few_steps_on_embedded_assets(tmp_path):
+    """The default recipe on the embedded MiniLM and VADER data, cut to a few steps and small test sets."""
+    out = tmp_path / "real"
+    metrics = sentiment.main([
+        "--output_dir", str(out), "--max_steps", "4", "--max_eval_samples", "64",
+        "--eval_strategy", "no", "--strategy", "lora",
+    ])  # fmt: skip
+    assert set(metrics["test"]) == {"vader-movies", "vader-tweets", "vader-amazon", "vader-nyt"}
+    assert metrics["trainable_parameters"] < metrics["total_parameters"] / 10
+    clf = pipeline("text-classification", model=str(out))
+    assert clf("a wonderful, moving film")[0]["label"] in {"negative", "neutral", "positive"}

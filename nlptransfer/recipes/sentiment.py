@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if name in tests:
             continue
         other = load_source(name, seed=data_args.split_seed)["test"]
-        check_eval_labels(source["train"], other, name)
+        other = check_eval_labels(source["train"], other, name)  # re-encoded to the training label order
         tests[name] = other
     if data_args.max_train_samples:
         source["train"] = _subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
