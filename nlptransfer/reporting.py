@@ -34,12 +34,13 @@ def model_card(
     command: str,
     notes: Sequence[str] = (),
     load_snippet: str,
+    pipeline_tag: str = "text-classification",
 ) -> str:
     """A README.md for the output directory, with the measured metrics."""
     lines = [
         "---",
         "library_name: transformers",
-        "pipeline_tag: text-classification",
+        f"pipeline_tag: {pipeline_tag}",
         "tags: [nlptransfer, transfer-learning]",
         "---",
         f"# {title}",

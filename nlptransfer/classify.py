@@ -1,0 +1,244 @@
+"""Train and apply a sequence classifier: the steps the classification recipes (and `--compare`) share.
+
+    model = build_classifier(model_args, transfer_args, label_names)
+    fit = fit_classifier(model, tokenizer, training_args, splits, label_names)
+    preds, probs = predict(fit, test["text"])
+
+Single-label data has an int `label` column; multi-label data a `labels` column of class-id lists, trained
+as multi-hot targets with a sigmoid head (`problem_type="multi_label_classification"`), with one decision
+threshold per label tuned on the validation split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import DatasetDict
+from transformers import DataCollatorWithPadding
+
+from .config import TransferTrainingArguments
+from .inference import predict_logits
+from .metrics import classification_metrics, make_compute_metrics
+from .modeling import count_parameters, save_classifier
+from .outputs import finish_output_dir, write_json_atomic, write_text_atomic, write_yaml_atomic
+from .reporting import model_card
+from .trainers import TransferTrainer
+
+logger = logging.getLogger("nlptransfer")
+
+_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class FitResult:
+    model: Any
+    tokenizer: Any
+    label_names: list[str]
+    multilabel: bool
+    max_length: int
+    batch_size: int
+    train_metrics: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    train_seconds: float = 0.0
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    thresholds: np.ndarray | None = None  # multi-label only: one per label
+
+
+def multi_hot(label_lists: list[list[int]], num_labels: int) -> np.ndarray:
+    out = np.zeros((len(label_lists), num_labels), dtype=np.float32)
+    for i, ids in enumerate(label_lists):
+        out[i, list(ids)] = 1.0
+    return out
+
+
+def encode(splits: DatasetDict, tokenizer, max_length: int, multilabel: bool, num_labels: int) -> DatasetDict:
+    """Tokenize `text`; keep only model inputs and `labels` (multi-hot floats for multi-label)."""
+
+    def tokenize(batch):
+        out = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        out["labels"] = multi_hot(batch["labels"], num_labels).tolist() if multilabel else batch["label"]
+        return out
+
+    encoded = splits.map(tokenize, batched=True, desc="tokenize")
+    keep = set(_MODEL_INPUTS) | {"labels"}
+    return encoded.remove_columns([c for c in next(iter(encoded.values())).column_names if c not in keep])
+
+
+def fit_classifier(
+    model,
+    tokenizer,
+    training_args: TransferTrainingArguments,
+    splits: DatasetDict,
+    label_names: list[str],
+    *,
+    multilabel: bool = False,
+    max_length: int = 128,
+) -> FitResult:
+    """Train `model` (built by `modeling.build_classifier`) on `splits["train"]`, evaluate on `validation`."""
+    trainable, total = count_parameters(model)
+    encoded = encode(splits, tokenizer, max_length, multilabel, len(label_names))
+    trainer = TransferTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=make_compute_metrics(label_names, multilabel=multilabel),
+    )
+    started = time.perf_counter()
+    train_output = trainer.train()
+    seconds = time.perf_counter() - started
+    fit = FitResult(
+        model=trainer.model,
+        tokenizer=tokenizer,
+        label_names=label_names,
+        multilabel=multilabel,
+        max_length=max_length,
+        batch_size=training_args.per_device_eval_batch_size,
+        train_metrics={**train_output.metrics, "wall_seconds": round(seconds, 1)},
+        train_seconds=seconds,
+        trainable_parameters=trainable,
+        total_parameters=total,
+    )
+    if multilabel:
+        _, val_probs = predict(fit, splits["validation"]["text"])
+        fit.thresholds = tune_thresholds(
+            val_probs, multi_hot(splits["validation"]["labels"], len(label_names))
+        )
+    fit.validation_metrics = evaluate(fit, splits["validation"])
+    return fit
+
+
+def predict(fit: FitResult, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, probabilities) in the order of `texts`; multi-label predictions are 0/1 matrices."""
+    logits = predict_logits(fit.model, fit.tokenizer, list(texts), fit.batch_size, fit.max_length)
+    if fit.multilabel:
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        thresholds = fit.thresholds if fit.thresholds is not None else 0.5
+        return (probs >= thresholds).astype(int), probs
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    probs = z / z.sum(-1, keepdims=True)
+    return probs.argmax(-1), probs
+
+
+def references(fit: FitResult, split) -> np.ndarray:
+    if fit.multilabel:
+        return multi_hot(split["labels"], len(fit.label_names)).astype(int)
+    return np.asarray(split["label"])
+
+
+def evaluate(fit: FitResult, split) -> dict[str, float]:
+    preds, _ = predict(fit, split["text"])
+    return classification_metrics(preds, references(fit, split), fit.label_names, multilabel=fit.multilabel)
+
+
+def tune_thresholds(probs: np.ndarray, targets: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
+    """Per-label threshold maximising that label's F1 on validation; 0.5 where a label has no positives."""
+    from sklearn.metrics import f1_score
+
+    grid = np.linspace(0.05, 0.95, 19) if grid is None else grid
+    thresholds = np.full(probs.shape[1], 0.5)
+    for j in range(probs.shape[1]):
+        if targets[:, j].sum() == 0:
+            continue
+        scores = [f1_score(targets[:, j], probs[:, j] >= t, zero_division=0) for t in grid]
+        thresholds[j] = float(grid[int(np.argmax(scores))])
+    return thresholds
+
+
+def prediction_rows(fit: FitResult, split, preds: np.ndarray, probs: np.ndarray) -> list[dict]:
+    """One JSON-able row per example, in split order: text, gold, prediction and its probability."""
+    names = fit.label_names
+    rows = []
+    for i, text in enumerate(split["text"]):
+        if fit.multilabel:
+            gold = [names[j] for j in split["labels"][i]]
+            predicted = [names[j] for j in np.flatnonzero(preds[i])]
+            rows.append(
+                {
+                    "text": text,
+                    "labels": gold,
+                    "prediction": predicted,
+                    "scores": {n: round(float(p), 6) for n, p in zip(names, probs[i], strict=True)},
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "text": text,
+                    "label": names[split["label"][i]],
+                    "prediction": names[preds[i]],
+                    "score": float(probs[i][preds[i]]),
+                }
+            )
+    return rows
+
+
+def save_run(
+    output_dir: Path,
+    fit: FitResult,
+    *,
+    recipe: str,
+    command: str,
+    config: dict,
+    metrics: dict,
+    results_table: str,
+    predictions: list[dict],
+    base_model: str,
+    dataset: str,
+    strategy: str,
+    merge_adapters: bool = True,
+    notes: Sequence[str] = (),
+) -> list[str]:
+    """Write model, metrics.json, config.yaml, predictions.jsonl, README.md; mark the run complete."""
+    output_dir = Path(output_dir)
+    files = [
+        str(p.relative_to(output_dir))
+        for p in save_classifier(fit.model, fit.tokenizer, output_dir, merge_adapters=merge_adapters)
+    ]
+    write_json_atomic(output_dir / "metrics.json", metrics)
+    write_yaml_atomic(output_dir / "config.yaml", config)
+    write_text_atomic(
+        output_dir / "predictions.jsonl",
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in predictions),
+    )
+    card = model_card(
+        title=f"{Path(base_model).name} for {recipe.replace('_', ' ')} ({dataset})",
+        base_model=base_model,
+        dataset=dataset,
+        strategy=strategy,
+        label_names=fit.label_names,
+        results_table=results_table,
+        trainable=fit.trainable_parameters,
+        total=fit.total_parameters,
+        command=command,
+        notes=notes,
+        load_snippet=load_snippet(output_dir, strategy, merge_adapters),
+        pipeline_tag="text-classification",
+    )
+    write_text_atomic(output_dir / "README.md", card)
+    files += ["metrics.json", "config.yaml", "predictions.jsonl", "README.md"]
+    finish_output_dir(output_dir, files)
+    return files
+
+
+def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:
+    if strategy == "prompt_tuning" or (strategy in ("lora", "ia3") and not merged):
+        return (
+            "from peft import AutoPeftModelForSequenceClassification\n"
+            "from transformers import AutoConfig, AutoTokenizer, pipeline\n"
+            f"cfg = AutoConfig.from_pretrained('{output_dir}/adapter')  # labels of the trained head\n"
+            "model = AutoPeftModelForSequenceClassification.from_pretrained(\n"
+            f"    '{output_dir}/adapter', num_labels=cfg.num_labels, id2label=cfg.id2label, label2id=cfg.label2id)\n"
+            f"clf = pipeline('text-classification', model=model, tokenizer=AutoTokenizer.from_pretrained('{output_dir}'))"
+        )
+    return f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}')"
