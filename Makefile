@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment test test-fast lint clean
+.PHONY: setup sentiment text-classification compare test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -13,12 +13,20 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	$(BIN)/python -m nlptransfer.assets fetch minilm vader
+	$(BIN)/python -m nlptransfer.assets fetch minilm vader pubmed
 	touch $(STAMP)
 
 # Fine-tune the embedded MiniLM on VADER movies, test on four domains. Extra flags: make sentiment ARGS="..."
 sentiment: setup
 	$(BIN)/python -m nlptransfer.recipes.sentiment $(ARGS)
+
+# PubMed publication types (default) or any data: make text-classification ARGS="--dataset my.csv ..."
+text-classification: setup
+	$(BIN)/python -m nlptransfer.recipes.text_classification $(ARGS)
+
+# Did transfer help? TF-IDF, scratch, frozen/LoRA/full over 3 seeds and 2 data sizes (about an hour on 2 cores).
+compare: setup
+	$(BIN)/python -m nlptransfer.recipes.text_classification --config recipes/text_classification/minilm_pubmed_compare.yaml $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup
@@ -27,6 +35,10 @@ test: setup
 # Unit tests only (seconds).
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+# Speed and accuracy benchmarks (not tests): results in benchmarks/results/.
+bench: setup
+	$(BIN)/python -m benchmarks.bench_features $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check nlptransfer tests

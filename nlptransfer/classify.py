@@ -11,22 +11,23 @@ threshold per label tuned on the validation split.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
-from transformers import DataCollatorWithPadding
+from transformers import DataCollatorWithPadding, set_seed
 
-from .config import TransferTrainingArguments
+from .config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
 from .inference import predict_logits
 from .metrics import classification_metrics, make_compute_metrics
-from .modeling import count_parameters, save_classifier
+from .modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
 from .outputs import finish_output_dir, write_json_atomic, write_text_atomic, write_yaml_atomic
 from .reporting import model_card
 from .trainers import TransferTrainer
@@ -242,3 +243,119 @@ def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:
             f"clf = pipeline('text-classification', model=model, tokenizer=AutoTokenizer.from_pretrained('{output_dir}'))"
         )
     return f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}')"
+
+
+def comparison_methods(
+    model_args: ModelArguments,
+    transfer_args: TransferArguments,
+    training_args: TransferTrainingArguments,
+    compare_args: CompareArguments,
+    splits: DatasetDict,
+    label_names: list[str],
+    *,
+    multilabel: bool = False,
+    work_dir: Path,
+) -> dict[str, Callable[[int, list[int]], dict[str, float]]]:
+    """`compare.run_comparison` callbacks: TF-IDF baseline, random init, each transfer strategy.
+
+    Each neural run trains on the given training subset with the recipe's own settings (seed replaced),
+    selects nothing from the test split, and returns test metrics.
+    """
+    from .compare import tfidf_logreg_method
+
+    train, test = splits["train"], splits["test"]
+    test_refs = (
+        multi_hot(test["labels"], len(label_names)).astype(int) if multilabel else np.asarray(test["label"])
+    )
+    train_targets = multi_hot(train["labels"], len(label_names)).astype(int) if multilabel else train["label"]
+    methods = {
+        "tfidf_logreg": tfidf_logreg_method(
+            train["text"],
+            train_targets,
+            test["text"],
+            test_refs,
+            label_names,
+            multilabel=multilabel,
+            class_weight="balanced" if training_args.class_weighted_loss else None,
+        )
+    }
+    tokenizer = load_tokenizer(model_args)
+
+    def neural(model_overrides: dict, strategy: str, name: str):
+        lr = training_args.learning_rate if strategy == "full" else compare_args.compare_adapter_lr
+
+        def fn(seed: int, indices: list[int]) -> dict[str, float]:
+            args = dataclasses.replace(
+                training_args,
+                learning_rate=lr,
+                seed=seed,
+                output_dir=str(work_dir / f"{name}-seed{seed}-n{len(indices)}"),
+                save_strategy="no",
+                load_best_model_at_end=False,
+                report_to="none",
+            )
+            set_seed(seed)
+            model = build_classifier(
+                dataclasses.replace(model_args, **model_overrides),
+                dataclasses.replace(transfer_args, strategy=strategy),
+                label_names,
+                problem_type="multi_label_classification" if multilabel else "single_label_classification",
+            )
+            subset = DatasetDict(train=train.select(indices), validation=splits["validation"])
+            fit = fit_classifier(
+                model,
+                tokenizer,
+                args,
+                subset,
+                label_names,
+                multilabel=multilabel,
+                max_length=model_args.max_length,
+            )
+            return evaluate(fit, test)
+
+        return fn
+
+    if compare_args.scratch:
+        methods["scratch"] = neural({"from_scratch": True}, "full", "scratch")
+    for strategy in compare_args.compare_strategies:
+        methods[strategy] = neural({}, strategy, strategy)
+    return methods
+
+
+def run_compare(
+    model_args: ModelArguments,
+    transfer_args: TransferArguments,
+    training_args: TransferTrainingArguments,
+    compare_args: CompareArguments,
+    splits: DatasetDict,
+    label_names: list[str],
+    output_dir: Path,
+    *,
+    multilabel: bool = False,
+) -> list[str]:
+    """`--compare`: every method on the same subsets and seeds; writes comparison files, prints the summary."""
+    from .compare import format_summary, parse_train_sizes, run_comparison, write_comparison
+
+    sizes = parse_train_sizes(compare_args.train_sizes)
+    train = splits["train"]
+    methods = comparison_methods(
+        model_args,
+        transfer_args,
+        training_args,
+        compare_args,
+        splits,
+        label_names,
+        multilabel=multilabel,
+        work_dir=output_dir / "compare_runs",
+    )
+    result = run_comparison(
+        methods,
+        seeds=[training_args.seed + i for i in range(compare_args.seeds)],
+        train_sizes=sizes,
+        n_train=len(train),
+        train_labels=None if multilabel else train["label"],
+        metric="f1_macro",
+    )
+    files = write_comparison(result, output_dir)
+    print("\n" + format_summary(result))
+    return files

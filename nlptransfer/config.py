@@ -136,6 +136,48 @@ class TransferArguments:
 
 
 @dataclass
+class CompareArguments:
+    compare: bool = field(
+        default=False,
+        metadata={
+            "help": "Did transfer help? Train and test, on the same splits and seeds: TF-IDF + logistic "
+            "regression, the same architecture from random init, and the pretrained model with each of "
+            "--compare_strategies. Writes comparison.md/.csv/.png."
+        },
+    )
+    compare_strategies: list[str] = field(
+        default_factory=lambda: ["frozen", "lora", "full"],
+        metadata={"help": "Transfer strategies to compare against the target-only baselines."},
+    )
+    seeds: int = field(default=3, metadata={"help": "Number of seeds per method (mean +- std over them)."})
+    train_sizes: str = field(
+        default="all",
+        metadata={
+            "help": "Comma-separated training-set sizes for a data-efficiency curve, e.g. 50,200,1000,all."
+        },
+    )
+    scratch: bool = field(
+        default=True, metadata={"help": "Include the random-initialisation (no transfer) neural baseline."}
+    )
+    compare_adapter_lr: float = field(
+        default=1e-3,
+        metadata={
+            "help": "Learning rate of the frozen and peft strategies in --compare (a head or adapter alone "
+            "needs larger steps than full fine-tuning; full and scratch use --learning_rate)."
+        },
+    )
+
+    def __post_init__(self):
+        bad = [s for s in self.compare_strategies if s not in STRATEGIES]
+        if bad:
+            raise ConfigError(
+                f"unknown --compare_strategies {', '.join(bad)}; choose from {', '.join(STRATEGIES)}"
+            )
+        if self.seeds < 1:
+            raise ConfigError(f"seeds={self.seeds} must be >= 1 (3 or more give a noise estimate)")
+
+
+@dataclass
 class TransferTrainingArguments(TrainingArguments):
     """`TrainingArguments` plus the knobs of `TransferTrainer`."""
 

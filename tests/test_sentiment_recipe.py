@@ -192,3 +192,17 @@ def test_real_recipe_few_steps_on_embedded_assets(tmp_path):
     assert metrics["trainable_parameters"] < metrics["total_parameters"] / 10
     clf = pipeline("text-classification", model=str(out))
     assert clf("a wonderful, moving film")[0]["label"] in {"negative", "neutral", "positive"}
+
+
+def test_compare_writes_the_three_files(model_dir, data_csv, tmp_path):
+    out = tmp_path / "cmp"
+    argv = _argv(model_dir, data_csv, out, "--compare", "true", "--seeds", "2", "--compare_strategies", "frozen", "lora")
+    result = sentiment.main(argv + ["--max_steps", "2"])
+    assert {"comparison.md", "comparison.csv", "comparison.png"} <= set(result["comparison"])
+    rows = (out / "comparison.csv").read_text().splitlines()
+    methods = {line.split(",")[0] for line in rows[1:]}
+    assert methods == {"tfidf_logreg", "scratch", "frozen", "lora"}
+    assert len(rows) - 1 == 4 * 2  # methods x seeds, one train size
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "transfer" in (out / "comparison.md").read_text()
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"

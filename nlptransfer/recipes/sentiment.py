@@ -23,8 +23,9 @@ from collections.abc import Sequence
 
 from transformers import set_seed
 
-from nlptransfer.classify import fit_classifier, predict, prediction_rows, save_run
+from nlptransfer.classify import fit_classifier, predict, prediction_rows, run_compare, save_run
 from nlptransfer.config import (
+    CompareArguments,
     DataArguments,
     ModelArguments,
     RecipeParser,
@@ -37,6 +38,7 @@ from nlptransfer.errors import run_cli
 from nlptransfer.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.outputs import (
+    finish_output_dir,
     prepare_output_dir,
 )
 from nlptransfer.reporting import markdown_table
@@ -73,7 +75,7 @@ PAPER_MAXENT_MOVIES = {"vader-movies": 0.75, "vader-tweets": 0.56, "vader-amazon
 
 def make_parser() -> RecipeParser:
     parser = RecipeParser(
-        [ModelArguments, DataArguments, TransferArguments, TransferTrainingArguments],
+        [ModelArguments, DataArguments, TransferArguments, CompareArguments, TransferTrainingArguments],
         prog="python -m nlptransfer.recipes.sentiment",
         description=__doc__.split("\n\n")[0],
     )
@@ -82,7 +84,7 @@ def make_parser() -> RecipeParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    model_args, data_args, transfer_args, training_args = make_parser().parse(argv)
+    model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     set_seed(training_args.seed)
 
@@ -115,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     tokenizer = load_tokenizer(model_args)
     model = build_classifier(model_args, transfer_args, label_names)
     output_dir = prepare_output_dir(training_args.output_dir, training_args.overwrite_output_dir, "sentiment")
+
+    if compare_args.compare:  # did transfer help? (in-domain test split)
+        del model
+        files = run_compare(
+            model_args, transfer_args, training_args, compare_args, source, label_names, output_dir
+        )
+        finish_output_dir(output_dir, files)
+        return {"comparison": files}
 
     # 3. Train; validation metrics after each epoch.
     fit = fit_classifier(
