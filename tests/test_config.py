@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 
 from nlptransfer import ConfigError, TransferTrainingArguments
-from nlptransfer.recipes import sentiment
+from nlptransfer.recipes import sentiment, text_classification
 
 ROOT = Path(__file__).resolve().parents[1]
 YAMLS = sorted((ROOT / "recipes").rglob("*.yaml"))
-RECIPE_PARSERS = {"sentiment": sentiment.make_parser}
+RECIPE_PARSERS = {"sentiment": sentiment.make_parser, "text_classification": text_classification.make_parser}
+DEFAULT_YAMLS = {
+    sentiment: "recipes/sentiment/minilm_full.yaml",
+    text_classification: "recipes/text_classification/minilm_pubmed_pubtype.yaml",
+}
 
 
 def test_there_are_yamls_for_each_strategy():
@@ -29,13 +33,15 @@ def test_every_yaml_parses(path):
     assert any(f"nlptransfer.recipes.{recipe}" in line for line in header), (
         "YAML header must show its command"
     )
-    model, data, transfer, training = RECIPE_PARSERS[recipe]().parse(["--config", str(path)])
-    assert training.output_dir and data.dataset and transfer.strategy in path.stem + "full frozen lora ia3"
+    parsed = RECIPE_PARSERS[recipe]().parse(["--config", str(path)])
+    data, transfer, training = parsed[1], parsed[2], parsed[-1]
+    assert training.output_dir and data.dataset and transfer.strategy in {"full", "frozen", "lora", "ia3"}
 
 
-def test_no_argument_defaults_match_the_full_yaml():
-    default = sentiment.make_parser().parse([])
-    from_yaml = sentiment.make_parser().parse(["--config", str(ROOT / "recipes/sentiment/minilm_full.yaml")])
+@pytest.mark.parametrize("recipe", list(DEFAULT_YAMLS), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_no_argument_defaults_match_the_default_yaml(recipe):
+    default = recipe.make_parser().parse([])
+    from_yaml = recipe.make_parser().parse(["--config", str(ROOT / DEFAULT_YAMLS[recipe])])
     for a, b in zip(default, from_yaml, strict=True):
         if isinstance(a, TransferTrainingArguments):
             a, b = a.to_dict(), b.to_dict()
@@ -45,7 +51,7 @@ def test_no_argument_defaults_match_the_full_yaml():
 def test_cli_overrides_yaml(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("strategy: lora\nlora_r: 4\nlearning_rate: 1.0e-3\n", encoding="utf-8")
-    _, _, transfer, training = sentiment.make_parser().parse(["--config", str(cfg), "--lora_r", "16"])
+    _, _, transfer, _, training = sentiment.make_parser().parse(["--config", str(cfg), "--lora_r", "16"])
     assert transfer.strategy == "lora" and transfer.lora_r == 16 and training.learning_rate == 1e-3
 
 
