@@ -6,8 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import datasets
 import pytest
-from datasets import ClassLabel, Dataset
+from datasets import ClassLabel, Dataset, Features, Value
 
 from nlptransfer import data
 from nlptransfer.data import check_eval_labels, load_source, read_vader, vader_label
@@ -55,7 +56,7 @@ def test_file_round_trip(tmp_path: Path, ext: str) -> None:
     dd = load_source(str(path))
     assert list(dd) == ["train", "validation", "test"]
     assert sum(len(d) for d in dd.values()) == 30
-    assert len(dd["test"]) == 15
+    assert len(dd["test"]) == 6  # local files: 20% test by default
     assert dd["train"].features["label"] == ClassLabel(names=["neg", "pos"])
     assert "id" in dd["train"].column_names  # other columns kept
     texts = {t for d in dd.values() for t in d["text"]}
@@ -180,9 +181,9 @@ def test_existing_classlabel_is_kept(tmp_path: Path) -> None:
 def test_carved_splits_stratified_and_seeded(tmp_path: Path) -> None:
     rows = [{"id": i, "text": f"t{i}", "label": "a" if i < 30 else "b"} for i in range(40)]
     path = _write(tmp_path / "d.csv", rows)
-    one = load_source(str(path), seed=1, validation_fraction=0.2)
-    again = load_source(str(path), seed=1, validation_fraction=0.2)
-    other = load_source(str(path), seed=2, validation_fraction=0.2)
+    one = load_source(str(path), seed=1, validation_fraction=0.2, test_fraction=0.5)
+    again = load_source(str(path), seed=1, validation_fraction=0.2, test_fraction=0.5)
+    other = load_source(str(path), seed=2, validation_fraction=0.2, test_fraction=0.5)
     assert one["test"]["id"] == again["test"]["id"] and one["train"]["id"] == again["train"]["id"]
     assert one["test"]["id"] != other["test"]["id"]
     assert Counter(one["test"]["label"]) == {0: 15, 1: 5}
@@ -382,3 +383,170 @@ def test_real_vader_counts_and_splits(name: str, monkeypatch: pytest.MonkeyPatch
     neg, _, pos = EXPECTED_3CLASS[name]
     assert (counts2[0], counts2[1]) == (neg, pos)
     assert binary["test"].features["label"].names == ["negative", "positive"]
+
+
+# ----------------------------------------------------------------------------------------------
+# multi-label targets
+
+ML_ROWS = [
+    {"id": i, "text": f"doc {i}", "tags": [["b", "a"], ["b"], ["c", "a"], []][i % 4]} for i in range(40)
+]
+
+
+def _all_rows(dd) -> dict[int, list[str]]:
+    names = data.label_names(dd)
+    return {row["id"]: sorted(names[j] for j in row["labels"]) for split in dd.values() for row in split}
+
+
+def test_multilabel_list_column_jsonl(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.jsonl", ML_ROWS)
+    dd = load_source(str(path), label_column="tags")
+    assert data.is_multilabel(dd) and data.is_multilabel(dd["test"])
+    assert data.label_names(dd) == ["a", "b", "c"]  # sorted
+    assert dd["train"].features["labels"] == datasets.List(ClassLabel(names=["a", "b", "c"]))
+    assert {"id", "text", "labels"} == set(dd["train"].column_names)
+    assert _all_rows(dd) == {r["id"]: sorted(r["tags"]) for r in ML_ROWS}  # [] kept as "no class"
+    assert [len(dd[s]) for s in ("train", "validation", "test")] == [28, 4, 8]  # 20% test, 10% validation
+    again = load_source(str(path), label_column="tags")
+    assert again["test"]["id"] == dd["test"]["id"]  # seeded (random: lists cannot be stratified)
+
+
+def test_multilabel_int_lists_and_labels_column(tmp_path: Path) -> None:
+    rows = [{"id": i, "text": f"doc {i}", "labels": [[10, 2], [1], [2]][i % 3]} for i in range(30)]
+    dd = load_source(str(_write(tmp_path / "d.parquet", rows)))  # default `label` missing -> list `labels`
+    assert data.label_names(dd) == ["1", "2", "10"]  # numeric order, decimal names
+    assert _all_rows(dd) == {r["id"]: sorted(str(v) for v in r["labels"]) for r in rows}
+
+
+def test_multilabel_csv_semicolon_lists(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    cells = ["a;b", "b", " c ; a ", ";"]
+    path.write_text("id,text,label\n" + "".join(f"{i},doc {i},{cells[i % 4]}\n" for i in range(40)))
+    dd = load_source(str(path))
+    assert data.label_names(dd) == ["a", "b", "c"]
+    expected = [["a", "b"], ["b"], ["a", "c"], []]
+    assert _all_rows(dd) == {i: expected[i % 4] for i in range(40)}
+
+
+def test_multilabel_zero_one_columns_csv(tmp_path: Path) -> None:
+    rows = [
+        {"id": i, "text": f"doc {i}", "sports": i % 2, "politics": (i // 2) % 2, "tech": int(i % 3 == 0)}
+        for i in range(40)
+    ]
+    dd = load_source(str(_write(tmp_path / "d.csv", rows)), label_column="sports, politics,tech")
+    assert data.label_names(dd) == ["sports", "politics", "tech"]  # the given column order
+    assert set(dd["train"].column_names) == {"id", "text", "labels"}  # 0/1 columns replaced
+    cols = ["sports", "politics", "tech"]
+    assert _all_rows(dd) == {r["id"]: sorted(c for c in cols if r[c]) for r in rows}
+
+
+def test_multilabel_check_eval_labels_realigns() -> None:
+    feature = datasets.List(ClassLabel(names=["a", "b", "c"]))
+    train = Dataset.from_dict(
+        {"text": ["x", "y"], "labels": [[0, 1], [2]]},
+        features=Features({"text": Value("string"), "labels": feature}),
+    )
+    other = Dataset.from_dict(
+        {"text": ["z"], "labels": [[0, 1]]},
+        features=Features({"text": Value("string"), "labels": datasets.List(ClassLabel(names=["c", "a"]))}),
+    )
+    aligned = check_eval_labels(train, other, "other")
+    assert aligned.features["labels"] == feature and aligned["labels"] == [[0, 2]]
+    unseen = Dataset.from_dict(
+        {"text": ["z"], "labels": [[0]]},
+        features=Features({"text": Value("string"), "labels": datasets.List(ClassLabel(names=["d"]))}),
+    )
+    with pytest.raises(DataError, match=r"never seen in train: \['d'\]"):
+        check_eval_labels(train, unseen, "other")
+    single = Dataset.from_dict({"text": ["x"], "label": [0]}).cast_column("label", ClassLabel(names=["a"]))
+    with pytest.raises(DataError, match="same kind of target"):
+        check_eval_labels(train, single, "other")
+
+
+def test_label_helpers_single_label(tmp_path: Path) -> None:
+    dd = load_source(str(_write(tmp_path / "d.csv", ROWS)))
+    assert not data.is_multilabel(dd) and data.label_names(dd) == ["neg", "pos"]
+    with pytest.raises(DataError, match="no ClassLabel"):
+        data.label_names(Dataset.from_dict({"text": ["a"]}))
+
+
+# ----------------------------------------------------------------------------------------------
+# bad labels and texts
+
+
+def test_single_class_rejected(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "label": "pos"} for i in range(10)]
+    msg = _error(_write(tmp_path / "d.csv", rows))
+    assert "1 class ('pos')" in msg and "needs at least 2 classes" in msg and "--label_column" in msg
+    rows = [{"text": f"t{i}", "label": ["a"] if i % 2 else []} for i in range(10)]
+    assert "needs at least 2 classes" in _error(_write(tmp_path / "m.jsonl", rows))
+
+
+def test_multilabel_mixed_lists_and_strings(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "label": ["a", "b"] if i % 2 else "a"} for i in range(10)]
+    msg = _error(_write(tmp_path / "d.jsonl", rows))
+    assert "mixes lists and single values (row 0: 'a')" in msg and 'a list such as ["a", "b"]' in msg
+
+
+def test_multilabel_mixed_ints_and_strings(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "label": ["a"] if i % 2 else [1, 2]} for i in range(10)]
+    msg = _error(_write(tmp_path / "d.jsonl", rows))
+    assert "mix numbers" in msg and "strings" in msg and "use one type" in msg
+
+
+def test_single_label_mixed_ints_and_strings(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "label": "a" if i % 2 else 1} for i in range(10)]
+    msg = _error(_write(tmp_path / "d.jsonl", rows))
+    assert "mixes value types" in msg and "use one type" in msg
+
+
+def test_zero_one_columns_bad_values(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "a": i % 3, "b": 1} for i in range(10)]
+    path = _write(tmp_path / "d.csv", rows)
+    assert "column 'a' holds 2 at row 2, not 0/1" in _error(path, label_column="a,b")
+    assert "no column 'c' of --label_column" in _error(path, label_column="a,c")
+    assert "two or more distinct 0/1 columns" in _error(path, label_column="a,")
+
+
+def test_empty_texts_dropped_with_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = [
+        {"id": i, "text": " \t " if i % 5 == 0 else ("" if i % 7 == 0 else f"t{i}"), "label": "ab"[i % 2]}
+        for i in range(40)
+    ]
+    path = _write(tmp_path / "d.jsonl", rows)
+    dd = load_source(str(path))
+    kept = {r["id"] for r in rows if r["text"].strip()}
+    assert {i for d in dd.values() for i in d["id"]} == kept
+    assert f"dropped {40 - len(kept)} of 40 rows whose text is empty" in caplog.text
+
+
+def test_empty_texts_per_split_and_all_empty(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.csv").write_text(
+        "text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(10))
+    )
+    (tmp_path / "d" / "test.csv").write_text("text,label\n,a\nx,b\n  ,b\n")  # empty cell and spaces
+    dd = load_source(str(tmp_path / "d"))
+    assert dd["test"]["text"] == ["x"]
+    assert "(test): dropped 2 of 3 rows" in caplog.text
+    (tmp_path / "d" / "test.csv").write_text("text,label\n ,a\n  ,b\n")
+    msg = _error(tmp_path / "d")
+    assert "(test): all 2 texts are empty" in msg and "--text_column" in msg
+
+
+def test_multilabel_unseen_in_test(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "d" / "train.jsonl", [{"text": f"t{i}", "label": [["a"], ["b"]][i % 2]} for i in range(10)]
+    )
+    _write(tmp_path / "d" / "test.jsonl", [{"text": "x", "label": ["a", "z"]}, {"text": "y", "label": ["b"]}])
+    msg = _error(tmp_path / "d")
+    assert "test has labels never seen in train: ['z']" in msg and "merge" in msg
+
+
+def test_zero_one_column_unseen_in_test(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "d" / "train.csv",
+        [{"text": f"t{i}", "a": i % 2, "b": 1 - i % 2, "c": 0} for i in range(10)],
+    )
+    _write(tmp_path / "d" / "test.csv", [{"text": "x", "a": 1, "b": 0, "c": 1}])
+    assert "test has labels never seen in train: ['c']" in _error(tmp_path / "d", label_column="a,b,c")
