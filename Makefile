@@ -41,8 +41,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.bench_features $(ARGS)
 
 lint: setup
-	$(BIN)/ruff check nlptransfer tests
-	$(BIN)/ruff format --check nlptransfer tests
+	$(BIN)/ruff check nlptransfer tests benchmarks
+	$(BIN)/ruff format --check nlptransfer tests benchmarks
 
 # Removes the virtualenv and build leftovers. Run outputs (outputs/) and the asset cache are yours to delete.
 clean:
