@@ -25,6 +25,7 @@ from datasets import DatasetDict
 from transformers import DataCollatorWithPadding, set_seed
 
 from .config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
+from .features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
 from .inference import predict_logits
 from .metrics import classification_metrics, make_compute_metrics
 from .modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
@@ -82,9 +83,38 @@ def fit_classifier(
     *,
     multilabel: bool = False,
     max_length: int = 128,
+    strategy: str = "full",
+    cache_features: bool = True,
 ) -> FitResult:
-    """Train `model` (built by `modeling.build_classifier`) on `splits["train"]`, evaluate on `validation`."""
+    """Train `model` (built by `modeling.build_classifier`) on `splits["train"]`, evaluate on `validation`.
+
+    `strategy="frozen"` keeps the backbone in eval mode (no dropout: it is a fixed feature extractor) and,
+    with `cache_features`, trains the head on backbone features computed once and cached on disk.
+    """
     trainable, total = count_parameters(model)
+    compute_metrics = make_compute_metrics(label_names, multilabel=multilabel)
+    if strategy == "frozen":
+        freeze_backbone_eval(model)
+        if cache_features and not head_reads_pooler(model):
+            logger.warning(
+                "feature caching does not support %s; running the frozen backbone every step "
+                "(pass --cache_features false to silence this)",
+                type(model).__name__,
+            )
+            cache_features = False
+        if cache_features:
+            return _fit_on_cached_features(
+                model,
+                tokenizer,
+                training_args,
+                splits,
+                label_names,
+                multilabel,
+                max_length,
+                compute_metrics,
+                trainable,
+                total,
+            )
     encoded = encode(splits, tokenizer, max_length, multilabel, len(label_names))
     trainer = TransferTrainer(
         model=model,
@@ -93,13 +123,95 @@ def fit_classifier(
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=make_compute_metrics(label_names, multilabel=multilabel),
+        compute_metrics=compute_metrics,
     )
     started = time.perf_counter()
     train_output = trainer.train()
     seconds = time.perf_counter() - started
+    return _finish_fit(
+        model if trainer.model is None else trainer.model,
+        tokenizer,
+        splits,
+        label_names,
+        multilabel,
+        max_length,
+        training_args,
+        train_output,
+        seconds,
+        trainable,
+        total,
+    )
+
+
+def _fit_on_cached_features(
+    model,
+    tokenizer,
+    training_args,
+    splits,
+    label_names,
+    multilabel,
+    max_length,
+    compute_metrics,
+    trainable,
+    total,
+) -> FitResult:
+    started = time.perf_counter()
+    features = {
+        split: extract_features(
+            model,
+            tokenizer,
+            list(splits[split]["text"]),
+            max_length=max_length,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
+        for split in ("train", "validation")
+    }
+    targets = {
+        split: multi_hot(splits[split]["labels"], len(label_names))
+        if multilabel
+        else np.asarray(splits[split]["label"])
+        for split in ("train", "validation")
+    }
+    train_output, _ = train_head_on_features(
+        model,
+        features["train"],
+        targets["train"],
+        training_args=training_args,
+        eval_features=features["validation"],
+        eval_labels=targets["validation"],
+        compute_metrics=compute_metrics,
+    )
+    seconds = time.perf_counter() - started  # extraction (or cache hit) included
+    return _finish_fit(
+        model,
+        tokenizer,
+        splits,
+        label_names,
+        multilabel,
+        max_length,
+        training_args,
+        train_output,
+        seconds,
+        trainable,
+        total,
+    )
+
+
+def _finish_fit(
+    model,
+    tokenizer,
+    splits,
+    label_names,
+    multilabel,
+    max_length,
+    training_args,
+    train_output,
+    seconds,
+    trainable,
+    total,
+) -> FitResult:
     fit = FitResult(
-        model=trainer.model,
+        model=model,
         tokenizer=tokenizer,
         label_names=label_names,
         multilabel=multilabel,

@@ -68,12 +68,19 @@ class DataArguments:
     )
     text_column: str = field(default="text", metadata={"help": "Column holding the input text."})
     label_column: str = field(default="label", metadata={"help": "Column holding the label."})
-    validation_fraction: float = field(
-        default=0.1, metadata={"help": "Fraction of the training split held out for validation when missing."}
+    validation_fraction: float | None = field(
+        default=None,
+        metadata={
+            "help": "Fraction of the training split held out for validation when the source has none "
+            "(default: the dataset's protocol; 0.1 for local files)."
+        },
     )
-    test_fraction: float = field(
-        default=0.5,
-        metadata={"help": "Fraction of the data held out for test when the source has no test split."},
+    test_fraction: float | None = field(
+        default=None,
+        metadata={
+            "help": "Fraction held out for test when the source has no test split (default: the dataset's "
+            "protocol: VADER 0.5 as in the paper, PubMed 0.2, local files 0.2)."
+        },
     )
     split_seed: int = field(default=42, metadata={"help": "Seed of the train/validation/test split."})
     max_train_samples: int | None = field(
@@ -89,7 +96,7 @@ class DataArguments:
             self.eval_datasets = []
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
-            if not 0 < value < 1:
+            if value is not None and not 0 < value < 1:
                 raise ConfigError(f"{name}={value} must be between 0 and 1 (e.g. --{name} 0.1)")
         for name in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
@@ -117,6 +124,13 @@ class TransferArguments:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA input."})
     num_virtual_tokens: int = field(default=20, metadata={"help": "Soft-prompt length for prompt_tuning."})
+    cache_features: bool = field(
+        default=True,
+        metadata={
+            "help": "frozen: compute the frozen backbone's features once (cached on disk, keyed by model + "
+            "data + pooling) and train the head on them; false runs the backbone every step."
+        },
+    )
     merge_adapters: bool = field(
         default=True,
         metadata={

@@ -196,7 +196,18 @@ def test_real_recipe_few_steps_on_embedded_assets(tmp_path):
 
 def test_compare_writes_the_three_files(model_dir, data_csv, tmp_path):
     out = tmp_path / "cmp"
-    argv = _argv(model_dir, data_csv, out, "--compare", "true", "--seeds", "2", "--compare_strategies", "frozen", "lora")
+    argv = _argv(
+        model_dir,
+        data_csv,
+        out,
+        "--compare",
+        "true",
+        "--seeds",
+        "2",
+        "--compare_strategies",
+        "frozen",
+        "lora",
+    )
     result = sentiment.main(argv + ["--max_steps", "2"])
     assert {"comparison.md", "comparison.csv", "comparison.png"} <= set(result["comparison"])
     rows = (out / "comparison.csv").read_text().splitlines()
