@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import DatasetDict
+from datasets import DatasetDict, List, Value
 from transformers import DataCollatorWithPadding, set_seed
 
 from .config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
+from .errors import DataError
 from .features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
 from .inference import predict_logits
 from .metrics import classification_metrics, make_compute_metrics
@@ -34,8 +35,6 @@ from .reporting import model_card
 from .trainers import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
-
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass
@@ -69,9 +68,12 @@ def encode(splits: DatasetDict, tokenizer, max_length: int, multilabel: bool, nu
         out["labels"] = multi_hot(batch["labels"], num_labels).tolist() if multilabel else batch["label"]
         return out
 
-    encoded = splits.map(tokenize, batched=True, desc="tokenize")
-    keep = set(_MODEL_INPUTS) | {"labels"}
-    return encoded.remove_columns([c for c in next(iter(encoded.values())).column_names if c not in keep])
+    # Drop the source columns in map: a float multi-hot `labels` must not be cast back to the int ClassLabel.
+    columns = next(iter(splits.values())).column_names
+    encoded = splits.map(tokenize, batched=True, remove_columns=columns, desc="tokenize")
+    if multilabel:  # BCE needs float targets; Arrow would infer int64 from 0.0/1.0
+        encoded = encoded.cast_column("labels", List(Value("float32")))
+    return encoded
 
 
 def fit_classifier(
@@ -422,6 +424,8 @@ def comparison_methods(
                 label_names,
                 multilabel=multilabel,
                 max_length=model_args.max_length,
+                strategy=strategy,
+                cache_features=transfer_args.cache_features,
             )
             return evaluate(fit, test)
 
@@ -446,9 +450,9 @@ def run_compare(
     multilabel: bool = False,
 ) -> list[str]:
     """`--compare`: every method on the same subsets and seeds; writes comparison files, prints the summary."""
-    from .compare import format_summary, parse_train_sizes, run_comparison, write_comparison
+    from .compare import format_summary, run_comparison, write_comparison
 
-    sizes = parse_train_sizes(compare_args.train_sizes)
+    sizes = compare_sizes(compare_args, len(splits["train"]))
     train = splits["train"]
     methods = comparison_methods(
         model_args,
@@ -471,3 +475,17 @@ def run_compare(
     files = write_comparison(result, output_dir)
     print("\n" + format_summary(result))
     return files
+
+
+def compare_sizes(compare_args: CompareArguments, n_train: int) -> list[int | None]:
+    """Parsed `--train_sizes`; fails (before anything is trained or written) on a size above `n_train`."""
+    from .compare import parse_train_sizes
+
+    sizes = parse_train_sizes(compare_args.train_sizes)
+    too_big = [s for s in sizes if s is not None and s > n_train]
+    if too_big:
+        raise DataError(
+            f"train size {too_big[0]} is larger than the {n_train} training examples; use sizes up to "
+            f"{n_train} or 'all' (--train_sizes)"
+        )
+    return sizes

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 
 from transformers import set_seed
 
-from nlptransfer.classify import fit_classifier, predict, prediction_rows, run_compare, save_run
+from nlptransfer.classify import (
+    compare_sizes,
+    fit_classifier,
+    predict,
+    prediction_rows,
+    run_compare,
+    save_run,
+)
 from nlptransfer.config import (
     CompareArguments,
     DataArguments,
@@ -114,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         tests = {k: _subsample(v, data_args.max_eval_samples, data_args.split_seed) for k, v in tests.items()}
 
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
+    if compare_args.compare:
+        compare_sizes(compare_args, len(source["train"]))  # bad --train_sizes fail before any work
     tokenizer = load_tokenizer(model_args)
     model = build_classifier(model_args, transfer_args, label_names)
     output_dir = prepare_output_dir(training_args.output_dir, training_args.overwrite_output_dir, "sentiment")
@@ -128,7 +137,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 3. Train; validation metrics after each epoch.
     fit = fit_classifier(
-        model, tokenizer, training_args, source, label_names, max_length=model_args.max_length
+        model,
+        tokenizer,
+        training_args,
+        source,
+        label_names,
+        max_length=model_args.max_length,
+        strategy=transfer_args.strategy,
+        cache_features=transfer_args.cache_features,
     )
 
     # 4. Evaluate every domain's test half; predictions stay paired with their rows.

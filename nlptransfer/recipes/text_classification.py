@@ -23,7 +23,15 @@ from collections.abc import Sequence
 
 from transformers import set_seed
 
-from nlptransfer.classify import fit_classifier, predict, prediction_rows, references, run_compare, save_run
+from nlptransfer.classify import (
+    compare_sizes,
+    fit_classifier,
+    predict,
+    prediction_rows,
+    references,
+    run_compare,
+    save_run,
+)
 from nlptransfer.compare import subsample
 from nlptransfer.config import (
     CompareArguments,
@@ -112,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         logger.info("multi-label: selecting on validation macro-F1 at threshold 0.5 during training")
 
     # 2. Validate the model before touching the output directory.
+    if compare_args.compare:
+        compare_sizes(compare_args, len(splits["train"]))  # bad --train_sizes fail before any work
     tokenizer = load_tokenizer(model_args)
     model = build_classifier(
         model_args,
@@ -147,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         names,
         multilabel=multilabel,
         max_length=model_args.max_length,
+        strategy=transfer_args.strategy,
+        cache_features=transfer_args.cache_features,
     )
     test = splits["test"]
     preds, probs = predict(fit, test["text"])

@@ -1,0 +1,146 @@
+"""The text-classification recipe on tiny models: multi-class, multi-label, class weights, cached frozen
+features, --compare with a data-efficiency curve, and its bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+import pytest
+from tiny import sentiment_rows, tiny_model_dir, write_csv
+from transformers import AutoConfig, pipeline
+
+from nlptransfer.errors import run_cli
+from nlptransfer.recipes import text_classification as tc
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def data_csv(tmp_path):
+    return write_csv(tmp_path / "reviews.csv", sentiment_rows(120))
+
+
+def _argv(model_dir, data, out, *extra):
+    return [
+        "--model_name_or_path", str(model_dir), "--dataset", str(data), "--text_column", "review",
+        "--label_column", "sentiment", "--output_dir", str(out), "--max_train_samples", "80",
+        "--max_eval_samples", "40", "--num_train_epochs", "2", "--per_device_train_batch_size", "8",
+        "--learning_rate", "1e-2", "--use_cpu", "true", "--max_length", "32", *extra,
+    ]  # fmt: skip
+
+
+def test_multiclass_with_class_weights_and_selection(model_dir, data_csv, tmp_path):
+    out = tmp_path / "mc"
+    metrics = tc.main(_argv(model_dir, data_csv, out))  # defaults: class weights, best macro-F1 epoch
+    assert metrics["multilabel"] is False
+    assert set(metrics["test"]) >= {"accuracy", "f1_micro", "f1_macro"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["problem_type"] == "single_label_classification"
+    assert set(config["id2label"].values()) == {"negative", "neutral", "positive"}
+    assert (out / "run.json").exists() and (out / "predictions.jsonl").exists()
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["test_report"]["negative"]["support"] > 0
+
+
+def _multilabel_jsonl(path, n=90):
+    rows = sentiment_rows(n)
+    with path.open("w", encoding="utf-8") as f:
+        for i, row in enumerate(rows):
+            tags = [row["sentiment"]] + (["long"] if len(row["review"].split()) > 6 else [])
+            f.write(json.dumps({"review": row["review"], "tags": tags, "id": i}) + "\n")
+    return path
+
+
+def test_multilabel_list_column(model_dir, tmp_path):
+    data = _multilabel_jsonl(tmp_path / "tags.jsonl")
+    out = tmp_path / "ml"
+    metrics = tc.main(_argv(model_dir, data, out, "--label_column", "tags", "--class_weighted_loss", "false"))
+    assert metrics["multilabel"] is True
+    assert {"f1_micro", "f1_macro", "f1_samples"} <= set(metrics["test"])
+    assert set(metrics["thresholds"]) == {"long", "negative", "neutral", "positive"}
+    assert all(0 < t < 1 for t in metrics["thresholds"].values())
+    assert AutoConfig.from_pretrained(out).problem_type == "multi_label_classification"
+    row = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    assert isinstance(row["labels"], list) and set(row["scores"]) == set(metrics["thresholds"])
+
+
+def test_multilabel_from_01_columns(model_dir, tmp_path):
+    rows = sentiment_rows(90)
+    path = tmp_path / "cols.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "pos", "neg"])
+        for r in rows:
+            w.writerow([r["review"], int(r["sentiment"] == "positive"), int(r["sentiment"] == "negative")])
+    metrics = tc.main(
+        _argv(model_dir, path, tmp_path / "o", "--label_column", "pos,neg", "--class_weighted_loss", "false")
+    )
+    assert metrics["multilabel"] and set(metrics["thresholds"]) == {"pos", "neg"}
+
+
+def test_frozen_features_are_cached_and_invalidated(model_dir, data_csv, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("NLPTRANSFER_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.INFO, logger="nlptransfer")
+    tc.main(_argv(model_dir, data_csv, tmp_path / "f1", "--strategy", "frozen"))
+    assert "feature cache hit" not in caplog.text
+    caplog.clear()
+    tc.main(_argv(model_dir, data_csv, tmp_path / "f2", "--strategy", "frozen"))
+    assert caplog.text.count("feature cache hit") == 2  # train and validation
+    caplog.clear()
+    other = write_csv(tmp_path / "other.csv", sentiment_rows(120, seed=7))  # different texts: a miss
+    tc.main(_argv(model_dir, other, tmp_path / "f3", "--strategy", "frozen"))
+    assert "feature cache hit" not in caplog.text
+    assert list((tmp_path / "cache" / "features").glob("*.npy"))
+    clf = pipeline("text-classification", model=str(tmp_path / "f3"))
+    assert clf("good movie")[0]["label"] in {"negative", "neutral", "positive"}
+
+
+def test_compare_with_data_efficiency_curve(model_dir, data_csv, tmp_path):
+    out = tmp_path / "cmp"
+    argv = _argv(model_dir, data_csv, out, "--compare", "true", "--seeds", "2", "--train_sizes", "30,all",
+                 "--compare_strategies", "frozen", "full", "--num_train_epochs", "1")  # fmt: skip
+    files = set(tc.main(argv)["comparison"])
+    assert {
+        "comparison.md",
+        "comparison.csv",
+        "comparison.png",
+        "data_efficiency.csv",
+        "data_efficiency.png",
+    } <= files
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
+    assert len(rows) == 4 * 2 * 2  # methods x seeds x sizes
+    assert {r["method"] for r in rows} == {"tfidf_logreg", "scratch", "frozen", "full"}
+    curve = list(csv.DictReader((out / "data_efficiency.csv").open()))
+    assert {r["method"] for r in curve} == {"tfidf_logreg", "scratch", "frozen", "full"}
+    md = (out / "comparison.md").read_text()
+    assert "paired t-test" in md
+
+
+def _fails(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(tc.main, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error: ")]
+    assert len(errors) == 1 and err[-1] == errors[0] and not any("Traceback" in line for line in err)
+    return errors[0]
+
+
+def test_bad_inputs(model_dir, tmp_path, capsys):
+    one_class = write_csv(
+        tmp_path / "one.csv", [{"review": f"good movie {i}", "sentiment": "positive"} for i in range(20)]
+    )
+    assert "2 classes" in _fails(_argv(model_dir, one_class, tmp_path / "a"), capsys)
+    blank = write_csv(tmp_path / "blank.csv", [{"review": "  ", "sentiment": "positive"}] * 10)
+    assert "empty" in _fails(_argv(model_dir, blank, tmp_path / "b"), capsys)
+    data = write_csv(tmp_path / "d.csv", sentiment_rows(60))
+    msg = _fails(_argv(model_dir, data, tmp_path / "c", "--compare", "true", "--train_sizes", "5000"), capsys)
+    assert "larger than" in msg and "'all'" in msg
+    msg = _fails(_argv(model_dir, data, tmp_path / "d", "--compare", "true", "--train_sizes", "ten"), capsys)
+    assert "--train_sizes" in msg or "train size" in msg
+    assert not any((tmp_path / x).exists() for x in "abcd")
