@@ -59,7 +59,7 @@ def _multilabel_jsonl(path, n=90):
 def test_multilabel_list_column(model_dir, tmp_path):
     data = _multilabel_jsonl(tmp_path / "tags.jsonl")
     out = tmp_path / "ml"
-    metrics = tc.main(_argv(model_dir, data, out, "--label_column", "tags", "--class_weighted_loss", "false"))
+    metrics = tc.main(_argv(model_dir, data, out, "--label_column", "tags"))  # class weights -> pos_weight
     assert metrics["multilabel"] is True
     assert {"f1_micro", "f1_macro", "f1_samples"} <= set(metrics["test"])
     assert set(metrics["thresholds"]) == {"long", "negative", "neutral", "positive"}

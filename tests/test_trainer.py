@@ -161,3 +161,10 @@ def test_gradient_accumulation_is_not_scaled_twice(model_dir, tmp_path):
         trainer.train()
         results.append(model.classifier.weight.detach().clone())
     torch.testing.assert_close(results[0], results[1], rtol=1e-4, atol=1e-6)
+
+
+def test_balanced_weights_multilabel_are_pos_weights():
+    ds = Dataset.from_dict({"labels": [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]})
+    assert balanced_class_weights(ds).tolist() == pytest.approx(
+        [1 / 3, 3.0, 1.0]
+    )  # neg/pos; never-positive: 1

@@ -158,17 +158,27 @@ class TransferTrainer(Trainer):
 
 
 def balanced_class_weights(dataset, label_column: str = "labels") -> torch.Tensor:
-    """Inverse-frequency weights n / (k * count_c), the scikit-learn 'balanced' scheme."""
+    """Loss weights from the training labels.
+
+    Single-label: inverse frequency n / (k * count_c), scikit-learn's 'balanced' scheme (absent classes 1).
+    Multi-label (multi-hot rows): BCE `pos_weight` = negatives / positives per label, so a rare label's
+    positives weigh as much as its negatives (labels never positive get 1).
+    """
     from sklearn.utils.class_weight import compute_class_weight
 
     column = label_column if label_column in dataset.column_names else "label"
-    labels = list(dataset[column])
+    labels = dataset[column]
+    if len(labels) and isinstance(labels[0], (list, tuple, np.ndarray, torch.Tensor)):
+        targets = np.asarray([np.asarray(row, dtype=np.float64) for row in labels])
+        positives = targets.sum(0)
+        weights = np.where(positives > 0, (len(targets) - positives) / np.maximum(positives, 1), 1.0)
+        return torch.tensor(weights, dtype=torch.float32)
+    labels = [int(v) for v in labels]
     feature = dataset.features.get(column)
     num_classes = getattr(feature, "num_classes", None) or (max(labels) + 1)
-    classes = list(range(num_classes))
     present = sorted(set(labels))
     weights = compute_class_weight("balanced", classes=np.array(present), y=np.array(labels))
-    out = torch.ones(len(classes))
+    out = torch.ones(num_classes)
     for c, w in zip(present, weights, strict=True):
         out[c] = float(w)
     return out
