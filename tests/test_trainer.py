@@ -168,3 +168,8 @@ def test_balanced_weights_multilabel_are_pos_weights():
     assert balanced_class_weights(ds).tolist() == pytest.approx(
         [1 / 3, 3.0, 1.0]
     )  # neg/pos; never-positive: 1
+
+
+def test_balanced_weights_on_torch_formatted_labels():
+    ds = Dataset.from_dict({"labels": [0, 0, 0, 1]}).cast_column("labels", ClassLabel(names=["a", "b"]))
+    assert balanced_class_weights(ds.with_format("torch")).tolist() == pytest.approx([4 / 6, 2.0])

@@ -167,13 +167,13 @@ def balanced_class_weights(dataset, label_column: str = "labels") -> torch.Tenso
     from sklearn.utils.class_weight import compute_class_weight
 
     column = label_column if label_column in dataset.column_names else "label"
-    labels = dataset[column]
-    if len(labels) and isinstance(labels[0], (list, tuple, np.ndarray, torch.Tensor)):
-        targets = np.asarray([np.asarray(row, dtype=np.float64) for row in labels])
+    rows = [np.asarray(v) for v in dataset[column]]  # any format: lists, numpy or torch (0-d or 1-d)
+    if rows and rows[0].ndim == 1:  # multi-hot rows
+        targets = np.stack(rows).astype(np.float64)
         positives = targets.sum(0)
         weights = np.where(positives > 0, (len(targets) - positives) / np.maximum(positives, 1), 1.0)
         return torch.tensor(weights, dtype=torch.float32)
-    labels = [int(v) for v in labels]
+    labels = [int(v) for v in rows]
     feature = dataset.features.get(column)
     num_classes = getattr(feature, "num_classes", None) or (max(labels) + 1)
     present = sorted(set(labels))

@@ -1,0 +1,504 @@
+"""HTML + markdown reports of run directories (`nlptransfer report DIR [DIR ...]`).
+
+Reads what a run saved (`metrics.json`, `config.yaml`, `config.json`, `run.json`, comparison files and,
+when present, the Trainer's `trainer_state.json` at the top level or in the newest `checkpoint-*/`) and
+writes one self-contained HTML file (figures inlined as base64 PNG) and a markdown file beside it (figures
+in `<name>_files/`). Only matplotlib's Agg backend is used.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import DataError
+from .outputs import write_text_atomic
+from .reporting import markdown_table
+
+NO_LOG = (
+    "no training log saved (no trainer_state.json in the run directory or a checkpoint-*/ folder, and no "
+    "log_history in metrics.json)"
+)
+# Config keys that differ between any two runs but say nothing about the method.
+_IGNORED_DIFF = {"output_dir", "run_name", "hub_token", "logging_dir"}
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str
+    metrics: dict
+    config: dict
+    model_config: dict
+    status: str
+    log_history: list[dict] | None
+    log_source: str | None
+    extras: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = self.model_config.get("id2label") or {}
+        if id2label:
+            return [id2label[k] for k in sorted(id2label, key=int)]
+        report = self.metrics.get("in_domain_report") or self.metrics.get("test_report") or {}
+        return [k for k in report if k not in ("accuracy", "macro avg", "weighted avg", "micro avg", "samples avg")]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not valid JSON ({err}); was the run interrupted while writing?") from None
+
+
+def _log_history(path: Path, metrics: dict) -> tuple[list[dict] | None, str | None]:
+    if isinstance(metrics.get("log_history"), list):
+        return metrics["log_history"], "metrics.json"
+    candidates = [path / "trainer_state.json"]
+    checkpoints = sorted(
+        path.glob("checkpoint-*/trainer_state.json"),
+        key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0),
+    )
+    candidates += list(reversed(checkpoints))  # newest checkpoint holds the longest history
+    for candidate in candidates:
+        if candidate.is_file():
+            state = _read_json(candidate)
+            if state.get("log_history"):
+                return state["log_history"], str(candidate.relative_to(path))
+    return None, None
+
+
+def load_run(path: Path) -> Run:
+    if not path.is_dir():
+        raise DataError(f"{path} is not a directory; pass run output directories to nlptransfer report")
+    metrics = _read_json(path / "metrics.json")
+    comparison = path / "comparison.md"
+    if not metrics and not comparison.is_file():
+        raise DataError(
+            f"{path} has no metrics.json or comparison.md; pass the output directory of a finished run"
+        )
+    config = {}
+    if (path / "config.yaml").is_file():
+        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    status = _read_json(path / "run.json").get("status", "unknown")
+    history, source = _log_history(path, metrics)
+    extras = {
+        name: path / name
+        for name in ("comparison.png", "data_efficiency.png", "comparison.md")
+        if (path / name).is_file()
+    }
+    return Run(
+        path=path,
+        name=path.name or str(path),
+        metrics=metrics,
+        config=config,
+        model_config=_read_json(path / "config.json"),
+        status=status,
+        log_history=history,
+        log_source=source,
+        extras=extras,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def loss_figure(run: Run) -> bytes | None:
+    history = run.log_history or []
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h and "step" in h]
+    if not train and not evals:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="training loss", marker=".")
+    if evals:
+        ax.plot(*zip(*evals, strict=True), label="validation loss", marker="o")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{run.name}: loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png(fig)
+
+
+def confusion_data(run: Run) -> tuple[list[list[int]], list[str]] | None:
+    matrix = run.metrics.get("in_domain_confusion_matrix") or run.metrics.get("test_confusion_matrix")
+    names = run.label_names
+    if not matrix or not isinstance(matrix[0], list) or len(matrix) != len(names):
+        return None
+    if not all(isinstance(v, (int, float)) for row in matrix for v in row):
+        return None  # multi-label: one 2x2 matrix per label
+    return matrix, names
+
+
+def confusion_figure(run: Run) -> bytes | None:
+    data = confusion_data(run)
+    if data is None:
+        return None
+    import numpy as np
+
+    matrix, names = np.asarray(data[0], dtype=float), data[1]
+    rows = matrix.sum(1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    plt = _plt()
+    size = max(3.5, 0.8 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center",
+                    color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{run.name}: confusion (colour = share of true class)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+def per_class(run: Run) -> list[dict]:
+    report = run.metrics.get("in_domain_report") or run.metrics.get("test_report") or {}
+    return [
+        {"class": name, **{k: v for k, v in scores.items()}}
+        for name, scores in report.items()
+        if isinstance(scores, dict) and name not in ("macro avg", "weighted avg", "micro avg", "samples avg")
+    ]
+
+
+def per_class_figure(run: Run) -> bytes | None:
+    rows = per_class(run)
+    if not rows:
+        return None
+    import numpy as np
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows)), 3.5))
+    x = np.arange(len(rows))
+    for k, metric in enumerate(("precision", "recall", "f1-score")):
+        ax.bar(x + (k - 1) * 0.27, [r.get(metric, 0) for r in rows], width=0.27, label=metric)
+    ax.set_xticks(x, [r["class"] for r in rows], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{run.name}: per-class scores (test)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def cross_domain(runs: list[Run]) -> tuple[list[str], list[str], dict] | None:
+    """(run names, test sets, {(run, set): scores}) when a run has several test sets."""
+    sets: list[str] = []
+    scores: dict[tuple[str, str], dict] = {}
+    for run in runs:
+        test = run.metrics.get("test") or {}
+        nested = {k: v for k, v in test.items() if isinstance(v, dict)}
+        if len(nested) < 2:
+            continue
+        for name, values in nested.items():
+            if name not in sets:
+                sets.append(name)
+            scores[(run.name, name)] = values
+    names = [r.name for r in runs if any((r.name, s) in scores for s in sets)]
+    return (names, sets, scores) if names else None
+
+
+def cross_domain_figure(data: tuple[list[str], list[str], dict], metric: str = "f1_macro") -> bytes:
+    import numpy as np
+
+    names, sets, scores = data
+    grid = np.array([[scores.get((n, s), {}).get(metric, np.nan) for s in sets] for n in names], dtype=float)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.6 * len(sets) + 2, 0.6 * len(names) + 1.6))
+    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for i in range(len(names)):
+        for j in range(len(sets)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center",
+                        color="black" if grid[i, j] > 0.6 else "white")  # fmt: skip
+    ax.set_xticks(range(len(sets)), sets, rotation=20, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_title(f"cross-domain test {metric}")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+# ----------------------------------------------------------------------------------------------
+# tables
+
+
+def _flat(prefix: str, values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        return {prefix: values}
+    out = {}
+    for k, v in values.items():
+        out.update(_flat(f"{prefix}/{k}" if prefix else str(k), v))
+    return out
+
+
+def overview_rows(runs: list[Run]) -> list[dict]:
+    rows = []
+    for run in runs:
+        c = run.config
+        trainable, total = run.metrics.get("trainable_parameters"), run.metrics.get("total_parameters")
+        rows.append(
+            {
+                "run": run.name,
+                "recipe": run.metrics.get("recipe", "?"),
+                "status": run.status,
+                "model": c.get("model_name_or_path", "?"),
+                "dataset": c.get("dataset", "?"),
+                "strategy": c.get("strategy", "?"),
+                "trainable params": f"{trainable:,} / {total:,}" if trainable and total else "",
+                "train minutes": f"{(run.metrics.get('train') or {}).get('wall_seconds', 0) / 60:.1f}",
+            }
+        )
+    return rows
+
+
+_METRICS = ("accuracy", "f1_micro", "f1_macro", "precision_macro", "recall_macro", "f1_samples")
+
+
+def metric_rows(runs: list[Run]) -> list[dict]:
+    rows = []
+    for run in runs:
+        for split in ("validation", "test"):
+            values = run.metrics.get(split) or {}
+            groups = (
+                {k: v for k, v in values.items() if isinstance(v, dict)}
+                if any(isinstance(v, dict) for v in values.values())
+                else {split: values}
+            )
+            for name, scores in groups.items():
+                row = {"run": run.name, "split": split if name == split else f"{split}: {name}"}
+                for m in _METRICS:
+                    v = scores.get(m, scores.get(f"eval_{m}"))
+                    if v is not None:
+                        row[m] = v
+                if len(row) > 2:
+                    rows.append(row)
+    return rows
+
+
+def config_diff(runs: list[Run]) -> list[dict]:
+    """Keys whose values differ between runs (output_dir and similar bookkeeping keys left out)."""
+    keys = []
+    for run in runs:
+        keys += [k for k in run.config if k not in keys]
+    rows = []
+    for key in keys:
+        if key in _IGNORED_DIFF:
+            continue
+        values = [run.config.get(key, "(unset)") for run in runs]
+        if any(v != values[0] for v in values[1:]):
+            rows.append({"key": key, **{run.name: json.dumps(v) for run, v in zip(runs, values, strict=True)}})
+    return rows
+
+
+def _unique_names(runs: list[Run]) -> None:
+    seen: dict[str, int] = {}
+    for run in runs:
+        base = run.name
+        if base in seen:
+            seen[base] += 1
+            run.name = f"{base} ({run.path.parent.name or seen[base]})"
+        else:
+            seen[base] = 1
+
+
+# ----------------------------------------------------------------------------------------------
+# assembling HTML + markdown
+
+
+class _Doc:
+    """Collects sections once and renders them both as HTML and as markdown."""
+
+    def __init__(self, md_dir: Path, files_dir: Path):
+        self.html: list[str] = []
+        self.md: list[str] = []
+        self.sections: list[str] = []
+        self.files_dir = files_dir
+        self.md_dir = md_dir
+        self.images: list[Path] = []
+
+    def heading(self, text: str, level: int = 2) -> None:
+        if level == 2:
+            self.sections.append(text)
+        slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+        self.html.append(f'<h{level} id="{slug}">{html.escape(text)}</h{level}>')
+        self.md.append(f"{'#' * level} {text}\n")
+
+    def text(self, text: str) -> None:
+        self.html.append(f"<p>{html.escape(text)}</p>")
+        self.md.append(text + "\n")
+
+    def table(self, rows: list[dict], columns: list[str] | None = None) -> None:
+        if not rows:
+            self.text("(nothing to show)")
+            return
+        if columns is None:
+            columns = []
+            for r in rows:
+                columns += [k for k in r if k not in columns]
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+            for r in rows
+        )
+        self.html.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        self.md.append(markdown_table([{c: _cell(r.get(c, "")) for c in columns} for r in rows], columns) + "\n")
+
+    def image(self, png: bytes, name: str, alt: str) -> None:
+        data = base64.b64encode(png).decode("ascii")
+        self.html.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>')
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / name
+        path.write_bytes(png)
+        self.images.append(path)
+        self.md.append(f"![{alt}]({path.relative_to(self.md_dir).as_posix()})\n")
+
+    def pre(self, text: str) -> None:
+        self.html.append(f"<pre>{html.escape(text)}</pre>")
+        self.md.append(f"```\n{text.rstrip()}\n```\n")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px}
+th{background:#f3f3f3}td{text-align:right}td:first-child{text-align:left}img{max-width:100%}
+pre{background:#f7f7f7;padding:1em;overflow-x:auto}nav a{margin-right:1em}"""
+
+
+def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
+    """Write `output` (HTML) and `output.with_suffix('.md')`; return both paths."""
+    runs = [load_run(Path(d)) for d in dirs]
+    _unique_names(runs)
+    output = Path(output)
+    md_path = output.with_suffix(".md")
+    doc = _Doc(md_path.parent, output.parent / f"{output.stem}_files")
+    slug = lambda s: re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")  # noqa: E731
+
+    doc.heading("Runs")
+    doc.table(overview_rows(runs))
+
+    doc.heading("Metrics")
+    doc.table(metric_rows(runs))
+
+    doc.heading("Loss curves")
+    for run in runs:
+        png = loss_figure(run)
+        if png is None:
+            doc.text(f"{run.name}: {NO_LOG}.")
+        else:
+            doc.text(f"{run.name}: from {run.log_source}.")
+            doc.image(png, f"loss_{slug(run.name)}.png", f"{run.name} loss curves")
+
+    doc.heading("Confusion matrix")
+    for run in runs:
+        png = confusion_figure(run)
+        if png is None:
+            doc.text(f"{run.name}: no single-label confusion matrix in metrics.json.")
+        else:
+            which = "in-domain test" if "in_domain_confusion_matrix" in run.metrics else "test"
+            doc.text(f"{run.name} ({which} split; rows: true class, columns: predicted):")
+            doc.image(png, f"confusion_{slug(run.name)}.png", f"{run.name} confusion matrix")
+
+    doc.heading("Per-class scores")
+    for run in runs:
+        rows = per_class(run)
+        if not rows:
+            doc.text(f"{run.name}: no per-class report in metrics.json.")
+            continue
+        doc.heading(run.name, level=3)
+        doc.table(rows)
+        doc.image(per_class_figure(run), f"per_class_{slug(run.name)}.png", f"{run.name} per-class scores")
+        if run.metrics.get("thresholds"):
+            doc.text("Decision thresholds tuned on validation (multi-label):")
+            doc.table([{"label": k, "threshold": v} for k, v in run.metrics["thresholds"].items()])
+
+    cross = cross_domain(runs)
+    if cross is not None:
+        doc.heading("Cross-domain")
+        names, sets, scores = cross
+        doc.table(
+            [
+                {"run": n, "metric": m, **{s: scores.get((n, s), {}).get(m, "") for s in sets}}
+                for n in names
+                for m in ("f1_micro", "f1_macro")
+            ]
+        )
+        doc.image(cross_domain_figure(cross), "cross_domain.png", "cross-domain macro-F1")
+
+    if any(run.extras for run in runs):
+        doc.heading("Comparison")
+        for run in runs:
+            for name, path in run.extras.items():
+                if name.endswith(".png"):
+                    doc.text(f"{run.name}: {name}")
+                    doc.image(path.read_bytes(), f"{slug(run.name)}_{name}", f"{run.name} {name}")
+                else:
+                    doc.text(f"{run.name}: {name}")
+                    doc.pre(path.read_text(encoding="utf-8"))
+
+    doc.heading("Config differences")
+    if len(runs) < 2:
+        doc.text("One run: nothing to compare. Its main settings:")
+        keys = ("model_name_or_path", "dataset", "strategy", "learning_rate", "num_train_epochs", "max_steps",
+                "per_device_train_batch_size", "seed")  # fmt: skip
+        doc.table([{"key": k, runs[0].name: json.dumps(runs[0].config.get(k))} for k in keys if k in runs[0].config])
+    else:
+        rows = config_diff(runs)
+        if rows:
+            doc.table(rows, ["key"] + [r.name for r in runs])
+        else:
+            doc.text("The runs' config.yaml files are identical (output_dir aside).")
+
+    title = "nlptransfer report: " + ", ".join(r.name for r in runs)
+    nav = "".join(
+        f'<a href="#{re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")}">{html.escape(s)}</a>'
+        for s in doc.sections
+    )
+    page = (
+        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n<nav>{nav}</nav>\n"
+        + "\n".join(doc.html)
+        + "\n</body></html>\n"
+    )
+    write_text_atomic(output, page)
+    write_text_atomic(md_path, f"# {title}\n\n" + "\n".join(doc.md))
+    return output, md_path
+
+
+__all__ = ["build_report", "load_run", "NO_LOG"]
