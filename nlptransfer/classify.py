@@ -51,6 +51,7 @@ class FitResult:
     trainable_parameters: int = 0
     total_parameters: int = 0
     thresholds: np.ndarray | None = None  # multi-label only: one per label
+    log_history: list[dict] = field(default_factory=list)  # the Trainer's loss/eval log, for reports
 
 
 def multi_hot(label_lists: list[list[int]], num_labels: int) -> np.ndarray:
@@ -130,7 +131,7 @@ def fit_classifier(
     started = time.perf_counter()
     train_output = trainer.train()
     seconds = time.perf_counter() - started
-    return _finish_fit(
+    fit = _finish_fit(
         model if trainer.model is None else trainer.model,
         tokenizer,
         splits,
@@ -143,6 +144,8 @@ def fit_classifier(
         trainable,
         total,
     )
+    fit.log_history = list(trainer.state.log_history)
+    return fit
 
 
 def _fit_on_cached_features(

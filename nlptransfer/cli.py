@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nlptransfer.errors import ConfigError, DataError, ModelError, NlpTransferError, OutputDirError, run_cli
+from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirError, run_cli
 
 PROG = "nlptransfer"
 
@@ -168,7 +168,9 @@ def cmd_list(args: argparse.Namespace) -> None:
     for name, spec in EMBEDDED_DATASETS.items():
         key = "vader" if name.startswith("vader") else "pubmed"
         out.append(f"  {name:24s} {_asset_state(key):38s} {spec.description}")
-    out.append(f"  {'pubmed-mesh-<K>':24s} {_asset_state('pubmed'):38s} the K most frequent MeSH major topics")
+    out.append(
+        f"  {'pubmed-mesh-<K>':24s} {_asset_state('pubmed'):38s} the K most frequent MeSH major topics"
+    )
     out.append("")
     out.append("Embedded models (--model_name_or_path NAME):")
     keys: dict[str, list[str]] = {}
@@ -292,7 +294,9 @@ def read_texts(source: str, text_column: str) -> list[str]:
         raise DataError(f"--input {source!r} is not a file; pass a .csv/.jsonl/.txt file")
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
-        raise DataError(f"--input {source}: unsupported extension {ext!r}; use one of {', '.join(EXTENSIONS)}")
+        raise DataError(
+            f"--input {source}: unsupported extension {ext!r}; use one of {', '.join(EXTENSIONS)}"
+        )
     if ext != ".parquet":
         check_utf8(path)
     if ext == ".txt":
@@ -354,7 +358,9 @@ def format_rows(rows: list[dict], fmt: str) -> str:
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     names = list(rows[0]["probabilities"]) if rows else []
     buf = io.StringIO()
-    columns = ["text", "label"] + (["score"] if rows and "score" in rows[0] else []) + [f"p_{n}" for n in names]
+    columns = (
+        ["text", "label"] + (["score"] if rows and "score" in rows[0] else []) + [f"p_{n}" for n in names]
+    )
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in rows:
@@ -423,7 +429,9 @@ def cmd_report(args: argparse.Namespace) -> Path:
 # explain
 
 
-def explain_text(model, tokenizer, config, text: str, max_length: int, target: str | None = None, steps: int = 50):
+def explain_text(
+    model, tokenizer, config, text: str, max_length: int, target: str | None = None, steps: int = 50
+):
     """(tokens, scores, label, probability): layer integrated gradients on the input embeddings.
 
     Baseline: the same sequence with every token but [CLS]/[SEP] replaced by the pad token. Scores are
@@ -442,7 +450,8 @@ def explain_text(model, tokenizer, config, text: str, max_length: int, target: s
     enc = tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
     input_ids, attention = enc["input_ids"], enc["attention_mask"]
     special = torch.tensor(
-        tokenizer.get_special_tokens_mask(input_ids[0].tolist(), already_has_special_tokens=True), dtype=torch.bool
+        tokenizer.get_special_tokens_mask(input_ids[0].tolist(), already_has_special_tokens=True),
+        dtype=torch.bool,
     )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     baseline = torch.where(special, input_ids[0], torch.full_like(input_ids[0], pad)).unsqueeze(0)
@@ -561,7 +570,13 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"list": cmd_list, "cp": cmd_cp, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain}
+COMMANDS = {
+    "list": cmd_list,
+    "cp": cmd_cp,
+    "predict": cmd_predict,
+    "report": cmd_report,
+    "explain": cmd_explain,
+}
 
 
 def cli(argv: Sequence[str] | None = None) -> object:
@@ -578,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_cli(cli, argv)
 
 
-__all__ = ["main", "cli", "make_parser", "load_run_model", "predict_rows", "NlpTransferError"]
+__all__ = ["main", "cli", "make_parser", "load_run_model", "predict_rows"]
 
 if __name__ == "__main__":
     main()

@@ -48,7 +48,11 @@ class Run:
         if id2label:
             return [id2label[k] for k in sorted(id2label, key=int)]
         report = self.metrics.get("in_domain_report") or self.metrics.get("test_report") or {}
-        return [k for k in report if k not in ("accuracy", "macro avg", "weighted avg", "micro avg", "samples avg")]
+        return [
+            k
+            for k in report
+            if k not in ("accuracy", "macro avg", "weighted avg", "micro avg", "samples avg")
+        ]
 
 
 def _read_json(path: Path) -> dict:
@@ -318,7 +322,9 @@ def config_diff(runs: list[Run]) -> list[dict]:
             continue
         values = [run.config.get(key, "(unset)") for run in runs]
         if any(v != values[0] for v in values[1:]):
-            rows.append({"key": key, **{run.name: json.dumps(v) for run, v in zip(runs, values, strict=True)}})
+            rows.append(
+                {"key": key, **{run.name: json.dumps(v) for run, v in zip(runs, values, strict=True)}}
+            )
     return rows
 
 
@@ -373,11 +379,15 @@ class _Doc:
             for r in rows
         )
         self.html.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        self.md.append(markdown_table([{c: _cell(r.get(c, "")) for c in columns} for r in rows], columns) + "\n")
+        self.md.append(
+            markdown_table([{c: _cell(r.get(c, "")) for c in columns} for r in rows], columns) + "\n"
+        )
 
     def image(self, png: bytes, name: str, alt: str) -> None:
         data = base64.b64encode(png).decode("ascii")
-        self.html.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>')
+        self.html.append(
+            f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+        )
         self.files_dir.mkdir(parents=True, exist_ok=True)
         path = self.files_dir / name
         path.write_bytes(png)
@@ -477,7 +487,9 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
         doc.text("One run: nothing to compare. Its main settings:")
         keys = ("model_name_or_path", "dataset", "strategy", "learning_rate", "num_train_epochs", "max_steps",
                 "per_device_train_batch_size", "seed")  # fmt: skip
-        doc.table([{"key": k, runs[0].name: json.dumps(runs[0].config.get(k))} for k in keys if k in runs[0].config])
+        doc.table(
+            [{"key": k, runs[0].name: json.dumps(runs[0].config.get(k))} for k in keys if k in runs[0].config]
+        )
     else:
         rows = config_diff(runs)
         if rows:
@@ -491,7 +503,7 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
         for s in doc.sections
     )
     page = (
-        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n<nav>{nav}</nav>\n"
         + "\n".join(doc.html)
         + "\n</body></html>\n"

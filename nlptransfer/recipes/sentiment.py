@@ -178,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "in_domain_confusion_matrix": confusion(preds, test["label"], label_names),
         "trainable_parameters": fit.trainable_parameters,
         "total_parameters": fit.total_parameters,
+        "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
     }
     paper = data_args.dataset == "vader-movies"
     table = markdown_table(

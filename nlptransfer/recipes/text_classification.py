@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         else dict(zip(names, fit.thresholds.tolist(), strict=True)),
         "trainable_parameters": fit.trainable_parameters,
         "total_parameters": fit.total_parameters,
+        "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
     }
     save_run(
         output_dir,

@@ -1,0 +1,291 @@
+"""The `nlptransfer` console script, in-process on tiny models: run, list, cp, predict, report, explain."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import re
+import sys
+from html.parser import HTMLParser
+
+import pytest
+from tiny import sentiment_rows, tiny_model_dir, write_csv
+from transformers import pipeline
+
+from nlptransfer import cli
+
+
+def _run_argv(model_dir, data_csv, out, *extra):
+    return [
+        "run",
+        "sentiment",
+        "--model_name_or_path",
+        str(model_dir),
+        "--dataset",
+        str(data_csv),
+        "--eval_datasets",
+        "none",
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+        "--learning_rate",
+        "1e-2",
+        "--use_cpu",
+        "true",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Tiny sentiment runs made by `nlptransfer run`: full, lora (merged), lora adapter-only, prompt tuning."""
+    root = tmp_path_factory.mktemp("cli")
+    model_dir = tiny_model_dir(root / "models")
+    data = write_csv(root / "reviews.csv", sentiment_rows(60))
+    out = {"data": data, "root": root}
+    for name, extra in (
+        ("full", ()),
+        ("lora", ("--strategy", "lora", "--target_modules", "query", "value")),
+        (
+            "adapter",
+            ("--strategy", "lora", "--target_modules", "query", "value", "--merge_adapters", "false"),
+        ),
+        ("prompt", ("--strategy", "prompt_tuning", "--num_virtual_tokens", "4")),
+    ):
+        cli.main(_run_argv(model_dir, data, root / name, *extra))
+        out[name] = root / name
+    return out
+
+
+def _error(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: ") and not any("Traceback" in x for x in lines), lines
+    return lines[-1]
+
+
+def test_run_writes_a_complete_run(runs):
+    for name in ("full", "lora", "adapter"):
+        run = json.loads((runs[name] / "run.json").read_text())
+        assert run["status"] == "complete", name
+    assert (runs["adapter"] / "adapter_config.json").is_file()
+    assert (runs["lora"] / "model.safetensors").is_file()
+
+
+def test_run_unknown_recipe_lists_the_recipes(capsys):
+    line = _error(capsys, ["run", "sentimnet"])
+    assert "sentiment" in line and "text_classification" in line
+
+
+def test_help_shows_examples(capsys):
+    for command in ("list", "cp", "predict", "report", "explain"):
+        with pytest.raises(SystemExit) as info:
+            cli.main([command, "--help"])
+        assert info.value.code == 0
+        assert "examples:" in capsys.readouterr().out, command
+    cli.main(["run", "--help"])
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_list(capsys):
+    cli.main(["list"])
+    out = capsys.readouterr().out
+    for word in (
+        "sentiment",
+        "text_classification",
+        "vader-movies",
+        "pubmed-pubtype",
+        "all-MiniLM-L6-v2",
+        "lora",
+    ):
+        assert word in out
+    assert "sentiment/minilm_lora" in out  # the shipped configs of this checkout
+
+
+def test_cp_copies_and_refuses_to_overwrite(tmp_path, capsys):
+    dest = tmp_path / "mine.yaml"
+    cli.main(["cp", "sentiment/minilm_lora", str(dest)])
+    assert "strategy: lora" in dest.read_text()
+    before = dest.read_text()
+    line = _error(capsys, ["cp", "sentiment/minilm_full", str(dest)])
+    assert "already exists" in line and dest.read_text() == before
+    cli.main(["cp", "text_classification/minilm_pubmed_mesh.yaml", str(tmp_path)])
+    assert (tmp_path / "minilm_pubmed_mesh.yaml").is_file()
+    assert "minilm_full" in _error(capsys, ["cp", "sentiment/nope", str(tmp_path / "x.yaml")])
+
+
+@pytest.mark.parametrize("kind", ["full", "lora", "adapter"])
+def test_predict_csv_rows_in_order(runs, kind, tmp_path):
+    rows = sentiment_rows(23, seed=5)
+    data = write_csv(tmp_path / "in.csv", rows)
+    out = tmp_path / "pred.jsonl"
+    cli.main(["predict", "--model", str(runs[kind]), "--input", str(data), "--text_column", "review",
+              "--output", str(out), "--batch_size", "4"])  # fmt: skip
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [g["text"] for g in got] == [r["review"] for r in rows]
+    for g in got:
+        assert g["label"] in g["probabilities"] and abs(sum(g["probabilities"].values()) - 1) < 1e-4
+    if kind != "adapter":  # same labels as transformers' pipeline on the saved model, text by text
+        clf = pipeline("text-classification", model=str(runs[kind]))
+        assert [p["label"] for p in clf([r["review"] for r in rows], batch_size=1)] == [
+            g["label"] for g in got
+        ]
+
+
+def test_predict_text_csv_output_and_overwrite(runs, tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    argv = [
+        "predict",
+        "--model",
+        str(runs["full"]),
+        "--text",
+        "good film",
+        "--text",
+        "awful plot",
+        "--output",
+        str(out),
+    ]
+    cli.main(argv)
+    table = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["text"] for r in table] == ["good film", "awful plot"]
+    assert {"label", "score", "p_negative", "p_neutral", "p_positive"} <= set(table[0])
+    assert "--overwrite" in _error(capsys, argv)
+    cli.main([*argv, "--overwrite"])
+    assert "text_column" in _error(
+        capsys,
+        [
+            "predict",
+            "--model",
+            str(runs["full"]),
+            "--input",
+            str(runs["data"]),
+            "--output",
+            str(tmp_path / "x.csv"),
+        ],
+    )
+    assert "config.json" in _error(capsys, ["predict", "--model", str(tmp_path), "--text", "x"])
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.h2, self.imgs, self._in_h2 = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_h2 = tag == "h2"
+        if tag == "img":
+            self.imgs.append(dict(attrs)["src"])
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2.append(data)
+            self._in_h2 = False
+
+
+def test_report_has_every_section_it_claims(runs, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    cli.main(["report", str(runs["full"]), str(runs["lora"]), "--output", str(out)])
+    page = _Collect()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert page.h2 == [
+        "Runs",
+        "Metrics",
+        "Loss curves",
+        "Confusion matrix",
+        "Per-class scores",
+        "Config differences",
+    ]
+    for section in page.h2:  # the navigation links to every section
+        assert f'href="#{section.lower().replace(" ", "-")}"' in out.read_text()
+    assert page.imgs and all(src.startswith("data:image/png;base64,") for src in page.imgs)
+    md = (tmp_path / "r.md").read_text()
+    assert "## Config differences" in md and "strategy" in md
+    links = re.findall(r"\]\((r_files/[^)]+)\)", md)
+    assert len(links) == len(page.imgs) and all((tmp_path / link).is_file() for link in links)
+    assert "already exists" in _error(capsys, ["report", str(runs["full"]), "--output", str(out)])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("captum") is None, reason="captum not installed")
+def test_explain(runs, tmp_path, capsys):
+    html = tmp_path / "why.html"
+    result = cli.cli(["explain", "--model", str(runs["full"]), "--text", "good movie but boring plot",
+                      "--steps", "8", "--html", str(html)])  # fmt: skip
+    assert result["tokens"][1:-1] == ["good", "movie", "but", "boring", "plot"]
+    assert max(abs(s) for s in result["scores"]) == pytest.approx(1.0)
+    assert "boring" in capsys.readouterr().out and "<span" in html.read_text()
+
+
+@pytest.mark.parametrize("kind", ["full", "adapter", "prompt"])
+def test_predict_matches_the_runs_own_predictions(runs, kind, tmp_path):
+    """Reloading (plain model, or adapter + head rebuilt from config.json) scores like the run did."""
+    saved = [json.loads(line) for line in (runs[kind] / "predictions.jsonl").read_text().splitlines()]
+    rows = cli.cli(["predict", "--model", str(runs[kind]), "--input", str(runs[kind] / "predictions.jsonl"),
+                    "--output", str(tmp_path / "p.jsonl")])  # fmt: skip
+    assert [r["label"] for r in rows] == [s["prediction"] for s in saved]
+    assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in saved], abs=1e-4)
+
+
+def test_predict_multilabel_uses_the_runs_thresholds(tmp_path):
+    model_dir = tiny_model_dir(tmp_path / "models")
+    rows = [{"text": r["review"], "tags": r["sentiment"] + (";movie" if "movie" in r["review"] else "")}
+            for r in sentiment_rows(60)]  # fmt: skip
+    data = write_csv(tmp_path / "tags.csv", rows)
+    out = tmp_path / "ml"
+    cli.main(["run", "text_classification", "--model_name_or_path", str(model_dir), "--dataset", str(data),
+              "--label_column", "tags", "--output_dir", str(out), "--max_steps", "2", "--use_cpu", "true"])  # fmt: skip
+    thresholds = json.loads((out / "metrics.json").read_text())["thresholds"]
+    got = cli.cli(["predict", "--model", str(out), "--text", "good movie", "--text", "bad plot"])
+    for row in got:
+        assert set(row["probabilities"]) == set(thresholds)
+        assert row["label"] == [n for n, p in row["probabilities"].items() if p >= thresholds[n]]
+
+
+def test_explain_without_captum_is_one_line(runs, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "captum", None)  # `import captum` now raises ImportError
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    line = _error(capsys, ["explain", "--model", str(runs["full"]), "--text", "good"])
+    assert "captum" in line
+
+
+def test_report_cross_domain_and_comparison_sections(runs, tmp_path):
+    import shutil
+
+    run = tmp_path / "xd"
+    shutil.copytree(runs["full"], run, ignore=shutil.ignore_patterns("*.safetensors"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    (only,) = metrics["test"].values()
+    metrics["test"] = {"domain-a": only, "domain-b": {**only, "f1_macro": 0.1}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    shutil.copy(_tiny_png(tmp_path), run / "comparison.png")
+    (run / "comparison.md").write_text("| method | f1 |\n|---|---|\n| tfidf | 0.5 |\n")
+    out = tmp_path / "rep.html"
+    cli.main(["report", str(run), "--output", str(out)])
+    page = _Collect()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert "Cross-domain" in page.h2 and "Comparison" in page.h2
+    text = out.read_text(encoding="utf-8")
+    assert "domain-b" in text and "tfidf" in text
+
+
+def _tiny_png(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1])
+    path = tmp_path / "c.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
