@@ -30,7 +30,13 @@ from .features import extract_features, freeze_backbone_eval, head_reads_pooler,
 from .inference import predict_logits
 from .metrics import classification_metrics, make_compute_metrics
 from .modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
-from .outputs import finish_output_dir, write_json_atomic, write_text_atomic, write_yaml_atomic
+from .outputs import (
+    finish_output_dir,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+    write_yaml_atomic,
+)
 from .reporting import model_card
 from .trainers import TransferTrainer
 
@@ -344,9 +350,24 @@ def save_run(
         pipeline_tag="text-classification",
     )
     write_text_atomic(output_dir / "README.md", card)
-    files += ["metrics.json", "config.yaml", "predictions.jsonl", "README.md"]
+    files += ["metrics.json", "config.yaml", "predictions.jsonl", "README.md", *write_run_figures(output_dir)]
     finish_output_dir(output_dir, files)
     return files
+
+
+def write_run_figures(output_dir: Path) -> list[str]:
+    """loss_curve.png, confusion_matrix.png, per_class.png from the run's saved metrics (those that apply)."""
+    from .report import confusion_figure, load_run, loss_figure, per_class_figure
+
+    run = load_run(output_dir)
+    written = []
+    for name, make in (("loss_curve.png", loss_figure), ("confusion_matrix.png", confusion_figure),
+                       ("per_class.png", per_class_figure)):  # fmt: skip
+        png = make(run)
+        if png:
+            write_bytes_atomic(output_dir / name, png)
+            written.append(name)
+    return written
 
 
 def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:

@@ -31,9 +31,7 @@ import csv
 import io
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence, Sized
@@ -45,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .outputs import write_text_atomic
+from .outputs import write_bytes_atomic, write_text_atomic
 from .reporting import markdown_table
 
 __all__ = [
@@ -800,15 +798,6 @@ def _curve_chart(result: ComparisonResult):
 
 
 def _write_figure(path: Path, fig) -> None:
-    """PNG via a temp file in the same directory + rename, like outputs.write_text_atomic (which is text-only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_bytes_atomic(path, buf.getvalue())

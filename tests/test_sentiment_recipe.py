@@ -68,6 +68,8 @@ def test_recipe_writes_a_complete_loadable_run(model_dir, data_csv, tmp_path):
         "README.md",
         "predictions.jsonl",
         "run.json",
+        "loss_curve.png",
+        "confusion_matrix.png",
     ):
         assert (out / name).exists(), name
     run = json.loads((out / "run.json").read_text())
