@@ -12,7 +12,7 @@ setup: $(STAMP)
 # Install pinned, tested versions (constraints.txt) and fetch the embedded offline assets into the cache.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,explain]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,explain,tensorboard]'
 	$(BIN)/python -m nlptransfer.assets fetch minilm vader pubmed
 	touch $(STAMP)
 

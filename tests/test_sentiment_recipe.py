@@ -219,3 +219,10 @@ def test_compare_writes_the_three_files(model_dir, data_csv, tmp_path):
     assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "transfer" in (out / "comparison.md").read_text()
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_report_to_tensorboard_writes_event_files(model_dir, data_csv, tmp_path):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "tb"
+    sentiment.main(_argv(model_dir, data_csv, out, "--report_to", "tensorboard"))
+    assert list((out / "runs").rglob("events.out.tfevents.*"))
