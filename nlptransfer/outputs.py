@@ -19,6 +19,8 @@ import yaml
 from .errors import OutputDirError
 
 MARKER = "run.json"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process umask (the only portable way is to set and restore it)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -32,6 +34,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the permissions open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

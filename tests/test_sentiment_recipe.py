@@ -226,3 +226,14 @@ def test_report_to_tensorboard_writes_event_files(model_dir, data_csv, tmp_path)
     out = tmp_path / "tb"
     sentiment.main(_argv(model_dir, data_csv, out, "--report_to", "tensorboard"))
     assert list((out / "runs").rglob("events.out.tfevents.*"))
+
+
+def test_atomic_writes_keep_normal_permissions(tmp_path):
+    import os
+
+    from nlptransfer.outputs import write_text_atomic
+
+    path = write_text_atomic(tmp_path / "m.json", "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
