@@ -32,6 +32,7 @@ from .metrics import classification_metrics, make_compute_metrics
 from .modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
 from .outputs import (
     finish_output_dir,
+    is_main_process,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -112,6 +113,10 @@ def fit_classifier(
             )
             cache_features = False
         if cache_features:
+            if training_args.resume_from_checkpoint:
+                logger.warning(
+                    "cached-features training restarts from step 0 (it is quick); the checkpoint is not used"
+                )
             return _fit_on_cached_features(
                 model,
                 tokenizer,
@@ -135,7 +140,9 @@ def fit_classifier(
         compute_metrics=compute_metrics,
     )
     started = time.perf_counter()
-    train_output = trainer.train()
+    # `--resume true` sets resume_from_checkpoint to the run's last complete checkpoint-*: the Trainer then
+    # restores weights, optimizer, scheduler, RNG states and skips the batches already seen.
+    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
     seconds = time.perf_counter() - started
     fit = _finish_fit(
         model if trainer.model is None else trainer.model,
@@ -323,7 +330,12 @@ def save_run(
     merge_adapters: bool = True,
     notes: Sequence[str] = (),
 ) -> list[str]:
-    """Write model, metrics.json, config.yaml, predictions.jsonl, README.md; mark the run complete."""
+    """Write model, metrics.json, config.yaml, predictions.jsonl, README.md; mark the run complete.
+
+    Under `accelerate launch` only the main process writes (the others return an empty list).
+    """
+    if not is_main_process():
+        return []
     output_dir = Path(output_dir)
     files = [
         str(p.relative_to(output_dir))
@@ -430,6 +442,7 @@ def comparison_methods(
                 output_dir=str(work_dir / f"{name}-seed{seed}-n{len(indices)}"),
                 save_strategy="no",
                 load_best_model_at_end=False,
+                resume_from_checkpoint=None,
                 report_to="none",
             )
             set_seed(seed)
@@ -496,6 +509,8 @@ def run_compare(
         train_labels=None if multilabel else train["label"],
         metric="f1_macro",
     )
+    if not is_main_process():
+        return []
     files = write_comparison(result, output_dir)
     print("\n" + format_summary(result))
     return files

@@ -42,6 +42,13 @@ class ModelArguments:
         default=False,
         metadata={"help": "Same architecture, random initialisation (the no-transfer control)."},
     )
+    allow_pickle: bool = field(
+        default=False,
+        metadata={
+            "help": "Allow loading pickled PyTorch weights (pytorch_model.bin), which can run arbitrary code "
+            "when unpickled. Off: only safetensors weights load."
+        },
+    )
 
     def __post_init__(self):
         if self.max_length < 8:
@@ -222,7 +229,28 @@ class TransferTrainingArguments(TrainingArguments):
         },
     )
 
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue an interrupted run: if output_dir holds an unfinished run (run.json status "
+            "'running') with checkpoint-* folders (--save_strategy steps|epoch), training resumes from the "
+            "last complete checkpoint (weights, optimizer, scheduler, RNG and data order); nothing is deleted."
+        },
+    )
+
     def __post_init__(self):
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ConfigError(
+                f"num_train_epochs={self.num_train_epochs} trains nothing; pass --num_train_epochs > 0 "
+                "or --max_steps > 0"
+            )
+        for name in (
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (e.g. --{name} 8)")
         super().__post_init__()
         if not 0 < self.layerwise_lr_decay <= 1:
             raise ConfigError(
@@ -289,6 +317,7 @@ class RecipeParser(HfArgumentParser):
             except (ValueError, TypeError) as err:
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
+        check_conflicts(*outputs)
         return tuple(outputs)
 
     def _read_yaml(self, path: str) -> dict[str, Any]:
@@ -308,6 +337,20 @@ class RecipeParser(HfArgumentParser):
             if key not in valid:
                 raise self._unknown(str(key), path)
         return data
+
+
+def check_conflicts(*configs: Any) -> None:
+    """Reject option combinations that each parse but cannot work together (one line, naming the fix)."""
+    transfer = next((c for c in configs if isinstance(c, TransferArguments)), None)
+    training = next((c for c in configs if isinstance(c, TransferTrainingArguments)), None)
+    if transfer is not None and training is not None:
+        # Gradual unfreezing re-freezes layer groups of the backbone: with only a head or adapters
+        # training it does nothing (frozen) or silently starves the adapters of updates (peft).
+        if training.gradual_unfreezing_steps and transfer.strategy != "full":
+            raise ConfigError(
+                f"--gradual_unfreezing_steps applies to --strategy full only, not {transfer.strategy!r}; "
+                "drop it or use --strategy full"
+            )
 
 
 def config_to_dict(*configs: Any) -> dict[str, Any]:

@@ -31,6 +31,23 @@ def _not_found(name: str, err: Exception) -> ModelError:
     )
 
 
+def _pickle_refused(name: str) -> ModelError:
+    return ModelError(
+        f"model {name!r} has only pickled PyTorch weights (pytorch_model.bin), which can run arbitrary code "
+        f"when loaded; convert it to safetensors, or pass --allow_pickle true if you trust its source"
+    )
+
+
+def _only_pickled_weights(path: str) -> bool:
+    """A local model folder with pickled weights (*.bin/*.pt/*.pth) and no *.safetensors."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return False
+    files = [p.name for p in folder.iterdir() if p.is_file()]
+    pickled = any(f.endswith((".bin", ".pt", ".pth")) and "training_args" not in f for f in files)
+    return pickled and not any(f.endswith(".safetensors") for f in files)
+
+
 def load_tokenizer(model_args: ModelArguments):
     path = assets.resolve_model(model_args.model_name_or_path)
     try:
@@ -63,10 +80,20 @@ def build_classifier(
                 config, trust_remote_code=model_args.trust_remote_code
             )
         else:
+            if not model_args.allow_pickle and _only_pickled_weights(path):
+                raise _pickle_refused(model_args.model_name_or_path)
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, config=config, trust_remote_code=model_args.trust_remote_code
+                path,
+                config=config,
+                trust_remote_code=model_args.trust_remote_code,
+                # safetensors only: unpickling a .bin checkpoint can execute arbitrary code.
+                use_safetensors=None if model_args.allow_pickle else True,
             )
+    except ModelError:
+        raise
     except (OSError, ValueError) as err:
+        if not model_args.allow_pickle and ".bin" in str(err) and not model_args.from_scratch:
+            raise _pickle_refused(model_args.model_name_or_path) from err
         if "does not appear to have a file named" in str(err) or isinstance(err, OSError):
             raise _not_found(model_args.model_name_or_path, err) from err
         raise ModelError(

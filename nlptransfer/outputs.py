@@ -54,31 +54,96 @@ def write_yaml_atomic(path: str | Path, data: Any) -> Path:
     return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
-def prepare_output_dir(path: str | Path, overwrite: bool, recipe: str) -> Path:
-    """Create `path` for a new run, or refuse if it holds a previous run or foreign files."""
+def is_main_process() -> bool:
+    """True on the process that writes files (always true without `accelerate launch`/torchrun)."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    """Barrier across `accelerate launch` processes; a no-op in a single process."""
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def last_checkpoint(path: str | Path) -> Path | None:
+    """The newest complete `checkpoint-<step>` folder in `path`, or None.
+
+    The Trainer writes `trainer_state.json` last, so a checkpoint cut short by a crash (no state file)
+    is skipped in favour of the one before it.
+    """
+    path = Path(path)
+    steps = []
+    for p in path.glob("checkpoint-*") if path.is_dir() else []:
+        suffix = p.name.removeprefix("checkpoint-")
+        if p.is_dir() and suffix.isdigit() and (p / "trainer_state.json").is_file():
+            steps.append((int(suffix), p))
+    return max(steps)[1] if steps else None
+
+
+def run_status(path: str | Path) -> str | None:
+    """`status` of the run.json in `path` ("running" or "complete"), or None when there is none."""
+    try:
+        return json.loads((Path(path) / MARKER).read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def prepare_output_dir(path: str | Path, overwrite: bool, recipe: str, resume: bool = False) -> Path:
+    """Create `path` for a new run, or refuse if it holds a previous run or foreign files.
+
+    `resume=True` accepts an unfinished run (run.json status "running") that has a complete checkpoint:
+    the directory is kept as it is (nothing deleted) and the run continues. Under `accelerate launch`
+    every process checks the untouched directory (so all fail alike), then only the main one writes.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputDirError(f"output_dir {str(path)!r} is a file; pass a directory path to --output_dir")
     existing = [p for p in path.iterdir()] if path.is_dir() else []
-    if existing and not overwrite:
-        what = (
-            "a previous run"
-            if (path / MARKER).exists()
-            else f"{len(existing)} file(s) not written by this run"
-        )
+    status = run_status(path)
+    if resume:
+        if status == "running" and last_checkpoint(path) is not None:
+            return path  # run.json stays "running" until the resumed run finishes
+        if status == "complete":
+            raise OutputDirError(
+                f"output_dir {str(path)!r} holds a finished run, nothing to resume; drop --resume, or choose "
+                "a new --output_dir"
+            )
+        if existing or status == "running":
+            raise OutputDirError(
+                f"output_dir {str(path)!r} holds no checkpoint-* folder to resume from; the interrupted run "
+                "needs --save_strategy steps (or epoch) to be resumable: drop --resume and pass "
+                "--overwrite_output_dir, or choose a new --output_dir"
+            )
+        # An empty or missing directory: nothing to resume, start afresh.
+    elif existing and not overwrite:
+        if status == "running" and last_checkpoint(path) is not None:
+            raise OutputDirError(
+                f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
+                "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "
+                "over (only files nlptransfer wrote get replaced)"
+            )
+        what = "a previous run" if status else f"{len(existing)} file(s) not written by this run"
         raise OutputDirError(
             f"output_dir {str(path)!r} already holds {what}; choose a new --output_dir or pass "
             f"--overwrite_output_dir (only files nlptransfer wrote get replaced)"
         )
-    path.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        path / MARKER, {"recipe": recipe, "status": "running", "started": time.time(), "files": []}
-    )
+    wait_for_everyone()  # every process has checked the directory before the main one writes into it
+    if is_main_process():
+        path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            path / MARKER, {"recipe": recipe, "status": "running", "started": time.time(), "files": []}
+        )
+    wait_for_everyone()
     return path
 
 
 def finish_output_dir(path: str | Path, files: list[str]) -> None:
-    """Mark the run complete, listing the files it wrote (relative to the directory)."""
+    """Mark the run complete, listing the files it wrote (relative to the directory). Main process only."""
+    if not is_main_process():
+        return
     path = Path(path)
     state = json.loads((path / MARKER).read_text(encoding="utf-8"))
     state.update(status="complete", finished=time.time(), files=sorted(set(files)))

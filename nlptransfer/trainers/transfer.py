@@ -82,8 +82,14 @@ class TransferTrainer(Trainer):
         if class_weights is None and targs.class_weighted_loss:
             class_weights = balanced_class_weights(self.train_dataset)
         self.class_weights = class_weights
-        if class_weights is not None:
-            # Our weighted loss is a per-batch mean: let the Trainer scale it for gradient accumulation.
+        # The Trainer assumes a model whose forward takes **kwargs normalises its loss by `num_items_in_batch`
+        # itself. transformers' sequence-classification heads take **kwargs but return a per-batch mean (and
+        # so does our weighted loss); believing otherwise, the Trainer skips its division by
+        # gradient_accumulation_steps and multiplies the loss by the number of DDP processes (seen: a doubled
+        # train_loss under `accelerate launch` with 2 processes). Trust only a model that declares it.
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+        if class_weights is not None or getattr(base, "accepts_loss_kwargs", None) is not True:
             self.model_accepts_loss_kwargs = False
 
         self._groups = layer_groups(self.model)
