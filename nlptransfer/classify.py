@@ -112,124 +112,33 @@ def fit_classifier(
                 type(model).__name__,
             )
             cache_features = False
-        if cache_features:
-            if training_args.resume_from_checkpoint:
-                logger.warning(
-                    "cached-features training restarts from step 0 (it is quick); the checkpoint is not used"
-                )
-            return _fit_on_cached_features(
-                model,
-                tokenizer,
-                training_args,
-                splits,
-                label_names,
-                multilabel,
-                max_length,
-                compute_metrics,
-                trainable,
-                total,
+    started = time.perf_counter()
+    if strategy == "frozen" and cache_features:
+        if training_args.resume_from_checkpoint:
+            logger.warning(
+                "cached-features training restarts from step 0 (it is quick); the checkpoint is not used"
             )
-    encoded = encode(splits, tokenizer, max_length, multilabel, len(label_names))
-    trainer = TransferTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"],
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=compute_metrics,
-    )
-    started = time.perf_counter()
-    # `--resume true` sets resume_from_checkpoint to the run's last complete checkpoint-*: the Trainer then
-    # restores weights, optimizer, scheduler, RNG states and skips the batches already seen.
-    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
-    seconds = time.perf_counter() - started
-    fit = _finish_fit(
-        model if trainer.model is None else trainer.model,
-        tokenizer,
-        splits,
-        label_names,
-        multilabel,
-        max_length,
-        training_args,
-        train_output,
-        seconds,
-        trainable,
-        total,
-    )
-    fit.log_history = list(trainer.state.log_history)
-    return fit
-
-
-def _fit_on_cached_features(
-    model,
-    tokenizer,
-    training_args,
-    splits,
-    label_names,
-    multilabel,
-    max_length,
-    compute_metrics,
-    trainable,
-    total,
-) -> FitResult:
-    started = time.perf_counter()
-    features = {
-        split: extract_features(
-            model,
-            tokenizer,
-            list(splits[split]["text"]),
-            max_length=max_length,
-            batch_size=training_args.per_device_eval_batch_size,
+        train_output, log_history = _train_on_cached_features(
+            model, tokenizer, training_args, splits, label_names, multilabel, max_length, compute_metrics
         )
-        for split in ("train", "validation")
-    }
-    targets = {
-        split: multi_hot(splits[split]["labels"], len(label_names))
-        if multilabel
-        else np.asarray(splits[split]["label"])
-        for split in ("train", "validation")
-    }
-    train_output, _ = train_head_on_features(
-        model,
-        features["train"],
-        targets["train"],
-        training_args=training_args,
-        eval_features=features["validation"],
-        eval_labels=targets["validation"],
-        compute_metrics=compute_metrics,
-    )
-    seconds = time.perf_counter() - started  # extraction (or cache hit) included
-    return _finish_fit(
-        model,
-        tokenizer,
-        splits,
-        label_names,
-        multilabel,
-        max_length,
-        training_args,
-        train_output,
-        seconds,
-        trainable,
-        total,
-    )
-
-
-def _finish_fit(
-    model,
-    tokenizer,
-    splits,
-    label_names,
-    multilabel,
-    max_length,
-    training_args,
-    train_output,
-    seconds,
-    trainable,
-    total,
-) -> FitResult:
+    else:
+        encoded = encode(splits, tokenizer, max_length, multilabel, len(label_names))
+        trainer = TransferTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=encoded["train"],
+            eval_dataset=encoded["validation"],
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=compute_metrics,
+        )
+        # `--resume true` sets resume_from_checkpoint to the run's last complete checkpoint-*: the Trainer
+        # then restores weights, optimizer, scheduler, RNG states and skips the batches already seen.
+        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
+        log_history = list(trainer.state.log_history)
+    seconds = time.perf_counter() - started  # for cached features: extraction (or cache hit) included
     fit = FitResult(
-        model=model,
+        model=model,  # load_best_model_at_end loads the best weights into this same object
         tokenizer=tokenizer,
         label_names=label_names,
         multilabel=multilabel,
@@ -239,6 +148,7 @@ def _finish_fit(
         train_seconds=seconds,
         trainable_parameters=trainable,
         total_parameters=total,
+        log_history=log_history,
     )
     if multilabel:
         _, val_probs = predict(fit, splits["validation"]["text"])
@@ -247,6 +157,35 @@ def _finish_fit(
         )
     fit.validation_metrics = evaluate(fit, splits["validation"])
     return fit
+
+
+def _train_on_cached_features(
+    model, tokenizer, training_args, splits, label_names, multilabel, max_length, compute_metrics
+):
+    """The frozen strategy's fast path: backbone features once (cached on disk), the head trained on them."""
+    features, targets = {}, {}
+    for split in ("train", "validation"):
+        features[split] = extract_features(
+            model,
+            tokenizer,
+            list(splits[split]["text"]),
+            max_length=max_length,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
+        rows = splits[split]
+        targets[split] = (
+            multi_hot(rows["labels"], len(label_names)) if multilabel else np.asarray(rows["label"])
+        )
+    train_output, _ = train_head_on_features(
+        model,
+        features["train"],
+        targets["train"],
+        training_args=training_args,
+        eval_features=features["validation"],
+        eval_labels=targets["validation"],
+        compute_metrics=compute_metrics,
+    )
+    return train_output, []  # train_head_on_features keeps its Trainer to itself: no log history
 
 
 def predict(fit: FitResult, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
