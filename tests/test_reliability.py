@@ -60,7 +60,15 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(model_dir, data_csv, t
     """
     steps = ["--save_strategy", "steps", "--save_steps", "2", "--max_steps", "8"]
     reference = tmp_path / "reference"
-    sentiment.main(_argv(model_dir, data_csv, reference, *steps))
+    # The reference runs in a subprocess too: the same environment (one OpenMP thread) as the crashed and
+    # resumed runs, since a different thread count changes float reduction order, hence the last digits.
+    ref_cmd = [
+        sys.executable,
+        "-m",
+        "nlptransfer.recipes.sentiment",
+        *_argv(model_dir, data_csv, reference, *steps),
+    ]
+    subprocess.run(ref_cmd, cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=240)
 
     out = tmp_path / "crashed"
     cmd = [sys.executable, "-m", "nlptransfer.recipes.sentiment", *_argv(model_dir, data_csv, out, *steps)]
