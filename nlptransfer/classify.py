@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -430,24 +431,26 @@ def run_compare(
 
     sizes = compare_sizes(compare_args, len(splits["train"]))
     train = splits["train"]
-    methods = comparison_methods(
-        model_args,
-        transfer_args,
-        training_args,
-        compare_args,
-        splits,
-        label_names,
-        multilabel=multilabel,
-        work_dir=output_dir / "compare_runs",
-    )
-    result = run_comparison(
-        methods,
-        seeds=[training_args.seed + i for i in range(compare_args.seeds)],
-        train_sizes=sizes,
-        n_train=len(train),
-        train_labels=None if multilabel else train["label"],
-        metric="f1_macro",
-    )
+    # The Trainer wants an output_dir per run; nothing is saved there (save_strategy="no"), so use scratch space.
+    with tempfile.TemporaryDirectory(prefix="nlptransfer-compare-") as work_dir:
+        methods = comparison_methods(
+            model_args,
+            transfer_args,
+            training_args,
+            compare_args,
+            splits,
+            label_names,
+            multilabel=multilabel,
+            work_dir=Path(work_dir),
+        )
+        result = run_comparison(
+            methods,
+            seeds=[training_args.seed + i for i in range(compare_args.seeds)],
+            train_sizes=sizes,
+            n_train=len(train),
+            train_labels=None if multilabel else train["label"],
+            metric="f1_macro",
+        )
     if not is_main_process():
         return []
     files = write_comparison(result, output_dir)

@@ -119,6 +119,7 @@ def test_compare_with_data_efficiency_curve(model_dir, data_csv, tmp_path):
     assert {r["method"] for r in curve} == {"tfidf_logreg", "scratch", "frozen", "full"}
     md = (out / "comparison.md").read_text()
     assert "paired t-test" in md
+    assert not (out / "compare_runs").exists()  # per-run Trainer scratch space is not left behind
 
 
 def _fails(argv, capsys) -> str:
