@@ -38,7 +38,8 @@ test-fast: setup
 
 # Speed and accuracy benchmarks (not tests): results in benchmarks/results/.
 bench: setup
-	$(BIN)/python -m benchmarks.bench_features $(ARGS)
+	$(BIN)/python -m benchmarks.bench_features
+	$(BIN)/python -m benchmarks.bench_trainer
 
 lint: setup
 	$(BIN)/ruff check nlptransfer tests benchmarks
