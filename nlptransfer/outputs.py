@@ -8,6 +8,7 @@ previous nlptransfer run wrote are replaced, nothing is deleted.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -19,6 +20,7 @@ import yaml
 from .errors import OutputDirError
 
 MARKER = "run.json"
+logger = logging.getLogger("nlptransfer")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask (the only portable way is to set and restore it)
 
@@ -137,6 +139,18 @@ def prepare_output_dir(path: str | Path, overwrite: bool, recipe: str, resume: b
             path / MARKER, {"recipe": recipe, "status": "running", "started": time.time(), "files": []}
         )
     wait_for_everyone()
+    return path
+
+
+def start_run(training_args, recipe: str) -> Path:
+    """`prepare_output_dir` from the training arguments; with `--resume`, point the Trainer at the last
+    complete checkpoint (sets `training_args.resume_from_checkpoint`). Returns the output directory."""
+    path = prepare_output_dir(
+        training_args.output_dir, training_args.overwrite_output_dir, recipe, resume=training_args.resume
+    )
+    if training_args.resume and (checkpoint := last_checkpoint(path)) is not None:
+        logger.info("resuming the interrupted run from %s", checkpoint)
+        training_args.resume_from_checkpoint = str(checkpoint)
     return path
 
 

@@ -44,7 +44,7 @@ from nlptransfer.data import check_eval_labels, load_source
 from nlptransfer.errors import run_cli
 from nlptransfer.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.outputs import finish_output_dir, last_checkpoint, prepare_output_dir
+from nlptransfer.outputs import finish_output_dir, start_run
 from nlptransfer.reporting import markdown_table
 
 logger = logging.getLogger("nlptransfer")
@@ -122,12 +122,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         compare_sizes(compare_args, len(source["train"]))  # bad --train_sizes fail before any work
     tokenizer = load_tokenizer(model_args)
     model = build_classifier(model_args, transfer_args, label_names)
-    output_dir = prepare_output_dir(
-        training_args.output_dir, training_args.overwrite_output_dir, "sentiment", resume=training_args.resume
-    )
-    if training_args.resume and (checkpoint := last_checkpoint(output_dir)) is not None:
-        logger.info("resuming the interrupted run from %s", checkpoint)
-        training_args.resume_from_checkpoint = str(checkpoint)
+    output_dir = start_run(training_args, "sentiment")
 
     if compare_args.compare:  # did transfer help? (in-domain test split)
         del model

@@ -46,7 +46,7 @@ from nlptransfer.data import is_multilabel, label_names, load_source
 from nlptransfer.errors import run_cli
 from nlptransfer.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.outputs import finish_output_dir, last_checkpoint, prepare_output_dir
+from nlptransfer.outputs import finish_output_dir, start_run
 from nlptransfer.reporting import markdown_table
 
 logger = logging.getLogger("nlptransfer")
@@ -129,15 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         names,
         problem_type="multi_label_classification" if multilabel else "single_label_classification",
     )
-    output_dir = prepare_output_dir(
-        training_args.output_dir,
-        training_args.overwrite_output_dir,
-        "text_classification",
-        resume=training_args.resume,
-    )
-    if training_args.resume and (checkpoint := last_checkpoint(output_dir)) is not None:
-        logger.info("resuming the interrupted run from %s", checkpoint)
-        training_args.resume_from_checkpoint = str(checkpoint)
+    output_dir = start_run(training_args, "text_classification")
 
     if compare_args.compare:
         del model  # each compared method builds its own
