@@ -155,10 +155,16 @@ def start_run(training_args, recipe: str) -> Path:
 
 
 def finish_output_dir(path: str | Path, files: list[str]) -> None:
-    """Mark the run complete, listing the files it wrote (relative to the directory). Main process only."""
-    if not is_main_process():
+    """Mark the run complete, listing the files it wrote (relative to the directory) and how many
+    processes trained it (`num_processes`, 2 under `accelerate launch --num_processes 2`). Main process only."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if not state.is_main_process:
         return
     path = Path(path)
-    state = json.loads((path / MARKER).read_text(encoding="utf-8"))
-    state.update(status="complete", finished=time.time(), files=sorted(set(files)))
-    write_json_atomic(path / MARKER, state)
+    record = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    record.update(
+        status="complete", finished=time.time(), files=sorted(set(files)), num_processes=state.num_processes
+    )
+    write_json_atomic(path / MARKER, record)

@@ -184,9 +184,10 @@ def test_cpu_ddp_two_processes_matches_one_process(model_dir, tmp_path):
         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.count("LOAD REPORT") == 2, "expected two processes"
     run = json.loads((ddp / "run.json").read_text())
     assert run["status"] == "complete" and "metrics.json" in run["files"]
+    assert run["num_processes"] == 2, "expected two processes"
+    assert json.loads((single / "run.json").read_text())["num_processes"] == 1
     assert not list(ddp.glob(".*.tmp")), "a half-written file: two processes wrote the same path"
     key = str(data)
     one = json.loads((single / "metrics.json").read_text())["test"][key]
