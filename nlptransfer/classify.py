@@ -29,7 +29,7 @@ from .config import CompareArguments, ModelArguments, TransferArguments, Transfe
 from .errors import DataError
 from .features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
 from .inference import predict_logits
-from .metrics import classification_metrics, make_compute_metrics
+from .metrics import classification_metrics, make_compute_metrics, make_preprocess_logits
 from .modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
 from .outputs import (
     finish_output_dir,
@@ -132,6 +132,8 @@ def fit_classifier(
             processing_class=tokenizer,
             data_collator=DataCollatorWithPadding(tokenizer),
             compute_metrics=compute_metrics,
+            # Keep predicted ids, not every evaluation logit, until the end of evaluation.
+            preprocess_logits_for_metrics=make_preprocess_logits(multilabel),
         )
         # `--resume true` sets resume_from_checkpoint to the run's last complete checkpoint-*: the Trainer
         # then restores weights, optimizer, scheduler, RNG states and skips the batches already seen.

@@ -25,8 +25,11 @@ def predict_logits(
     """Logits for `texts`, shape [len(texts), num_labels], row i belonging to texts[i]."""
     device = PartialState().device
     model = model.to(device).eval()
-    lengths = [len(t) for t in texts]
-    order = np.argsort(lengths, kind="stable")  # similar lengths per batch: little padding
+    if not texts:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    # Sort by token count (one fast batched call) so each batch pads to nearly its own length.
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, leave=False):
         idx = order[start : start + batch_size]
@@ -34,8 +37,6 @@ def predict_logits(
             [texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
         ).to(device)
         chunks.append(model(**batch).logits.float().cpu().numpy())
-    if not chunks:
-        return np.zeros((0, model.config.num_labels), dtype=np.float32)
     sorted_logits = np.concatenate(chunks)
     logits = np.empty_like(sorted_logits)
     logits[order] = sorted_logits

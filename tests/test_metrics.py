@@ -417,6 +417,24 @@ def test_compute_metrics_batched_like_batch_eval_metrics(multiclass):
     assert out == m.classification_metrics(logits.float().argmax(-1).numpy(), refs, LABEL_NAMES)
 
 
+@pytest.mark.parametrize("threshold", [0.5, 0.8])
+def test_preprocess_logits_keeps_ids_and_gives_the_same_scores(multiclass, multilabel, threshold):
+    torch = pytest.importorskip("torch")
+    _, refs = multiclass
+    logits = torch.randn(len(refs), N_CLASSES, generator=torch.Generator().manual_seed(4))
+    ids = m.make_preprocess_logits()((logits, torch.zeros(1)), torch.as_tensor(refs))
+    assert ids.shape == (len(refs),) and not ids.is_floating_point()
+    compute_metrics = m.make_compute_metrics(LABEL_NAMES)
+    assert compute_metrics((ids.numpy(), refs)) == compute_metrics((logits.numpy(), refs))
+
+    _, ml_refs = multilabel
+    ml_logits = torch.randn(*ml_refs.shape, generator=torch.Generator().manual_seed(5))
+    kept = m.make_preprocess_logits(multilabel=True, threshold=threshold)(ml_logits, None)
+    assert kept.shape == ml_refs.shape and not kept.is_floating_point()
+    ml_metrics = m.make_compute_metrics(LABEL_NAMES, multilabel=True, threshold=threshold)
+    assert ml_metrics((kept.numpy(), ml_refs)) == ml_metrics((ml_logits.numpy(), ml_refs))
+
+
 def test_make_compute_metrics_rejects_bad_config():
     with pytest.raises(ConfigError):
         m.make_compute_metrics(LABEL_NAMES, multilabel=True, threshold=1.5)

@@ -301,6 +301,22 @@ def make_compute_metrics(
     return compute_metrics
 
 
+def make_preprocess_logits(multilabel: bool = False, threshold: float = 0.5) -> Callable[..., Any]:
+    """A `preprocess_logits_for_metrics` for `transformers.Trainer` that keeps only predicted ids.
+
+    Without it the Trainer gathers every evaluation logit (and any extra model outputs) in memory until the
+    end of evaluation; with it only an integer per row (single-label: argmax) or per label (multilabel:
+    sigmoid(logit) > threshold) is kept. `make_compute_metrics` accepts either form.
+    """
+    cut = float(np.log(threshold / (1.0 - threshold)))  # sigmoid(x) > threshold  <=>  x > logit(threshold)
+
+    def preprocess(logits: Any, labels: Any) -> Any:
+        logits = _first(logits)
+        return (logits > cut).int() if multilabel else logits.argmax(dim=-1)
+
+    return preprocess
+
+
 # ---------------------------------------------------------------------------------------- internals
 
 
