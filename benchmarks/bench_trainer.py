@@ -59,6 +59,7 @@ CONFIGS = {
     "a": "(a) plain Trainer, padding=max_length 128",
     "b": "(b) plain Trainer, dynamic padding",
     "c": "(c) nlptransfer fit_classifier (DEFAULTS)",
+    "d": "(d) (c) + --torch_compile true",
 }
 TARGETS = {"speedup_vs_a": 3.0, "speedup_vs_b": 1.3, "max_f1_drop_points": 0.5, "inference_speedup": 2.0}
 
@@ -173,6 +174,7 @@ def train_worker(config: str, epochs: float, max_train: int | None, max_test: in
                     "output_dir": tmp,
                     "num_train_epochs": epochs,
                     "eval_strategy": "no",  # timing fairness: (a) and (b) do not evaluate either
+                    "torch_compile": config == "d",  # does inductor help on this CPU? (measured, not default)
                 }
             )
             fit = fit_classifier(
@@ -334,6 +336,14 @@ def summarise(runs: list[dict], inference: dict | None) -> dict:
                 "meets_speed_target": _ratio(speed) >= target,
                 "meets_accuracy_target": max(drop) <= TARGETS["max_f1_drop_points"],
             }
+    if "c" in by and "d" in by:
+        pairs = list(zip(by["c"], by["d"], strict=False))
+        speed = [c["train_runtime_s"] / d["train_runtime_s"] for c, d in pairs]
+        summary["d_vs_c"] = {
+            "speedup_train_runtime_per_repeat": [round(x, 2) for x in speed],
+            "speedup_train_runtime_median": _ratio(speed),
+            "speedup_wall_median": _ratio([c["train_wall_s"] / d["train_wall_s"] for c, d in pairs]),
+        }
     if inference:
         tps = inference["texts_per_s"]
         ours = tps["predict_logits (batch 128, length-sorted)"]
@@ -473,6 +483,11 @@ def summary_lines(result: dict) -> list[str]:
             f"micro-F1 (c) minus ({other}): {s['f1_micro_points_c_minus_other']} points, target within "
             f"{TARGETS['max_f1_drop_points']}: {'met' if s['meets_accuracy_target'] else 'NOT met'}"
         )
+    if s := result["summary"].get("d_vs_c"):
+        lines.append(
+            f"- torch.compile: (d) is {s['speedup_train_runtime_median']}x the training speed of (c) (per repeat "
+            f"{s['speedup_train_runtime_per_repeat']}; wall incl. compilation {s['speedup_wall_median']}x)"
+        )
     if result["runs"] and max(r["test_f1_macro"] for r in result["runs"]) < 0.34:
         lines.append(
             "- CAUTION: every model predicts (almost) only the majority class (macro-F1 <= 1/3), so the "
@@ -599,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         help="add the training runs of these earlier JSON results as further repeats (same settings only)",
     )
     parser.add_argument("--render_only", action="store_true", help="only rewrite the markdown from --output")
-    parser.add_argument("--worker", choices=["a", "b", "c", "infer"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=[*CONFIGS, "infer"], help=argparse.SUPPRESS)
     parser.add_argument("--worker_out", type=Path, help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
 
