@@ -100,6 +100,13 @@ def test_bible_names_map_to_public_domain_translations():
     assert bible.clean_verse("a\u00ad b\t\n c\u200e ") == "a b c"
 
 
+def test_classification_loader_points_bible_names_to_the_translation_recipe():
+    from nlptransfer.data import load_source
+
+    with pytest.raises(DataError, match="parallel.*translation_pair --child_dataset bible-es-en"):
+        load_source("bible-es-en")
+
+
 def test_local_parallel_files(tmp_path):
     rows = toy_pairs(40, "rev")
     ds = bible.load_parallel(str(write_tsv(tmp_path / "p.tsv", rows)), "xx", "en")
