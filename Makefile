@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare test test-fast bench lint clean
+.PHONY: setup sentiment text-classification compare translation test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,explain,tensorboard]'
-	$(BIN)/python -m nlptransfer.assets fetch minilm vader pubmed
+	$(BIN)/python -m nlptransfer.assets fetch minilm vader pubmed bible
 	touch $(STAMP)
 
 # Fine-tune the embedded MiniLM on VADER movies, test on four domains. Extra flags: make sentiment ARGS="..."
@@ -27,6 +27,11 @@ text-classification: setup
 # Did transfer help? TF-IDF, scratch, frozen/LoRA/full over 3 seeds and 2 data sizes (about an hour on 2 cores).
 compare: setup
 	$(BIN)/python -m nlptransfer.recipes.text_classification --config recipes/text_classification/minilm_pubmed_compare.yaml $(ARGS)
+
+# Translation-pair transfer: es->en parent (trained once, cached), it->en child from scratch vs from the parent
+# (~20 min on an idle 2-core CPU; a second run reuses the parent). Extra flags: make translation ARGS="..."
+translation: setup
+	$(BIN)/python -m nlptransfer.recipes.translation_pair $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

@@ -23,6 +23,7 @@ _EXPORTS = {
     "TransferArguments": "config",
     "TransferTrainingArguments": "config",
     "TransferTrainer": "trainers",
+    "TranslationTransferTrainer": "trainers",
     "load_source": "data",
 }
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "TransferArguments",
     "TransferTrainer",
     "TransferTrainingArguments",
+    "TranslationTransferTrainer",
     "load_source",
 ]
 
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     )
     from .data import load_source
     from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
-    from .trainers import TransferTrainer
+    from .trainers import TransferTrainer, TranslationTransferTrainer
 
 
 def __getattr__(name: str):

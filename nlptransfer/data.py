@@ -240,6 +240,20 @@ EMBEDDED_DATASETS["pubmed-mesh"] = EmbeddedDataset(
 _MESH_K = re.compile(r"pubmed-mesh-(.*)", flags=re.IGNORECASE)
 
 
+#: Embedded parallel (translation) data: `bible-<src>-<tgt>`, loaded by `nlptransfer.bible.load_parallel`
+#: (whole held-out books as splits; not a classification dataset, so not in EMBEDDED_DATASETS).
+TRANSLATION_DATASETS = {
+    "bible-<src>-<tgt>": "aligned Bible verses, public-domain translations (nlptransfer.bible)"
+}
+
+
+def embedded_translation_dataset(name: str):
+    """`bible-<src>-<tgt>` as train/validation/test with source/target columns (see nlptransfer.bible)."""
+    from nlptransfer.bible import load_bible
+
+    return load_bible(name)
+
+
 def embedded_dataset(name: str) -> EmbeddedDataset | None:
     """The embedded dataset called `name` (`pubmed-mesh-<K>` for any K >= 2), None if not embedded."""
     if name in EMBEDDED_DATASETS:
@@ -443,6 +457,11 @@ def _read_source(source: str) -> tuple[DatasetDict, str, set[str]]:
         raise DataError(f"file or folder {source!r} does not exist; check the path (cwd: {Path.cwd()})")
     if source.lower().startswith(("vader", "pubmed")):
         raise _unknown_source(source, "no such embedded dataset")
+    if source.lower().startswith("bible-"):
+        raise DataError(
+            f"{source!r} is parallel (translation) data, not a classification dataset; use it with "
+            "python -m nlptransfer.recipes.translation_pair --child_dataset " + source
+        )
     raw = _read_hub(source)
     splits: dict[str, Dataset] = {}
     for split, ds in raw.items():

@@ -108,7 +108,11 @@ def head_parameter_names(model: PreTrainedModel) -> set[str]:
     return {n for n, _ in model.named_parameters() if not n.startswith(prefix + ".")}
 
 
-def apply_strategy(model: PreTrainedModel, transfer_args: TransferArguments) -> PreTrainedModel | PeftModel:
+def apply_strategy(
+    model: PreTrainedModel, transfer_args: TransferArguments, task_type: TaskType = TaskType.SEQ_CLS
+) -> PreTrainedModel | PeftModel:
+    """The model prepared for `transfer_args.strategy`; peft adapters use `task_type` (seq2seq models:
+    `TaskType.SEQ_2_SEQ_LM`)."""
     strategy = transfer_args.strategy
     if strategy == "full":
         return model
@@ -119,20 +123,20 @@ def apply_strategy(model: PreTrainedModel, transfer_args: TransferArguments) -> 
         return model
     if strategy == "lora":
         peft_config = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
+            task_type=task_type,
             r=transfer_args.lora_r,
             lora_alpha=transfer_args.lora_alpha,
             lora_dropout=transfer_args.lora_dropout,
             target_modules=transfer_args.target_modules,
         )
     elif strategy == "ia3":
-        peft_config = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=transfer_args.target_modules)
+        peft_config = IA3Config(task_type=task_type, target_modules=transfer_args.target_modules)
         if transfer_args.target_modules:
             # IA3 scales feed-forward layers' *inputs*; a user list names no feed-forward modules.
             peft_config.feedforward_modules = []
     else:  # prompt_tuning
         peft_config = PromptTuningConfig(
-            task_type=TaskType.SEQ_CLS, num_virtual_tokens=transfer_args.num_virtual_tokens
+            task_type=task_type, num_virtual_tokens=transfer_args.num_virtual_tokens
         )
     try:
         return get_peft_model(model, peft_config)

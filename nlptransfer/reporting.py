@@ -46,7 +46,8 @@ def model_card(
         f"# {title}",
         "",
         f"Fine-tuned from `{base_model}` on `{dataset}` with the `{strategy}` transfer strategy "
-        f"({trainable:,} of {total:,} parameters trained). Labels: {', '.join(label_names)}.",
+        f"({trainable:,} of {total:,} parameters trained)."
+        + (f" Labels: {', '.join(label_names)}." if label_names else ""),
         "",
         "## Results (test splits; measured by this run)",
         "",

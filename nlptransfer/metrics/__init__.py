@@ -3,7 +3,8 @@
 `nlptransfer/metrics/modules/<name>.py` are ordinary `evaluate.Metric` scripts (same inputs, keyword
 arguments, `multilabel` config and return keys as the Hub's `evaluate-metric/<name>` modules), so both
 `evaluate.load(bundled_metric_path("f1"))` and `load_metric("f1")` behave like `evaluate.load("f1")` without
-the Hub. Bundled: accuracy, f1, precision, recall, classification_report, confusion_matrix.
+the Hub. Bundled: accuracy, f1, precision, recall, classification_report, confusion_matrix, and for translation
+(`TEXT_METRICS`) sacrebleu (BLEU) and chrf, computed by sacrebleu.
 
     >>> load_metric("f1").compute(predictions=[0, 1, 1], references=[0, 1, 0], average="macro")
     {'f1': 0.6666666666666666}
@@ -39,6 +40,7 @@ __all__ = [
     "BUNDLED_METRICS",
     "IGNORE_INDEX",
     "MetricLoadError",
+    "TEXT_METRICS",
     "bundled_metric_path",
     "classification_metrics",
     "clear_metric_cache",
@@ -57,6 +59,10 @@ BUNDLED_METRICS: tuple[str, ...] = (
     "precision",
     "recall",
 )
+# Translation metrics (sacrebleu's scorers behind the Hub modules' interface: list-of-str predictions,
+# list-of-list-of-str references), bundled the same way.
+TEXT_METRICS: tuple[str, ...] = ("chrf", "sacrebleu")
+_ALL_BUNDLED: tuple[str, ...] = tuple(sorted(BUNDLED_METRICS + TEXT_METRICS))
 # References equal to this are dropped before scoring single-label inputs (the transformers loss convention).
 IGNORE_INDEX = -100
 
@@ -74,10 +80,8 @@ class MetricLoadError(ConfigError):
 
 def bundled_metric_path(name: str) -> str:
     """The path of the bundled module script `name`, for `evaluate.load(path)`."""
-    if name not in BUNDLED_METRICS:
-        raise MetricLoadError(
-            f"{name!r} is not a bundled metric; bundled metrics: {', '.join(BUNDLED_METRICS)}"
-        )
+    if name not in _ALL_BUNDLED:
+        raise MetricLoadError(f"{name!r} is not a bundled metric; bundled metrics: {', '.join(_ALL_BUNDLED)}")
     return str(MODULES_DIR / f"{name}.py")
 
 
@@ -118,7 +122,7 @@ def _load(name: str, config_name: str | None, kw: dict[str, Any]):
 
     kw = dict(kw)
     kw.setdefault("keep_in_memory", kw.get("num_process", 1) == 1)
-    if name in BUNDLED_METRICS:
+    if name in _ALL_BUNDLED:
         try:
             return evaluate.load(bundled_metric_path(name), config_name, **kw)
         except OSError as err:  # e.g. a read-only ~/.cache/huggingface/modules
@@ -143,7 +147,7 @@ def _load(name: str, config_name: str | None, kw: dict[str, Any]):
             problem = f"could not be loaded from the Hugging Face Hub ({_first_line(err)})"
         raise MetricLoadError(
             f"metric {name!r} is not bundled with nlptransfer and {problem}; "
-            f"bundled metrics: {', '.join(BUNDLED_METRICS)}"
+            f"bundled metrics: {', '.join(_ALL_BUNDLED)}"
         ) from err
 
 

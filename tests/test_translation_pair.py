@@ -1,0 +1,345 @@
+"""Translation-pair transfer: data, vocabulary extension, trainer options, metrics, the recipe end to end.
+
+Tiny Marian and T5 models are built from configs with a locally trained tokenizer and saved to disk, so
+the recipe loads them exactly like Hub checkpoints. Slow tests use the real `bible` asset.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+from nlptransfer import bible
+from nlptransfer.errors import DataError, ModelError
+from nlptransfer.recipes import translation_pair
+from nlptransfer.seq2seq import (
+    build_marian,
+    extend_vocabulary,
+    load_seq2seq,
+    train_tokenizer,
+    translate,
+    translation_scores,
+)
+
+EN = "the a man woman king house bread water light day night good great old new said went came saw gave".split()
+
+
+def toy_pairs(n: int, lang: str, seed: int = 0) -> list[dict]:
+    """Sentences of a toy language (`rev`: words reversed; `reva`: reversed + 'a', a related language)
+    paired with the English words they encode."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        words = rng.choices(EN, k=rng.randint(2, 6))
+        src = [w[::-1] + ("a" if lang == "reva" else "") for w in words]
+        rows.append({"source": " ".join(src), "target": " ".join(words)})
+    return rows
+
+
+def write_tsv(path: Path, rows: list[dict]) -> Path:
+    lines = ["source\ttarget"] + [f"{r['source']}\t{r['target']}" for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def toy_tokenizer(vocab_size: int = 120):
+    texts = [t for r in toy_pairs(300, "rev") + toy_pairs(300, "reva", 1) for t in r.values()]
+    return train_tokenizer(texts, vocab_size)
+
+
+@pytest.fixture(scope="module")
+def tiny_marian_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-marian")
+    tok = toy_tokenizer()
+    torch.manual_seed(0)
+    build_marian(tok, d_model=16, layers=1, heads=2, ffn_dim=32, max_positions=64).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_t5_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-t5")
+    tok = toy_tokenizer()
+    config = T5Config(
+        vocab_size=len(tok), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def child_tsv(tmp_path_factory) -> Path:
+    return write_tsv(tmp_path_factory.mktemp("child") / "pairs.tsv", toy_pairs(120, "reva", 2))
+
+
+TINY = ["--max_steps", "3", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+        "--max_test_samples", "6", "--num_beams", "2", "--max_new_tokens", "12", "--logging_steps", "1",
+        "--max_source_length", "32", "--max_target_length", "32"]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def test_bible_names_map_to_public_domain_translations():
+    assert bible.parse_bible_name("bible-es-en") == ("es", "en")
+    assert bible.parse_bible_name("bible-en-web-fr") == ("en-web", "fr")
+    assert {t.code for t in bible.LANGUAGES.values()} == set("k43lvdeurfyz")  # offline-assets.md's list
+    with pytest.raises(DataError, match=r"unknown Bible language code 'xx'.*available.*en, en-web"):
+        bible.parse_bible_name("bible-xx-en")
+    with pytest.raises(DataError, match="both 'en'"):
+        bible.parse_bible_name("bible-en-en")
+    assert bible.clean_verse("a\u00ad b\t\n c\u200e ") == "a b c"
+
+
+def test_classification_loader_points_bible_names_to_the_translation_recipe():
+    from nlptransfer.data import load_source
+
+    with pytest.raises(DataError, match="parallel.*translation_pair --child_dataset bible-es-en"):
+        load_source("bible-es-en")
+
+
+def test_local_parallel_files(tmp_path):
+    rows = toy_pairs(40, "rev")
+    ds = bible.load_parallel(str(write_tsv(tmp_path / "p.tsv", rows)), "xx", "en")
+    assert sum(len(s) for s in ds.values()) == 40 and ds["train"].column_names == ["source", "target"]
+    # columns named by the language codes, jsonl
+    (tmp_path / "p.jsonl").write_text(
+        "".join(json.dumps({"de": r["source"], "en": r["target"]}) + "\n" for r in rows)
+    )
+    assert len(bible.load_parallel(str(tmp_path / "p.jsonl"), "de", "en")["test"]) == 4
+    # two aligned text files by prefix
+    (tmp_path / "c.de").write_text("\n".join(r["source"] for r in rows) + "\n", encoding="utf-8")
+    (tmp_path / "c.en").write_text("\n".join(r["target"] for r in rows) + "\n", encoding="utf-8")
+    ds = bible.load_parallel(str(tmp_path / "c"), "de", "en")
+    assert sorted(s for split in ds.values() for s in split["source"]) == sorted(r["source"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        (
+            lambda d: (d / "c.de").write_text("a\nb\n") and (d / "c.en").write_text("x\n"),
+            "2 lines but.*has 1",
+        ),
+        (lambda d: (d / "c.de").write_text("a\nb\n"), "c.en' is missing"),
+        (lambda d: (d / "c.tsv").write_text("source\tother\na\tb\n"), "no target side"),
+        (lambda d: (d / "c.tsv").write_text("source\ttarget\na\t\n"), "pair 1 has an empty target side"),
+    ],
+    ids=["mismatched-lines", "missing-file", "missing-column", "empty-side"],
+)
+def test_bad_parallel_files(tmp_path, setup, match):
+    setup(tmp_path)
+    source = str(tmp_path / ("c.tsv" if (tmp_path / "c.tsv").exists() else "c"))
+    with pytest.raises(DataError, match=match) as err:
+        bible.load_parallel(source, "de", "en")
+    assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------ model utilities
+
+
+def test_bleu_and_chrf_match_sacrebleu():
+    import sacrebleu
+
+    preds, refs = ["the king went home", "bread and water"], ["the king went to his house", "bread and water"]
+    scores = translation_scores(preds, refs)
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(preds, [refs]).score)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(preds, [refs]).score)
+    assert translation_scores(refs, refs)["bleu"] == pytest.approx(100.0)
+
+
+def test_extend_vocabulary_initialises_new_rows_from_their_pieces(tiny_marian_dir, tmp_path):
+    model, tok = load_seq2seq(str(tiny_marian_dir))
+    old = model.get_input_embeddings().weight.detach().clone()
+    pieces = tok("zzqx", add_special_tokens=False)["input_ids"]
+    assert len(pieces) > 1  # the parent spells the unseen word out in pieces
+    model.final_logits_bias[0, pieces] = 1.0
+    known = next(t for t in tok.get_vocab() if t.startswith("▁") and len(t) > 2)
+    grown, added = extend_vocabulary(model, tok, {"▁zzqx": -3.0, known: -1.0})
+    assert added == ["▁zzqx"]  # known pieces are not added twice
+    row = grown.convert_tokens_to_ids("▁zzqx")
+    assert row == old.shape[0] and len(grown) == model.get_input_embeddings().weight.shape[0] == row + 1
+    assert torch.allclose(model.get_input_embeddings().weight[row], old[pieces].mean(0))
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    assert model.final_logits_bias.shape[-1] == len(grown) and model.final_logits_bias[0, row] == 1.0
+    # a real subword: the new word is one piece now, everything else segments as before
+    assert grown("zzqx", add_special_tokens=False)["input_ids"] == [row]
+    assert grown("the king")["input_ids"] == tok("the king")["input_ids"]
+    grown.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path)("zzqx doog")["input_ids"][0] == row
+    assert isinstance(translate(model, grown, ["zzqx namow"], num_beams=2, max_new_tokens=5)[0], str)
+
+
+def test_trainer_freezes_a_side_and_trains_embeddings_first(tiny_marian_dir, tmp_path):
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback
+
+    from nlptransfer import TranslationTransferTrainer
+    from nlptransfer.seq2seq import tokenize_pairs
+
+    model, tok = load_seq2seq(str(tiny_marian_dir))
+    data = tokenize_pairs(Dataset.from_list(toy_pairs(32, "rev")), tok, 32, 32)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = Seq2SeqTrainingArguments(str(tmp_path), max_steps=4, per_device_train_batch_size=8, learning_rate=1e-2,
+                                    report_to="none", save_strategy="no", disable_tqdm=True)  # fmt: skip
+    trainer = TranslationTransferTrainer(
+        model=model, args=args, train_dataset=data, data_collator=DataCollatorForSeq2Seq(tok, model=model),
+        freeze="encoder", embeddings_only_steps=2,
+    )  # fmt: skip
+    seen = []
+
+    class Record(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kw):
+            seen.append({n: p.detach().clone() for n, p in model.named_parameters()})
+
+    trainer.add_callback(Record())
+    trainer.train()
+    changed = lambda a, b: {n for n in a if not torch.equal(a[n], b[n])}  # noqa: E731
+    first = changed(before, seen[1])  # after 2 steps: only the (shared, tied) embeddings moved
+    assert first == {"model.shared.weight"} or first <= {"model.shared.weight", "lm_head.weight"}
+    last = changed(before, seen[-1])
+    assert any(".decoder.layers." in n for n in last)  # everything allowed trains after the phase
+    assert not any(".encoder.layers." in n for n in last)  # the frozen side never moved
+
+
+# ------------------------------------------------------------------------------------ the recipe
+
+
+def _run(tmp_path, *argv):
+    out = tmp_path / "out"
+    metrics = translation_pair.main([*TINY, *argv, "--output_dir", str(out)])  # argv overrides TINY
+    return out, metrics
+
+
+def test_recipe_with_a_marian_checkpoint_from_disk(tiny_marian_dir, child_tsv, tmp_path):
+    out, metrics = _run(tmp_path, "--parent_model", str(tiny_marian_dir), "--child_dataset", str(child_tsv),
+                        "--child_train_size", "60")  # fmt: skip
+    assert set(metrics["results"]) == {"zero_shot", "scratch", "transfer"}
+    assert all(0 <= r["bleu"] <= 100 and 0 <= r["chrf"] <= 100 for r in metrics["results"].values())
+    assert metrics["training"]["transfer"]["train_pairs_used"] == 60
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete" and {"metrics.json", "README.md", "model.safetensors"} <= set(
+        run["files"]
+    )
+    assert "pipeline_tag: translation" in (out / "README.md").read_text()
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and {"source", "reference", "scratch", "transfer", "zero_shot"} <= set(rows[0])
+    # the saved child is a plain transformers seq2seq model carrying the beam settings
+    model, tok = AutoModelForSeq2SeqLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    assert model.generation_config.num_beams == 2 and model.generation_config.max_new_tokens == 12
+    generated = model.generate(**tok(["doog gnik"], return_tensors="pt"))
+    assert isinstance(tok.decode(generated[0], skip_special_tokens=True), str) and generated.shape[1] <= 13
+
+
+def test_recipe_with_a_t5_checkpoint_lora_and_vocab_extension(tiny_t5_dir, child_tsv, tmp_path):
+    out, metrics = _run(tmp_path, "--parent_model", str(tiny_t5_dir), "--child_dataset", str(child_tsv),
+                        "--child_train_size", "60", "--strategy", "lora", "--target_modules", "q", "v",
+                        "--vocab", "extend", "--extend_vocab_size", "60", "--runs", "transfer",
+                        "--source_prefix", "translate: ")  # fmt: skip
+    assert set(metrics["results"]) == {"transfer"}
+    t = metrics["training"]["transfer"]
+    assert t["trainable_parameters"] < t["total_parameters"] / 2  # adapters only
+    model = AutoModelForSeq2SeqLM.from_pretrained(out)  # merged: plain T5, no peft needed
+    tok = AutoTokenizer.from_pretrained(out)
+    assert (
+        model.get_input_embeddings().weight.shape[0]
+        >= len(tok)
+        > len(AutoTokenizer.from_pretrained(tiny_t5_dir))
+    )
+    assert (out / "adapter" / "adapter_config.json").is_file()
+
+
+def test_offline_parent_is_trained_once_and_cached(child_tsv, tmp_path, tmp_cache):
+    parent = write_tsv(tmp_path / "parent.tsv", toy_pairs(200, "rev", 5))
+    argv = ["--parent_dataset", str(parent), "--child_dataset", str(child_tsv), "--child_train_size", "60",
+            "--vocab_size", "100", "--d_model", "16", "--layers", "1", "--attention_heads", "2",
+            "--ffn_dim", "32", "--parent_max_steps", "3", "--parent_batch_size", "16", "--runs", "zero_shot",
+            "--max_test_samples", "4", "--num_beams", "1", "--max_new_tokens", "8"]  # fmt: skip
+    translation_pair.main([*argv, "--output_dir", str(tmp_path / "a")])
+    parents = list((tmp_cache / "translation").iterdir())
+    assert len(parents) == 1 and (parents[0] / "nlptransfer_parent.json").is_file()
+    stamp = (parents[0] / "model.safetensors").stat().st_mtime_ns
+    translation_pair.main([*argv, "--output_dir", str(tmp_path / "b")])  # reuses it
+    assert list((tmp_cache / "translation").iterdir()) == parents
+    assert (parents[0] / "model.safetensors").stat().st_mtime_ns == stamp
+    tok = AutoTokenizer.from_pretrained(parents[0])  # a proper HF tokenizer that appends </s>
+    assert tok("doog")["input_ids"][-1] == tok.eos_token_id
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+
+def _cli_error(capsys, argv) -> str:
+    from nlptransfer.errors import run_cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(translation_pair.main, argv)
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_bad_inputs_fail_with_one_line(capsys, tmp_path, tiny_marian_dir, child_tsv):
+    out = str(tmp_path / "never")
+    base = ["--parent_model", str(tiny_marian_dir), "--output_dir", out]
+    assert "unknown Bible language code 'xx'" in _cli_error(capsys, [*base, "--child_dataset", "bible-xx-en"])
+    assert "available" in _cli_error(capsys, [*base, "--child_dataset", "bible-xx-en"])
+    assert "both 'fr'" in _cli_error(capsys, [*base, "--child_dataset", "bible-fr-fr"])
+    msg = _cli_error(capsys, [*base, "--child_dataset", str(child_tsv), "--child_train_size", "5000"])
+    assert "has 97 training pairs" in msg or "training pairs; pass --child_train_size" in msg
+    assert "strategy 'frozen' does not apply" in _cli_error(capsys, [*base, "--strategy", "frozen"])
+    # a tokenizer bigger than the model's embedding matrix
+    bad = tmp_path / "mismatch"
+    model, tok = load_seq2seq(str(tiny_marian_dir))
+    model.resize_token_embeddings(len(tok) - 10)
+    model.save_pretrained(bad)
+    tok.save_pretrained(bad)
+    msg = _cli_error(capsys, ["--parent_model", str(bad), "--child_dataset", str(child_tsv), "--output_dir", out,
+                              "--child_train_size", "50"])  # fmt: skip
+    assert "tokens but the model's embedding matrix has" in msg
+    assert not Path(out).exists()  # nothing written for bad input
+
+
+def test_a_non_seq2seq_parent_is_refused(tmp_path):
+    from tests.tiny import tiny_model_dir
+
+    with pytest.raises(ModelError, match="not an encoder-decoder"):
+        load_seq2seq(str(tiny_model_dir(tmp_path)))
+
+
+# ------------------------------------------------------------------------------ the real asset
+
+
+@pytest.mark.slow
+def test_bible_pairs_hold_out_whole_books_and_cache():
+    ds = bible.load_bible("bible-it-en")
+    assert {len(ds[s]) for s in ds} == {30090, 133, 879}
+    assert set(ds["test"]["book"]) == {43} and set(ds["validation"]["book"]) == {8, 32}
+    assert not set(ds["train"]["book"]) & {8, 32, 43}
+    first = ds["test"][0]
+    assert (first["chapter"], first["verse"]) == (1, 1) and first["target"].startswith(
+        "In the beginning was the Word"
+    )
+    other = bible.load_bible("bible-es-en")  # the same verses on the English side, in the same order
+    assert other["test"]["target"] == ds["test"]["target"]
+    assert bible._table_path("k").is_file()
+
+
+@pytest.mark.slow
+def test_recipe_on_the_bible_with_a_tiny_parent(tiny_marian_dir, tmp_path):
+    out, metrics = _run(tmp_path, "--parent_model", str(tiny_marian_dir), "--child_dataset", "bible-ro-en",
+                        "--child_train_size", "300", "--runs", "scratch", "transfer",
+                        "--max_source_length", "64", "--max_target_length", "64")  # fmt: skip
+    assert metrics["child_pair"] == "ro->en" and metrics["test"]["n"] == 6
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert rows[0]["reference"].startswith("In the beginning was the Word")
