@@ -24,6 +24,9 @@ _EXPORTS = {
     "TransferTrainingArguments": "config",
     "TransferTrainer": "trainers",
     "load_source": "data",
+    "extend_vocabulary": "embeddings",
+    "mine_domain_vocabulary": "embeddings",
+    "tokenizer_fertility": "embeddings",
 }
 __all__ = [
     "AssetError",
@@ -38,7 +41,10 @@ __all__ = [
     "TransferArguments",
     "TransferTrainer",
     "TransferTrainingArguments",
+    "extend_vocabulary",
     "load_source",
+    "mine_domain_vocabulary",
+    "tokenizer_fertility",
 ]
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
         TransferTrainingArguments,
     )
     from .data import load_source
+    from .embeddings import extend_vocabulary, mine_domain_vocabulary, tokenizer_fertility
     from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
     from .trainers import TransferTrainer
 

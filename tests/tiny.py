@@ -17,6 +17,19 @@ POSITIVE = WORDS[:8]
 NEGATIVE = WORDS[8:16]
 
 
+def tiny_config(vocab_size: int, **kwargs) -> BertConfig:
+    """The tiny BERT's config: 2 layers, 32 wide."""
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        **kwargs,
+    )
+
+
 def tiny_model_dir(root: Path, seed: int = 0) -> Path:
     """A 2-layer, 32-wide BERT with a word-level vocabulary, saved like a pretrained checkpoint."""
     path = Path(root) / "tiny-bert"
@@ -26,14 +39,7 @@ def tiny_model_dir(root: Path, seed: int = 0) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(str(path / "vocab.txt"))
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
+    config = tiny_config(len(vocab))
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
