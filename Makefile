@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare test test-fast bench lint clean
+.PHONY: setup sentiment text-classification compare domain-pretraining bench-domain test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,15 @@ text-classification: setup
 # Did transfer help? TF-IDF, scratch, frozen/LoRA/full over 3 seeds and 2 data sizes (about an hour on 2 cores).
 compare: setup
 	$(BIN)/python -m nlptransfer.recipes.text_classification --config recipes/text_classification/minilm_pubmed_compare.yaml $(ARGS)
+
+# Continued masked-LM pretraining of MiniLM on PubMed abstracts (DAPT); ARGS="--extend_vocab 500" adds domain words,
+# ARGS="--corpus pubmed-pubtype" trains on a task's own training texts (TAPT). Output: a model for --model_name_or_path.
+domain-pretraining: setup
+	$(BIN)/python -m nlptransfer.recipes.domain_pretraining $(ARGS)
+
+# Base vs +vocabulary vs +DAPT vs both on pubmed-pubtype, 3 seeds (about an hour on a busy 2-core CPU).
+bench-domain: setup
+	$(BIN)/python -m benchmarks.bench_domain_transfer $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_config
-from transformers import AutoModelForMaskedLM, AutoTokenizer, BertForMaskedLM, BertTokenizerFast
+from tiny import DOMAIN, REFERENCE, tiny_config, tiny_wordpiece
+from transformers import AutoModelForMaskedLM, AutoTokenizer, BertForMaskedLM
 
 from nlptransfer.embeddings import (
     StaticVectors,
@@ -29,27 +27,6 @@ from nlptransfer.embeddings import (
 )
 from nlptransfer.errors import ConfigError, DataError, ModelError
 
-GENERAL = "the a of and was were with in patients study good movie great film bad actor".split()
-PIECES = "he ##pa ##to ##cellular car ##cino ##ma cho ##lang ##io ##ly non ##he mel ##ano l ##ym ##ph ##oma".split()
-DOMAIN = [
-    "the patients with hepatocellular carcinoma were treated",
-    "hepatocellular carcinoma and cholangiocarcinoma in patients",
-    "the study of lymphoma and melanoma was good",
-    "patients with hepatocellular carcinoma and lymphoma",
-] * 5
-REFERENCE = ["the movie was great", "a bad film with a good actor", "the actor and the film"] * 5
-
-
-def tiny_wordpiece(root: Path) -> Path:
-    """A WordPiece tokenizer whose vocabulary cuts the domain words into pieces."""
-    path = Path(root) / "tiny-wp"
-    path.mkdir(parents=True, exist_ok=True)
-    letters = list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + GENERAL + PIECES + letters
-    (path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
-    BertTokenizerFast(str(path / "vocab.txt")).save_pretrained(path)
-    return path
-
 
 def tiny_mlm(tokenizer, tie: bool = True, seed: int = 0) -> BertForMaskedLM:
     torch.manual_seed(seed)
@@ -59,7 +36,7 @@ def tiny_mlm(tokenizer, tie: bool = True, seed: int = 0) -> BertForMaskedLM:
 
 @pytest.fixture
 def tok(tmp_path):
-    return AutoTokenizer.from_pretrained(tiny_wordpiece(tmp_path))
+    return AutoTokenizer.from_pretrained(tiny_wordpiece(tmp_path / "tiny-wp"))
 
 
 def test_fertility_and_fragmented_words(tok):

@@ -69,3 +69,37 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+# A tiny 'biomedical' domain: a WordPiece vocabulary that fragments its words, and general text.
+GENERAL = "the a of and was were with in patients study good movie great film bad actor".split()
+PIECES = "he ##pa ##to ##cellular car ##cino ##ma cho ##lang ##io ##ly non ##he mel ##ano l ##ym ##ph ##oma".split()
+DOMAIN = [
+    "the patients with hepatocellular carcinoma were treated",
+    "hepatocellular carcinoma and cholangiocarcinoma in patients",
+    "the study of lymphoma and melanoma was good",
+    "patients with hepatocellular carcinoma and lymphoma",
+] * 5
+REFERENCE = ["the movie was great", "a bad film with a good actor", "the actor and the film"] * 5
+
+
+def tiny_wordpiece(root: Path) -> Path:
+    """A WordPiece tokenizer (saved in `root`) whose vocabulary cuts the domain words into pieces."""
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    letters = list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + GENERAL + PIECES + letters
+    (path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
+    BertTokenizerFast(str(path / "vocab.txt")).save_pretrained(path)
+    return path
+
+
+def tiny_domain_model_dir(root: Path, seed: int = 0) -> Path:
+    """A tiny BERT encoder (no MLM head, like the embedded MiniLM) with `tiny_wordpiece`'s vocabulary."""
+    path = tiny_wordpiece(Path(root) / "tiny-domain-bert")
+    if (path / "config.json").exists():
+        return path
+    tokenizer = BertTokenizerFast.from_pretrained(path)
+    torch.manual_seed(seed)
+    BertModel(tiny_config(len(tokenizer))).save_pretrained(path)
+    return path
