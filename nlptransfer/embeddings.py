@@ -550,15 +550,14 @@ def initialize_new_embeddings(
     new_ids: Sequence[int],
     method: str = "mean",
     aux_vectors: StaticVectors | None = None,
-    seed: int = 0,
     top_k: int = 50,
 ) -> dict:
     """Fill the embedding rows `new_ids` of `model` (already resized) with `method`; returns stats.
 
     `mean`: mean of the rows of the word's pieces under `old_tokenizer`. `focus`: sparsemax-weighted
     sum of the `top_k` old tokens nearest to the word in `aux_vectors` (words missing there fall back
-    to `mean`). `random`: the rows `resize_embeddings` drew are left as they are (after reseeding
-    nothing else changes). Untied output embeddings (and an output bias) get the same weights.
+    to `mean`). `random`: the rows `resize_embeddings` drew are left as they are. Untied output
+    embeddings (and an output bias) get the same weights.
     """
     if method not in INIT_METHODS:
         raise ConfigError(f"unknown init method {method!r}; choose one of {', '.join(INIT_METHODS)}")
@@ -674,7 +673,7 @@ def extend_vocabulary(
     new_tokenizer, new_ids = extend_tokenizer(tokenizer, words, method=method)
     torch.manual_seed(seed)
     old_size = resize_embeddings(model, len(new_tokenizer), mean_resizing=True)
-    stats = initialize_new_embeddings(model, tokenizer, new_tokenizer, new_ids, init, aux_vectors, seed=seed)
+    stats = initialize_new_embeddings(model, tokenizer, new_tokenizer, new_ids, init, aux_vectors)
     words_added = new_tokenizer.convert_ids_to_tokens(new_ids)
     return new_tokenizer, VocabularyExtension(
         list(words_added), list(new_ids), init, old_size, len(new_tokenizer), stats
@@ -708,17 +707,6 @@ def load_extended_peft_model(base_model, adapter_dir: str | Path, tokenizer=None
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
     resize_embeddings(base_model, len(tokenizer), mean_resizing=False)
     return PeftModel.from_pretrained(base_model, adapter_dir, **kwargs)
-
-
-def _log_summary(report: FertilityReport, label: str) -> None:
-    logger.info(
-        "%s: %.3f subwords/word, %.1f%% of words fragmented, %.2f%% with unknown pieces (%d words)",
-        label,
-        report.fertility,
-        100 * report.fragmented_rate,
-        100 * report.unknown_rate,
-        report.words,
-    )
 
 
 def perplexity(loss: float) -> float:

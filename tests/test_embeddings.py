@@ -223,3 +223,20 @@ def test_word_counts_follow_the_tokenizer_normaliser(tok):
     counts = count_words(tok, ["Hepatocellular, CARCINOMA."])
     assert counts == {"hepatocellular": 1, ",": 1, "carcinoma": 1, ".": 1}
     assert word_pieces(tok, ["carcinoma"]) == [["car", "##cino", "##ma"]]
+
+
+@pytest.mark.slow
+def test_real_minilm_mines_pubmed_words_and_extension_lowers_fertility():
+    from nlptransfer.assets import resolve_model
+    from nlptransfer.data import load_source
+    from nlptransfer.embeddings import reference_texts
+
+    texts = list(load_source("pubmed-abstracts-unindexed", label_column=None)["train"]["text"])[:1000]
+    tok = AutoTokenizer.from_pretrained(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
+    found = mine_domain_vocabulary(tok, texts, reference_texts(), size=100)
+    words = [c.word for c in found]
+    assert len(words) == 100 and {"covid", "pandemic", "carcinoma"} & set(words[:30])
+    assert not {"patients", "study", "were"} & set(words)  # one token already or common in general English
+    new, _ = extend_tokenizer(tok, words)
+    before, after = tokenizer_fertility(tok, texts), tokenizer_fertility(new, texts)
+    assert after.fertility < before.fertility and after.fragmented_rate < before.fragmented_rate
