@@ -43,7 +43,7 @@ logger = logging.getLogger("nlptransfer")
 def finetune_flags(args) -> list[str]:
     return [
         "--dataset", "pubmed-pubtype", "--max_train_samples", str(args.train), "--max_eval_samples",
-        str(args.test), "--max_length", "128", "--num_train_epochs", str(args.epochs), "--learning_rate", "1e-4",
+        str(args.test), "--max_length", str(args.max_length), "--num_train_epochs", str(args.epochs), "--learning_rate", "1e-4",
         "--per_device_train_batch_size", "16", "--warmup_steps", "0.1", "--class_weighted_loss", "true",
         "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
         "--logging_steps", "10", "--report_to", "none", "--overwrite_output_dir", "true",
@@ -127,8 +127,9 @@ def render(results: dict, args) -> str:
     return "\n\n".join([
         f"# Domain transfer on pubmed-pubtype ({results.get('date', '')})",
         f"Budget: fine-tuning {args.train} stratified training abstracts x {args.epochs} epochs, batch 16, "
-        f"lr 1e-4, 128 tokens, class-weighted loss, no model selection; test on {args.test} stratified test "
-        f"abstracts. DAPT {args.dapt_steps} steps x 16 abstracts of {DAPT_CORPUS}; {args.vocab_size} words.",
+        f"lr 1e-4, {args.max_length} tokens, class-weighted loss, no model selection; test on {args.test} stratified test "
+        f"abstracts. DAPT {args.dapt_steps} steps x 16 abstracts (128 tokens) of {DAPT_CORPUS}; "
+        f"{args.vocab_size} words mined.",
         markdown_table(rows, ["arm", "seeds", "macro_f1", "accuracy", "per_seed_f1", "minutes_per_run"]),
         markdown_table(fert_rows, ["tokenizer", "subwords_per_word", "fragmented_words"]) if fert_rows else "",
         markdown_table(dapt_rows, ["dapt", "mlm_loss_before", "mlm_loss_after", "perplexity_before",
@@ -143,6 +144,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--train", type=int, default=400, help="training abstracts (stratified subsample)")
     parser.add_argument("--test", type=int, default=400, help="validation/test abstracts (stratified)")
     parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument(
+        "--max_length", type=int, default=64, help="fine-tuning tokens (title + start of abstract)"
+    )
     parser.add_argument("--dapt_steps", type=int, default=60)
     parser.add_argument("--vocab_size", type=int, default=500)
     parser.add_argument("--render_only", action="store_true")
