@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare translation test test-fast bench lint clean
+.PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,14 @@ compare: setup
 # (~20 min on an idle 2-core CPU; a second run reuses the parent). Extra flags: make translation ARGS="..."
 translation: setup
 	$(BIN)/python -m nlptransfer.recipes.translation_pair $(ARGS)
+# Continued masked-LM pretraining of MiniLM on PubMed abstracts (DAPT); ARGS="--extend_vocab 500" adds domain words,
+# ARGS="--corpus pubmed-pubtype" trains on a task's own training texts (TAPT). Output: a model for --model_name_or_path.
+domain-pretraining: setup
+	$(BIN)/python -m nlptransfer.recipes.domain_pretraining $(ARGS)
+
+# Base vs +vocabulary vs +DAPT vs both on pubmed-pubtype, 3 seeds (about an hour on a busy 2-core CPU).
+bench-domain: setup
+	$(BIN)/python -m benchmarks.bench_domain_transfer $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

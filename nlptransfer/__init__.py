@@ -25,6 +25,9 @@ _EXPORTS = {
     "TransferTrainer": "trainers",
     "TranslationTransferTrainer": "trainers",
     "load_source": "data",
+    "extend_vocabulary": "embeddings",
+    "mine_domain_vocabulary": "embeddings",
+    "tokenizer_fertility": "embeddings",
 }
 __all__ = [
     "AssetError",
@@ -40,7 +43,10 @@ __all__ = [
     "TransferTrainer",
     "TransferTrainingArguments",
     "TranslationTransferTrainer",
+    "extend_vocabulary",
     "load_source",
+    "mine_domain_vocabulary",
+    "tokenizer_fertility",
 ]
 
 if TYPE_CHECKING:
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
         TransferTrainingArguments,
     )
     from .data import load_source
+    from .embeddings import extend_vocabulary, mine_domain_vocabulary, tokenizer_fertility
     from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
     from .trainers import TransferTrainer, TranslationTransferTrainer
 

@@ -3,8 +3,8 @@
 `load_source(source)` accepts, in this order:
 
 1. an embedded dataset name (`EMBEDDED_DATASETS`, fetched offline): the VADER gold standards
-   (`vader-<domain>[-binary]`), `pubmed-pubtype`, `pubmed-mesh` and `pubmed-mesh-<K>` (see
-   `nlptransfer.pubmed`);
+   (`vader-<domain>[-binary]`), `pubmed-pubtype`, `pubmed-mesh` and `pubmed-mesh-<K>`, and the
+   unlabelled corpora `pubmed-abstracts` / `pubmed-abstracts-unindexed` (see `nlptransfer.pubmed`);
 2. an existing local file (`.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, `.txt`: one text per line,
    no label) or folder (`train.*`, `validation.*`/`valid.*`/`dev.*`, `test.*` become those splits,
    otherwise all files of one supported type form the train split);
@@ -215,6 +215,12 @@ def _pubmed_mesh(k: int = 10) -> Dataset:
     return load_mesh(k)
 
 
+def _pubmed_abstracts(unindexed_only: bool) -> Dataset:
+    from nlptransfer.pubmed import load_abstracts
+
+    return load_abstracts(unindexed_only)
+
+
 EMBEDDED_DATASETS: dict[str, EmbeddedDataset] = {}
 for _domain, (_file, _desc) in _VADER_DOMAINS.items():
     EMBEDDED_DATASETS[f"vader-{_domain}"] = EmbeddedDataset(
@@ -235,6 +241,16 @@ EMBEDDED_DATASETS["pubmed-pubtype"] = EmbeddedDataset(
 EMBEDDED_DATASETS["pubmed-mesh"] = EmbeddedDataset(
     _pubmed_mesh,
     "PubMed English abstracts, multi-label: the 10 most frequent MeSH major topics",
+    PUBMED_PROTOCOL,
+)
+EMBEDDED_DATASETS["pubmed-abstracts"] = EmbeddedDataset(
+    partial(_pubmed_abstracts, False),
+    "PubMed English abstracts (30,456), unlabelled: a biomedical corpus for DAPT / vocabulary mining",
+    PUBMED_PROTOCOL,
+)
+EMBEDDED_DATASETS["pubmed-abstracts-unindexed"] = EmbeddedDataset(
+    partial(_pubmed_abstracts, True),
+    "PubMed English abstracts not MEDLINE-indexed, unlabelled: none of pubmed-pubtype's texts",
     PUBMED_PROTOCOL,
 )
 _MESH_K = re.compile(r"pubmed-mesh-(.*)", flags=re.IGNORECASE)

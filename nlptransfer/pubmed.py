@@ -392,6 +392,22 @@ def load_pubtype() -> Dataset:
     return Dataset.from_dict(cols, features=features)
 
 
+def load_abstracts(unindexed_only: bool = False) -> Dataset:
+    """English abstracts as an unlabelled domain corpus (columns pmid, text = title + abstract).
+
+    `unindexed_only`: only the ~18k citations that are not MEDLINE-indexed, i.e. none of the texts of
+    `pubmed-pubtype` (whose train/validation/test come from the indexed ones): a DAPT corpus that
+    cannot leak the classification test texts.
+    """
+    rows = _english(load_records())
+    if unindexed_only:
+        rows = [row for row in rows if row["status"] != "MEDLINE"]
+    features = Features({"pmid": Value("string"), "text": Value("string")})
+    return Dataset.from_dict(
+        {"pmid": [r["pmid"] for r in rows], "text": [r["text"] for r in rows]}, features=features
+    )
+
+
 def load_mesh(k: int = 10) -> Dataset:
     """English abstracts labelled with the `k` most frequent MeSH major topics (multi-label `labels`).
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nlptransfer import ConfigError, TransferTrainingArguments
-from nlptransfer.recipes import sentiment, text_classification, translation_pair
+from nlptransfer.recipes import domain_pretraining, sentiment, text_classification, translation_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipes/accelerate/ holds `accelerate launch` configs, loaded by accelerate in test_reliability.py.
@@ -17,11 +17,16 @@ RECIPE_PARSERS = {
     "sentiment": sentiment.make_parser,
     "text_classification": text_classification.make_parser,
     "translation_pair": translation_pair.make_parser,
+    "domain_pretraining": domain_pretraining.make_parser,
 }
+# Where each recipe's arguments name its data: dataset, the translation child pair, the DAPT corpus,
+# the adaptation source, the multi-task task list.
+SOURCE_FIELDS = ("dataset", "child_dataset", "corpus", "source", "tasks")
 DEFAULT_YAMLS = {
     sentiment: "recipes/sentiment/minilm_full.yaml",
     text_classification: "recipes/text_classification/minilm_pubmed_pubtype.yaml",
     translation_pair: "recipes/translation_pair/marian_es_it_en.yaml",
+    domain_pretraining: "recipes/domain_pretraining/minilm_pubmed_dapt.yaml",
 }
 
 
@@ -39,11 +44,11 @@ def test_every_yaml_parses(path):
         "YAML header must show its command"
     )
     parsed = RECIPE_PARSERS[recipe]().parse(["--config", str(path)])
-    data, transfer, training = parsed[1], parsed[2], parsed[-1]
-    if recipe == "translation_pair":  # (TranslationArguments, TransferArguments, training arguments)
-        data, transfer = parsed[0], parsed[1]
-    dataset = getattr(data, "dataset", None) or getattr(data, "child_dataset", None)
-    assert training.output_dir and dataset and transfer.strategy in {"full", "frozen", "lora", "ia3"}
+    # Any of the parsed dataclasses may hold the data source and the strategy (recipes group them differently).
+    fields = {name: value for obj in parsed for name, value in vars(obj).items()}
+    source = next((fields[k] for k in SOURCE_FIELDS if fields.get(k)), None)
+    assert parsed[-1].output_dir and source, f"no output_dir or data source ({SOURCE_FIELDS}) in {path}"
+    assert fields.get("strategy", "full") in {"full", "frozen", "lora", "ia3"}
 
 
 @pytest.mark.parametrize("recipe", list(DEFAULT_YAMLS), ids=lambda m: m.__name__.rsplit(".", 1)[-1])

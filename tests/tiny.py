@@ -17,6 +17,19 @@ POSITIVE = WORDS[:8]
 NEGATIVE = WORDS[8:16]
 
 
+def tiny_config(vocab_size: int, **kwargs) -> BertConfig:
+    """The tiny BERT's config: 2 layers, 32 wide."""
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        **kwargs,
+    )
+
+
 def tiny_model_dir(root: Path, seed: int = 0) -> Path:
     """A 2-layer, 32-wide BERT with a word-level vocabulary, saved like a pretrained checkpoint."""
     path = Path(root) / "tiny-bert"
@@ -26,14 +39,7 @@ def tiny_model_dir(root: Path, seed: int = 0) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(str(path / "vocab.txt"))
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
+    config = tiny_config(len(vocab))
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -62,4 +68,38 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    return path
+
+
+# A tiny 'biomedical' domain: a WordPiece vocabulary that fragments its words, and general text.
+GENERAL = "the a of and was were with in patients study good movie great film bad actor".split()
+PIECES = "he ##pa ##to ##cellular car ##cino ##ma cho ##lang ##io ##ly non ##he mel ##ano l ##ym ##ph ##oma".split()
+DOMAIN = [
+    "the patients with hepatocellular carcinoma were treated",
+    "hepatocellular carcinoma and cholangiocarcinoma in patients",
+    "the study of lymphoma and melanoma was good",
+    "patients with hepatocellular carcinoma and lymphoma",
+] * 5
+REFERENCE = ["the movie was great", "a bad film with a good actor", "the actor and the film"] * 5
+
+
+def tiny_wordpiece(root: Path) -> Path:
+    """A WordPiece tokenizer (saved in `root`) whose vocabulary cuts the domain words into pieces."""
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    letters = list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + GENERAL + PIECES + letters
+    (path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
+    BertTokenizerFast(str(path / "vocab.txt")).save_pretrained(path)
+    return path
+
+
+def tiny_domain_model_dir(root: Path, seed: int = 0) -> Path:
+    """A tiny BERT encoder (no MLM head, like the embedded MiniLM) with `tiny_wordpiece`'s vocabulary."""
+    path = tiny_wordpiece(Path(root) / "tiny-domain-bert")
+    if (path / "config.json").exists():
+        return path
+    tokenizer = BertTokenizerFast.from_pretrained(path)
+    torch.manual_seed(seed)
+    BertModel(tiny_config(len(tokenizer))).save_pretrained(path)
     return path
