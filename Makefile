@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare test test-fast bench lint clean
+.PHONY: setup sentiment text-classification compare domain-adaptation domain-matrix test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,14 @@ text-classification: setup
 # Did transfer help? TF-IDF, scratch, frozen/LoRA/full over 3 seeds and 2 data sizes (about an hour on 2 cores).
 compare: setup
 	$(BIN)/python -m nlptransfer.recipes.text_classification --config recipes/text_classification/minilm_pubmed_compare.yaml $(ARGS)
+
+# Labelled movies -> unlabelled tweets: no adaptation vs DANN, CORAL, MMD, importance weights (frozen MiniLM).
+domain-adaptation: setup
+	$(BIN)/python -m nlptransfer.recipes.domain_adaptation $(ARGS)
+
+# Every VADER source -> target pair, 3 seeds: cross_domain.md/.csv/.png beside the 2014 paper's Table 5.
+domain-matrix: setup
+	$(BIN)/python -m nlptransfer.recipes.domain_adaptation --matrix true --seeds 3 --output_dir outputs/domain-matrix $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

@@ -24,12 +24,24 @@ _EXPORTS = {
     "TransferTrainingArguments": "config",
     "TransferTrainer": "trainers",
     "load_source": "data",
+    "DomainAdversarialConfig": "trainers.adaptation",
+    "DomainAdversarialTrainer": "trainers.adaptation",
+    "FeatureAlignmentConfig": "trainers.adaptation",
+    "FeatureAlignmentTrainer": "trainers.adaptation",
+    "ImportanceWeightedTrainer": "trainers.adaptation",
+    "ImportanceWeightingConfig": "trainers.adaptation",
 }
 __all__ = [
     "AssetError",
     "ConfigError",
     "DataArguments",
     "DataError",
+    "DomainAdversarialConfig",
+    "DomainAdversarialTrainer",
+    "FeatureAlignmentConfig",
+    "FeatureAlignmentTrainer",
+    "ImportanceWeightedTrainer",
+    "ImportanceWeightingConfig",
     "ModelArguments",
     "ModelError",
     "NlpTransferError",
@@ -52,6 +64,14 @@ if TYPE_CHECKING:
     from .data import load_source
     from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
     from .trainers import TransferTrainer
+    from .trainers.adaptation import (
+        DomainAdversarialConfig,
+        DomainAdversarialTrainer,
+        FeatureAlignmentConfig,
+        FeatureAlignmentTrainer,
+        ImportanceWeightedTrainer,
+        ImportanceWeightingConfig,
+    )
 
 
 def __getattr__(name: str):

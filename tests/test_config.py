@@ -8,15 +8,20 @@ from pathlib import Path
 import pytest
 
 from nlptransfer import ConfigError, TransferTrainingArguments
-from nlptransfer.recipes import sentiment, text_classification
+from nlptransfer.recipes import domain_adaptation, sentiment, text_classification
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipes/accelerate/ holds `accelerate launch` configs, loaded by accelerate in test_reliability.py.
 YAMLS = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if p.parent.name != "accelerate")
-RECIPE_PARSERS = {"sentiment": sentiment.make_parser, "text_classification": text_classification.make_parser}
+RECIPE_PARSERS = {
+    "sentiment": sentiment.make_parser,
+    "text_classification": text_classification.make_parser,
+    "domain_adaptation": domain_adaptation.make_parser,
+}
 DEFAULT_YAMLS = {
     sentiment: "recipes/sentiment/minilm_full.yaml",
     text_classification: "recipes/text_classification/minilm_pubmed_pubtype.yaml",
+    domain_adaptation: "recipes/domain_adaptation/minilm_frozen.yaml",
 }
 
 
@@ -35,7 +40,8 @@ def test_every_yaml_parses(path):
     )
     parsed = RECIPE_PARSERS[recipe]().parse(["--config", str(path)])
     data, transfer, training = parsed[1], parsed[2], parsed[-1]
-    assert training.output_dir and data.dataset and transfer.strategy in {"full", "frozen", "lora", "ia3"}
+    dataset = getattr(data, "dataset", None) or getattr(data, "source", None)  # domain_adaptation: source
+    assert training.output_dir and dataset and transfer.strategy in {"full", "frozen", "lora", "ia3"}
 
 
 @pytest.mark.parametrize("recipe", list(DEFAULT_YAMLS), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
