@@ -285,152 +285,168 @@ class Domain:
 # one training run
 
 
-def _trainer(method, model, training_args, da, train_ds, target_ds, tokenizer, weights):
+@dataclass
+class Setup:
+    """What every training run of this recipe shares."""
+
+    model_args: ModelArguments
+    transfer_args: TransferArguments
+    training_args: TransferTrainingArguments
+    da: DomainAdaptationArguments
+    tokenizer: object
+    label_names: list[str]
+    cached: bool  # frozen backbone + cached features: the head trains on feature rows, not texts
+    work_dir: str  # the Trainer's scratch output_dir (nothing is saved there)
+    output_dir: Path
+    files: list[str] = field(default_factory=list)
+
+    def inputs(self, domain: Domain, split: str, rows=None):
+        """Model inputs of a split (feature matrix or texts), optionally only `rows`."""
+        x = domain.features[split] if self.cached else domain.splits[split]["text"]
+        if rows is None:
+            return x
+        return x[rows] if self.cached else [x[i] for i in rows]
+
+
+def make_trainer(method, model, args, da, train_ds, target_ds, tokenizer, weights):
     common = dict(model=model, train_dataset=train_ds, processing_class=tokenizer)
     if method == "none":
         collator = MixedDomainCollator(tokenizer if "input_ids" in train_ds.column_names else None)
-        return TransferTrainer(args=training_args, data_collator=collator, **common)
+        return TransferTrainer(args=args, data_collator=collator, **common)
     if method == "dann":
-        args = as_config(
-            DomainAdversarialConfig, training_args, adaptation_weight=da.adaptation_weight,
+        config = as_config(
+            DomainAdversarialConfig, args, adaptation_weight=da.adaptation_weight,
             reversal_weight=da.reversal_weight, align_on=da.align_on,
         )  # fmt: skip
-        return DomainAdversarialTrainer(args=args, target_dataset=target_ds, **common)
+        return DomainAdversarialTrainer(args=config, target_dataset=target_ds, **common)
     if method in ("coral", "mmd"):
-        args = as_config(
-            FeatureAlignmentConfig, training_args, alignment=method, adaptation_weight=da.adaptation_weight,
+        config = as_config(
+            FeatureAlignmentConfig, args, alignment=method, adaptation_weight=da.adaptation_weight,
             align_on=da.align_on,
         )  # fmt: skip
-        return FeatureAlignmentTrainer(args=args, target_dataset=target_ds, **common)
-    args = as_config(ImportanceWeightingConfig, training_args, weight_clip=da.weight_clip)
-    return ImportanceWeightedTrainer(args=args, instance_weights=weights, **common)
+        return FeatureAlignmentTrainer(args=config, target_dataset=target_ds, **common)
+    config = as_config(ImportanceWeightingConfig, args, weight_clip=da.weight_clip)
+    return ImportanceWeightedTrainer(args=config, instance_weights=weights, **common)
 
 
-def train_one(method, seed, texts, labels, target_texts, weights, ctx) -> dict:
-    """Train `method` on (texts, labels) [+ unlabelled target_texts]; returns the model and a predictor."""
-    model_args, transfer_args, training_args, da, tokenizer, label_names, cached = ctx["args"]
+def train_one(setup: Setup, method, seed, x, labels, target_x=None, weights=None, max_steps=None):
+    """Train `method` on the labelled (x, labels) [+ unlabelled target_x]; returns (model, last log entry)."""
     set_seed(seed)
-    model = build_classifier(model_args, transfer_args, label_names)
-    args = dataclasses.replace(training_args, seed=seed, output_dir=ctx["work_dir"], eval_strategy="no")
-    if cached:  # frozen backbone: train the head on the cached features (texts are feature rows here)
+    model = build_classifier(setup.model_args, setup.transfer_args, setup.label_names)
+    args = dataclasses.replace(
+        setup.training_args, seed=seed, output_dir=setup.work_dir, eval_strategy="no",
+        max_steps=setup.training_args.max_steps if max_steps is None else max_steps,
+    )  # fmt: skip
+    if setup.transfer_args.strategy == "frozen":
         freeze_backbone_eval(model)
-        train_ds = _feature_dataset(texts, labels, model, "train")
-        target_ds = None
-        if method != "none":
-            target_ds = Dataset.from_dict({"features": np.asarray(target_texts)}).with_format("torch")
+    adapt = method not in ("none", "iw")  # the methods that read unlabelled target rows during training
+    if setup.cached:  # the model's own head trains on the cached backbone features
+        train_ds = _feature_dataset(x, labels, model, "train")
+        target_ds = (
+            Dataset.from_dict({"features": np.asarray(target_x)}).with_format("torch") if adapt else None
+        )
         trainer_model = FeatureHead(model)
     else:
-        if transfer_args.strategy == "frozen":
-            freeze_backbone_eval(model)
-        splits = {"train": Dataset.from_dict({"text": list(texts), "label": [int(y) for y in labels]})}
-        if method != "none":  # the unlabelled target: a dummy label column, dropped after tokenizing
-            splits["target"] = Dataset.from_dict(
-                {"text": list(target_texts), "label": [0] * len(target_texts)}
-            )
-        enc = encode(DatasetDict(splits), tokenizer, model_args.max_length, False, len(label_names))
+        splits = {"train": Dataset.from_dict({"text": list(x), "label": [int(y) for y in labels]})}
+        if adapt:  # unlabelled: a dummy label column for `encode`, dropped right after
+            splits["target"] = Dataset.from_dict({"text": list(target_x), "label": [0] * len(target_x)})
+        enc = encode(
+            DatasetDict(splits), setup.tokenizer, setup.model_args.max_length, False, len(setup.label_names)
+        )
         train_ds, trainer_model = enc["train"], model
-        target_ds = enc["target"].remove_columns("labels") if method != "none" else None
-    trainer = _trainer(method, trainer_model, args, da, train_ds, target_ds, tokenizer, weights)
+        target_ds = enc["target"].remove_columns("labels") if adapt else None
+    trainer = make_trainer(
+        method, trainer_model, args, setup.da, train_ds, target_ds, setup.tokenizer, weights
+    )
     trainer.train()
     model.eval()
-    return {"model": model, "log": list(trainer.state.log_history)}
+    last = [entry for entry in trainer.state.log_history if "loss" in entry]
+    return model, (last[-1] if last else {})
 
 
-def predict(model, rows_or_features, ctx) -> np.ndarray:
-    """Logits [n, k]: from cached features through the trained head, or from texts through the model."""
-    *_, tokenizer, _, cached = ctx["args"]
-    if cached:
+def predict(setup: Setup, model, x) -> np.ndarray:
+    """Logits [n, k]: cached features through the trained head, or texts through the whole model."""
+    if setup.cached:
         with torch.inference_mode():
             head = model.classifier.eval()
-            x = torch.as_tensor(
-                np.asarray(rows_or_features), dtype=head.weight.dtype, device=head.weight.device
-            )
-            return head(x).float().cpu().numpy()
-    bs = ctx["args"][2].per_device_eval_batch_size
-    return predict_logits(model, tokenizer, list(rows_or_features), bs, ctx["args"][0].max_length)
+            features = torch.as_tensor(np.asarray(x), dtype=head.weight.dtype, device=head.weight.device)
+            return head(features).float().cpu().numpy()
+    return predict_logits(
+        model, setup.tokenizer, list(x), setup.training_args.per_device_eval_batch_size,
+        setup.model_args.max_length,
+    )  # fmt: skip
+
+
+def f1s(setup: Setup, model, x, y) -> dict:
+    return classification_metrics(predict(setup, model, x).argmax(-1), y, setup.label_names)
 
 
 # ----------------------------------------------------------------------------------------------
 # a source -> target pair
 
 
-def run_pair(source: Domain, target: Domain, da, ctx, save_dir: Path | None) -> dict:
-    cached, label_names = ctx["args"][6], ctx["args"][5]
-    inputs = (lambda d, split: d.features[split]) if cached else (lambda d, split: d.splits[split]["text"])
-    src_x, src_y = inputs(source, "train"), source.splits["train"]["label"]
-    tgt_x = inputs(target, "train")  # unlabelled: target.splits["train"]["label"] is never read here
-    test_y = target.splits["test"]["label"]
-    lab = target.labelled_idx
-    lab_y = target.splits["train"]["label"][lab]
+def run_pair(setup: Setup, source: Domain, target: Domain, save_dir: Path | None) -> dict:
+    da = setup.da
+    src_x, src_y = setup.inputs(source, "train"), source.splits["train"]["label"]
+    tgt_x = setup.inputs(target, "train")  # unlabelled: target.splits["train"]["label"] is not read here
+    test_x, test_y = setup.inputs(target, "test"), target.splits["test"]["label"]
+    lab = target.labelled_idx  # the lightly labelled target sample (LogME, target-only baseline)
+    lab_x, lab_y = setup.inputs(target, "train", lab), target.splits["train"]["label"][lab]
     pair = f"{source.name}->{target.name}"
     result = {
         "source": source.name,
         "target": target.name,
         "paper_2014": PAPER_TABLE5.get(source.name, {}).get(target.name),
-    }
-    if source.features and target.features:
-        result["distance"] = feature_distances(
-            source.features["train"],
-            target.features["train"],
-            max_samples=da.distance_samples,
+        "distance": feature_distances(
+            source.features["train"], target.features["train"], max_samples=da.distance_samples,
             seed=da.split_seed,
-        )
+        ),
+    }  # fmt: skip
     weights = None
     if "iw" in da.methods:
-        if not source.features:
-            raise ConfigError(
-                "--methods iw needs frozen features of the model (a *ForSequenceClassification)"
-            )
         weights = importance_weights(
             source.features["train"], target.features["train"], clip=da.weight_clip, seed=da.split_seed
         )
         result["importance_weights"] = {"min": float(weights.min()), "median": float(np.median(weights)),
                                         "max": float(weights.max())}  # fmt: skip
-    seeds = [ctx["args"][2].seed + i for i in range(da.seeds)]
+    seeds = [setup.training_args.seed + i for i in range(da.seeds)]
     result["methods"] = {}
     for method in da.methods:
-        runs = []
+        runs, last_log = [], {}
         for k, seed in enumerate(seeds):
             logger.info("%s | %s | seed %d", pair, method, seed)
-            fit = train_one(method, seed, src_x, src_y, tgt_x, weights, ctx)
-            model = fit["model"]
-            scores = classification_metrics(
-                predict(model, inputs(target, "test"), ctx).argmax(-1), test_y, label_names
-            )
-            in_domain = classification_metrics(
-                predict(model, inputs(source, "test"), ctx).argmax(-1),
-                source.splits["test"]["label"],
-                label_names,
-            )
-            scores["logme"] = logme(predict(model, lab_x_of(target, lab, inputs, cached), ctx), lab_y)
-            scores["in_domain_f1_micro"] = in_domain["f1_micro"]
+            model, log = train_one(setup, method, seed, src_x, src_y, tgt_x, weights)
+            scores = f1s(setup, model, test_x, test_y)
+            scores["in_domain_f1_micro"] = f1s(
+                setup, model, setup.inputs(source, "test"), source.splits["test"]["label"]
+            )["f1_micro"]
+            scores["logme"] = logme(
+                predict(setup, model, lab_x), lab_y
+            )  # source model's outputs, target labels
             runs.append(scores)
-            if save_dir is not None and k == 0 and is_main_process():
-                files = save_classifier(model, ctx["args"][4], save_dir / method, transfer_args_merge(ctx))
-                ctx["files"] += [str(p.relative_to(ctx["output_dir"])) for p in files]
-            del model, fit
-        result["methods"][method] = _aggregate(runs)
+            if k == 0:
+                last_log = log
+                if save_dir is not None and is_main_process():
+                    written = save_classifier(
+                        model, setup.tokenizer, save_dir / method, setup.transfer_args.merge_adapters
+                    )
+                    setup.files += [str(p.relative_to(setup.output_dir)) for p in written]
+        result["methods"][method] = {**_aggregate(runs), "train_log_seed0": last_log}
     if da.negative_transfer_guard:
+        # Same number of optimizer steps as the source runs, on the labelled target sample alone.
+        targs = setup.training_args
+        steps = targs.max_steps
+        if steps <= 0:
+            steps = math.ceil(len(src_y) / targs.per_device_train_batch_size) * math.ceil(
+                targs.num_train_epochs
+            )
         runs = []
         for seed in seeds:
             logger.info(
                 "%s | target-only baseline on %d labelled target texts | seed %d", pair, len(lab), seed
             )
-            n_src = len(src_y)
-            steps = ctx["args"][2].max_steps
-            if steps <= 0:
-                steps = (
-                    math.ceil(n_src / ctx["args"][2].per_device_train_batch_size)
-                    * ctx["args"][2].num_train_epochs
-                )
-            sub_ctx = {**ctx, "args": list(ctx["args"])}
-            sub_ctx["args"][2] = dataclasses.replace(ctx["args"][2], max_steps=int(steps))
-            fit = train_one("none", seed, lab_x_of(target, lab, inputs, cached), lab_y, [], None, sub_ctx)
-            runs.append(
-                classification_metrics(
-                    predict(fit["model"], inputs(target, "test"), ctx).argmax(-1), test_y, label_names
-                )
-            )
+            model, _ = train_one(setup, "none", seed, lab_x, lab_y, max_steps=int(steps))
+            runs.append(f1s(setup, model, test_x, test_y))
         baseline = _aggregate(runs)
         result["target_only_baseline"] = {**baseline, "n_labelled": int(len(lab))}
         for method, scores in result["methods"].items():
@@ -438,15 +454,6 @@ def run_pair(source: Domain, target: Domain, da, ctx, save_dir: Path | None) -> 
                 scores["f1_macro"], baseline["f1_macro"], what=f"{pair} {method}"
             )
     return result
-
-
-def lab_x_of(domain: Domain, idx, inputs, cached):
-    x = inputs(domain, "train")
-    return x[idx] if cached else [x[i] for i in idx]
-
-
-def transfer_args_merge(ctx) -> bool:
-    return ctx["merge_adapters"]
 
 
 def _aggregate(runs: list[dict]) -> dict:
@@ -494,8 +501,8 @@ def result_rows(results: list[dict], methods: Sequence[str]) -> list[dict]:
 def _spearman(a, b) -> float | None:
     from scipy.stats import spearmanr
 
-    if len(a) < 3:
-        return None
+    if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
+        return None  # undefined for constant inputs
     rho = spearmanr(a, b).statistic
     return None if rho is None or np.isnan(rho) else float(rho)
 
@@ -602,20 +609,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
         for n in names
     }
     trainable, total = count_parameters(build_classifier(model_args, transfer_args, label_names))
-    ctx = {
-        "args": [model_args, transfer_args, training_args, da, tokenizer, label_names, cached],
+    setup = Setup(
+        model_args, transfer_args, training_args, da, tokenizer, label_names, cached,
         # The Trainer wants an output_dir per run; nothing is saved there (save_strategy "no"): scratch space.
-        "work_dir": tempfile.mkdtemp(prefix="nlptransfer-da-"),
-        "files": [],
-        "output_dir": output_dir,
-        "merge_adapters": transfer_args.merge_adapters,
-    }
+        work_dir=tempfile.mkdtemp(prefix="nlptransfer-da-"), output_dir=output_dir,
+    )  # fmt: skip
 
     # 3. Train every method on every pair.
     results = []
     for s, t in pairs:
         save_dir = output_dir / "models" if da.save_models and not da.matrix else None
-        results.append(run_pair(domains[s], domains[t], da, ctx, save_dir))
+        results.append(run_pair(setup, domains[s], domains[t], save_dir))
 
     # 4. Reports.
     rows = result_rows(results, da.methods)
@@ -623,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     columns = list(rows[0])
     table = markdown_table(rows, columns)
     stem = "cross_domain" if da.matrix else "results"
-    files = list(ctx["files"])
+    files = list(setup.files)
     metrics = {
         "recipe": "domain_adaptation",
         "strategy": transfer_args.strategy,
@@ -672,7 +676,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         write_text_atomic(output_dir / "README.md", card)
         files += ["metrics.json", "config.yaml", "README.md"]
         finish_output_dir(output_dir, files)
-    _cleanup(Path(ctx["work_dir"]))
+    _cleanup(Path(setup.work_dir))
     print(f"\nDomain adaptation [{transfer_args.strategy}], {da.seeds} seed(s)\n{table}\n{_summary_text(summary)}\n"
           f"Saved to {output_dir}")  # fmt: skip
     return metrics
