@@ -33,6 +33,7 @@ domain-adaptation: setup
 	$(BIN)/python -m nlptransfer.recipes.domain_adaptation $(ARGS)
 
 # Every VADER source -> target pair, 3 seeds: cross_domain.md/.csv/.png beside the 2014 paper's Table 5.
+# 12 pairs x 5 methods x 3 seeds + baselines: ~1.5-2 h on a shared 2-core CPU (fewer: ARGS="--method none iw").
 domain-matrix: setup
 	$(BIN)/python -m nlptransfer.recipes.domain_adaptation --matrix true --seeds 3 --output_dir outputs/domain-matrix $(ARGS)
 

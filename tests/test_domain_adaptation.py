@@ -235,7 +235,7 @@ def test_matrix_writes_table_csv_heatmap_and_summary(model_dir, tmp_path, tmp_ca
     b = _domain_csv(tmp_path / "b.csv", 60, 2, "very very")
     c = _domain_csv(tmp_path / "c.csv", 60, 3, "plot actor")
     out = tmp_path / "matrix"
-    argv = ["--matrix", "true", "--domains", str(a), str(b), str(c), "--methods", "none", "dann",
+    argv = ["--matrix", "true", "--domains", str(a), str(b), str(c), "--method", "none", "dann",
             "--negative_transfer_guard", "false"]  # fmt: skip
     metrics = domain_adaptation.main(_argv(model_dir, out, *argv))
     for name in (
@@ -265,7 +265,7 @@ def test_single_pair_saves_models_and_runs_the_negative_transfer_guard(model_dir
     a = _domain_csv(tmp_path / "a.csv", 60, 1, "film")
     b = _domain_csv(tmp_path / "b.csv", 60, 2, "very very")
     out = tmp_path / "pair"
-    argv = ["--source", str(a), "--target", str(b), "--methods", "mmd", "iw"]
+    argv = ["--source", str(a), "--target", str(b), "--method", "mmd", "iw"]
     metrics = domain_adaptation.main(_argv(model_dir, out, *argv))
     assert metrics["adapted_representation"] == "logits"
     for method in ("mmd", "iw"):
@@ -307,7 +307,7 @@ def test_bad_inputs_one_line_exit_2(case, match, model_dir, tmp_path, capsys):
     elif case == "labels_differ":
         target = _domain_csv(tmp_path / "b2.csv", 30, 2, labels=("negative", "positive"))
     elif case == "bad_method":
-        extra = ["--methods", "none", "adabn"]
+        extra = ["--method", "none", "adabn"]
     else:
         extra = ["--reversal_weight", "-0.5"]
     out = tmp_path / "out"

@@ -2,13 +2,13 @@
 
 Defaults (no arguments): the embedded all-MiniLM-L6-v2 (frozen, cached features) trained on `vader-movies`
 (train half, labelled), adapted to `vader-tweets` (its train half with the labels hidden), tested on the
-held-out half of tweets. Each method (`--methods`) is trained with `--seeds` seeds. The run also measures
+held-out half of tweets. Each method (`--method`, several allowed) is trained with `--seeds` seeds. The run also measures
 the domain distance (MMD, proxy A-distance on the frozen features), LogME of the source model on a small
 labelled target sample, and (`--negative_transfer_guard`) a target-only baseline trained on that sample: a
 method that scores below it is flagged as negative transfer.
 
     python -m nlptransfer.recipes.domain_adaptation
-    python -m nlptransfer.recipes.domain_adaptation --target vader-amazon --methods none dann iw
+    python -m nlptransfer.recipes.domain_adaptation --target vader-amazon --method none dann iw
     python -m nlptransfer.recipes.domain_adaptation --matrix true --seeds 3 --output_dir outputs/da-matrix
     python -m nlptransfer.recipes.domain_adaptation --config recipes/domain_adaptation/minilm_full.yaml
 
@@ -96,7 +96,7 @@ VADER = ["vader-movies", "vader-tweets", "vader-amazon", "vader-nyt"]
 DEFAULTS = {
     "source": "vader-movies",
     "target": "vader-tweets",
-    "methods": list(METHODS),
+    "method": list(METHODS),
     "output_dir": "outputs/domain-adaptation-minilm-frozen",
     "strategy": "frozen",
     "learning_rate": 1e-2,
@@ -137,9 +137,12 @@ class DomainAdaptationArguments:
             "help": "Target domain: its train split is used without labels, its test split for evaluation."
         },
     )
-    methods: list[str] = field(
+    method: list[str] = field(
         default_factory=lambda: list(METHODS),
-        metadata={"help": f"Methods to run, any of: {', '.join(METHODS)} (none = source only)."},
+        metadata={
+            "help": f"Methods to run (several allowed), any of: {', '.join(METHODS)} (none = source only).",
+            "aliases": ["--methods"],
+        },
     )
     matrix: bool = field(
         default=False,
@@ -193,11 +196,11 @@ class DomainAdaptationArguments:
     )
 
     def __post_init__(self):
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad or not self.methods:
+        bad = [m for m in self.method if m not in METHODS]
+        if bad or not self.method:
             raise ConfigError(
                 f"unknown method {', '.join(map(repr, bad)) or '(none given)'}; choose from {', '.join(METHODS)} "
-                "(--methods)"
+                "(--method)"
             )
         check_weight("reversal_weight", self.reversal_weight)
         check_weight("adaptation_weight", self.adaptation_weight)
@@ -403,7 +406,7 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_dir: Path | None
         ),
     }  # fmt: skip
     weights = None
-    if "iw" in da.methods:
+    if "iw" in da.method:
         weights = importance_weights(
             source.features["train"], target.features["train"], clip=da.weight_clip, seed=da.split_seed
         )
@@ -411,7 +414,7 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_dir: Path | None
                                         "max": float(weights.max())}  # fmt: skip
     seeds = [setup.training_args.seed + i for i in range(da.seeds)]
     result["methods"] = {}
-    for method in da.methods:
+    for method in da.method:
         runs, last_log = [], {}
         for k, seed in enumerate(seeds):
             logger.info("%s | %s | seed %d", pair, method, seed)
@@ -622,8 +625,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         results.append(run_pair(setup, domains[s], domains[t], save_dir))
 
     # 4. Reports.
-    rows = result_rows(results, da.methods)
-    summary = summaries(results, da.methods)
+    rows = result_rows(results, da.method)
+    summary = summaries(results, da.method)
     columns = list(rows[0])
     table = markdown_table(rows, columns)
     stem = "cross_domain" if da.matrix else "results"
@@ -650,13 +653,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         write_text_atomic(output_dir / f"{stem}.csv", _csv(rows))
         files += [f"{stem}.md", f"{stem}.csv"]
         if da.matrix:
-            write_bytes_atomic(output_dir / "cross_domain.png", heatmap_png(results, da.methods, names))
+            write_bytes_atomic(output_dir / "cross_domain.png", heatmap_png(results, da.method, names))
             files.append("cross_domain.png")
         write_json_atomic(output_dir / "metrics.json", metrics)
         write_yaml_atomic(
             output_dir / "config.yaml", config_to_dict(model_args, da, transfer_args, training_args)
         )
-        first = da.methods[0]
+        first = da.method[0]
         card = model_card(
             title=f"{Path(model_args.model_name_or_path).name}: domain adaptation {da.source} -> {da.target}"
             if not da.matrix else f"{Path(model_args.model_name_or_path).name}: cross-domain matrix",
@@ -668,7 +671,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             trainable=trainable,
             total=total,
             command=command,
-            notes=[PAPER_NOTE, f"methods: {', '.join(da.methods)}; mean over {da.seeds} seed(s); target labels "
+            notes=[PAPER_NOTE, f"methods: {', '.join(da.method)}; mean over {da.seeds} seed(s); target labels "
                    f"used only for testing, LogME and the target-only baseline ({da.target_labelled_samples} texts)."],
             load_snippet="# no models saved (matrix run or --save_models false)" if save_dir is None else
             f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}/models/{first}')",
