@@ -328,3 +328,14 @@ def test_api_errors_are_specific():
         pair_with_target(Dataset.from_dict({"x": [1]}), Dataset.from_dict({"x": []}))
     with pytest.raises(DataError, match="single class"):
         logme(np.ones((5, 2)), np.zeros(5, dtype=int))
+
+
+def test_rank_models_scores_each_candidate_without_fine_tuning(model_dir, tmp_path, tmp_cache):
+    from nlptransfer.selection import rank_models
+
+    other = tiny_model_dir(tmp_path / "other", seed=3)
+    rows = sentiment_rows(60)
+    texts, labels = [r["review"] for r in rows], [NAMES.index(r["sentiment"]) for r in rows]
+    ranked = rank_models([str(model_dir), str(other)], texts, labels)
+    assert sorted(name for name, _ in ranked) == sorted([str(model_dir), str(other)])
+    assert ranked[0][1] >= ranked[1][1] and all(np.isfinite(score) for _, score in ranked)
