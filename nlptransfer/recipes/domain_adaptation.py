@@ -634,7 +634,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     metrics = {
         "recipe": "domain_adaptation",
         "strategy": transfer_args.strategy,
-        "adapted_representation": "logits"
+        "adapted_representation": (
+            da.align_on if da.align_on != "auto" else "logits" if transfer_args.strategy == "frozen" else "pooled"
+        ),
         if transfer_args.strategy == "frozen" and da.align_on == "auto"
         else da.align_on,
         "seeds": da.seeds,
