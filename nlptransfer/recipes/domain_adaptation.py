@@ -635,10 +635,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "recipe": "domain_adaptation",
         "strategy": transfer_args.strategy,
         "adapted_representation": (
-            da.align_on if da.align_on != "auto" else "logits" if transfer_args.strategy == "frozen" else "pooled"
+            da.align_on
+            if da.align_on != "auto"
+            else "logits"
+            if transfer_args.strategy == "frozen"
+            else "pooled"
         ),
-        if transfer_args.strategy == "frozen" and da.align_on == "auto"
-        else da.align_on,
         "seeds": da.seeds,
         "pairs": {f"{r['source']}->{r['target']}": r for r in results},
         "summary": summary,
