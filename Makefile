@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain test test-fast bench lint clean
+.PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain domain-adaptation domain-matrix test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,14 @@ domain-pretraining: setup
 # Base vs +vocabulary vs +DAPT vs both on pubmed-pubtype, 3 seeds (about an hour on a busy 2-core CPU).
 bench-domain: setup
 	$(BIN)/python -m benchmarks.bench_domain_transfer $(ARGS)
+# Labelled movies -> unlabelled tweets: no adaptation vs DANN, CORAL, MMD, importance weights (frozen MiniLM).
+domain-adaptation: setup
+	$(BIN)/python -m nlptransfer.recipes.domain_adaptation $(ARGS)
+
+# Every VADER source -> target pair, 3 seeds: cross_domain.md/.csv/.png beside the 2014 paper's Table 5.
+# 12 pairs x 5 methods x 3 seeds + baselines: ~1.5-2 h on a shared 2-core CPU (fewer: ARGS="--method none iw").
+domain-matrix: setup
+	$(BIN)/python -m nlptransfer.recipes.domain_adaptation --matrix true --seeds 3 --output_dir outputs/domain-matrix $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

@@ -28,12 +28,24 @@ _EXPORTS = {
     "extend_vocabulary": "embeddings",
     "mine_domain_vocabulary": "embeddings",
     "tokenizer_fertility": "embeddings",
+    "DomainAdversarialConfig": "trainers.adaptation",
+    "DomainAdversarialTrainer": "trainers.adaptation",
+    "FeatureAlignmentConfig": "trainers.adaptation",
+    "FeatureAlignmentTrainer": "trainers.adaptation",
+    "ImportanceWeightedTrainer": "trainers.adaptation",
+    "ImportanceWeightingConfig": "trainers.adaptation",
 }
 __all__ = [
     "AssetError",
     "ConfigError",
     "DataArguments",
     "DataError",
+    "DomainAdversarialConfig",
+    "DomainAdversarialTrainer",
+    "FeatureAlignmentConfig",
+    "FeatureAlignmentTrainer",
+    "ImportanceWeightedTrainer",
+    "ImportanceWeightingConfig",
     "ModelArguments",
     "ModelError",
     "NlpTransferError",
@@ -61,6 +73,14 @@ if TYPE_CHECKING:
     from .embeddings import extend_vocabulary, mine_domain_vocabulary, tokenizer_fertility
     from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
     from .trainers import TransferTrainer, TranslationTransferTrainer
+    from .trainers.adaptation import (
+        DomainAdversarialConfig,
+        DomainAdversarialTrainer,
+        FeatureAlignmentConfig,
+        FeatureAlignmentTrainer,
+        ImportanceWeightedTrainer,
+        ImportanceWeightingConfig,
+    )
 
 
 def __getattr__(name: str):

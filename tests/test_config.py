@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from nlptransfer import ConfigError, TransferTrainingArguments
-from nlptransfer.recipes import domain_pretraining, sentiment, text_classification, translation_pair
+from nlptransfer.recipes import (
+    domain_adaptation,
+    domain_pretraining,
+    sentiment,
+    text_classification,
+    translation_pair,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipes/accelerate/ holds `accelerate launch` configs, loaded by accelerate in test_reliability.py.
@@ -18,6 +24,7 @@ RECIPE_PARSERS = {
     "text_classification": text_classification.make_parser,
     "translation_pair": translation_pair.make_parser,
     "domain_pretraining": domain_pretraining.make_parser,
+    "domain_adaptation": domain_adaptation.make_parser,
 }
 # Where each recipe's arguments name its data: dataset, the translation child pair, the DAPT corpus,
 # the adaptation source, the multi-task task list.
@@ -27,6 +34,7 @@ DEFAULT_YAMLS = {
     text_classification: "recipes/text_classification/minilm_pubmed_pubtype.yaml",
     translation_pair: "recipes/translation_pair/marian_es_it_en.yaml",
     domain_pretraining: "recipes/domain_pretraining/minilm_pubmed_dapt.yaml",
+    domain_adaptation: "recipes/domain_adaptation/minilm_frozen.yaml",
 }
 
 
