@@ -23,6 +23,11 @@ _EXPORTS = {
     "TransferArguments": "config",
     "TransferTrainingArguments": "config",
     "TransferTrainer": "trainers",
+    "MultiTaskTrainer": "trainers.multitask",
+    "MultiTaskTrainingArguments": "trainers.multitask",
+    "DistillationTrainer": "trainers.distillation",
+    "DistillationTrainingArguments": "trainers.distillation",
+    "MultiTaskModel": "multitask",
     "load_source": "data",
 }
 __all__ = [
@@ -30,8 +35,13 @@ __all__ = [
     "ConfigError",
     "DataArguments",
     "DataError",
+    "DistillationTrainer",
+    "DistillationTrainingArguments",
     "ModelArguments",
     "ModelError",
+    "MultiTaskModel",
+    "MultiTaskTrainer",
+    "MultiTaskTrainingArguments",
     "NlpTransferError",
     "OutputDirError",
     "RecipeParser",
@@ -51,7 +61,10 @@ if TYPE_CHECKING:
     )
     from .data import load_source
     from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
+    from .multitask import MultiTaskModel
     from .trainers import TransferTrainer
+    from .trainers.distillation import DistillationTrainer, DistillationTrainingArguments
+    from .trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
 
 
 def __getattr__(name: str):
