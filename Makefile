@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare test test-fast bench lint clean
+.PHONY: setup sentiment text-classification compare multitask distill test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,15 @@ text-classification: setup
 # Did transfer help? TF-IDF, scratch, frozen/LoRA/full over 3 seeds and 2 data sizes (about an hour on 2 cores).
 compare: setup
 	$(BIN)/python -m nlptransfer.recipes.text_classification --config recipes/text_classification/minilm_pubmed_compare.yaml $(ARGS)
+
+# One shared MiniLM, four VADER tasks (3 x 3-class sentiment + rating regression) vs each task alone.
+multitask: setup
+	$(BIN)/python -m nlptransfer.recipes.multitask $(ARGS)
+
+# Fine-tune a MiniLM teacher, distil it into a 3-layer student (logits + relational KD), then time both.
+distill: setup
+	$(BIN)/python -m nlptransfer.recipes.distill $(ARGS)
+	$(BIN)/python -m benchmarks.bench_distillation --run outputs/distill-minilm-vader
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

@@ -288,7 +288,8 @@ def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
     metrics = recipe.main(
         ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"]),
          "--output_dir", str(out), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
-         "--learning_rate", "5e-3", "--use_cpu", "true", "--eval_strategy", "no", "--max_length", "32"]
+         "--learning_rate", "5e-3", "--use_cpu", "true", "--eval_strategy", "no", "--max_length", "32",
+         "--single_task_budget", "steps"]
     )  # fmt: skip
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete"
@@ -300,6 +301,8 @@ def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
         assert len(row["multitask"]) == len(row["single_task"]) == 1
         assert row["delta"][0] == pytest.approx(row["multitask"][0] - row["single_task"][0])
     assert "Δ (multi - single)" in (out / "results.md").read_text()
+    steps = metrics["runs"][0]["multitask_train"]["steps"]  # 1 epoch over all three tasks' batches
+    assert steps > 3 and all(f["steps"] == steps for f in metrics["runs"][0]["single_task_train"].values())
     # The saved model reproduces the run's test figure for the regression task.
     model = MultiTaskModel.from_pretrained(out)
     splits = load_tasks(parse_tasks(setup["specs"]))

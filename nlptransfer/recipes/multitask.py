@@ -78,6 +78,7 @@ DEFAULTS = {
     "max_train_samples": 300,
     "max_eval_samples": 400,
     "compare_single_task": True,
+    "single_task_budget": "epochs",
     "seeds": 1,
     "output_dir": "outputs/multitask-minilm-vader",
     "strategy": "full",
@@ -127,6 +128,15 @@ class MultiTaskArguments:
     compare_single_task: bool = field(
         default=True,
         metadata={"help": "Also train each task alone (same settings and epochs) and report the difference."},
+    )
+    single_task_budget: str = field(
+        default="epochs",
+        metadata={
+            "help": "Budget of each single-task model: epochs (the same number of epochs over its own data: "
+            "the examples of that task the multi-task model saw) or steps (as many optimizer steps as the "
+            "whole multi-task run: the same compute, so more epochs over its own data).",
+            "choices": ["epochs", "steps"],
+        },
     )
     seeds: int = field(
         default=1, metadata={"help": "Repeat with seeds seed, seed+1, ...; report mean +- std."}
@@ -190,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for s in range(mt_args.seeds):
         seed = training_args.seed + s
         run = {"seed": seed, "multitask": {}, "single_task": {}}
+        set_seed(seed)  # the heads' initialisation
         model, fit = _train(build(tasks), tasks, train, validation, tokenizer, training_args, seed)
         run["multitask"] = _test(model, tasks, splits, tokenizer, model_args.max_length, training_args)
         run["multitask_train"] = fit
@@ -198,15 +209,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
         else:
             del model
         if mt_args.compare_single_task:
+            single_args = training_args
+            if mt_args.single_task_budget == "steps":  # as many optimizer steps as the multi-task model took
+                single_args = replace(training_args, max_steps=fit["steps"])
             for task in tasks:
-                alone, fit = _train(  # re-encoded: task ids count from 0 in a one-task model
+                set_seed(seed)
+                alone, fit_alone = _train(  # re-encoded: task ids count from 0 in a one-task model
                     build([task]), [task], encode_tasks(splits, [task], tokenizer, "train", model_args.max_length),
                     encode_tasks(splits, [task], tokenizer, "validation", model_args.max_length),
-                    tokenizer, training_args, seed,
+                    tokenizer, single_args, seed,
                 )  # fmt: skip
                 run["single_task"][task.name] = _test(alone, [task], splits, tokenizer, model_args.max_length,
                                                       training_args)[task.name]  # fmt: skip
-                run.setdefault("single_task_train", {})[task.name] = fit
+                run.setdefault("single_task_train", {})[task.name] = fit_alone
         runs.append(run)
 
     # 4. The table: each task's primary metric, multi-task vs single-task (mean +- std over seeds).
@@ -323,11 +338,17 @@ def _notes(tasks, training_args, mt_args) -> list[str]:
         )
         + f"; {training_args.num_train_epochs:g} epoch(s) = that many passes' worth of batches over all tasks.",
     ]
-    if mt_args.compare_single_task:
+    if mt_args.compare_single_task and mt_args.single_task_budget == "epochs":
         notes.append(
             "Single-task: the same encoder and head trained on that task alone for the same number of epochs "
             "over its own data (as many of its examples as the multi-task model sees in expectation under "
-            "proportional sampling), same learning rate, batch size and seed."
+            "proportional sampling), same learning rate, batch size and seed. It takes fewer optimizer steps "
+            "than the multi-task run; --single_task_budget steps gives it as many (same compute)."
+        )
+    elif mt_args.compare_single_task:
+        notes.append(
+            "Single-task: the same encoder and head trained on that task alone for as many optimizer steps as "
+            "the whole multi-task run (same compute; more epochs over its own data), same settings and seed."
         )
     return notes
 
