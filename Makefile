@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain domain-adaptation domain-matrix test test-fast bench lint clean
+.PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain domain-adaptation \
+	domain-matrix multitask distill test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -32,6 +33,7 @@ compare: setup
 # (~20 min on an idle 2-core CPU; a second run reuses the parent). Extra flags: make translation ARGS="..."
 translation: setup
 	$(BIN)/python -m nlptransfer.recipes.translation_pair $(ARGS)
+
 # Continued masked-LM pretraining of MiniLM on PubMed abstracts (DAPT); ARGS="--extend_vocab 500" adds domain words,
 # ARGS="--corpus pubmed-pubtype" trains on a task's own training texts (TAPT). Output: a model for --model_name_or_path.
 domain-pretraining: setup
@@ -40,6 +42,7 @@ domain-pretraining: setup
 # Base vs +vocabulary vs +DAPT vs both on pubmed-pubtype, 3 seeds (about an hour on a busy 2-core CPU).
 bench-domain: setup
 	$(BIN)/python -m benchmarks.bench_domain_transfer $(ARGS)
+
 # Labelled movies -> unlabelled tweets: no adaptation vs DANN, CORAL, MMD, importance weights (frozen MiniLM).
 domain-adaptation: setup
 	$(BIN)/python -m nlptransfer.recipes.domain_adaptation $(ARGS)
@@ -48,6 +51,15 @@ domain-adaptation: setup
 # 12 pairs x 5 methods x 3 seeds + baselines: ~1.5-2 h on a shared 2-core CPU (fewer: ARGS="--method none iw").
 domain-matrix: setup
 	$(BIN)/python -m nlptransfer.recipes.domain_adaptation --matrix true --seeds 3 --output_dir outputs/domain-matrix $(ARGS)
+
+# One shared MiniLM, four VADER tasks (3 x 3-class sentiment + rating regression) vs each task alone.
+multitask: setup
+	$(BIN)/python -m nlptransfer.recipes.multitask $(ARGS)
+
+# Fine-tune a MiniLM teacher, distil it into a 3-layer student (logits + relational KD), then time both.
+distill: setup
+	$(BIN)/python -m nlptransfer.recipes.distill $(ARGS)
+	$(BIN)/python -m benchmarks.bench_distillation --run outputs/distill-minilm-vader
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

@@ -24,6 +24,11 @@ _EXPORTS = {
     "TransferTrainingArguments": "config",
     "TransferTrainer": "trainers",
     "TranslationTransferTrainer": "trainers",
+    "MultiTaskTrainer": "trainers.multitask",
+    "MultiTaskTrainingArguments": "trainers.multitask",
+    "DistillationTrainer": "trainers.distillation",
+    "DistillationTrainingArguments": "trainers.distillation",
+    "MultiTaskModel": "multitask",
     "load_source": "data",
     "extend_vocabulary": "embeddings",
     "mine_domain_vocabulary": "embeddings",
@@ -46,8 +51,13 @@ __all__ = [
     "FeatureAlignmentTrainer",
     "ImportanceWeightedTrainer",
     "ImportanceWeightingConfig",
+    "DistillationTrainer",
+    "DistillationTrainingArguments",
     "ModelArguments",
     "ModelError",
+    "MultiTaskModel",
+    "MultiTaskTrainer",
+    "MultiTaskTrainingArguments",
     "NlpTransferError",
     "OutputDirError",
     "RecipeParser",
@@ -72,6 +82,7 @@ if TYPE_CHECKING:
     from .data import load_source
     from .embeddings import extend_vocabulary, mine_domain_vocabulary, tokenizer_fertility
     from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
+    from .multitask import MultiTaskModel
     from .trainers import TransferTrainer, TranslationTransferTrainer
     from .trainers.adaptation import (
         DomainAdversarialConfig,
@@ -81,6 +92,8 @@ if TYPE_CHECKING:
         ImportanceWeightedTrainer,
         ImportanceWeightingConfig,
     )
+    from .trainers.distillation import DistillationTrainer, DistillationTrainingArguments
+    from .trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
 
 
 def __getattr__(name: str):

@@ -9,8 +9,10 @@ import pytest
 
 from nlptransfer import ConfigError, TransferTrainingArguments
 from nlptransfer.recipes import (
+    distill,
     domain_adaptation,
     domain_pretraining,
+    multitask,
     sentiment,
     text_classification,
     translation_pair,
@@ -25,6 +27,8 @@ RECIPE_PARSERS = {
     "translation_pair": translation_pair.make_parser,
     "domain_pretraining": domain_pretraining.make_parser,
     "domain_adaptation": domain_adaptation.make_parser,
+    "multitask": multitask.make_parser,
+    "distill": distill.make_parser,
 }
 # Where each recipe's arguments name its data: dataset, the translation child pair, the DAPT corpus,
 # the adaptation source, the multi-task task list.
@@ -35,6 +39,8 @@ DEFAULT_YAMLS = {
     translation_pair: "recipes/translation_pair/marian_es_it_en.yaml",
     domain_pretraining: "recipes/domain_pretraining/minilm_pubmed_dapt.yaml",
     domain_adaptation: "recipes/domain_adaptation/minilm_frozen.yaml",
+    multitask: "recipes/multitask/minilm_vader.yaml",
+    distill: "recipes/distill/minilm_vader.yaml",
 }
 
 

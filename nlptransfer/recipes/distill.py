@@ -1,0 +1,313 @@
+"""Distil: a fine-tuned teacher transfers to a smaller student (logit + relational knowledge distillation).
+
+Defaults (no arguments): the embedded all-MiniLM-L6-v2 (6 layers) is fine-tuned on VADER movie snippets
+(3-class) as the teacher; the student is the teacher cut to its first 3 layers (built from the teacher's
+config, weights copied) and trained with logit distillation (T, alpha) plus RKD distance- and angle-wise
+losses (Park et al. 2019). For comparison, the same 3-layer student is trained on the labels alone with the
+same budget. All three are tested on the held-out half; speed in texts/s is measured on the same machine.
+
+    python -m nlptransfer.recipes.distill
+    python -m nlptransfer.recipes.distill --config recipes/distill/minilm_vader.yaml --student_layers 2
+    python -m nlptransfer.recipes.distill --teacher outputs/sentiment-minilm-full --output_dir outputs/d
+    python -m nlptransfer.recipes.distill --rkd_distance_weight 0 --rkd_angle_weight 0   # logits only
+
+Output directory: the student (`pipeline("text-classification", model=<dir>)`), the teacher under
+`teacher/` when this run trained it, `metrics.json`, `results.md`, `config.yaml`, `README.md`, `run.json`.
+The inference-speed benchmark on a saved run: `python -m benchmarks.bench_distillation --run <dir>`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+from nlptransfer import assets
+from nlptransfer.classify import FitResult, encode, fit_classifier, predict
+from nlptransfer.config import (
+    DataArguments,
+    ModelArguments,
+    RecipeParser,
+    TransferArguments,
+    config_to_dict,
+)
+from nlptransfer.data import load_source
+from nlptransfer.errors import ModelError, run_cli
+from nlptransfer.metrics import classification_metrics, make_compute_metrics
+from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
+from nlptransfer.outputs import (
+    finish_output_dir,
+    is_main_process,
+    start_run,
+    write_json_atomic,
+    write_text_atomic,
+    write_yaml_atomic,
+)
+from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.trainers.distillation import (
+    DistillationTrainer,
+    DistillationTrainingArguments,
+    check_compatible,
+    label_list,
+    spread_layers,
+    truncated_student,
+)
+
+logger = logging.getLogger("nlptransfer")
+
+# The no-argument run; recipes/distill/minilm_vader.yaml holds the same values (a test checks).
+DEFAULTS = {
+    "dataset": "vader-movies",
+    "max_train_samples": 800,
+    "max_eval_samples": 800,
+    "output_dir": "outputs/distill-minilm-vader",
+    "max_length": 64,
+    "teacher_epochs": 2,
+    "student_layers": 3,
+    "layer_pick": "first",
+    "compare_student_alone": True,
+    "distill_temperature": 2.0,
+    "distill_alpha": 0.5,
+    "rkd_distance_weight": 1.0,
+    "rkd_angle_weight": 2.0,
+    "rkd_pooling": "mean",
+    "learning_rate": 1e-4,
+    "num_train_epochs": 2,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 128,
+    "warmup_steps": 0.1,
+    "weight_decay": 0.01,
+    "eval_strategy": "no",
+    "save_strategy": "no",
+    "logging_steps": 10,
+    "report_to": "none",
+    "seed": 42,
+}
+
+
+@dataclass
+class DistillArguments:
+    teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "A fine-tuned classifier directory to use as the teacher. Unset: fine-tune "
+            "--model_name_or_path on --dataset first (--teacher_epochs)."
+        },
+    )
+    teacher_epochs: float = field(
+        default=2, metadata={"help": "Epochs of the teacher fine-tune (no --teacher)."}
+    )
+    student: str | None = field(
+        default=None,
+        metadata={
+            "help": "A student model directory (same tokenizer vocabulary and labels as the teacher). Unset: "
+            "the teacher cut to --student_layers layers."
+        },
+    )
+    student_layers: int = field(default=3, metadata={"help": "Layers the truncated student keeps."})
+    layer_pick: str = field(
+        default="first",
+        metadata={
+            "help": "Which teacher layers the student keeps: first (0..k-1) or spread (evenly, top layer kept).",
+            "choices": ["first", "spread"],
+        },
+    )
+    compare_student_alone: bool = field(
+        default=True,
+        metadata={
+            "help": "Also train the same student on the labels only (no teacher) with the same budget."
+        },
+    )
+
+
+def make_parser() -> RecipeParser:
+    parser = RecipeParser(
+        [ModelArguments, DataArguments, DistillArguments, DistillationTrainingArguments],
+        prog="python -m nlptransfer.recipes.distill",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.set_defaults(**DEFAULTS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    model_args, data_args, distill_args, training_args = make_parser().parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    set_seed(training_args.seed)
+
+    # 1. Data.
+    splits = load_source(
+        data_args.dataset,
+        text_column=data_args.text_column,
+        label_column=data_args.label_column,
+        validation_fraction=data_args.validation_fraction,
+        test_fraction=data_args.test_fraction,
+        seed=data_args.split_seed,
+    )
+    label_names = splits["train"].features["label"].names
+    for split, cap in (("train", data_args.max_train_samples), ("validation", data_args.max_eval_samples),
+                       ("test", data_args.max_eval_samples)):  # fmt: skip
+        if cap and len(splits[split]) > cap:
+            splits[split] = splits[split].shuffle(seed=data_args.split_seed).select(range(cap))
+
+    # 2. Teacher and student are loaded and checked before the output directory is touched.
+    if distill_args.teacher:
+        teacher = _load_classifier(distill_args.teacher)
+        tokenizer = AutoTokenizer.from_pretrained(assets.resolve_model(distill_args.teacher))
+        if label_list(teacher) != label_names:
+            raise ModelError(
+                f"teacher {distill_args.teacher!r} has labels {label_list(teacher)} but {data_args.dataset} has "
+                f"{label_names}; distil on data with the teacher's labels"
+            )
+    else:
+        tokenizer = load_tokenizer(model_args)
+        teacher = build_classifier(model_args, TransferArguments(strategy="full"), label_names)
+    student_tokenizer = tokenizer
+    if distill_args.student:
+        student = _load_classifier(distill_args.student, label_names)
+        student_tokenizer = AutoTokenizer.from_pretrained(assets.resolve_model(distill_args.student))
+        check_compatible(teacher, student, tokenizer, student_tokenizer)
+    output_dir = start_run(training_args, "distill")
+
+    results, fits = {}, {}
+    with tempfile.TemporaryDirectory(prefix="nlptransfer-distill-") as scratch:
+        # 3. Teacher: fine-tuned here unless given.
+        if not distill_args.teacher:
+            args = replace(
+                training_args, output_dir=f"{scratch}/teacher", num_train_epochs=distill_args.teacher_epochs
+            )
+            fits["teacher"] = fit_classifier(teacher, tokenizer, args, splits, label_names,
+                                             max_length=model_args.max_length)  # fmt: skip
+        else:
+            fits["teacher"] = _fit_result(teacher, tokenizer, label_names, model_args, training_args)
+        if not distill_args.student:
+            total = teacher.config.num_hidden_layers
+            k = distill_args.student_layers
+            layers = list(range(k)) if distill_args.layer_pick == "first" else spread_layers(total, k)
+            student = truncated_student(teacher, layers)
+            logger.info("student: teacher layers %s of %d", layers, total)
+        initial = copy.deepcopy(student)
+
+        # 4. Distil into the student.
+        encoded = encode(splits, tokenizer, model_args.max_length, False, len(label_names))
+        trainer = DistillationTrainer(
+            model=student,
+            teacher_model=teacher,
+            args=replace(training_args, output_dir=f"{scratch}/student"),
+            train_dataset=encoded["train"],
+            eval_dataset=encoded["validation"],
+            processing_class=tokenizer,
+            compute_metrics=make_compute_metrics(label_names),
+        )
+        started = time.perf_counter()
+        output = trainer.train()
+        fits["student (distilled)"] = _fit_result(student, tokenizer, label_names, model_args, training_args)
+        fits["student (distilled)"].train_metrics = {
+            **output.metrics,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+        fits["student (distilled)"].log_history = list(trainer.state.log_history)
+
+        # 5. The same student on the labels alone, same budget.
+        if distill_args.compare_student_alone:
+            args = replace(training_args, output_dir=f"{scratch}/alone")
+            fits["student (labels only)"] = fit_classifier(initial, tokenizer, args, splits, label_names,
+                                                           max_length=model_args.max_length)  # fmt: skip
+
+    # 6. Test every model; speed on the same machine (texts/s over the test split, ordered batches).
+    rows = []
+    for name, fit in fits.items():
+        started = time.perf_counter()
+        preds, _ = predict(fit, list(splits["test"]["text"]))
+        seconds = time.perf_counter() - started
+        scores = classification_metrics(preds, splits["test"]["label"], label_names)
+        trainable, n_params = count_parameters(fit.model)
+        results[name] = {**scores, "texts_per_second": len(splits["test"]) / seconds, "parameters": n_params,
+                         "layers": fit.model.config.num_hidden_layers, "train": fit.train_metrics}  # fmt: skip
+        rows.append({"model": name, "layers": fit.model.config.num_hidden_layers, "parameters": f"{n_params / 1e6:.1f}M",
+                     "accuracy": scores["accuracy"], "macro-F1": scores["f1_macro"],
+                     "texts/s": f"{results[name]['texts_per_second']:.0f}"})  # fmt: skip
+    table = markdown_table(rows, ["model", "layers", "parameters", "accuracy", "macro-F1", "texts/s"])
+
+    # 7. Save: the student (plain transformers), the teacher if trained here, metrics, card.
+    files: list[str] = []
+    command = "python -m nlptransfer.recipes.distill " + shlex.join(
+        list(sys.argv[1:] if argv is None else argv)
+    )
+    metrics = {"recipe": "distill", "dataset": data_args.dataset, "test": results,
+               "log_history": fits["student (distilled)"].log_history}  # fmt: skip
+    if is_main_process():
+        files += [str(p.relative_to(output_dir)) for p in save_classifier(student, tokenizer, output_dir)]
+        if not distill_args.teacher:
+            teacher_files = save_classifier(teacher, tokenizer, output_dir / "teacher")
+            files += [str(p.relative_to(output_dir)) for p in teacher_files]
+        write_json_atomic(output_dir / "metrics.json", metrics)
+        write_yaml_atomic(
+            output_dir / "config.yaml", config_to_dict(model_args, data_args, distill_args, training_args)
+        )
+        write_text_atomic(output_dir / "results.md", table + "\n")
+        trainable, n_params = count_parameters(student)
+        card = model_card(
+            title=f"{student.config.num_hidden_layers}-layer student distilled on {data_args.dataset}",
+            base_model=distill_args.teacher or model_args.model_name_or_path,
+            dataset=data_args.dataset,
+            strategy="distillation (logits + RKD)",
+            label_names=label_names,
+            results_table=table,
+            trainable=trainable,
+            total=n_params,
+            command=command,
+            notes=[
+                f"Loss: {training_args.distill_alpha} * KL(T={training_args.distill_temperature}) * T^2 + "
+                f"{1 - training_args.distill_alpha:g} * CE + {training_args.rkd_distance_weight} * RKD-distance + "
+                f"{training_args.rkd_angle_weight} * RKD-angle (Park et al. 2019, on {training_args.rkd_pooling}-"
+                "pooled last hidden states).",
+                "texts/s: ordered batched prediction over the test split on this machine, in this run (other jobs "
+                "may have shared the CPU); benchmarks/bench_distillation.py measures it on its own.",
+            ],
+            load_snippet=f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}')",
+        )
+        write_text_atomic(output_dir / "README.md", card)
+        files += ["metrics.json", "config.yaml", "results.md", "README.md"]
+        finish_output_dir(output_dir, files)
+    print(f"\nDistillation on {data_args.dataset} (test split)\n{table}\nSaved to {output_dir}")
+    return metrics
+
+
+def _load_classifier(path: str, label_names: list[str] | None = None):
+    """A local sequence classifier (safetensors only); `label_names` gives a bare encoder a new head."""
+    kwargs = {}
+    if label_names is not None:
+        kwargs = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+                  "label2id": {n: i for i, n in enumerate(label_names)}}  # fmt: skip
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            assets.resolve_model(path), use_safetensors=True
+        )
+    except (OSError, ValueError) as err:
+        raise ModelError(
+            f"model {path!r} could not be loaded ({type(err).__name__}); pass a local classifier directory"
+        ) from err
+    if label_names is not None and model.config.num_labels != len(label_names):
+        model = AutoModelForSequenceClassification.from_pretrained(
+            assets.resolve_model(path), use_safetensors=True, **kwargs
+        )  # a bare encoder (or another head): a new head for these labels
+    return model
+
+
+def _fit_result(model, tokenizer, label_names, model_args, training_args) -> FitResult:
+    trainable, total = count_parameters(model)
+    return FitResult(model=model, tokenizer=tokenizer, label_names=label_names, multilabel=False,
+                     max_length=model_args.max_length, batch_size=training_args.per_device_eval_batch_size,
+                     trainable_parameters=trainable, total_parameters=total)  # fmt: skip
+
+
+if __name__ == "__main__":
+    run_cli(main)

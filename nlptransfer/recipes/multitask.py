@@ -1,0 +1,368 @@
+"""Multi-task: one shared encoder, one head per task, trained together; does sharing help each task?
+
+Defaults (no arguments): the embedded all-MiniLM-L6-v2 shared by four tasks on the VADER gold standard:
+3-class sentiment on tweets, Amazon and NYT snippets (three classification tasks) and the mean human rating
+(`score`, -4..+4) of movie snippets (a regression task). The same run then trains each task alone (a
+single-task model with the same encoder, head, settings and number of epochs over its own data) and tests
+both on every task's held-out half.
+
+    python -m nlptransfer.recipes.multitask
+    python -m nlptransfer.recipes.multitask --config recipes/multitask/minilm_vader.yaml --seeds 3
+    python -m nlptransfer.recipes.multitask --task_sampling temperature --sampling_temperature 3
+    python -m nlptransfer.recipes.multitask --strategy lora --learning_rate 1e-3 --output_dir outputs/mt-lora
+
+Tasks are declared in the YAML (`tasks:` list of name, dataset, type classification|multilabel|regression,
+text_column, label_column, weight, max_train_samples, max_eval_samples); on the command line `--tasks` takes
+the same list as JSON.
+
+Output directory: the multi-task model (`encoder/`, `heads.safetensors`, `multitask_config.json`:
+`MultiTaskModel.from_pretrained(dir)`), each task exported as a plain classifier under `tasks/<name>/`
+(`pipeline("text-classification", model=...)`), `metrics.json`, `results.md`, `config.yaml`, `README.md`
+(model card) and `run.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+from transformers import set_seed
+
+from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
+from nlptransfer.errors import ConfigError, run_cli
+from nlptransfer.modeling import count_parameters, load_tokenizer
+from nlptransfer.multitask import (
+    POOLING,
+    MultiTaskDataset,
+    MultiTaskModel,
+    adapt_encoder,
+    encode_tasks,
+    load_tasks,
+    parse_tasks,
+    predict_task,
+    references,
+    task_metrics,
+)
+from nlptransfer.outputs import (
+    finish_output_dir,
+    is_main_process,
+    start_run,
+    write_json_atomic,
+    write_text_atomic,
+    write_yaml_atomic,
+)
+from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
+
+logger = logging.getLogger("nlptransfer")
+
+VADER_TASKS = [
+    {"name": "tweets", "dataset": "vader-tweets", "type": "classification"},
+    {"name": "amazon", "dataset": "vader-amazon", "type": "classification"},
+    {"name": "nyt", "dataset": "vader-nyt", "type": "classification"},
+    {"name": "movie_rating", "dataset": "vader-movies", "type": "regression", "label_column": "score"},
+]
+
+# The no-argument run; recipes/multitask/minilm_vader.yaml holds the same values (a test checks).
+DEFAULTS = {
+    "tasks": VADER_TASKS,
+    "max_train_samples": 300,
+    "max_eval_samples": 400,
+    "compare_single_task": True,
+    "single_task_budget": "epochs",
+    "seeds": 1,
+    "output_dir": "outputs/multitask-minilm-vader",
+    "strategy": "full",
+    "max_length": 64,
+    "task_sampling": "proportional",
+    "sampling_temperature": 2.0,
+    "learning_rate": 1e-4,
+    "num_train_epochs": 2,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 128,
+    "warmup_steps": 0.1,
+    "weight_decay": 0.01,
+    "eval_strategy": "epoch",
+    "save_strategy": "no",
+    "logging_steps": 20,
+    "report_to": "none",
+    "seed": 42,
+}
+
+
+@dataclass
+class MultiTaskArguments:
+    tasks: str | None = field(
+        default=None,
+        metadata={
+            "help": "The tasks: a YAML list of {name, dataset, type: classification|multilabel|regression, "
+            "text_column, label_column, weight, max_train_samples, max_eval_samples}; on the command line "
+            "the same list as JSON."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Default cap on each task's training rows (a task's own value wins)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None,
+        metadata={"help": "Default cap on each task's validation and test rows (a task's own value wins)."},
+    )
+    split_seed: int = field(default=42, metadata={"help": "Seed of the train/validation/test splits."})
+    pooling: str = field(
+        default="pooler",
+        metadata={
+            "help": "What the heads read: pooler ([CLS] through the pooler, as AutoModelForSequenceClassification; "
+            "tasks export as plain classifiers) or mean (masked mean of the last hidden states).",
+            "choices": list(POOLING),
+        },
+    )
+    compare_single_task: bool = field(
+        default=True,
+        metadata={"help": "Also train each task alone (same settings and epochs) and report the difference."},
+    )
+    single_task_budget: str = field(
+        default="epochs",
+        metadata={
+            "help": "Budget of each single-task model: epochs (the same number of epochs over its own data: "
+            "the examples of that task the multi-task model saw) or steps (as many optimizer steps as the "
+            "whole multi-task run: the same compute, so more epochs over its own data).",
+            "choices": ["epochs", "steps"],
+        },
+    )
+    seeds: int = field(
+        default=1, metadata={"help": "Repeat with seeds seed, seed+1, ...; report mean +- std."}
+    )
+    export_tasks: bool = field(
+        default=True,
+        metadata={
+            "help": "Write every task as a plain transformers classifier under tasks/<name>/ (pooler only)."
+        },
+    )
+
+    def __post_init__(self):
+        if isinstance(self.tasks, str):  # --tasks '[{"name": ...}]' on the command line
+            self.tasks = yaml.safe_load(self.tasks)
+        parse_tasks(self.tasks)  # bad task lists fail here, before any data is read
+        if self.seeds < 1:
+            raise ConfigError(f"seeds={self.seeds} must be >= 1")
+        for name in ("max_train_samples", "max_eval_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a positive number of rows, or unset")
+
+
+def make_parser() -> RecipeParser:
+    parser = RecipeParser(
+        [ModelArguments, MultiTaskArguments, TransferArguments, MultiTaskTrainingArguments],
+        prog="python -m nlptransfer.recipes.multitask",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.set_defaults(**DEFAULTS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    model_args, mt_args, transfer_args, training_args = make_parser().parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+    # 1. Tasks and their data (every task's train/validation/test; tasks on one dataset share its split).
+    tasks = parse_tasks(mt_args.tasks)
+    for task in tasks:
+        task.max_train_samples = task.max_train_samples or mt_args.max_train_samples
+        task.max_eval_samples = task.max_eval_samples or mt_args.max_eval_samples
+    splits = load_tasks(tasks, mt_args.split_seed)
+
+    # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
+    tokenizer = load_tokenizer(model_args)
+    train = encode_tasks(splits, tasks, tokenizer, "train", model_args.max_length)
+    validation = encode_tasks(splits, tasks, tokenizer, "validation", model_args.max_length)
+    build = lambda ts: adapt_encoder(  # noqa: E731 - one shared encoder + the heads of `ts`
+        MultiTaskModel.from_encoder(model_args.model_name_or_path, ts, mt_args.pooling),
+        transfer_args.strategy, transfer_args.lora_r, transfer_args.lora_alpha, transfer_args.lora_dropout,
+        transfer_args.target_modules,
+    )  # fmt: skip
+    if transfer_args.strategy not in ("full", "frozen", "lora"):
+        raise ConfigError(
+            f"multi-task training supports --strategy full, frozen or lora, not {transfer_args.strategy!r}"
+        )
+    output_dir = start_run(training_args, "multitask")
+
+    # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
+    runs, kept = [], None
+    for s in range(mt_args.seeds):
+        seed = training_args.seed + s
+        run = {"seed": seed, "multitask": {}, "single_task": {}}
+        set_seed(seed)  # the heads' initialisation
+        model, fit = _train(build(tasks), tasks, train, validation, tokenizer, training_args, seed)
+        run["multitask"] = _test(model, tasks, splits, tokenizer, model_args.max_length, training_args)
+        run["multitask_train"] = fit
+        if kept is None:
+            kept = model
+        else:
+            del model
+        if mt_args.compare_single_task:
+            single_args = training_args
+            if mt_args.single_task_budget == "steps":  # as many optimizer steps as the multi-task model took
+                single_args = replace(training_args, max_steps=fit["steps"])
+            for task in tasks:
+                set_seed(seed)
+                alone, fit_alone = _train(  # re-encoded: task ids count from 0 in a one-task model
+                    build([task]), [task], encode_tasks(splits, [task], tokenizer, "train", model_args.max_length),
+                    encode_tasks(splits, [task], tokenizer, "validation", model_args.max_length),
+                    tokenizer, single_args, seed,
+                )  # fmt: skip
+                run["single_task"][task.name] = _test(alone, [task], splits, tokenizer, model_args.max_length,
+                                                      training_args)[task.name]  # fmt: skip
+                run.setdefault("single_task_train", {})[task.name] = fit_alone
+        runs.append(run)
+
+    # 4. The table: each task's primary metric, multi-task vs single-task (mean +- std over seeds).
+    rows, summary = [], {}
+    for task in tasks:
+        metric = task.primary_metric
+        mt = [r["multitask"][task.name][metric] for r in runs]
+        row = {"task": task.name, "dataset": task.dataset, "type": task.type, "metric": metric,
+               "n test": len(splits[task.name]["test"]), "multi-task": _mean_std(mt)}  # fmt: skip
+        summary[task.name] = {"metric": metric, "multitask": mt}
+        if mt_args.compare_single_task:
+            st = [r["single_task"][task.name][metric] for r in runs]
+            delta = [a - b for a, b in zip(mt, st, strict=True)]
+            row.update({"single-task": _mean_std(st), "Δ (multi - single)": _mean_std(delta, signed=True)})
+            summary[task.name].update(single_task=st, delta=delta)
+        rows.append(row)
+    columns = ["task", "dataset", "type", "metric", "n test", "multi-task"]
+    if mt_args.compare_single_task:
+        columns += ["single-task", "Δ (multi - single)"]
+    table = markdown_table(rows, columns)
+
+    # 5. Save (main process): the multi-task model, per-task exports, metrics, config, card.
+    files: list[str] = []
+    command = "python -m nlptransfer.recipes.multitask " + shlex.join(
+        list(sys.argv[1:] if argv is None else argv)
+    )
+    trainable, total = count_parameters(kept)
+    metrics = {
+        "recipe": "multitask",
+        "tasks": [dataclasses.asdict(t) for t in tasks],
+        "summary": summary,
+        "runs": runs,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+    }
+    if is_main_process():
+        files += [str(p.relative_to(output_dir)) for p in kept.save_pretrained(output_dir, tokenizer)]
+        if mt_args.export_tasks and mt_args.pooling == "pooler":
+            for task in tasks:
+                written = kept.export_task(task.name, output_dir / "tasks" / task.name, tokenizer)
+                files += [str(p.relative_to(output_dir)) for p in written]
+        write_json_atomic(output_dir / "metrics.json", metrics)
+        write_yaml_atomic(
+            output_dir / "config.yaml", config_to_dict(model_args, mt_args, transfer_args, training_args)
+        )
+        write_text_atomic(output_dir / "results.md", table + "\n")
+        card = model_card(
+            title=f"{Path(model_args.model_name_or_path).name}: multi-task ({', '.join(t.name for t in tasks)})",
+            base_model=model_args.model_name_or_path,
+            dataset=", ".join(sorted({t.dataset for t in tasks})),
+            strategy=transfer_args.strategy,
+            label_names=[t.name for t in tasks],
+            results_table=table,
+            trainable=trainable,
+            total=total,
+            command=command,
+            notes=_notes(tasks, training_args, mt_args),
+            load_snippet=_load_snippet(output_dir, tasks[0].name),
+        )
+        write_text_atomic(output_dir / "README.md", card)
+        files += ["metrics.json", "config.yaml", "results.md", "README.md"]
+        finish_output_dir(output_dir, files)
+    print(
+        f"\nMulti-task vs single-task ({mt_args.seeds} seed(s), test splits)\n{table}\nSaved to {output_dir}"
+    )
+    return metrics
+
+
+def _train(model, tasks, train, validation, tokenizer, training_args, seed):
+    """Train `model` on `tasks` with the Trainer; returns (model, train metrics)."""
+    set_seed(seed)
+    with tempfile.TemporaryDirectory(prefix="nlptransfer-mt-") as scratch:
+        args = replace(training_args, output_dir=scratch, seed=seed)  # checkpoints never land in the run dir
+        trainer = MultiTaskTrainer(
+            model=model,
+            args=args,
+            train_dataset=MultiTaskDataset({t.name: train[t.name] for t in tasks}),
+            eval_dataset={t.name: validation[t.name] for t in tasks},
+            processing_class=tokenizer,
+        )
+        started = time.perf_counter()
+        output = trainer.train()
+        fit = {**output.metrics, "wall_seconds": round(time.perf_counter() - started, 1),
+               "steps": trainer.state.global_step, "log_history": list(trainer.state.log_history)}  # fmt: skip
+    return model, fit
+
+
+def _test(model, tasks, splits, tokenizer, max_length, training_args) -> dict[str, dict]:
+    out = {}
+    for task in tasks:
+        test = splits[task.name]["test"]
+        preds = predict_task(model, tokenizer, task.name, list(test["text"]),
+                             training_args.per_device_eval_batch_size, max_length)  # fmt: skip
+        out[task.name] = task_metrics(task, preds, references(task, test))
+    return out
+
+
+def _mean_std(values: list[float], signed: bool = False) -> str:
+    fmt = "{:+.4f}" if signed else "{:.4f}"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(float(np.mean(values)))} ± {float(np.std(values, ddof=1)):.4f}"
+
+
+def _notes(tasks, training_args, mt_args) -> list[str]:
+    notes = [
+        "Primary metrics: macro-F1 (classification), micro-F1 (multi-label), Pearson r (regression) on each "
+        "task's test split; 'combined' validation score = their mean.",
+        f"Batches are drawn per task with {training_args.task_sampling} sampling"
+        + (
+            f" (T={training_args.sampling_temperature})"
+            if training_args.task_sampling == "temperature"
+            else ""
+        )
+        + f"; {training_args.num_train_epochs:g} epoch(s) = that many passes' worth of batches over all tasks.",
+    ]
+    if mt_args.compare_single_task and mt_args.single_task_budget == "epochs":
+        notes.append(
+            "Single-task: the same encoder and head trained on that task alone for the same number of epochs "
+            "over its own data (as many of its examples as the multi-task model sees in expectation under "
+            "proportional sampling), same learning rate, batch size and seed. It takes fewer optimizer steps "
+            "than the multi-task run; --single_task_budget steps gives it as many (same compute)."
+        )
+    elif mt_args.compare_single_task:
+        notes.append(
+            "Single-task: the same encoder and head trained on that task alone for as many optimizer steps as "
+            "the whole multi-task run (same compute; more epochs over its own data), same settings and seed."
+        )
+    return notes
+
+
+def _load_snippet(output_dir: Path, first: str) -> str:
+    return (
+        "from nlptransfer.multitask import MultiTaskModel, predict_task\n"
+        "from transformers import AutoTokenizer, pipeline\n"
+        f"model = MultiTaskModel.from_pretrained('{output_dir}')\n"
+        f"tok = AutoTokenizer.from_pretrained('{output_dir}/encoder')\n"
+        f"print(predict_task(model, tok, '{first}', ['what a great film']))\n"
+        f"clf = pipeline('text-classification', model='{output_dir}/tasks/{first}')  # one task, plain transformers"
+    )
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,270 @@
+"""`DistillationTrainer`: a fine-tuned teacher classifier transfers to a smaller student.
+
+Loss per batch (student logits s, teacher logits t, labels y, temperature T):
+
+    alpha * KL(softmax(t/T) || softmax(s/T)) * T**2      logit distillation (Hinton et al. 2015; the T**2
+  + (1 - alpha) * CE(s, y)                               keeps its gradients on the scale of the CE term)
+  + rkd_distance_weight * L_D + rkd_angle_weight * L_A   relational KD (Park et al., CVPR 2019)
+
+Relational knowledge distillation transfers the *structure* of the batch rather than each output: on the
+pooled representations of the batch (student and teacher may have different widths), L_D compares the
+pairwise Euclidean distances, each matrix divided by its mean over distinct pairs (the paper's
+normalisation mu), and L_A the cosines of the angles of every triplet (e_ij . e_kj with e the unit
+difference vectors); both with the Huber (smooth L1) loss, as in the paper. Both are exactly 0 when the
+student's representations equal the teacher's (up to a global scale for L_D).
+
+The student must read the teacher's inputs: same tokenizer vocabulary and the same label set
+(`check_compatible` raises `ModelError` otherwise). `truncated_student(teacher, layers)` builds a smaller
+student from the teacher's config with only the chosen layers and copies their weights.
+
+    from nlptransfer.trainers.distillation import DistillationTrainer, DistillationTrainingArguments
+    student = truncated_student(teacher, [0, 1, 2])
+    trainer = DistillationTrainer(model=student, teacher_model=teacher, args=DistillationTrainingArguments(
+        "out", distill_temperature=2.0, distill_alpha=0.5, rkd_distance_weight=1.0, rkd_angle_weight=2.0),
+        train_dataset=encoded_train, processing_class=tokenizer)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedModel
+
+from ..config import TransferTrainingArguments
+from ..errors import ConfigError, ModelError
+from .transfer import TransferTrainer
+
+logger = logging.getLogger("nlptransfer")
+
+RKD_POOLING = ("mean", "cls")
+_LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+@dataclass
+class DistillationTrainingArguments(TransferTrainingArguments):
+    """`TransferTrainingArguments` plus the distillation loss weights."""
+
+    distill_temperature: float = field(
+        default=2.0, metadata={"help": "Softmax temperature T of logit distillation (KL is scaled by T**2)."}
+    )
+    distill_alpha: float = field(
+        default=0.5,
+        metadata={
+            "help": "Weight of the logit-distillation term; 1 - alpha weighs the hard-label cross-entropy."
+        },
+    )
+    rkd_distance_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight of the RKD distance-wise loss (Park et al. 2019 use 1). 0 disables."},
+    )
+    rkd_angle_weight: float = field(
+        default=2.0,
+        metadata={"help": "Weight of the RKD angle-wise loss (Park et al. 2019 use 2). 0 disables."},
+    )
+    rkd_pooling: str = field(
+        default="mean",
+        metadata={
+            "help": "Representation the relational losses compare: mean (masked mean of the last hidden "
+            "states) or cls (the first token's last hidden state).",
+            "choices": list(RKD_POOLING),
+        },
+    )
+
+    def __post_init__(self):
+        if not self.distill_temperature > 0:
+            raise ConfigError(f"distill_temperature={self.distill_temperature} must be > 0 (e.g. 2)")
+        if not 0 <= self.distill_alpha <= 1:
+            raise ConfigError(f"distill_alpha={self.distill_alpha} must be in [0, 1]")
+        if self.rkd_distance_weight < 0 or self.rkd_angle_weight < 0:
+            raise ConfigError("rkd_distance_weight and rkd_angle_weight must be >= 0 (0 disables)")
+        if self.rkd_pooling not in RKD_POOLING:
+            raise ConfigError(
+                f"unknown rkd_pooling {self.rkd_pooling!r}; choose one of {', '.join(RKD_POOLING)}"
+            )
+        if self.class_weighted_loss:
+            raise ConfigError("class_weighted_loss is not supported by distillation")
+        super().__post_init__()
+
+
+# ------------------------------------------------------------------------------------ relational losses
+
+
+def pairwise_distances(e: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """[n, n] Euclidean distances with a zero diagonal (the paper's `pdist`; differentiable at i == j)."""
+    squared = e.pow(2).sum(1)
+    d = (squared.unsqueeze(1) + squared.unsqueeze(0) - 2 * e @ e.t()).clamp(min=eps).sqrt()
+    return d * (1 - torch.eye(len(e), device=e.device, dtype=e.dtype))
+
+
+def rkd_distance_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Distance-wise RKD: Huber loss between the mean-normalised pairwise distance matrices."""
+    with torch.no_grad():
+        t = pairwise_distances(teacher.float())
+        t = t / t[t > 0].mean()
+    s = pairwise_distances(student.float())
+    s = s / s[s > 0].mean()
+    return F.smooth_l1_loss(s, t)
+
+
+def triplet_angles(e: torch.Tensor) -> torch.Tensor:
+    """cos of the angle at j of every triplet (i, j, k): <e_i - e_j, e_k - e_j> of unit vectors, [n**3]."""
+    diff = F.normalize(e.unsqueeze(0) - e.unsqueeze(1), p=2, dim=2)  # [j, i, dim]: e_i - e_j, unit length
+    return torch.bmm(diff, diff.transpose(1, 2)).reshape(-1)
+
+
+def rkd_angle_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Angle-wise RKD: Huber loss between the triplet-angle cosines."""
+    with torch.no_grad():
+        t = triplet_angles(teacher.float())
+    return F.smooth_l1_loss(triplet_angles(student.float()), t)
+
+
+def logit_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) of the temperature-softened distributions, times T**2 (batch mean)."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student / t, -1), F.softmax(teacher / t, -1), reduction="batchmean") * t * t
+
+
+def pooled(hidden: torch.Tensor, attention_mask: torch.Tensor | None, how: str) -> torch.Tensor:
+    if how == "cls":
+        return hidden[:, 0]
+    mask = (
+        attention_mask if attention_mask is not None else torch.ones(hidden.shape[:2], device=hidden.device)
+    )
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+# ------------------------------------------------------------------------------------ students
+
+
+def label_list(model: PreTrainedModel) -> list[str]:
+    return [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+
+def check_compatible(
+    teacher: PreTrainedModel, student: PreTrainedModel, teacher_tokenizer=None, student_tokenizer=None
+):
+    """Raise `ModelError` (one line) when the student cannot learn from the teacher's logits and inputs."""
+    t_labels, s_labels = label_list(teacher), label_list(student)
+    if t_labels != s_labels:
+        raise ModelError(
+            f"teacher and student have different label sets: teacher {t_labels}, student {s_labels}; give the "
+            "student the teacher's labels in the same order (id2label), or distil into a truncated teacher"
+        )
+    if teacher_tokenizer is not None and student_tokenizer is not None:
+        t_vocab, s_vocab = teacher_tokenizer.get_vocab(), student_tokenizer.get_vocab()
+        if t_vocab != s_vocab:
+            differ = len(set(t_vocab.items()) ^ set(s_vocab.items()))
+            raise ModelError(
+                f"teacher and student tokenizers cannot be aligned: vocabularies of {len(t_vocab)} and "
+                f"{len(s_vocab)} tokens ({differ} token/id pairs differ), so one input_ids batch cannot feed "
+                "both; use a student with the teacher's tokenizer (e.g. --student_layers 3)"
+            )
+    s_vocab_size = getattr(student.config, "vocab_size", None)
+    t_vocab_size = getattr(teacher.config, "vocab_size", None)
+    if s_vocab_size is not None and t_vocab_size is not None and s_vocab_size < t_vocab_size:
+        raise ModelError(
+            f"student embeddings hold {s_vocab_size} tokens but the teacher's vocabulary has {t_vocab_size}; "
+            "use a student with the teacher's tokenizer"
+        )
+
+
+def truncated_student(teacher: PreTrainedModel, layers: int | list[int]) -> PreTrainedModel:
+    """A copy of `teacher` keeping only transformer layers `layers` (an int k: the first k).
+
+    Built from the teacher's config with fewer layers; the kept layers, the embeddings and the head are
+    copied from the teacher (DistilBERT-style initialisation).
+    """
+    total = getattr(teacher.config, "num_hidden_layers", None)
+    if total is None:
+        raise ModelError(f"{type(teacher).__name__} has no num_hidden_layers; pass a student model instead")
+    keep = list(range(layers)) if isinstance(layers, int) else sorted(int(i) for i in layers)
+    if not keep or keep[-1] >= total or keep[0] < 0 or len(set(keep)) != len(keep):
+        raise ConfigError(
+            f"student layers {layers} must be distinct indices within the teacher's 0..{total - 1}"
+        )
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(keep)
+    student = AutoModelForSequenceClassification.from_config(config)
+    state = {}
+    for key, value in teacher.state_dict().items():
+        match = _LAYER.search(key)
+        if match is None:
+            state[key] = value
+        elif int(match.group(1)) in keep:
+            new = match.group(0).replace(match.group(1), str(keep.index(int(match.group(1)))))
+            state[key[: match.start()] + new + key[match.end() :]] = value
+    student.load_state_dict(state, strict=True)
+    return student
+
+
+def spread_layers(total: int, k: int) -> list[int]:
+    """k layer indices spread evenly over 0..total-1, always keeping the last one (e.g. 6, 3 -> [1, 3, 5])."""
+    if not 1 <= k <= total:
+        raise ConfigError(f"student_layers={k} must be between 1 and the teacher's {total} layers")
+    return [round((i + 1) * total / k) - 1 for i in range(k)]
+
+
+# ------------------------------------------------------------------------------------ trainer
+
+
+class DistillationTrainer(TransferTrainer):
+    """A `Trainer` whose loss distils `teacher_model` into `model`; see the module docstring.
+
+    The teacher stays frozen in eval mode on the Trainer's device; evaluation scores the student alone.
+    The loss components (kd, ce, rkd_distance, rkd_angle) are logged beside the loss.
+    """
+
+    args: DistillationTrainingArguments
+
+    def __init__(self, *args, teacher_model: PreTrainedModel, **kwargs):
+        if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
+            kwargs["data_collator"] = DataCollatorWithPadding(kwargs["processing_class"])
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.args, DistillationTrainingArguments):
+            raise ConfigError("DistillationTrainer needs DistillationTrainingArguments")
+        check_compatible(teacher_model, self.accelerator.unwrap_model(self.model))
+        self.teacher = teacher_model.to(self.accelerator.device).eval().requires_grad_(False)
+        self.model_accepts_loss_kwargs = False  # every term is a per-batch mean
+        self._parts: dict[str, list[float]] = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        args = self.args
+        relational = args.rkd_distance_weight > 0 or args.rkd_angle_weight > 0
+        student_out = model(**inputs, output_hidden_states=relational)
+        with torch.no_grad():
+            teacher_out = self.teacher(**inputs, output_hidden_states=relational)
+        s, t = student_out.logits, teacher_out.logits
+        parts = {"ce": F.cross_entropy(s, labels.view(-1))}
+        loss = (1 - args.distill_alpha) * parts["ce"]
+        if args.distill_alpha > 0:
+            parts["kd"] = logit_distillation_loss(s, t, args.distill_temperature)
+            loss = loss + args.distill_alpha * parts["kd"]
+        if relational and len(s) > 2:  # relations need at least three examples in the batch
+            mask = inputs.get("attention_mask")
+            zs = pooled(student_out.hidden_states[-1], mask, args.rkd_pooling)
+            zt = pooled(teacher_out.hidden_states[-1], mask, args.rkd_pooling)
+            if args.rkd_distance_weight > 0:
+                parts["rkd_distance"] = rkd_distance_loss(zs, zt)
+                loss = loss + args.rkd_distance_weight * parts["rkd_distance"]
+            if args.rkd_angle_weight > 0:
+                parts["rkd_angle"] = rkd_angle_loss(zs, zt)
+                loss = loss + args.rkd_angle_weight * parts["rkd_angle"]
+        if model.training:
+            for name, value in parts.items():
+                self._parts.setdefault(name, []).append(float(value.detach()))
+        return (loss, student_out) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._parts:  # training logs: add the mean of each component since the last log
+            logs.update({f"loss_{k}": round(sum(v) / len(v), 4) for k, v in self._parts.items()})
+            self._parts = {}
+        super().log(logs, start_time)

@@ -1,0 +1,144 @@
+"""`MultiTaskTrainer`: train a `MultiTaskModel` (shared encoder, one head per task) with the `Trainer`.
+
+Every training batch comes from one task (`MultiTaskBatchSampler`: proportional, temperature or round-robin
+sampling); each task's loss is scaled by its `weight`. `evaluate()` scores every task's validation set with
+that task's metrics (`eval_<task>_<metric>`) and adds `eval_combined`, the mean of the tasks' primary
+metrics (macro-F1, micro-F1 for multi-label, Pearson r for regression): use it as `metric_for_best_model`.
+It is a `TransferTrainer`, so layer-wise learning-rate decay and gradual unfreezing apply to the encoder.
+
+    from nlptransfer.multitask import MultiTaskDataset, MultiTaskModel, encode_tasks, load_tasks, parse_tasks
+    from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
+    trainer = MultiTaskTrainer(
+        model=model, args=MultiTaskTrainingArguments("out", task_sampling="temperature", sampling_temperature=2),
+        train_dataset=MultiTaskDataset(encode_tasks(splits, tasks, tok, "train", 128)),
+        eval_dataset=encode_tasks(splits, tasks, tok, "validation", 128),  # name -> dataset
+        processing_class=tok)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding
+
+from ..config import TransferTrainingArguments
+from ..errors import ConfigError
+from ..multitask import SAMPLING, MultiTaskBatchSampler, MultiTaskDataset, task_metrics
+from .transfer import TransferTrainer
+
+logger = logging.getLogger("nlptransfer")
+
+
+@dataclass
+class MultiTaskTrainingArguments(TransferTrainingArguments):
+    """`TransferTrainingArguments` plus how batches are drawn from the tasks."""
+
+    task_sampling: str = field(
+        default="proportional",
+        metadata={
+            "help": "Which task the next batch comes from: proportional (to its training-set size), temperature "
+            "(size**(1/T), T = --sampling_temperature) or round_robin (tasks in turn).",
+            "choices": list(SAMPLING),
+        },
+    )
+    sampling_temperature: float = field(
+        default=2.0,
+        metadata={"help": "T of temperature sampling: 1 = proportional, larger = closer to uniform."},
+    )
+
+    def __post_init__(self):
+        if self.task_sampling not in SAMPLING:
+            raise ConfigError(
+                f"unknown task_sampling {self.task_sampling!r}; choose one of {', '.join(SAMPLING)}"
+            )
+        if not self.sampling_temperature > 0:
+            raise ConfigError(f"sampling_temperature={self.sampling_temperature} must be > 0 (e.g. 2)")
+        if self.class_weighted_loss:
+            raise ConfigError("class_weighted_loss is not supported by multi-task training; use task weights")
+        super().__post_init__()
+
+
+class MultiTaskTrainer(TransferTrainer):
+    """A `Trainer` for `MultiTaskModel`; see the module docstring.
+
+    `train_dataset` must be a `MultiTaskDataset`; `eval_dataset` a dict task name -> encoded dataset (the
+    rows carry `task_ids`), or None.
+    """
+
+    args: MultiTaskTrainingArguments
+
+    def __init__(self, *args, **kwargs):
+        if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
+            kwargs["data_collator"] = DataCollatorWithPadding(kwargs["processing_class"])
+        super().__init__(*args, **kwargs)
+        if self.train_dataset is not None and not isinstance(self.train_dataset, MultiTaskDataset):
+            raise ConfigError("MultiTaskTrainer needs train_dataset=MultiTaskDataset({task name: dataset})")
+        self.model_accepts_loss_kwargs = False  # task losses are per-batch means
+
+    def get_train_dataloader(self) -> DataLoader:
+        """Batches from one task at a time (`MultiTaskBatchSampler`), prepared by Accelerate."""
+        dataset: MultiTaskDataset = self.train_dataset
+        sampler = MultiTaskBatchSampler(
+            dataset.sizes,
+            self._train_batch_size,
+            self.args.task_sampling,
+            self.args.sampling_temperature,
+            seed=self.args.seed,
+        )
+        logger.info(
+            "task sampling %s: %s",
+            self.args.task_sampling,
+            ", ".join(f"{n} {p:.2f}" for n, p in zip(dataset.names, sampler.probabilities, strict=True)),
+        )
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
+
+    def evaluate(
+        self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
+        """Every task's validation metrics (`<prefix>_<task>_<metric>`) and `<prefix>_combined`."""
+        datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if not isinstance(datasets, dict):
+            raise ConfigError("MultiTaskTrainer.evaluate needs a dict task name -> encoded dataset")
+        model = self.accelerator.unwrap_model(self.model)
+        results, primary = {}, []
+        saved = self.compute_metrics
+        try:
+            for name, ds in datasets.items():
+                task = model.tasks[model.task_index(name)]
+                self.compute_metrics = _metrics_fn(task)
+                results.update(super().evaluate(ds, ignore_keys, f"{metric_key_prefix}_{name}"))
+                primary.append(results[f"{metric_key_prefix}_{name}_{task.primary_metric}"])
+        finally:
+            self.compute_metrics = saved
+        combined = {f"{metric_key_prefix}_combined": float(np.mean(primary))}
+        self.log(combined)
+        results.update(combined)
+        return results
+
+
+def _metrics_fn(task):
+    """compute_metrics for one task's `Trainer.evaluate` (logits -> the same metrics as `predict_task`)."""
+
+    def compute(eval_pred):
+        logits = np.asarray(
+            eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        )
+        labels = np.asarray(eval_pred.label_ids)
+        if task.type == "classification":
+            return task_metrics(task, logits.argmax(-1), labels)
+        if task.type == "multilabel":
+            return task_metrics(task, (logits > 0).astype(int), [np.flatnonzero(r > 0.5) for r in labels])
+        scale = lambda v: v.reshape(-1) * task.target_std + task.target_mean  # noqa: E731
+        return task_metrics(task, scale(logits), scale(labels))
+
+    return compute

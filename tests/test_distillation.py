@@ -1,0 +1,171 @@
+"""Distillation on tiny models: relational losses, truncated students, a few DistillationTrainer steps, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tiny import WORDS, sentiment_rows, tiny_model_dir, write_csv
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertTokenizerFast
+
+from nlptransfer import ConfigError, DistillationTrainer, DistillationTrainingArguments, ModelError
+from nlptransfer.classify import encode
+from nlptransfer.data import load_source
+from nlptransfer.errors import run_cli
+from nlptransfer.recipes import distill
+from nlptransfer.trainers.distillation import (
+    check_compatible,
+    logit_distillation_loss,
+    pairwise_distances,
+    rkd_angle_loss,
+    rkd_distance_loss,
+    spread_layers,
+    truncated_student,
+)
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distill")
+    model_dir = tiny_model_dir(root)
+    csv = write_csv(root / "reviews.csv", sentiment_rows(60))
+    torch.manual_seed(0)
+    teacher = AutoModelForSequenceClassification.from_pretrained(
+        model_dir,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)},
+    )
+    return {"root": root, "model_dir": model_dir, "csv": csv, "teacher": teacher,
+            "tok": AutoTokenizer.from_pretrained(model_dir)}  # fmt: skip
+
+
+def test_relational_losses_are_zero_for_the_teacher_itself_and_positive_otherwise():
+    torch.manual_seed(0)
+    teacher = torch.randn(8, 16)
+    assert rkd_distance_loss(teacher.clone(), teacher) == 0
+    assert rkd_angle_loss(teacher.clone(), teacher) == 0
+    assert rkd_distance_loss(3.0 * teacher, teacher) < 1e-6  # distances are normalised by their mean
+    assert rkd_angle_loss(3.0 * teacher + 1.0, teacher) < 1e-6  # angles ignore scale and translation
+    student = torch.randn(8, 4, requires_grad=True)  # another width: relations still compare
+    for loss in (rkd_distance_loss(student, teacher), rkd_angle_loss(student, teacher)):
+        assert loss > 0
+        (grad,) = torch.autograd.grad(loss, student)
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    logits = torch.randn(8, 3)
+    assert logit_distillation_loss(logits, logits, 2.0).abs() < 1e-6
+    assert logit_distillation_loss(torch.randn(8, 3), logits, 2.0) > 0
+
+
+def test_pairwise_distances_match_torch_cdist():
+    e = torch.randn(6, 5)
+    torch.testing.assert_close(
+        pairwise_distances(e), torch.cdist(e, e).fill_diagonal_(0), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_truncated_student_keeps_the_chosen_layers(tiny):
+    teacher = tiny["teacher"].eval()
+    full = truncated_student(teacher, [0, 1]).eval()  # every layer kept: the teacher itself
+    batch = tiny["tok"](["good movie", "awful plot was boring"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        torch.testing.assert_close(full(**batch).logits, teacher(**batch).logits)
+    small = truncated_student(teacher, [1])
+    assert small.config.num_hidden_layers == 1 and teacher.config.num_hidden_layers == 2
+    torch.testing.assert_close(
+        small.bert.encoder.layer[0].output.dense.weight, teacher.bert.encoder.layer[1].output.dense.weight
+    )
+    assert spread_layers(6, 3) == [1, 3, 5] and spread_layers(6, 6) == list(range(6))
+    with pytest.raises(ConfigError, match="within the teacher's 0..1"):
+        truncated_student(teacher, [2])
+
+
+def test_distillation_trainer_runs_a_few_steps(tiny, tmp_path):
+    splits = load_source(str(tiny["csv"]), text_column="review", label_column="sentiment")
+    encoded = encode(splits, tiny["tok"], 32, False, 3)
+    teacher = tiny["teacher"]
+    student = truncated_student(teacher, 1)
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student_before = {k: v.clone() for k, v in student.state_dict().items()}
+    trainer = DistillationTrainer(
+        model=student,
+        teacher_model=teacher,
+        args=DistillationTrainingArguments(
+            str(tmp_path / "out"),
+            max_steps=4,
+            per_device_train_batch_size=8,
+            learning_rate=1e-2,
+            logging_steps=2,
+            report_to="none",
+            save_strategy="no",
+            use_cpu=True,
+        ),  # fmt: skip
+        train_dataset=encoded["train"],
+        processing_class=tiny["tok"],
+    )
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logs and all({"loss_ce", "loss_kd", "loss_rkd_distance", "loss_rkd_angle"} <= set(e) for e in logs)
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in teacher_before.items())  # teacher frozen
+    assert any(not torch.equal(v, student.state_dict()[k]) for k, v in student_before.items())
+
+
+def test_different_label_sets_are_refused(tiny):
+    other = AutoModelForSequenceClassification.from_pretrained(
+        tiny["model_dir"],
+        num_labels=3,
+        id2label={0: "bad", 1: "meh", 2: "good"},
+        label2id={"bad": 0, "meh": 1, "good": 2},
+    )
+    with pytest.raises(ModelError, match="different label sets: teacher \\['negative'"):
+        check_compatible(tiny["teacher"], other)
+
+
+def test_tokenizers_that_cannot_be_aligned_are_refused(tiny, tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS[::-1]) + "\n")
+    other_tok = BertTokenizerFast(str(vocab))
+    with pytest.raises(ModelError, match="tokenizers cannot be aligned") as err:
+        check_compatible(tiny["teacher"], tiny["teacher"], tiny["tok"], other_tok)
+    assert "\n" not in str(err.value)
+
+
+def _argv(tiny, out, *extra):
+    return ["--model_name_or_path", str(tiny["model_dir"]), "--dataset", str(tiny["csv"]), "--text_column", "review",
+            "--label_column", "sentiment", "--output_dir", str(out), "--student_layers", "1", "--teacher_epochs", "1",
+            "--max_steps", "3", "--per_device_train_batch_size", "8", "--learning_rate", "1e-2", "--use_cpu", "true",
+            "--max_length", "32", *extra]  # fmt: skip
+
+
+def test_recipe_with_an_incompatible_student_is_one_line_exit_2(tiny, tmp_path, capsys):
+    student_dir = tmp_path / "student"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS[::-1]
+    student_dir.mkdir()
+    (student_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(str(student_dir / "vocab.txt")).save_pretrained(student_dir)
+    tiny["teacher"].save_pretrained(student_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(distill.main, _argv(tiny, tmp_path / "o", "--student", str(student_dir)))
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error: ")]  # transformers' load reports may come first
+    assert exit_info.value.code == 2 and len(errors) == 1 and err[-1] == errors[0]
+    assert "tokenizers cannot be aligned" in errors[0] and not any("Traceback" in line for line in err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_distill_recipe_end_to_end(tiny, tmp_path):
+    out = tmp_path / "run"
+    metrics = distill.main(_argv(tiny, out))
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete"
+    assert {"model.safetensors", "teacher/model.safetensors", "metrics.json", "README.md"} <= set(
+        run["files"]
+    )
+    assert set(metrics["test"]) == {"teacher", "student (distilled)", "student (labels only)"}
+    assert metrics["test"]["student (distilled)"]["layers"] == 1 and metrics["test"]["teacher"]["layers"] == 2
+    assert all(r["texts_per_second"] > 0 for r in metrics["test"].values())
+    student = AutoModelForSequenceClassification.from_pretrained(out)
+    assert student.config.num_hidden_layers == 1 and student.config.id2label[2] == "positive"

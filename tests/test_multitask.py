@@ -1,0 +1,316 @@
+"""Multi-task learning on tiny models: per-task gradients, sampling proportions, save/reload, the recipe."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from tiny import sentiment_rows, tiny_model_dir, write_csv
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, pipeline
+
+from nlptransfer import ConfigError, DataError, MultiTaskTrainer
+from nlptransfer.errors import run_cli
+from nlptransfer.multitask import (
+    MultiTaskBatchSampler,
+    MultiTaskDataset,
+    MultiTaskModel,
+    adapt_encoder,
+    encode_tasks,
+    load_tasks,
+    parse_tasks,
+    predict_task,
+    task_probabilities,
+)
+from nlptransfer.recipes import multitask as recipe
+from nlptransfer.trainers.multitask import MultiTaskTrainingArguments
+
+SCORES = {"negative": -2.0, "neutral": 0.0, "positive": 2.0}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny encoder, three tasks (3-class, binary, regression on the 3-class file) and their data."""
+    root = tmp_path_factory.mktemp("mt")
+    model_dir = tiny_model_dir(root)
+    rows = sentiment_rows(90)
+    for i, row in enumerate(rows):
+        row["score"] = SCORES[row["sentiment"]] + (i % 5) / 10
+    a = write_csv(root / "a.csv", rows)
+    b = write_csv(root / "b.csv", sentiment_rows(60, seed=1, neutral=False))
+    specs = [
+        {"name": "three", "dataset": str(a), "text_column": "review", "label_column": "sentiment"},
+        {
+            "name": "two",
+            "dataset": str(b),
+            "text_column": "review",
+            "label_column": "sentiment",
+            "weight": 0.5,
+        },
+        {
+            "name": "rating",
+            "dataset": str(a),
+            "text_column": "review",
+            "label_column": "score",
+            "type": "regression",
+        },
+    ]
+    tasks = parse_tasks(specs)
+    splits = load_tasks(tasks)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return {
+        "root": root,
+        "model_dir": model_dir,
+        "specs": specs,
+        "tasks": tasks,
+        "splits": splits,
+        "tok": tokenizer,
+    }
+
+
+def _model(setup, seed=0):
+    torch.manual_seed(seed)
+    return MultiTaskModel.from_encoder(str(setup["model_dir"]), setup["tasks"])
+
+
+def test_tasks_on_one_dataset_share_its_split(setup):
+    three, rating = setup["splits"]["three"], setup["splits"]["rating"]
+    for split in ("train", "validation", "test"):  # no test row of one task is a training row of the other
+        assert list(three[split]["text"]) == list(rating[split]["text"])
+    task = setup["tasks"][2]
+    assert task.target_std > 0 and rating["train"].features["label"].dtype == "float32"
+
+
+def test_each_head_gets_gradients_only_from_its_own_batches(setup):
+    model = _model(setup)
+    data = MultiTaskDataset(encode_tasks(setup["splits"], setup["tasks"], setup["tok"], "train", 32))
+    sampler = MultiTaskBatchSampler(data.sizes, 8, "round_robin", seed=0)
+    collate = DataCollatorWithPadding(setup["tok"])
+    seen = set()
+    for rows in list(sampler)[:6]:
+        batch = collate([data[i] for i in rows])
+        task = int(batch["task_ids"][0])
+        model.zero_grad(set_to_none=True)
+        model(**batch).loss.backward()
+        for i, (name, head) in enumerate(model.heads.items()):
+            got = head.weight.grad is not None and head.weight.grad.abs().sum() > 0
+            assert got == (i == task), f"head {name} on a batch of task {task}"
+        assert (
+            model.encoder.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+        )  # the shared encoder learns
+        seen.add(task)
+    assert seen == {0, 1, 2}
+
+
+def test_a_batch_mixing_tasks_is_refused(setup):
+    model = _model(setup)
+    ids = torch.tensor([[2, 5, 3], [2, 6, 3]])
+    with pytest.raises(ValueError, match="single task"):
+        model(ids, task_ids=torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "temperature", "expected"),
+    [
+        ("proportional", 1.0, [0.1, 0.3, 0.6]),
+        ("temperature", 2.0, np.sqrt([100, 300, 600]) / np.sqrt([100, 300, 600]).sum()),
+        ("temperature", 1.0, [0.1, 0.3, 0.6]),  # T=1 is proportional
+        ("round_robin", 1.0, [1 / 3, 1 / 3, 1 / 3]),
+    ],
+)
+def test_sampling_proportions_match_the_configuration(strategy, temperature, expected):
+    sizes = [100, 300, 600]
+    np.testing.assert_allclose(task_probabilities(sizes, strategy, temperature), expected, atol=1e-9)
+    sampler = MultiTaskBatchSampler(sizes, 10, strategy, temperature, seed=3, num_batches=6000)
+    offsets = np.cumsum([0] + sizes)
+    counts = np.zeros(3)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 6000
+    for rows in batches:
+        task = int(np.searchsorted(offsets, rows[0], side="right") - 1)
+        assert offsets[task] <= min(rows) and max(rows) < offsets[task + 1]  # one task per batch
+        counts[task] += 1
+    np.testing.assert_allclose(counts / counts.sum(), expected, atol=0.02)
+    if strategy == "round_robin":
+        assert [int(np.searchsorted(offsets, b[0], side="right") - 1) for b in batches[:6]] == [
+            0,
+            1,
+            2,
+            0,
+            1,
+            2,
+        ]
+
+
+def test_an_epoch_covers_every_row_once_per_pass():
+    sampler = MultiTaskBatchSampler([25, 7], 10, "round_robin", seed=0)
+    assert len(sampler) == 3 + 1
+    first, second = list(sampler), list(sampler)
+    assert first != second  # each pass reshuffles
+    rows = sorted(i for b in first if b[0] < 25 for i in b)
+    assert rows == sorted(set(rows))  # no row twice before its task's data runs out
+
+
+def test_save_reload_restores_every_head_and_exports_plain_classifiers(setup, tmp_path):
+    model = _model(setup)
+    for head in model.heads.values():  # non-trivial heads
+        torch.nn.init.normal_(head.weight, std=0.5)
+    model.eval()
+    texts = ["good great movie", "awful boring plot", "the film"]
+    before = {t.name: predict_task(model, setup["tok"], t.name, texts) for t in setup["tasks"]}
+    model.save_pretrained(tmp_path / "mt", setup["tok"])
+    assert {"encoder", "heads.safetensors", "multitask_config.json"} <= {
+        p.name for p in (tmp_path / "mt").iterdir()
+    }
+    again = MultiTaskModel.from_pretrained(tmp_path / "mt").eval()
+    for task in setup["tasks"]:
+        np.testing.assert_allclose(
+            predict_task(again, setup["tok"], task.name, texts), before[task.name], rtol=1e-5
+        )
+    # Every task as an ordinary classifier: same logits, regression in the target's units.
+    model.export_task("rating", tmp_path / "rating", setup["tok"])
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rating").eval()
+    with torch.no_grad():
+        out = plain(**setup["tok"](texts, return_tensors="pt", padding=True)).logits.reshape(-1).numpy()
+    np.testing.assert_allclose(out, before["rating"], rtol=1e-4, atol=1e-5)
+    model.export_task("three", tmp_path / "three", setup["tok"])
+    clf = pipeline("text-classification", model=str(tmp_path / "three"))
+    names = setup["tasks"][0].label_names
+    assert [r["label"] for r in clf(texts)] == [names[i] for i in before["three"]]
+
+
+def test_trainer_learns_and_reports_per_task_and_combined_metrics(setup, tmp_path):
+    model = _model(setup)
+    trainer = MultiTaskTrainer(
+        model=model,
+        args=MultiTaskTrainingArguments(
+            str(tmp_path / "out"),
+            max_steps=12,
+            per_device_train_batch_size=8,
+            learning_rate=5e-3,
+            report_to="none",
+            save_strategy="no",
+            use_cpu=True,
+            task_sampling="temperature",
+        ),  # fmt: skip
+        train_dataset=MultiTaskDataset(
+            encode_tasks(setup["splits"], setup["tasks"], setup["tok"], "train", 32)
+        ),
+        eval_dataset=encode_tasks(setup["splits"], setup["tasks"], setup["tok"], "validation", 32),
+        processing_class=setup["tok"],
+    )
+    before = {n: h.weight.detach().clone() for n, h in model.heads.items()}
+    trainer.train()
+    assert all(not torch.equal(before[n], h.weight) for n, h in model.heads.items())
+    metrics = trainer.evaluate()
+    primaries = [metrics["eval_three_f1_macro"], metrics["eval_two_f1_macro"], metrics["eval_rating_pearson"]]
+    assert metrics["eval_combined"] == pytest.approx(np.mean(primaries))
+    assert "eval_rating_rmse" in metrics
+
+
+def test_lora_on_the_shared_encoder_trains_adapters_and_heads_only(setup, tmp_path):
+    model = adapt_encoder(_model(setup), "lora", lora_r=2, target_modules=["query", "value"])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("heads.") for n in trainable)
+    assert any(n.startswith("heads.") for n in trainable)
+    model.eval()
+    texts = ["good great movie", "awful plot"]
+    before = predict_task(model, setup["tok"], "three", texts)
+    model.save_pretrained(tmp_path / "lora", setup["tok"])
+    assert (tmp_path / "lora" / "encoder_adapter" / "adapter_config.json").is_file()
+    again = MultiTaskModel.from_pretrained(tmp_path / "lora").eval()  # the merged encoder is a plain model
+    np.testing.assert_array_equal(predict_task(again, setup["tok"], "three", texts), before)
+
+
+# ----------------------------------------------------------------------------------------- bad input
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(recipe.main, argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error: ")]
+    assert exit_info.value.code == 2 and len(errors) == 1 and err[-1] == errors[0]
+    assert not any("Traceback" in line for line in err)
+    return errors[0]
+
+
+def test_task_name_used_twice_is_one_line_exit_2(setup, tmp_path, capsys):
+    specs = [setup["specs"][0], {**setup["specs"][1], "name": "three"}]
+    line = _run(["--tasks", json.dumps(specs), "--output_dir", str(tmp_path / "o")], capsys)
+    assert "task name 'three' is used twice" in line
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ConfigError, match="used twice"):
+        parse_tasks(specs)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"label_column": "none"}, "has no labels"),
+        ({"type": "regression", "label_column": "stars"}, "has no labels: no column 'stars'"),
+        ({"type": "regression", "label_column": "sentiment"}, "has no labels: column 'sentiment' holds no"),
+        ({"label_column": "rating"}, "rating"),  # load_source names the missing column
+    ],
+)
+def test_a_task_without_labels_is_refused(setup, tmp_path, capsys, change, match):
+    spec = {**setup["specs"][1], **change}
+    with pytest.raises(DataError, match=match):
+        load_tasks(parse_tasks([spec]))
+    line = _run(["--tasks", json.dumps([spec]), "--output_dir", str(tmp_path / "o")], capsys)
+    assert match.split(":")[0] in line and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("specs", "match"),
+    [
+        ([], "non-empty list"),
+        (
+            [{"name": "x", "dataset": "d", "wieght": 2}],
+            "unknown key 'wieght' in tasks\\[0\\]; did you mean 'weight'",
+        ),
+        ([{"name": "x", "dataset": "d", "type": "ranking"}], "unknown type 'ranking'"),
+        ([{"name": "x", "dataset": "d", "weight": 0}], "positive number"),
+        ([{"dataset": "d"}], "has no name"),
+    ],
+)
+def test_bad_task_lists(specs, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_tasks(specs)
+
+
+# ----------------------------------------------------------------------------------------- recipe
+
+
+def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
+    out = tmp_path / "run"
+    metrics = recipe.main(
+        ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"]),
+         "--output_dir", str(out), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
+         "--learning_rate", "5e-3", "--use_cpu", "true", "--eval_strategy", "no", "--max_length", "32",
+         "--single_task_budget", "steps"]
+    )  # fmt: skip
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete"
+    for f in ("heads.safetensors", "multitask_config.json", "encoder/model.safetensors", "metrics.json",
+              "README.md", "results.md", "tasks/three/model.safetensors", "tasks/rating/config.json"):  # fmt: skip
+        assert f in run["files"] and (out / f).is_file()
+    assert set(metrics["summary"]) == {"three", "two", "rating"}
+    for row in metrics["summary"].values():
+        assert len(row["multitask"]) == len(row["single_task"]) == 1
+        assert row["delta"][0] == pytest.approx(row["multitask"][0] - row["single_task"][0])
+    assert "Δ (multi - single)" in (out / "results.md").read_text()
+    steps = metrics["runs"][0]["multitask_train"]["steps"]  # 1 epoch over all three tasks' batches
+    assert steps > 3 and all(f["steps"] == steps for f in metrics["runs"][0]["single_task_train"].values())
+    # The saved model reproduces the run's test figure for the regression task.
+    model = MultiTaskModel.from_pretrained(out)
+    splits = load_tasks(parse_tasks(setup["specs"]))
+    from nlptransfer.multitask import references, task_metrics
+
+    test = splits["rating"]["test"]
+    preds = predict_task(
+        model, AutoTokenizer.from_pretrained(out / "encoder"), "rating", list(test["text"]), max_length=32
+    )
+    got = task_metrics(model.tasks[2], preds, references(model.tasks[2], test))["pearson"]
+    assert got == pytest.approx(metrics["runs"][0]["multitask"]["rating"]["pearson"], abs=1e-5)
