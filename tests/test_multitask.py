@@ -314,3 +314,10 @@ def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
     )
     got = task_metrics(model.tasks[2], preds, references(model.tasks[2], test))["pearson"]
     assert got == pytest.approx(metrics["runs"][0]["multitask"]["rating"]["pearson"], abs=1e-5)
+
+
+def test_a_bad_lora_target_fails_before_any_file_is_written(setup, tmp_path, capsys):
+    argv = ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"][:1]),
+            "--strategy", "lora", "--target_modules", "nope", "--output_dir", str(tmp_path / "o")]  # fmt: skip
+    assert "LoRA cannot be applied to the encoder" in _run(argv, capsys)
+    assert not (tmp_path / "o").exists()

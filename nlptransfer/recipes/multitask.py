@@ -193,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         raise ConfigError(
             f"multi-task training supports --strategy full, frozen or lora, not {transfer_args.strategy!r}"
         )
+    set_seed(training_args.seed)  # the heads' initialisation
+    first = build(tasks)  # a model or LoRA target that cannot work fails here, before any file is written
     output_dir = start_run(training_args, "multitask")
 
     # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
@@ -200,8 +202,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for s in range(mt_args.seeds):
         seed = training_args.seed + s
         run = {"seed": seed, "multitask": {}, "single_task": {}}
-        set_seed(seed)  # the heads' initialisation
-        model, fit = _train(build(tasks), tasks, train, validation, tokenizer, training_args, seed)
+        if s:
+            set_seed(seed)
+        model, fit = _train(
+            first if s == 0 else build(tasks), tasks, train, validation, tokenizer, training_args, seed
+        )
         run["multitask"] = _test(model, tasks, splits, tokenizer, model_args.max_length, training_args)
         run["multitask_train"] = fit
         if kept is None:
