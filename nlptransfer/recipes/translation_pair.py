@@ -355,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             fit = fits.get(run, {})
             rows.append({"system": labels[run], "BLEU": f"{results[run]['bleu']:.2f}",
                          "chrF": f"{results[run]['chrf']:.2f}", "train pairs": len(child_train) if fit else 0,
-                         "train min": round(fit.get("train_seconds", 0) / 60, 1)})  # fmt: skip
+                         "train min": f"{fit.get('train_seconds', 0) / 60:.1f}"})  # fmt: skip
     if "scratch" in results and "transfer" in results:
         gain = {k: results["transfer"][k] - results["scratch"][k] for k in ("bleu", "chrf")}
     else:
