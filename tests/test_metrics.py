@@ -277,7 +277,7 @@ def test_bundled_scripts_load_offline_in_a_fresh_process(tmp_path):
     base = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
     offline = {**base, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", script], env=offline, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script], env=offline, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout.strip().splitlines()[-1]) < 10
