@@ -567,7 +567,7 @@ def render_markdown(result: dict, features: Path) -> str:
         f"at start, {result['load_1min']['end']} at end; per run in the table. float32 matmul peak "
         f"(2048x2048, best of before/after {result['matmul_peak_gflops_before_after']}): "
         f"{result['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s.\n",
-        "Each row is a fresh process; (a), (b), (c) alternate per repeat. `train s` is the Trainer's "
+        "Each row is a fresh process; the configurations alternate within each repeat. `train s` is the Trainer's "
         "train_runtime; `wall s` adds tokenisation and Trainer set-up. (c) runs with `eval_strategy=no` "
         "(the recipe evaluates every epoch) so that no configuration pays for evaluation. GFLOP/s = 6 x "
         "non-embedding parameters x tokens processed (padding included) / train s; attention not counted. "
