@@ -53,18 +53,16 @@ def model_card(
         "",
         results_table,
         "",
-        "## Use",
-        "",
-        "```python",
-        load_snippet,
-        "```",
-        "",
-        "## Reproduce",
-        "",
-        "```bash",
-        command,
-        "```",
     ]
+    return "\n".join(lines + card_tail(load_snippet, command, notes)) + "\n"
+
+
+def card_tail(load_snippet: str, command: str, notes: Sequence[str] = (), use_note: str = "") -> list[str]:
+    """The "Use" (code, then `use_note` if given), "Reproduce" and (if any) "Notes" sections that end every
+    model card, as lines."""
+    lines = ["## Use", "", "```python", load_snippet, "```", ""]
+    lines += [use_note, ""] if use_note else []
+    lines += ["## Reproduce", "", "```bash", command, "```"]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+    return lines

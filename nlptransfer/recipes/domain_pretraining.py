@@ -68,7 +68,7 @@ from nlptransfer.outputs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import markdown_table
+from nlptransfer.reporting import card_tail, markdown_table
 
 logger = logging.getLogger("nlptransfer")
 
@@ -503,25 +503,16 @@ def model_card(model_args, args, transfer_args, metrics, table, command, notes, 
         "",
         table,
         "",
-        "## Use",
-        "",
-        "```python",
-        "from transformers import AutoModelForSequenceClassification, pipeline",
-        f'fill = pipeline("fill-mask", model="{output_dir}")',
-        f'clf = AutoModelForSequenceClassification.from_pretrained("{output_dir}", num_labels=4)  # then fine-tune',
-        "```",
-        "",
-        f"or `python -m nlptransfer.recipes.text_classification --model_name_or_path {output_dir}`.",
-        "",
-        "## Reproduce",
-        "",
-        "```bash",
-        command,
-        "```",
     ]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+    load_snippet = "\n".join(
+        [
+            "from transformers import AutoModelForSequenceClassification, pipeline",
+            f'fill = pipeline("fill-mask", model="{output_dir}")',
+            f'clf = AutoModelForSequenceClassification.from_pretrained("{output_dir}", num_labels=4)  # then fine-tune',
+        ]
+    )
+    use_note = f"or `python -m nlptransfer.recipes.text_classification --model_name_or_path {output_dir}`."
+    return "\n".join(lines + card_tail(load_snippet, command, notes, use_note)) + "\n"
 
 
 if __name__ == "__main__":
