@@ -75,9 +75,15 @@ def build_marian(
     ffn_dim: int = 1024,
     max_positions: int = 256,
     dropout: float = 0.1,
+    init_std: float | None = None,
 ) -> MarianMTModel:
-    """A randomly initialised Marian (the architecture of Helsinki-NLP/opus-mt-*) over `tokenizer`."""
+    """A randomly initialised Marian (the architecture of Helsinki-NLP/opus-mt-*) over `tokenizer`.
+
+    `init_std`, the normal init of every embedding and linear weight, defaults to d_model**-0.5 as in fairseq's
+    and Marian-NMT's Transformers (transformers' 0.02 is meant for models that load pretrained weights): after
+    Marian's sqrt(d_model) embedding scale, token identity then outweighs the sinusoidal positions."""
     config = MarianConfig(
+        init_std=d_model**-0.5 if init_std is None else init_std,
         vocab_size=len(tokenizer),
         decoder_vocab_size=len(tokenizer),
         d_model=d_model,

@@ -264,7 +264,14 @@ def test_offline_parent_is_trained_once_and_cached(child_tsv, tmp_path, tmp_cach
             "--vocab_size", "100", "--d_model", "16", "--layers", "1", "--attention_heads", "2",
             "--ffn_dim", "32", "--parent_max_steps", "3", "--parent_batch_size", "16", "--runs", "zero_shot",
             "--max_test_samples", "4", "--num_beams", "1", "--max_new_tokens", "8"]  # fmt: skip
-    translation_pair.main([*argv, "--output_dir", str(tmp_path / "a")])
+    metrics = translation_pair.main([*argv, "--output_dir", str(tmp_path / "a")])
+    # the offline parent is also scored on its own pair's test split (the same number of pairs)
+    assert set(metrics["results"]) == {"parent_own_pair", "zero_shot"}
+    assert f"on {parent} test (4 pairs)" in metrics["results"]["parent_own_pair"]["note"]
+    assert "parent on its own pair" in (tmp_path / "a" / "README.md").read_text()
+    # a 3-step parent cannot translate: the run says so instead of reporting a meaningless transfer
+    assert metrics["results"]["parent_own_pair"]["bleu"] < translation_pair.PARENT_MIN_BLEU
+    assert len(metrics["warnings"]) == 1 and "has not learnt to translate" in metrics["warnings"][0]
     parents = list((tmp_cache / "translation").iterdir())
     assert len(parents) == 1 and (parents[0] / "nlptransfer_parent.json").is_file()
     stamp = (parents[0] / "model.safetensors").stat().st_mtime_ns
@@ -298,6 +305,9 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, tiny_marian_dir, child_
     msg = _cli_error(capsys, [*base, "--child_dataset", str(child_tsv), "--child_train_size", "5000"])
     assert "has 97 training pairs" in msg or "training pairs; pass --child_train_size" in msg
     assert "strategy 'frozen' does not apply" in _cli_error(capsys, [*base, "--strategy", "frozen"])
+    msg = _cli_error(capsys, [*base, "--child_dataset", str(child_tsv), "--child_train_size", "50",
+                              "--max_source_length", "1"])  # fmt: skip
+    assert "no training pair fits 1 / 64 tokens" in msg and "raise --max_source_length" in msg
     # a tokenizer bigger than the model's embedding matrix
     bad = tmp_path / "mismatch"
     model, tok = load_seq2seq(str(tiny_marian_dir))
