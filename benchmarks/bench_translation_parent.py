@@ -1,0 +1,127 @@
+"""How fast does the small offline Marian parent learn its pair? A learning curve, to choose parent settings.
+
+    .venv/bin/python -m benchmarks.bench_translation_parent                          # the recipe's parent settings
+    .venv/bin/python -m benchmarks.bench_translation_parent --learning_rate 3e-3     # a collapsing one
+    .venv/bin/python -m benchmarks.bench_translation_parent --max_length 64 --vocab_size 8000
+    .venv/bin/python -m benchmarks.bench_translation_parent --no_balance             # child text not repeated
+
+Trains the parent exactly as `nlptransfer.recipes.translation_pair` does (its `train_tokenizer`, `build_marian`,
+the same Seq2SeqTrainer arguments; the shared tokenizer sees the parent pair and a 3,000-pair child sample,
+the child source repeated to the parent's size unless --no_balance), and every --every steps translates
+(greedy) the first 100 validation pairs of the parent pair (Ruth and Jonah for the Bible) and the first 100
+test pairs of the child (John 1:1-4:6) zero-shot, printing BLEU and chrF. The curve goes to
+<out>/curve.json. Nothing is cached: the recipe's parent cache is not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from transformers import (
+    DataCollatorForSeq2Seq,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    TrainerCallback,
+    set_seed,
+)
+
+from nlptransfer.bible import load_parallel, parse_bible_name
+from nlptransfer.seq2seq import build_marian, tokenize_pairs, train_tokenizer, translate, translation_scores
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--parent_dataset", default="bible-es-en")
+    ap.add_argument("--child_dataset", default="bible-it-en")
+    ap.add_argument("--child_train_size", type=int, default=3000)
+    ap.add_argument("--learning_rate", type=float, default=1e-3)
+    ap.add_argument("--batch_size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--warmup", type=float, default=0.05)
+    ap.add_argument("--vocab_size", type=int, default=4000)
+    ap.add_argument(
+        "--max_length", type=int, default=32, help="parent pairs longer (either side) are left out"
+    )
+    ap.add_argument("--d_model", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--ffn_dim", type=int, default=512)
+    ap.add_argument(
+        "--init_std",
+        type=float,
+        default=None,
+        help="weight init std (unset: d_model**-0.5, build_marian's default)",
+    )
+    ap.add_argument(
+        "--no_balance", action="store_true", help="do not repeat the child source for the tokenizer"
+    )
+    ap.add_argument("--every", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", default="benchmarks/results/translation-parent")
+    args = ap.parse_args(argv)
+
+    parent = load_parallel(args.parent_dataset, *parse_bible_name(args.parent_dataset), seed=args.seed)
+    child = load_parallel(args.child_dataset, *parse_bible_name(args.child_dataset), seed=args.seed)
+    child_train = child["train"].shuffle(seed=args.seed).select(range(args.child_train_size))
+    repeat = 1 if args.no_balance else max(1, round(len(parent["train"]) / len(child_train)))
+    tokenizer = train_tokenizer([*parent["train"]["source"], *parent["train"]["target"],
+                                 *list(child_train["source"]) * repeat, *child_train["target"]],
+                                args.vocab_size)  # fmt: skip
+    encoded = tokenize_pairs(parent["train"], tokenizer, 100_000, 100_000)
+    train = encoded.filter(lambda r: max(len(r["input_ids"]), len(r["labels"])) <= args.max_length)
+    print(f"{len(train)} of {len(encoded)} parent pairs fit {args.max_length} pieces", flush=True)
+    set_seed(args.seed)
+    model = build_marian(
+        tokenizer, args.d_model, args.layers, 4, args.ffn_dim, max_positions=512, init_std=args.init_std
+    )
+    probes = {
+        "parent_validation": (parent["validation"].select(range(100)), "own pair, greedy"),
+        "child_zero_shot": (child["test"].select(range(100)), "child source, greedy"),
+    }
+    curve: list[dict] = []
+    started = time.time()
+
+    class Probe(TrainerCallback):
+        def on_step_end(self, targs, state, control, model=None, **kwargs):
+            if state.global_step % args.every and state.global_step != args.steps:
+                return
+            model.eval()
+            row = {"step": state.global_step, "seconds": round(time.time() - started, 1)}
+            for name, (ds, _) in probes.items():
+                out = translate(
+                    model, tokenizer, list(ds["source"]), num_beams=1, max_new_tokens=64, batch_size=50
+                )
+                scores = translation_scores(out, list(ds["target"]))
+                row[name] = {
+                    "bleu": round(scores["bleu"], 2),
+                    "chrf": round(scores["chrf"], 2),
+                    "example": out[3],
+                }
+            model.train()
+            curve.append(row)
+            print(f"step {row['step']} ({row['seconds']:.0f} s): "
+                  + "; ".join(f"{k} BLEU {row[k]['bleu']:.2f} chrF {row[k]['chrf']:.1f}" for k in probes)
+                  + f" | {row['parent_validation']['example'][:70]!r}", flush=True)  # fmt: skip
+
+    out = Path(args.out)
+    targs = Seq2SeqTrainingArguments(
+        output_dir=str(out / "trainer"), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate, warmup_steps=args.warmup, label_smoothing_factor=0.1,
+        logging_steps=max(1, args.steps // 20), save_strategy="no", report_to="none",
+        train_sampling_strategy="group_by_length", seed=args.seed, disable_tqdm=True,
+    )  # fmt: skip
+    trainer = Seq2SeqTrainer(model=model, args=targs, train_dataset=train, processing_class=tokenizer,
+                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=[Probe()])  # fmt: skip
+    trainer.train()
+    result = {"settings": vars(args), "parent_pairs": len(train), "child_source_repeat": repeat, "curve": curve,
+              "losses": [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "curve.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(f"wrote {out / 'curve.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
