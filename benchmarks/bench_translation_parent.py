@@ -5,9 +5,9 @@
     .venv/bin/python -m benchmarks.bench_translation_parent --max_length 64 --vocab_size 8000
     .venv/bin/python -m benchmarks.bench_translation_parent --no_balance             # child text not repeated
 
-Trains the parent exactly as `nlptransfer.recipes.translation_pair` does (its `train_tokenizer`, `build_marian`,
-the same Seq2SeqTrainer arguments; the shared tokenizer sees the parent pair and a 3,000-pair child sample,
-the child source repeated to the parent's size unless --no_balance), and every --every steps translates
+Trains the parent with the recipe's own code (`nlptransfer.recipes.translation_pair.prepare_parent` and
+`parent_trainer`: the shared tokenizer sees the parent pair and a 3,000-pair child sample, the child source
+repeated to the parent's size unless --no_balance), and every --every steps translates
 (greedy) the first 100 validation pairs of the parent pair (Ruth and Jonah for the Bible) and the first 100
 test pairs of the child (John 1:1-4:6) zero-shot, printing BLEU and chrF. The curve goes to
 <out>/curve.json. Nothing is cached: the recipe's parent cache is not touched.
@@ -20,16 +20,11 @@ import json
 import time
 from pathlib import Path
 
-from transformers import (
-    DataCollatorForSeq2Seq,
-    Seq2SeqTrainer,
-    Seq2SeqTrainingArguments,
-    TrainerCallback,
-    set_seed,
-)
+from transformers import TrainerCallback
 
 from nlptransfer.bible import load_parallel, parse_bible_name
-from nlptransfer.seq2seq import build_marian, tokenize_pairs, train_tokenizer, translate, translation_scores
+from nlptransfer.recipes.translation_pair import TranslationArguments, parent_trainer, prepare_parent
+from nlptransfer.seq2seq import translate, translation_scores
 
 
 def main(argv=None) -> dict:
@@ -62,20 +57,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="benchmarks/results/translation-parent")
     args = ap.parse_args(argv)
 
-    parent = load_parallel(args.parent_dataset, *parse_bible_name(args.parent_dataset), seed=args.seed)
+    recipe_args = TranslationArguments(
+        parent_dataset=args.parent_dataset, child_dataset=args.child_dataset, vocab_size=args.vocab_size,
+        d_model=args.d_model, layers=args.layers, ffn_dim=args.ffn_dim, parent_max_steps=args.steps,
+        parent_learning_rate=args.learning_rate, parent_batch_size=args.batch_size, parent_max_length=args.max_length,
+    )  # fmt: skip
     child = load_parallel(args.child_dataset, *parse_bible_name(args.child_dataset), seed=args.seed)
     child_train = child["train"].shuffle(seed=args.seed).select(range(args.child_train_size))
-    repeat = 1 if args.no_balance else max(1, round(len(parent["train"]) / len(child_train)))
-    tokenizer = train_tokenizer([*parent["train"]["source"], *parent["train"]["target"],
-                                 *list(child_train["source"]) * repeat, *child_train["target"]],
-                                args.vocab_size)  # fmt: skip
-    encoded = tokenize_pairs(parent["train"], tokenizer, 100_000, 100_000)
-    train = encoded.filter(lambda r: max(len(r["input_ids"]), len(r["labels"])) <= args.max_length)
-    print(f"{len(train)} of {len(encoded)} parent pairs fit {args.max_length} pieces", flush=True)
-    set_seed(args.seed)
-    model = build_marian(
-        tokenizer, args.d_model, args.layers, 4, args.ffn_dim, max_positions=512, init_std=args.init_std
-    )
+    tokenizer, model, train, parent = prepare_parent(
+        recipe_args, child_train, args.seed, child_source_repeat=1 if args.no_balance else None,
+        init_std=args.init_std,
+    )  # fmt: skip
+    print(f"{len(train)} of {len(parent['train'])} parent pairs fit {args.max_length} pieces", flush=True)
     probes = {
         "parent_validation": (parent["validation"].select(range(100)), "own pair, greedy"),
         "child_zero_shot": (child["test"].select(range(100)), "child source, greedy"),
@@ -106,16 +99,10 @@ def main(argv=None) -> dict:
                   + f" | {row['parent_validation']['example'][:70]!r}", flush=True)  # fmt: skip
 
     out = Path(args.out)
-    targs = Seq2SeqTrainingArguments(
-        output_dir=str(out / "trainer"), max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-        learning_rate=args.learning_rate, warmup_steps=args.warmup, label_smoothing_factor=0.1,
-        logging_steps=max(1, args.steps // 20), save_strategy="no", report_to="none",
-        train_sampling_strategy="group_by_length", seed=args.seed, disable_tqdm=True,
-    )  # fmt: skip
-    trainer = Seq2SeqTrainer(model=model, args=targs, train_dataset=train, processing_class=tokenizer,
-                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=[Probe()])  # fmt: skip
+    trainer = parent_trainer(recipe_args, model, tokenizer, train, str(out / "trainer"), args.seed,
+                             warmup=args.warmup, callbacks=[Probe()])  # fmt: skip
     trainer.train()
-    result = {"settings": vars(args), "parent_pairs": len(train), "child_source_repeat": repeat, "curve": curve,
+    result = {"settings": vars(args), "parent_pairs": len(train), "curve": curve,
               "losses": [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "curve.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -309,9 +309,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"max_source_length/max_target_length ({args.max_source_length}/{args.max_target_length}) exceed the "
             f"parent's {positions} positions; pass --max_source_length {positions} --max_target_length {positions}"
         )
-    if args.vocab == "shared" and {"scratch", "transfer"} & set(args.runs):
-        # no child pair fits the length limits: fail before anything is written
-        filtered_features(child_train, tokenizer, args)
+    # The child pairs, tokenised once for both children (an extended vocabulary re-tokenises them for the
+    # transfer child); no pair fitting the length limits fails here, before anything is written.
+    child_features = None
+    if "scratch" in args.runs or ("transfer" in args.runs and args.vocab == "shared"):
+        child_features = filtered_features(child_train, tokenizer, args)
     output_dir = start_run(training_args, "translation_pair")
 
     generation = dict(
@@ -331,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if "zero_shot" in args.runs:
         if not args.parent_model:
             results["parent_own_pair"] = score_own_pair(
-                parent, tokenizer, args, len(test), generation, warnings, training_args.seed
+                parent, tokenizer, args, parent_pair, len(test), generation, warnings, training_args.seed
             )
         outputs["zero_shot"] = translate(parent, tokenizer, sources, **generation)
         results["zero_shot"] = translation_scores(outputs["zero_shot"], references)
@@ -343,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         set_seed(training_args.seed)
         scratch = AutoModelForSeq2SeqLM.from_config(parent.config)
         fits["scratch"] = fit_child(
-            scratch, tokenizer, child_train, child["validation"], args, training_args, "scratch"
+            scratch, tokenizer, child_features, child["validation"], args, training_args, "scratch"
         )
         outputs["scratch"] = translate(scratch, tokenizer, sources, **generation)
         results["scratch"] = translation_scores(outputs["scratch"], references)
@@ -358,9 +360,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                   args.extend_vocab_size)  # fmt: skip
             tokenizer, added = extend_vocabulary(parent, tokenizer, new)
             logger.info("vocabulary extended by %d child subwords (now %d)", len(added), len(tokenizer))
+            child_features = filtered_features(child_train, tokenizer, args)
         model = apply_seq2seq_strategy(parent, transfer_args)
         fits["transfer"] = fit_child(
-            model, tokenizer, child_train, child["validation"], args, training_args, "transfer",
+            model, tokenizer, child_features, child["validation"], args, training_args, "transfer",
             freeze=args.freeze, embeddings_only_steps=args.embeddings_only_steps,
         )  # fmt: skip
         fits["transfer"]["added_tokens"] = len(added)
@@ -453,13 +456,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
 # steps
 
 
-def score_own_pair(parent, tokenizer, args, n: int, generation: dict, warnings: list[str], seed: int) -> dict:
+def score_own_pair(
+    parent, tokenizer, args, parent_pair, n: int, generation: dict, warnings: list[str], seed: int
+) -> dict:
     """BLEU/chrF of the offline parent on the first `n` test pairs of its own pair (for the Bible: the same
     verses of John as the child's test, the same English references); a warning when it has not learnt."""
-    psrc, ptgt = (
-        parse_bible_name(args.parent_dataset) if is_bible_name(args.parent_dataset) else ("src", "tgt")
-    )
-    own = load_parallel(args.parent_dataset, psrc, ptgt, seed=seed)["test"]
+    own = load_parallel(args.parent_dataset, *(parent_pair or ("src", "tgt")), seed=seed)["test"]
     own = own.select(range(min(len(own), n)))
     scores = translation_scores(
         translate(parent, tokenizer, list(own["source"]), **generation), list(own["target"])
@@ -517,19 +519,18 @@ def parent_key(args: TranslationArguments, child_train, seed: int) -> str:
     )
 
 
-def train_parent(args: TranslationArguments, child_train, seed: int) -> Path:
-    """Train (or reuse from the cache) the small Marian parent on --parent_dataset; returns its directory."""
-    target = cache_dir() / "translation" / f"parent-{parent_key(args, child_train, seed)}"
-    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
-        logger.info("reusing the cached parent %s", target)
-        return target
+def prepare_parent(args: TranslationArguments, child_train, seed: int, *, child_source_repeat: int | None = None,
+                   init_std: float | None = None):  # fmt: skip
+    """The offline parent before training: (shared tokenizer, random Marian, training features, parent data).
+
+    The child's source language gets as much text as the parent's in the tokenizer's training data (its sample
+    repeated, unless `child_source_repeat` says otherwise), so it is not cut into tiny pieces by a vocabulary
+    fitted to the parent pair; measured: 2,595 instead of 2,215 of the 3,000 Italian pairs fit 64 pieces; the
+    transferred child's BLEU rose from 12.1 to 15.4 (one parent each, before the init change in build_marian).
+    """
     psrc, ptgt = parse_bible_name(args.parent_dataset) if is_bible_name(args.parent_dataset) else (None, None)
     parent_data = load_parallel(args.parent_dataset, psrc or "src", ptgt or "tgt", seed=seed)
-    # The child's source language gets as much text as the parent's in the tokenizer's training data (its
-    # sample repeated), so it is not cut into tiny pieces by a vocabulary fitted to the parent pair; measured:
-    # 2,595 instead of 2,215 of the 3,000 Italian pairs fit 64 pieces; the transferred child's BLEU rose from
-    # 12.1 to 15.4 (one parent each, before the init change in build_marian).
-    repeat = max(1, round(len(parent_data["train"]) / max(1, len(child_train))))
+    repeat = child_source_repeat or max(1, round(len(parent_data["train"]) / max(1, len(child_train))))
     texts = [*parent_data["train"]["source"], *parent_data["train"]["target"],
              *list(child_train["source"]) * repeat, *child_train["target"]]  # fmt: skip
     logger.info(
@@ -539,26 +540,43 @@ def train_parent(args: TranslationArguments, child_train, seed: int) -> Path:
     tokenizer = train_tokenizer(texts, args.vocab_size)
     set_seed(seed)
     model = build_marian(tokenizer, args.d_model, args.layers, args.attention_heads, args.ffn_dim,
-                         max_positions=512)  # fmt: skip
+                         max_positions=512, init_std=init_std)  # fmt: skip
     train = filtered_features(parent_data["train"], tokenizer, args, (args.parent_max_length,) * 2)
+    return tokenizer, model, train, parent_data
+
+
+def parent_trainer(args: TranslationArguments, model, tokenizer, train, output_dir: str, seed: int,
+                   warmup: float = 0.05, callbacks=()) -> Seq2SeqTrainer:  # fmt: skip
+    """The Seq2SeqTrainer that trains the offline parent (no checkpoints, linear decay, label smoothing 0.1)."""
+    targs = Seq2SeqTrainingArguments(
+        output_dir=output_dir,
+        max_steps=args.parent_max_steps,
+        per_device_train_batch_size=args.parent_batch_size,
+        learning_rate=args.parent_learning_rate,
+        warmup_steps=warmup,
+        label_smoothing_factor=0.1,
+        logging_steps=max(1, args.parent_max_steps // 20),
+        save_strategy="no",
+        report_to="none",
+        train_sampling_strategy="group_by_length",
+        seed=seed,
+        disable_tqdm=True,
+    )
+    return Seq2SeqTrainer(model=model, args=targs, train_dataset=train, processing_class=tokenizer,
+                          data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+                          callbacks=list(callbacks))  # fmt: skip
+
+
+def train_parent(args: TranslationArguments, child_train, seed: int) -> Path:
+    """Train (or reuse from the cache) the small Marian parent on --parent_dataset; returns its directory."""
+    target = cache_dir() / "translation" / f"parent-{parent_key(args, child_train, seed)}"
+    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
+        logger.info("reusing the cached parent %s", target)
+        return target
+    tokenizer, model, train, _ = prepare_parent(args, child_train, seed)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".parent-") as tmp:
-        targs = Seq2SeqTrainingArguments(
-            output_dir=str(Path(tmp) / "trainer"),
-            max_steps=args.parent_max_steps,
-            per_device_train_batch_size=args.parent_batch_size,
-            learning_rate=args.parent_learning_rate,
-            warmup_steps=0.05,
-            label_smoothing_factor=0.1,
-            logging_steps=max(1, args.parent_max_steps // 20),
-            save_strategy="no",
-            report_to="none",
-            train_sampling_strategy="group_by_length",
-            seed=seed,
-            disable_tqdm=True,
-        )
-        trainer = Seq2SeqTrainer(model=model, args=targs, train_dataset=train, processing_class=tokenizer,
-                                 data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))  # fmt: skip
+        trainer = parent_trainer(args, model, tokenizer, train, str(Path(tmp) / "trainer"), seed)
         t0 = time.time()
         logger.info("training the parent on %s: %d steps of %d pairs", args.parent_dataset,
                     args.parent_max_steps, args.parent_batch_size)  # fmt: skip
@@ -576,9 +594,11 @@ def train_parent(args: TranslationArguments, child_train, seed: int) -> Path:
     return target
 
 
-def fit_child(model, tokenizer, train, validation, args, training_args, name: str, **trainer_kwargs) -> dict:
-    """Train a child with the child training arguments; returns losses, timings and parameter counts."""
-    features = filtered_features(train, tokenizer, args)
+def fit_child(
+    model, tokenizer, features, validation, args, training_args, name: str, **trainer_kwargs
+) -> dict:
+    """Train a child on `features` (`filtered_features` of its pairs) with the child training arguments;
+    returns losses, timings and parameter counts."""
     valid = tokenize_pairs(validation, tokenizer, args.max_source_length, args.max_target_length,
                            prefix=args.source_prefix)  # fmt: skip
     targs = _child_args(training_args, name)
