@@ -282,6 +282,32 @@ def test_offline_parent_is_trained_once_and_cached(child_tsv, tmp_path, tmp_cach
     assert tok("doog")["input_ids"][-1] == tok.eos_token_id
 
 
+def test_parent_max_length_filters_the_parent_pairs(child_tsv, tmp_path, tmp_cache, capsys):
+    from nlptransfer.errors import run_cli
+
+    parent = write_tsv(tmp_path / "parent.tsv", toy_pairs(200, "rev", 5))
+    argv = ["--parent_dataset", str(parent), "--child_dataset", str(child_tsv), "--child_train_size", "60",
+            "--vocab_size", "100", "--d_model", "16", "--layers", "1", "--attention_heads", "2",
+            "--ffn_dim", "32", "--parent_max_steps", "1", "--runs", "zero_shot", "--max_test_samples", "2",
+            "--num_beams", "1", "--max_new_tokens", "4"]  # fmt: skip
+    translation_pair.main([*argv, "--parent_max_length", "8", "--output_dir", str(tmp_path / "short")])
+    record = json.loads(next((tmp_cache / "translation").glob("*/nlptransfer_parent.json")).read_text())
+    n_train = len(bible.load_parallel(str(parent), "src", "tgt", seed=42)["train"])
+    assert (
+        0 < record["train_pairs"] < n_train
+    )  # toy pairs of 2-6 words (+ </s>): only the shorter ones fit 8 pieces
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(
+            translation_pair.main, [*argv, "--parent_max_length", "1", "--output_dir", str(tmp_path / "x")]
+        )
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert (
+        len(err) == 1 and "no training pair fits 1 / 1 tokens" in err[0] and "--parent_max_length" in err[0]
+    )
+    assert not (tmp_path / "x").exists()
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 
