@@ -28,7 +28,7 @@ _EXPORTS = {
     "MultiTaskTrainingArguments": "trainers.multitask",
     "DistillationTrainer": "trainers.distillation",
     "DistillationTrainingArguments": "trainers.distillation",
-    "MultiTaskModel": "multitask",
+    "MultiTaskModel": "modeling.multitask",
     "load_source": "data",
     "extend_vocabulary": "embeddings",
     "mine_domain_vocabulary": "embeddings",
@@ -72,19 +72,19 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .config import (
+    from nlptransfer.config import (
         DataArguments,
         ModelArguments,
         RecipeParser,
         TransferArguments,
         TransferTrainingArguments,
     )
-    from .data import load_source
-    from .embeddings import extend_vocabulary, mine_domain_vocabulary, tokenizer_fertility
-    from .errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
-    from .multitask import MultiTaskModel
-    from .trainers import TransferTrainer, TranslationTransferTrainer
-    from .trainers.adaptation import (
+    from nlptransfer.data import load_source
+    from nlptransfer.embeddings import extend_vocabulary, mine_domain_vocabulary, tokenizer_fertility
+    from nlptransfer.errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
+    from nlptransfer.modeling.multitask import MultiTaskModel
+    from nlptransfer.trainers import TransferTrainer, TranslationTransferTrainer
+    from nlptransfer.trainers.adaptation import (
         DomainAdversarialConfig,
         DomainAdversarialTrainer,
         FeatureAlignmentConfig,
@@ -92,8 +92,8 @@ if TYPE_CHECKING:
         ImportanceWeightedTrainer,
         ImportanceWeightingConfig,
     )
-    from .trainers.distillation import DistillationTrainer, DistillationTrainingArguments
-    from .trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
+    from nlptransfer.trainers.distillation import DistillationTrainer, DistillationTrainingArguments
+    from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
 
 
 def __getattr__(name: str):

@@ -25,13 +25,13 @@ import numpy as np
 from datasets import DatasetDict, List, Value
 from transformers import DataCollatorWithPadding, set_seed
 
-from .config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
-from .errors import DataError
-from .features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
-from .inference import predict_logits
-from .metrics import classification_metrics, make_compute_metrics, make_preprocess_logits
-from .modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
-from .outputs import (
+from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
+from nlptransfer.errors import DataError
+from nlptransfer.features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
+from nlptransfer.inference import predict_logits
+from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics, make_preprocess_logits
+from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
+from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
     write_bytes_atomic,
@@ -39,8 +39,8 @@ from .outputs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from .reporting import model_card
-from .trainers import TransferTrainer
+from nlptransfer.reporting import model_card
+from nlptransfer.trainers import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 
@@ -311,7 +311,7 @@ def save_run(
 
 def write_run_figures(output_dir: Path) -> list[str]:
     """loss_curve.png, confusion_matrix.png, per_class.png from the run's saved metrics (those that apply)."""
-    from .report import confusion_figure, load_run, loss_figure, per_class_figure
+    from nlptransfer.reporting.html import confusion_figure, load_run, loss_figure, per_class_figure
 
     run = load_run(output_dir)
     written = []
@@ -353,7 +353,7 @@ def comparison_methods(
     Each neural run trains on the given training subset with the recipe's own settings (seed replaced),
     selects nothing from the test split, and returns test metrics.
     """
-    from .compare import tfidf_logreg_method
+    from nlptransfer.evaluation.comparison import tfidf_logreg_method
 
     train, test = splits["train"], splits["test"]
     test_refs = (
@@ -429,7 +429,7 @@ def run_compare(
     multilabel: bool = False,
 ) -> list[str]:
     """`--compare`: every method on the same subsets and seeds; writes comparison files, prints the summary."""
-    from .compare import format_summary, run_comparison, write_comparison
+    from nlptransfer.evaluation.comparison import format_summary, run_comparison, write_comparison
 
     sizes = compare_sizes(compare_args, len(splits["train"]))
     train = splits["train"]
@@ -462,7 +462,7 @@ def run_compare(
 
 def compare_sizes(compare_args: CompareArguments, n_train: int) -> list[int | None]:
     """Parsed `--train_sizes`; fails (before anything is trained or written) on a size above `n_train`."""
-    from .compare import parse_train_sizes
+    from nlptransfer.evaluation.comparison import parse_train_sizes
 
     sizes = parse_train_sizes(compare_args.train_sizes)
     too_big = [s for s in sizes if s is not None and s > n_train]

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from .errors import ConfigError
+from nlptransfer.errors import ConfigError
 
 STRATEGIES = ("full", "frozen", "lora", "ia3", "prompt_tuning")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -56,11 +56,11 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
-from . import assets
-from .config import TransferTrainingArguments
-from .errors import ConfigError, DataError, ModelError
-from .inference import predict_logits
-from .trainers import TransferTrainer
+from nlptransfer import assets
+from nlptransfer.config import TransferTrainingArguments
+from nlptransfer.errors import ConfigError, DataError, ModelError
+from nlptransfer.inference import predict_logits
+from nlptransfer.trainers import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .errors import DataError
+from nlptransfer.errors import DataError
 
 logger = logging.getLogger("nlptransfer")
 
@@ -62,7 +62,7 @@ def mmd(
     """Squared multi-kernel MMD between two feature sets (each subsampled to `max_samples` rows)."""
     import torch
 
-    from .trainers.adaptation import mmd_loss
+    from nlptransfer.trainers.adaptation import mmd_loss
 
     rng = np.random.default_rng(seed)
     xs = _subsample(_as_features(source, "source features"), max_samples, rng)
@@ -125,7 +125,7 @@ def domain_distance(
     seed: int = 0,
 ) -> dict:
     """MMD and proxy A-distance between two text sets on `model`'s frozen features (cached on disk)."""
-    from .features import extract_features
+    from nlptransfer.features import extract_features
 
     for texts, what in ((source_texts, "source"), (target_texts, "target")):
         if len(texts) == 0:
@@ -238,10 +238,10 @@ def rank_models(
     fine-tuning: `score` of each model's frozen `pooling` features. Best first."""
     from transformers import AutoModel
 
-    from . import assets
-    from .config import ModelArguments
-    from .features import extract_features
-    from .modeling import load_tokenizer
+    from nlptransfer import assets
+    from nlptransfer.config import ModelArguments
+    from nlptransfer.features import extract_features
+    from nlptransfer.modeling import load_tokenizer
 
     candidates = {}
     for name in model_names:

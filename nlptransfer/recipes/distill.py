@@ -40,9 +40,9 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_source
 from nlptransfer.errors import ModelError, run_cli
-from nlptransfer.metrics import classification_metrics, make_compute_metrics
+from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
-from nlptransfer.outputs import (
+from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
     start_run,

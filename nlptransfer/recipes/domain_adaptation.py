@@ -61,9 +61,9 @@ from nlptransfer.features import (
     head_reads_pooler,
 )
 from nlptransfer.inference import predict_logits
-from nlptransfer.metrics import classification_metrics
+from nlptransfer.evaluation.metrics import classification_metrics
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
-from nlptransfer.outputs import (
+from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
     start_run,
@@ -533,7 +533,7 @@ def summaries(results: list[dict], methods: Sequence[str]) -> dict:
 
 
 def heatmap_png(results: list[dict], methods: Sequence[str], domains: Sequence[str]) -> bytes:
-    from nlptransfer.report import _plt, _png
+    from nlptransfer.reporting.html import _plt, _png
 
     plt = _plt()
     panels = list(methods) + ["paper 2014"]

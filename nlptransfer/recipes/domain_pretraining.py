@@ -50,7 +50,7 @@ from transformers import (
 )
 
 from nlptransfer import assets, embeddings
-from nlptransfer.compare import subsample
+from nlptransfer.evaluation.comparison import subsample
 from nlptransfer.config import (
     ModelArguments,
     RecipeParser,
@@ -61,7 +61,7 @@ from nlptransfer.config import (
 from nlptransfer.data import load_source
 from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
 from nlptransfer.modeling import _not_found, _only_pickled_weights, _pickle_refused, load_tokenizer
-from nlptransfer.outputs import (
+from nlptransfer.runs import (
     finish_output_dir,
     start_run,
     write_json_atomic,

@@ -40,7 +40,7 @@ from transformers import set_seed
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import count_parameters, load_tokenizer
-from nlptransfer.multitask import (
+from nlptransfer.modeling.multitask import (
     POOLING,
     MultiTaskDataset,
     MultiTaskModel,
@@ -52,7 +52,7 @@ from nlptransfer.multitask import (
     references,
     task_metrics,
 )
-from nlptransfer.outputs import (
+from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
     start_run,
@@ -360,7 +360,7 @@ def _notes(tasks, training_args, mt_args) -> list[str]:
 
 def _load_snippet(output_dir: Path, first: str) -> str:
     return (
-        "from nlptransfer.multitask import MultiTaskModel, predict_task\n"
+        "from nlptransfer.modeling.multitask import MultiTaskModel, predict_task\n"
         "from transformers import AutoTokenizer, pipeline\n"
         f"model = MultiTaskModel.from_pretrained('{output_dir}')\n"
         f"tok = AutoTokenizer.from_pretrained('{output_dir}/encoder')\n"

@@ -42,9 +42,9 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import check_eval_labels, load_source
 from nlptransfer.errors import run_cli
-from nlptransfer.metrics import classification_metrics, confusion, per_class_report
+from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.outputs import finish_output_dir, start_run
+from nlptransfer.runs import finish_output_dir, start_run
 from nlptransfer.reporting import markdown_table
 
 logger = logging.getLogger("nlptransfer")

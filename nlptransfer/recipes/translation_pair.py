@@ -43,11 +43,11 @@ from transformers import (
 )
 
 from nlptransfer.assets import cache_dir
-from nlptransfer.bible import check_pair, is_bible_name, load_parallel, parse_bible_name
+from nlptransfer.data.bible import check_pair, is_bible_name, load_parallel, parse_bible_name
 from nlptransfer.config import RecipeParser, TransferArguments, TransferTrainingArguments, config_to_dict
 from nlptransfer.errors import ConfigError, DataError, run_cli
 from nlptransfer.modeling import count_parameters, save_classifier
-from nlptransfer.outputs import (
+from nlptransfer.runs import (
     finish_output_dir,
     start_run,
     write_json_atomic,
@@ -55,7 +55,7 @@ from nlptransfer.outputs import (
     write_yaml_atomic,
 )
 from nlptransfer.reporting import markdown_table, model_card
-from nlptransfer.seq2seq import (
+from nlptransfer.modeling.seq2seq import (
     build_marian,
     check_vocab,
     extend_vocabulary,

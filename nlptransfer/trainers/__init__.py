@@ -1,7 +1,7 @@
 """Trainer subclasses, one per transfer method."""
 
-from .transfer import GradualUnfreezingCallback, TransferTrainer, balanced_class_weights, layer_groups
-from .translation import EmbeddingsFirstCallback, TranslationTransferTrainer
+from nlptransfer.trainers.transfer import GradualUnfreezingCallback, TransferTrainer, balanced_class_weights, layer_groups
+from nlptransfer.trainers.translation import EmbeddingsFirstCallback, TranslationTransferTrainer
 
 __all__ = [
     "EmbeddingsFirstCallback",

@@ -49,9 +49,9 @@ from datasets import Dataset, concatenate_datasets
 from torch import nn
 from transformers import DataCollatorWithPadding, default_data_collator
 
-from ..config import TransferTrainingArguments
-from ..errors import ConfigError, DataError, ModelError
-from .transfer import TransferTrainer
+from nlptransfer.config import TransferTrainingArguments
+from nlptransfer.errors import ConfigError, DataError, ModelError
+from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 
@@ -482,7 +482,7 @@ class ImportanceWeightedTrainer(TransferTrainer):
                     "ImportanceWeightedTrainer needs instance_weights, or source_features and target_features "
                     "to estimate them"
                 )
-            from ..selection import importance_weights
+            from nlptransfer.selection import importance_weights
 
             instance_weights = importance_weights(
                 source_features,

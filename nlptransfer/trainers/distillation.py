@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedModel
 
-from ..config import TransferTrainingArguments
-from ..errors import ConfigError, ModelError
-from .transfer import TransferTrainer
+from nlptransfer.config import TransferTrainingArguments
+from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 

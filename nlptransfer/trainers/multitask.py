@@ -6,7 +6,7 @@ that task's metrics (`eval_<task>_<metric>`) and adds `eval_combined`, the mean 
 metrics (macro-F1, micro-F1 for multi-label, Pearson r for regression): use it as `metric_for_best_model`.
 It is a `TransferTrainer`, so layer-wise learning-rate decay and gradual unfreezing apply to the encoder.
 
-    from nlptransfer.multitask import MultiTaskDataset, MultiTaskModel, encode_tasks, load_tasks, parse_tasks
+    from nlptransfer.modeling.multitask import MultiTaskDataset, MultiTaskModel, encode_tasks, load_tasks, parse_tasks
     from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
     trainer = MultiTaskTrainer(
         model=model, args=MultiTaskTrainingArguments("out", task_sampling="temperature", sampling_temperature=2),
@@ -24,10 +24,10 @@ import numpy as np
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
 
-from ..config import TransferTrainingArguments
-from ..errors import ConfigError
-from ..multitask import SAMPLING, MultiTaskBatchSampler, MultiTaskDataset, task_metrics
-from .transfer import TransferTrainer
+from nlptransfer.config import TransferTrainingArguments
+from nlptransfer.errors import ConfigError
+from nlptransfer.modeling.multitask import SAMPLING, MultiTaskBatchSampler, MultiTaskDataset, task_metrics
+from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 

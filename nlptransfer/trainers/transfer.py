@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
-from ..config import TransferTrainingArguments
+from nlptransfer.config import TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 

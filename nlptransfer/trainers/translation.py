@@ -125,7 +125,7 @@ class TranslationTransferTrainer(Seq2SeqTrainer):
 def check_seq2seq_strategy(transfer_args) -> None:
     """Only full fine-tuning and the peft adapters that merge (lora, ia3) apply to a seq2seq child."""
     if transfer_args.strategy not in ("full", "lora", "ia3"):
-        from ..errors import ConfigError
+        from nlptransfer.errors import ConfigError
 
         raise ConfigError(
             f"strategy {transfer_args.strategy!r} does not apply to translation; use full, lora or ia3 "
@@ -138,7 +138,7 @@ def apply_seq2seq_strategy(model: PreTrainedModel, transfer_args) -> PreTrainedM
     (`nlptransfer.modeling.apply_strategy` with `TaskType.SEQ_2_SEQ_LM`)."""
     from peft import TaskType
 
-    from ..modeling import apply_strategy
+    from nlptransfer.modeling import apply_strategy
 
     check_seq2seq_strategy(transfer_args)
     return apply_strategy(model, transfer_args, task_type=TaskType.SEQ_2_SEQ_LM)

@@ -51,9 +51,9 @@ from torch.utils.data import Sampler
 from transformers import AutoModel, AutoModelForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from . import assets
-from .data import is_multilabel, label_names, load_source
-from .errors import ConfigError, DataError, ModelError
+from nlptransfer import assets
+from nlptransfer.data import is_multilabel, label_names, load_source
+from nlptransfer.errors import ConfigError, DataError, ModelError
 
 logger = logging.getLogger("nlptransfer")
 
@@ -541,7 +541,7 @@ def predict_task(
 ):
     """Predictions of task `name` for `texts`, in order: class ids, 0/1 rows (multilabel, threshold 0.5)
     or numbers in the target's units (regression)."""
-    from .inference import predict_logits
+    from nlptransfer.inference import predict_logits
 
     task = model.tasks[model.task_index(name)]
     logits = predict_logits(TaskView(model, name), tokenizer, list(texts), batch_size, max_length, desc=name)
@@ -571,7 +571,7 @@ def regression_metrics(predictions: Any, targets: Any) -> dict[str, float]:
 
 def task_metrics(task: TaskConfig, predictions: Any, references: Any) -> dict[str, float]:
     """Metrics of one task from `predict_task` output and the raw references (class ids / id lists / numbers)."""
-    from .metrics import classification_metrics
+    from nlptransfer.evaluation.metrics import classification_metrics
 
     if task.type == "regression":
         return regression_metrics(predictions, references)

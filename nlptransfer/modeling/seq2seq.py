@@ -37,8 +37,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from . import assets
-from .errors import ModelError
+from nlptransfer import assets
+from nlptransfer.errors import ModelError
 
 logger = logging.getLogger("nlptransfer")
 
@@ -314,7 +314,7 @@ def translate(
 
 def translation_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
     """Corpus BLEU and chrF (sacrebleu defaults: 13a tokenisation, chrF char order 6, beta 2)."""
-    from .metrics import load_metric
+    from nlptransfer.evaluation.metrics import load_metric
 
     refs = [[r] for r in references]
     bleu = load_metric("sacrebleu").compute(predictions=list(predictions), references=refs)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import OutputDirError
+from nlptransfer.errors import OutputDirError
 
 MARKER = "run.json"
 logger = logging.getLogger("nlptransfer")

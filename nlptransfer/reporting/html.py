@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from .errors import DataError
-from .outputs import write_text_atomic
-from .reporting import markdown_table
+from nlptransfer.errors import DataError
+from nlptransfer.runs import write_text_atomic
+from nlptransfer.reporting import markdown_table
 
 NO_LOG = (
     "no training log saved (no trainer_state.json in the run directory or a checkpoint-*/ folder, and no "

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from nlptransfer.errors import ConfigError, DataError
 
 __all__ = [
     "BUNDLED_METRICS",

@@ -7,7 +7,7 @@ One comparison trains and scores, on the same splits:
 3. the pretrained model with each requested transfer strategy (frozen, lora, full, ...).
 
 Each method is a callback `fn(seed, train_indices) -> metrics` (the dict of
-`nlptransfer.metrics.classification_metrics` on the test split), so this module does not know how neural
+`nlptransfer.evaluation.metrics.classification_metrics` on the test split), so this module does not know how neural
 models are trained. For every train size and seed, every method gets the SAME training subset
 (`subsample`: stratified, seeded), and the seeds pair the runs.
 
@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .outputs import write_bytes_atomic, write_text_atomic
-from .reporting import markdown_table
+from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.runs import write_bytes_atomic, write_text_atomic
+from nlptransfer.reporting import markdown_table
 
 __all__ = [
     "ALPHA",
@@ -191,7 +191,7 @@ def tfidf_logreg_method(
     class_weight: str | None = None,
 ) -> MethodFn:
     """A `run_comparison` callback: `tfidf_logreg` on the training subset, scored by classification_metrics."""
-    from .metrics import classification_metrics
+    from nlptransfer.evaluation.metrics import classification_metrics
 
     texts = list(train_texts)
     labels = np.asarray(train_labels)

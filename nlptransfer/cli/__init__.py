@@ -388,7 +388,7 @@ def _check_output(path: str | None, overwrite: bool, suffixes: tuple[str, ...]) 
 
 
 def cmd_predict(args: argparse.Namespace) -> list[dict]:
-    from nlptransfer.outputs import write_text_atomic
+    from nlptransfer.runs import write_text_atomic
 
     if bool(args.input) == bool(args.text):
         raise ConfigError('pass either --input FILE or --text "..." (one or more), not both and not neither')
@@ -414,7 +414,7 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
 
 
 def cmd_report(args: argparse.Namespace) -> Path:
-    from nlptransfer.report import build_report
+    from nlptransfer.reporting.html import build_report
 
     out = _check_output(args.output, args.overwrite, (".html", ".htm"))
     md = out.with_suffix(".md")
@@ -515,7 +515,7 @@ def cmd_explain(args: argparse.Namespace) -> dict:
         bar = ("+" if s >= 0 else "-") * round(abs(s) * 20)
         print(f"  {tok:20s} {s:+.3f} {bar}")
     if out is not None:
-        from nlptransfer.outputs import write_text_atomic
+        from nlptransfer.runs import write_text_atomic
 
         write_text_atomic(out, explanation_html(tokens, scores, label, prob))
         print(f"wrote {out}", file=sys.stderr)

@@ -16,9 +16,9 @@ import torch
 from peft import IA3Config, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
-from . import assets
-from .config import DEFAULT_MODEL, ModelArguments, TransferArguments
-from .errors import ModelError
+from nlptransfer import assets
+from nlptransfer.config import DEFAULT_MODEL, ModelArguments, TransferArguments
+from nlptransfer.errors import ModelError
 
 logger = logging.getLogger("nlptransfer")
 

@@ -4,7 +4,7 @@
 
 1. an embedded dataset name (`EMBEDDED_DATASETS`, fetched offline): the VADER gold standards
    (`vader-<domain>[-binary]`), `pubmed-pubtype`, `pubmed-mesh` and `pubmed-mesh-<K>`, and the
-   unlabelled corpora `pubmed-abstracts` / `pubmed-abstracts-unindexed` (see `nlptransfer.pubmed`);
+   unlabelled corpora `pubmed-abstracts` / `pubmed-abstracts-unindexed` (see `nlptransfer.data.pubmed`);
 2. an existing local file (`.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, `.txt`: one text per line,
    no label) or folder (`train.*`, `validation.*`/`valid.*`/`dev.*`, `test.*` become those splits,
    otherwise all files of one supported type form the train split);
@@ -204,19 +204,19 @@ _VADER_DOMAINS = {
 
 
 def _pubmed_pubtype() -> Dataset:
-    from nlptransfer.pubmed import load_pubtype
+    from nlptransfer.data.pubmed import load_pubtype
 
     return load_pubtype()
 
 
 def _pubmed_mesh(k: int = 10) -> Dataset:
-    from nlptransfer.pubmed import load_mesh
+    from nlptransfer.data.pubmed import load_mesh
 
     return load_mesh(k)
 
 
 def _pubmed_abstracts(unindexed_only: bool) -> Dataset:
-    from nlptransfer.pubmed import load_abstracts
+    from nlptransfer.data.pubmed import load_abstracts
 
     return load_abstracts(unindexed_only)
 
@@ -256,16 +256,16 @@ EMBEDDED_DATASETS["pubmed-abstracts-unindexed"] = EmbeddedDataset(
 _MESH_K = re.compile(r"pubmed-mesh-(.*)", flags=re.IGNORECASE)
 
 
-#: Embedded parallel (translation) data: `bible-<src>-<tgt>`, loaded by `nlptransfer.bible.load_parallel`
+#: Embedded parallel (translation) data: `bible-<src>-<tgt>`, loaded by `nlptransfer.data.bible.load_parallel`
 #: (whole held-out books as splits; not a classification dataset, so not in EMBEDDED_DATASETS).
 TRANSLATION_DATASETS = {
-    "bible-<src>-<tgt>": "aligned Bible verses, public-domain translations (nlptransfer.bible)"
+    "bible-<src>-<tgt>": "aligned Bible verses, public-domain translations (nlptransfer.data.bible)"
 }
 
 
 def embedded_translation_dataset(name: str):
-    """`bible-<src>-<tgt>` as train/validation/test with source/target columns (see nlptransfer.bible)."""
-    from nlptransfer.bible import load_bible
+    """`bible-<src>-<tgt>` as train/validation/test with source/target columns (see nlptransfer.data.bible)."""
+    from nlptransfer.data.bible import load_bible
 
     return load_bible(name)
 

@@ -1,0 +1,5 @@
+"""`python -m nlptransfer.assets fetch|verify|list`."""
+
+from nlptransfer.assets import main
+
+main()

@@ -1,0 +1,1 @@
+"""Metrics that work offline and the statistics that compare methods over seeds."""
