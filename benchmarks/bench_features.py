@@ -39,7 +39,7 @@ from nlptransfer.data import load_source
 from nlptransfer.features import extract_features, freeze_backbone_eval, train_head_on_features
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.outputs import write_json_atomic
+from nlptransfer.runs import write_json_atomic
 from nlptransfer.reporting import markdown_table
 from nlptransfer.trainers import TransferTrainer
 

