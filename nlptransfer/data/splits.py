@@ -79,14 +79,14 @@ def carve(
 
 
 def subsample(ds: Dataset, n: int | None, seed: int, label_column: str | None = "label") -> Dataset:
-    """At most `n` rows of `ds` (all of them when `n` is None or >= len(ds)), seeded.
+    """At most `n` rows of `ds` (all of them when `n` is None, 0 or >= len(ds)), seeded.
 
     Stratified by `label_column` (a single-label column: every class is kept when `n` allows), random
     when it is None or a multi-label list column. Same arguments, same rows, in their original order.
     """
-    if n is None or n >= len(ds):
+    if not n or n >= len(ds):
         return ds
-    if n <= 0:
+    if n < 0:
         raise ConfigError(f"cannot keep {n} rows of a dataset; pass a positive number of examples")
     labels = None
     if label_column is not None:
