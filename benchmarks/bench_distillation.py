@@ -25,7 +25,7 @@ import torch
 import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from nlptransfer.data import load_source
+from nlptransfer.data import load_source, subsample
 from nlptransfer.inference import predict_logits
 from nlptransfer.evaluation.metrics import classification_metrics
 from nlptransfer.runs import write_json_atomic
@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> dict:
         label_column=config["label_column"],
         seed=config["split_seed"],
     )["test"]
-    if config.get("max_eval_samples") and len(test) > config["max_eval_samples"]:
-        test = test.shuffle(seed=config["split_seed"]).select(range(config["max_eval_samples"]))
+    test = subsample(
+        test, config.get("max_eval_samples"), config["split_seed"], label_column=None
+    )  # as the recipe
     texts, labels = list(test["text"]), list(test["label"])
     max_length = config["max_length"]
 

@@ -35,7 +35,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithPadding, TrainerCallback, set_seed
 
 from nlptransfer.config import ModelArguments, TransferArguments, TransferTrainingArguments
-from nlptransfer.data import load_source
+from nlptransfer.data import load_source, subsample
 from nlptransfer.features import extract_features, freeze_backbone_eval, train_head_on_features
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, load_tokenizer
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     source = load_source("vader-movies", seed=SEED)
     label_names = source["train"].features["label"].names
-    train = source["train"].shuffle(seed=SEED).select(range(min(opts.train_texts, len(source["train"]))))
+    train = subsample(source["train"], opts.train_texts, SEED)
     texts, labels = list(train["text"]), list(train["label"])
     val_texts, val_labels = list(source["validation"]["text"]), list(source["validation"]["label"])
     steps_per_epoch = math.ceil(len(texts) / BATCH)

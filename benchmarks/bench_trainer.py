@@ -101,13 +101,11 @@ def _quiet() -> None:
 
 
 def _source(max_train: int | None, max_test: int | None = None):
-    from nlptransfer.data import load_source
+    from nlptransfer.data import load_source, subsample
 
     source = load_source("vader-movies", seed=SEED)
-    if max_test and len(source["test"]) > max_test:  # the same test subset for every configuration
-        source["test"] = source["test"].shuffle(seed=SEED).select(range(max_test))
-    if max_train and len(source["train"]) > max_train:  # the recipe's own subsampling (_subsample)
-        source["train"] = source["train"].shuffle(seed=SEED).select(range(max_train))
+    source["test"] = subsample(source["test"], max_test, SEED)  # the same test subset for every configuration
+    source["train"] = subsample(source["train"], max_train, SEED)  # as the sentiment recipe subsamples
     return source
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from nlptransfer.data import subsample
 from nlptransfer.data.bible import load_parallel, parse_bible_name
 from nlptransfer.recipes.translation_pair import TranslationArguments, parent_trainer, prepare_parent
 from nlptransfer.modeling.seq2seq import translate, translation_scores
@@ -63,7 +64,8 @@ def main(argv=None) -> dict:
         parent_learning_rate=args.learning_rate, parent_batch_size=args.batch_size, parent_max_length=args.max_length,
     )  # fmt: skip
     child = load_parallel(args.child_dataset, *parse_bible_name(args.child_dataset), seed=args.seed)
-    child_train = child["train"].shuffle(seed=args.seed).select(range(args.child_train_size))
+    # The recipe's seeded sample of the child's training pairs.
+    child_train = subsample(child["train"], args.child_train_size, args.seed, label_column=None)
     tokenizer, model, train, parent = prepare_parent(
         recipe_args, child_train, args.seed, child_source_repeat=1 if args.no_balance else None,
         init_std=args.init_std,

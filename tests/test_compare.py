@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
 
 import numpy as np
 import pytest
 
+from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.evaluation.comparison import (
     ComparisonResult,
     format_summary,
     parse_train_sizes,
     run_comparison,
-    subsample,
     tfidf_logreg,
     tfidf_logreg_method,
     write_comparison,
 )
-from nlptransfer.errors import ConfigError, DataError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LABEL_NAMES = ["sports", "cooking", "finance"]
@@ -122,35 +120,6 @@ def test_parse_train_sizes_bad(text, match):
     with pytest.raises(ConfigError, match=match) as info:
         parse_train_sizes(text)
     assert "\n" not in str(info.value)
-
-
-def test_subsample_too_large_is_one_line_error():
-    with pytest.raises(DataError) as info:
-        subsample(1200, 5000, seed=0)
-    assert str(info.value) == (
-        "train size 5000 is larger than the 1200 training examples; use sizes up to 1200 or 'all'"
-    )
-
-
-def test_subsample_stratified_seeded_and_all():
-    labels = np.array([0] * 600 + [1] * 300 + [2] * 100)
-    a = subsample(len(labels), 100, seed=1, labels=labels)
-    assert a == subsample(labels, 100, seed=1, labels=labels)  # seeded; a sized object works too
-    assert a != subsample(len(labels), 100, seed=2, labels=labels)
-    assert len(a) == len(set(a)) == 100 and a == sorted(a)
-    assert Counter(labels[a].tolist()) == {0: 60, 1: 30, 2: 10}  # stratified
-    assert subsample(1000, None, seed=0) == list(range(1000))
-    assert subsample(1000, "all", seed=0) == list(range(1000))
-    assert subsample(1000, 1000, seed=0) == list(range(1000))
-
-
-def test_subsample_keeps_every_class_when_possible():
-    labels = np.array([0] * 95 + [1] * 4 + [2])  # class 2 has one example: stratification impossible
-    for seed in range(5):
-        idx = subsample(len(labels), 5, seed=seed, labels=labels)
-        assert len(idx) == 5 and set(labels[idx].tolist()) == {0, 1, 2}
-    # fewer slots than classes: still a valid seeded subset
-    assert len(subsample(len(labels), 2, seed=0, labels=labels)) == 2
 
 
 # ------------------------------------------------------------------------------ run_comparison

@@ -218,7 +218,7 @@ def test_hub_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     def offline(*args: object, **kwargs: object) -> None:
         raise ConnectionError("Couldn't reach 'imdb' on the Hub (LocalEntryNotFoundError)")
 
-    monkeypatch.setattr(data.datasets, "load_dataset", offline)
+    monkeypatch.setattr(datasets, "load_dataset", offline)
     msg = _error("imdb")
     assert "Hub is unreachable" in msg and "vader-tweets" in msg and "local file path" in msg
 
@@ -229,7 +229,7 @@ def test_hub_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
     def missing(*args: object, **kwargs: object) -> None:
         raise DatasetNotFoundError("Dataset 'someone/nothing' doesn't exist on the Hub")
 
-    monkeypatch.setattr(data.datasets, "load_dataset", missing)
+    monkeypatch.setattr(datasets, "load_dataset", missing)
     assert "nor a dataset on the Hub" in _error("someone/nothing")
 
 

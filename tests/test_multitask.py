@@ -11,18 +11,17 @@ from tiny import sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, pipeline
 
 from nlptransfer import ConfigError, DataError, MultiTaskTrainer
-from nlptransfer.errors import run_cli
-from nlptransfer.modeling.multitask import (
+from nlptransfer.data.multitask import (
     MultiTaskBatchSampler,
     MultiTaskDataset,
-    MultiTaskModel,
-    adapt_encoder,
     encode_tasks,
     load_tasks,
     parse_tasks,
-    predict_task,
+    references,
     task_probabilities,
 )
+from nlptransfer.errors import run_cli
+from nlptransfer.modeling.multitask import MultiTaskModel, adapt_encoder, predict_task, task_metrics
 from nlptransfer.recipes import multitask as recipe
 from nlptransfer.trainers.multitask import MultiTaskTrainingArguments
 
@@ -306,7 +305,6 @@ def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
     # The saved model reproduces the run's test figure for the regression task.
     model = MultiTaskModel.from_pretrained(out)
     splits = load_tasks(parse_tasks(setup["specs"]))
-    from nlptransfer.modeling.multitask import references, task_metrics
 
     test = splits["rating"]["test"]
     preds = predict_task(

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from datasets import ClassLabel, Dataset
+from datasets import ClassLabel, Dataset, List
 
 from nlptransfer import data
-from nlptransfer.data import pubmed
-from nlptransfer.data import is_multilabel, label_names, load_source
+from nlptransfer.data import is_multilabel, label_names, load_source, pubmed
 from nlptransfer.errors import DataError
 
 
@@ -306,7 +305,7 @@ def test_pubmed_mesh_k_names(monkeypatch: pytest.MonkeyPatch) -> None:
         names = [f"topic{i}" for i in range(k)]
         rows = [[i % k, (i + 1) % k] if i % 3 else [i % k] for i in range(100)]
         ds = Dataset.from_dict({"pmid": [str(i) for i in range(100)], "text": [f"t{i}" for i in range(100)]})
-        return ds.add_column("labels", rows, feature=data.datasets.List(ClassLabel(names=names)))
+        return ds.add_column("labels", rows, feature=List(ClassLabel(names=names)))
 
     monkeypatch.setattr(pubmed, "load_mesh", fake_mesh)
     dd = load_source("pubmed-mesh")

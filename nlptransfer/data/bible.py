@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict
 
 from nlptransfer.assets import cache_dir, fetch, get_artifact
+from nlptransfer.data.files import SPLIT_ALIASES
 from nlptransfer.errors import DataError
 
 logger = logging.getLogger("nlptransfer")
@@ -193,8 +194,6 @@ def load_bible(name: str) -> DatasetDict:
 # local parallel files
 
 _TABLE_SUFFIXES = (".tsv", ".csv", ".jsonl", ".json", ".parquet")
-_SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation"}
-_SPLIT_ALIASES["test"] = "test"
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -279,7 +278,7 @@ def load_parallel(
     if path.is_dir():
         splits = {}
         for f in sorted(path.iterdir()):
-            split = _SPLIT_ALIASES.get(f.name.split(".", 1)[0].lower())
+            split = SPLIT_ALIASES.get(f.name.split(".", 1)[0].lower())
             if split and f.suffix.lower() in _TABLE_SUFFIXES and split not in splits:
                 splits[split] = _read_table(f, src, tgt)
             elif split and f.suffix == f".{src}" and split not in splits:

@@ -210,10 +210,10 @@ class Candidate:
 
 def reference_texts() -> list[str]:
     """General English for mining: the texts of the four VADER gold standards (23.7k snippets)."""
-    from nlptransfer.data import _VADER_DOMAINS, load_vader
+    from nlptransfer.data.vader import VADER_DOMAINS, load_vader
 
     texts: list[str] = []
-    for filename, _ in _VADER_DOMAINS.values():
+    for filename, _ in VADER_DOMAINS.values():
         texts += list(load_vader(filename, binary=False)["text"])
     return texts
 

@@ -9,7 +9,7 @@ One comparison trains and scores, on the same splits:
 Each method is a callback `fn(seed, train_indices) -> metrics` (the dict of
 `nlptransfer.evaluation.metrics.classification_metrics` on the test split), so this module does not know how neural
 models are trained. For every train size and seed, every method gets the SAME training subset
-(`subsample`: stratified, seeded), and the seeds pair the runs.
+(`nlptransfer.data.splits.subsample_indices`: stratified, seeded), and the seeds pair the runs.
 
     >>> methods = {
     ...     "tfidf_logreg": tfidf_logreg_method(train_texts, train_labels, test_texts, test_labels, names),
@@ -34,7 +34,7 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence, Sized
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -42,9 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from nlptransfer.data.splits import subsample_indices
 from nlptransfer.errors import ConfigError, DataError
-from nlptransfer.runs import write_bytes_atomic, write_text_atomic
 from nlptransfer.reporting import markdown_table
+from nlptransfer.runs import write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "ALPHA",
@@ -56,7 +57,6 @@ __all__ = [
     "format_summary",
     "parse_train_sizes",
     "run_comparison",
-    "subsample",
     "tfidf_logreg",
     "tfidf_logreg_method",
     "write_comparison",
@@ -240,74 +240,6 @@ def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None
     return sorted(sizes, key=lambda s: math.inf if s is None else s)
 
 
-def subsample(
-    dataset_or_len: int | Sized,
-    size: int | str | None,
-    seed: int,
-    labels: Any = None,
-) -> list[int]:
-    """Sorted indices of a seeded training subset of `size` examples (None or "all": every example).
-
-    With single-label `labels` the subset is stratified (scikit-learn's train_test_split) and holds at least
-    one example of every class when `size` allows; when stratification is impossible (a class with a single
-    example, or fewer examples than classes) it falls back to a random subset, then still adds missing
-    classes. Multilabel (2-D) labels or no labels: a random subset. Same arguments, same subset.
-    """
-    n = dataset_or_len if isinstance(dataset_or_len, int) else len(dataset_or_len)
-    if isinstance(size, str):
-        if size.strip().lower() != "all":
-            raise ConfigError(f"train size {size!r} must be a positive number of examples or 'all'")
-        size = None
-    if size is None:
-        return list(range(n))
-    if size <= 0:
-        raise ConfigError(f"train size {size} must be a positive number of examples or 'all'")
-    if size > n:
-        raise DataError(
-            f"train size {size} is larger than the {n} training examples; use sizes up to {n} or 'all'"
-        )
-    if size == n:
-        return list(range(n))
-
-    rng = np.random.default_rng(seed)
-    y = None if labels is None else np.asarray(labels)
-    if y is not None and len(y) != n:
-        raise DataError(f"{len(y)} labels for {n} training examples: pass one label per example")
-    if y is None or y.ndim != 1:
-        return sorted(rng.choice(n, size=size, replace=False).tolist())
-
-    from sklearn.model_selection import train_test_split
-
-    try:
-        chosen, _ = train_test_split(np.arange(n), train_size=size, stratify=y, random_state=seed)
-    except ValueError:
-        # A class with one example, or fewer examples (in or out of the subset) than classes.
-        chosen = rng.choice(n, size=size, replace=False)
-    return sorted(_cover_classes(np.asarray(chosen), y, rng).tolist())
-
-
-def _cover_classes(chosen: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Swap examples of missing classes in for examples of the most frequent class in the subset."""
-    chosen = chosen.copy()
-    classes = np.unique(y)
-    if len(chosen) < len(classes):
-        return chosen  # cannot hold every class; keep the stratified/random draw
-    in_subset = set(chosen.tolist())
-    for cls in classes:
-        subset_labels = y[chosen]
-        if (subset_labels == cls).any():
-            continue
-        candidates = np.flatnonzero(y == cls)
-        new = int(rng.choice(candidates))
-        values, counts = np.unique(subset_labels, return_counts=True)
-        donor = values[counts.argmax()]
-        slot = int(rng.choice(np.flatnonzero(subset_labels == donor)))
-        in_subset.discard(int(chosen[slot]))
-        chosen[slot] = new
-        in_subset.add(new)
-    return chosen
-
-
 # -------------------------------------------------------------------------------- the comparison
 
 
@@ -441,7 +373,7 @@ def run_comparison(
     for size in train_sizes:
         n = n_train if size is None else int(size)
         if n > n_train or n <= 0:
-            subsample(n_train, n, 0)  # raises the one-line error
+            subsample_indices(n_train, n, 0)  # raises the one-line error
         if n in resolved:
             logger.warning(
                 "train size %d appears twice (the training split has %d examples, so 'all' = %d); running it once",
@@ -465,7 +397,7 @@ def run_comparison(
     # All subsets up front: the same list goes to every method (fairness), and bad sizes fail before training.
     for size in resolved:
         for seed in seeds:
-            result.subsets[(size, seed)] = subsample(n_train, size, seed, train_labels)
+            result.subsets[(size, seed)] = subsample_indices(n_train, size, seed, train_labels)
 
     total, done = len(resolved) * len(seeds) * len(methods), 0
     for size in resolved:

@@ -38,10 +38,11 @@ from nlptransfer.config import (
     TransferArguments,
     config_to_dict,
 )
-from nlptransfer.data import load_source
+from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ModelError, run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
+from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
@@ -50,7 +51,6 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.trainers.distillation import (
     DistillationTrainer,
     DistillationTrainingArguments,
@@ -152,10 +152,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         seed=data_args.split_seed,
     )
     label_names = splits["train"].features["label"].names
-    for split, cap in (("train", data_args.max_train_samples), ("validation", data_args.max_eval_samples),
-                       ("test", data_args.max_eval_samples)):  # fmt: skip
-        if cap and len(splits[split]) > cap:
-            splits[split] = splits[split].shuffle(seed=data_args.split_seed).select(range(cap))
+    caps = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_eval_samples,
+    }
+    for split, cap in caps.items():
+        splits[split] = subsample(splits[split], cap, data_args.split_seed, label_column=None)
 
     # 2. Teacher and student are loaded and checked before the output directory is touched.
     if distill_args.teacher:

@@ -51,8 +51,9 @@ from nlptransfer.config import (
     TransferTrainingArguments,
     config_to_dict,
 )
-from nlptransfer.data import load_source
+from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ConfigError, DataError, run_cli
+from nlptransfer.evaluation.metrics import classification_metrics
 from nlptransfer.features import (
     FeatureHead,
     _feature_dataset,
@@ -61,8 +62,8 @@ from nlptransfer.features import (
     head_reads_pooler,
 )
 from nlptransfer.inference import predict_logits
-from nlptransfer.evaluation.metrics import classification_metrics
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
+from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
@@ -72,7 +73,6 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.selection import feature_distances, importance_weights, logme, negative_transfer_check
 from nlptransfer.trainers import TransferTrainer
 from nlptransfer.trainers.adaptation import (
@@ -248,10 +248,6 @@ def check_label_sets(source: DatasetDict, target: DatasetDict, s: str, t: str) -
         )
 
 
-def _subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
-    return ds if not n or len(ds) <= n else ds.shuffle(seed=seed).select(range(n))
-
-
 class Domain:
     """A domain's splits (labels re-encoded to the source's order) and their cached frozen features."""
 
@@ -263,10 +259,8 @@ class Domain:
         self.splits = {}
         for split in ("train", "test"):
             ds = splits[split]
-            if split == "train":
-                ds = _subsample(ds, da.max_train_samples, da.split_seed)
-            elif da.max_eval_samples:
-                ds = _subsample(ds, da.max_eval_samples, da.split_seed)
+            cap = da.max_train_samples if split == "train" else da.max_eval_samples
+            ds = subsample(ds, cap, da.split_seed, label_column=None)  # target pools: labels unread
             self.splits[split] = {
                 "text": list(ds["text"]),
                 "label": np.array([remap[y] for y in ds["label"]]),

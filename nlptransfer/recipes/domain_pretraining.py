@@ -50,7 +50,6 @@ from transformers import (
 )
 
 from nlptransfer import assets, embeddings
-from nlptransfer.evaluation.comparison import subsample
 from nlptransfer.config import (
     ModelArguments,
     RecipeParser,
@@ -58,9 +57,10 @@ from nlptransfer.config import (
     TransferTrainingArguments,
     config_to_dict,
 )
-from nlptransfer.data import load_source
+from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
 from nlptransfer.modeling import _not_found, _only_pickled_weights, _pickle_refused, load_tokenizer
+from nlptransfer.reporting import card_tail, markdown_table
 from nlptransfer.runs import (
     finish_output_dir,
     start_run,
@@ -68,7 +68,6 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import card_tail, markdown_table
 
 logger = logging.getLogger("nlptransfer")
 
@@ -211,10 +210,8 @@ def load_corpus(args: DomainPretrainingArguments) -> tuple[list[str], list[str],
             label_column is not None,
         )
     train, held_out = splits["train"], splits["validation"]
-    if args.max_train_samples and len(train) > args.max_train_samples:
-        train = train.select(subsample(len(train), args.max_train_samples, args.split_seed))
-    if args.max_eval_samples and len(held_out) > args.max_eval_samples:
-        held_out = held_out.select(subsample(len(held_out), args.max_eval_samples, args.split_seed))
+    train = subsample(train, args.max_train_samples, args.split_seed, label_column=None)
+    held_out = subsample(held_out, args.max_eval_samples, args.split_seed, label_column=None)
     return list(train["text"]), list(held_out["text"]), labelled
 
 

@@ -38,20 +38,11 @@ import yaml
 from transformers import set_seed
 
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
+from nlptransfer.data.multitask import MultiTaskDataset, encode_tasks, load_tasks, parse_tasks, references
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import count_parameters, load_tokenizer
-from nlptransfer.modeling.multitask import (
-    POOLING,
-    MultiTaskDataset,
-    MultiTaskModel,
-    adapt_encoder,
-    encode_tasks,
-    load_tasks,
-    parse_tasks,
-    predict_task,
-    references,
-    task_metrics,
-)
+from nlptransfer.modeling.multitask import POOLING, MultiTaskModel, adapt_encoder, predict_task, task_metrics
+from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
@@ -60,7 +51,6 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
 
 logger = logging.getLogger("nlptransfer")

@@ -40,12 +40,12 @@ from nlptransfer.config import (
     TransferTrainingArguments,
     config_to_dict,
 )
-from nlptransfer.data import check_eval_labels, load_source
+from nlptransfer.data import check_eval_labels, load_source, subsample
 from nlptransfer.errors import run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.runs import finish_output_dir, start_run
 from nlptransfer.reporting import markdown_table
+from nlptransfer.runs import finish_output_dir, start_run
 
 logger = logging.getLogger("nlptransfer")
 
@@ -109,13 +109,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         other = load_source(name, seed=data_args.split_seed)["test"]
         other = check_eval_labels(source["train"], other, name)  # re-encoded to the training label order
         tests[name] = other
-    if data_args.max_train_samples:
-        source["train"] = _subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
-    if data_args.max_eval_samples:
-        source["validation"] = _subsample(
-            source["validation"], data_args.max_eval_samples, data_args.split_seed
-        )
-        tests = {k: _subsample(v, data_args.max_eval_samples, data_args.split_seed) for k, v in tests.items()}
+    source["train"] = subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
+    source["validation"] = subsample(source["validation"], data_args.max_eval_samples, data_args.split_seed)
+    tests = {k: subsample(v, data_args.max_eval_samples, data_args.split_seed) for k, v in tests.items()}
 
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
     if compare_args.compare:
@@ -202,10 +198,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"{data_args.dataset} in {fit.train_seconds / 60:.1f} min\n{table}\nSaved to {output_dir}"
     )
     return metrics
-
-
-def _subsample(ds, n: int, seed: int):
-    return ds if len(ds) <= n else ds.shuffle(seed=seed).select(range(n))
 
 
 if __name__ == "__main__":

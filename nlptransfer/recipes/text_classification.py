@@ -32,7 +32,6 @@ from nlptransfer.classify import (
     run_compare,
     save_run,
 )
-from nlptransfer.evaluation.comparison import subsample
 from nlptransfer.config import (
     CompareArguments,
     DataArguments,
@@ -42,12 +41,12 @@ from nlptransfer.config import (
     TransferTrainingArguments,
     config_to_dict,
 )
-from nlptransfer.data import is_multilabel, label_names, load_source
+from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.errors import run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.runs import finish_output_dir, start_run
 from nlptransfer.reporting import markdown_table
+from nlptransfer.runs import finish_output_dir, start_run
 
 logger = logging.getLogger("nlptransfer")
 
@@ -106,11 +105,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     caps = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
             "test": data_args.max_eval_samples}  # fmt: skip
     for split, cap in caps.items():
-        if cap and len(splits[split]) > cap:
-            labels = None if multilabel else splits[split]["label"]
-            splits[split] = splits[split].select(
-                subsample(len(splits[split]), cap, data_args.split_seed, labels)
-            )
+        splits[split] = subsample(splits[split], cap, data_args.split_seed, None if multilabel else "label")
     logger.info(
         "%s: %s labels %s; train/validation/test = %d/%d/%d",
         data_args.dataset, "multi-label" if multilabel else "multi-class", names,

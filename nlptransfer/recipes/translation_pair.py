@@ -43,18 +43,11 @@ from transformers import (
 )
 
 from nlptransfer.assets import cache_dir
-from nlptransfer.data.bible import check_pair, is_bible_name, load_parallel, parse_bible_name
 from nlptransfer.config import RecipeParser, TransferArguments, TransferTrainingArguments, config_to_dict
+from nlptransfer.data import subsample
+from nlptransfer.data.bible import check_pair, is_bible_name, load_parallel, parse_bible_name
 from nlptransfer.errors import ConfigError, DataError, run_cli
 from nlptransfer.modeling import count_parameters, save_classifier
-from nlptransfer.runs import (
-    finish_output_dir,
-    start_run,
-    write_json_atomic,
-    write_text_atomic,
-    write_yaml_atomic,
-)
-from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.modeling.seq2seq import (
     build_marian,
     check_vocab,
@@ -66,6 +59,14 @@ from nlptransfer.modeling.seq2seq import (
     translate,
     translation_scores,
     unseen_subwords,
+)
+from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.runs import (
+    finish_output_dir,
+    start_run,
+    write_json_atomic,
+    write_text_atomic,
+    write_yaml_atomic,
 )
 from nlptransfer.trainers.translation import (
     FREEZE_CHOICES,
@@ -287,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"child_train_size={args.child_train_size} but {args.child_dataset} has {len(child['train'])} "
             f"training pairs; pass --child_train_size {len(child['train'])} or less"
         )
-    child_train = child["train"].shuffle(seed=training_args.seed).select(range(args.child_train_size))
+    child_train = subsample(child["train"], args.child_train_size, training_args.seed, label_column=None)
     test = child["test"]
     if args.max_test_samples and len(test) > args.max_test_samples:
         test = test.select(range(args.max_test_samples))

@@ -6,7 +6,8 @@ that task's metrics (`eval_<task>_<metric>`) and adds `eval_combined`, the mean 
 metrics (macro-F1, micro-F1 for multi-label, Pearson r for regression): use it as `metric_for_best_model`.
 It is a `TransferTrainer`, so layer-wise learning-rate decay and gradual unfreezing apply to the encoder.
 
-    from nlptransfer.modeling.multitask import MultiTaskDataset, MultiTaskModel, encode_tasks, load_tasks, parse_tasks
+    from nlptransfer.data.multitask import MultiTaskDataset, encode_tasks, load_tasks, parse_tasks
+    from nlptransfer.modeling.multitask import MultiTaskModel
     from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
     trainer = MultiTaskTrainer(
         model=model, args=MultiTaskTrainingArguments("out", task_sampling="temperature", sampling_temperature=2),
@@ -25,8 +26,9 @@ from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
 
 from nlptransfer.config import TransferTrainingArguments
+from nlptransfer.data.multitask import SAMPLING, MultiTaskBatchSampler, MultiTaskDataset
 from nlptransfer.errors import ConfigError
-from nlptransfer.modeling.multitask import SAMPLING, MultiTaskBatchSampler, MultiTaskDataset, task_metrics
+from nlptransfer.modeling.multitask import task_metrics
 from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
