@@ -28,7 +28,7 @@ from transformers import DataCollatorWithPadding, set_seed
 from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
 from nlptransfer.errors import DataError
 from nlptransfer.features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
-from nlptransfer.inference import predict_logits
+from nlptransfer.inference import decide, predict_logits, probabilities, tune_thresholds
 from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics, make_preprocess_logits
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
 from nlptransfer.runs import (
@@ -194,13 +194,8 @@ def _train_on_cached_features(
 def predict(fit: FitResult, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, probabilities) in the order of `texts`; multi-label predictions are 0/1 matrices."""
     logits = predict_logits(fit.model, fit.tokenizer, list(texts), fit.batch_size, fit.max_length)
-    if fit.multilabel:
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        thresholds = fit.thresholds if fit.thresholds is not None else 0.5
-        return (probs >= thresholds).astype(int), probs
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    probs = z / z.sum(-1, keepdims=True)
-    return probs.argmax(-1), probs
+    probs = probabilities(logits, fit.multilabel)
+    return decide(probs, fit.multilabel, fit.thresholds), probs
 
 
 def references(fit: FitResult, split) -> np.ndarray:
@@ -212,20 +207,6 @@ def references(fit: FitResult, split) -> np.ndarray:
 def evaluate(fit: FitResult, split) -> dict[str, float]:
     preds, _ = predict(fit, split["text"])
     return classification_metrics(preds, references(fit, split), fit.label_names, multilabel=fit.multilabel)
-
-
-def tune_thresholds(probs: np.ndarray, targets: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
-    """Per-label threshold maximising that label's F1 on validation; 0.5 where a label has no positives."""
-    from sklearn.metrics import f1_score
-
-    grid = np.linspace(0.05, 0.95, 19) if grid is None else grid
-    thresholds = np.full(probs.shape[1], 0.5)
-    for j in range(probs.shape[1]):
-        if targets[:, j].sum() == 0:
-            continue
-        scores = [f1_score(targets[:, j], probs[:, j] >= t, zero_division=0) for t in grid]
-        thresholds[j] = float(grid[int(np.argmax(scores))])
-    return thresholds
 
 
 def prediction_rows(fit: FitResult, split, preds: np.ndarray, probs: np.ndarray) -> list[dict]:
