@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 import yaml
+from nlptransfer.outputs import write_json_atomic
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from nlptransfer.data import load_source
+from nlptransfer.evaluation.metrics import classification_metrics
 from nlptransfer.inference import predict_logits
-from nlptransfer.metrics import classification_metrics
-from nlptransfer.outputs import write_json_atomic
 from nlptransfer.reporting import markdown_table
 
 RESULTS_DIR = Path(__file__).parent / "results"

@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-
 from nlptransfer.outputs import write_json_atomic, write_text_atomic
+
 from nlptransfer.reporting import markdown_table
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -119,8 +119,8 @@ def train_worker(config: str, epochs: float, max_train: int | None, max_test: in
 
     from nlptransfer.classify import fit_classifier
     from nlptransfer.config import ModelArguments, TransferArguments, TransferTrainingArguments
+    from nlptransfer.evaluation.metrics import classification_metrics
     from nlptransfer.inference import predict_logits
-    from nlptransfer.metrics import classification_metrics
     from nlptransfer.modeling import build_classifier, load_tokenizer
     from nlptransfer.recipes.sentiment import DEFAULTS
 

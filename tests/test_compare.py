@@ -1,4 +1,4 @@
-"""nlptransfer.compare: the TF-IDF baseline, fair training subsets, aggregation, verdicts and output files."""
+"""Comparisons: the TF-IDF baseline, fair training subsets, aggregation, verdicts and output files."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nlptransfer.compare import (
+from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.evaluation.baselines import tfidf_logreg, tfidf_logreg_method
+from nlptransfer.evaluation.comparison import (
     ComparisonResult,
-    format_summary,
     parse_train_sizes,
     run_comparison,
     subsample,
-    tfidf_logreg,
-    tfidf_logreg_method,
-    write_comparison,
 )
-from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.reporting import format_summary, write_comparison
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LABEL_NAMES = ["sports", "cooking", "finance"]

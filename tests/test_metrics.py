@@ -1,4 +1,4 @@
-"""Bundled evaluate metric modules (offline, scikit-learn math) and the nlptransfer.metrics helpers."""
+"""Bundled evaluate metric modules (offline, scikit-learn math) and the nlptransfer.evaluation.metrics helpers."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from sklearn import metrics as skm
 from transformers import EvalPrediction
 
-from nlptransfer import metrics as m
+from nlptransfer.evaluation import metrics as m
 from nlptransfer.errors import ConfigError, DataError, NlpTransferError
 
 N_CLASSES = 4
@@ -288,7 +288,7 @@ def test_bundled_scripts_load_offline_in_a_fresh_process(tmp_path):
         "    raise OSError('network disabled in this test')\n"
         "socket.getaddrinfo = socket.socket.connect = socket.socket.connect_ex = refuse\n"
         "import evaluate\n"
-        "from nlptransfer.metrics import bundled_metric_path, load_metric, MetricLoadError\n"
+        "from nlptransfer.evaluation.metrics import bundled_metric_path, load_metric, MetricLoadError\n"
         "acc = evaluate.load(bundled_metric_path('accuracy'))\n"
         "assert acc.compute(predictions=[0, 1], references=[0, 0]) == {'accuracy': 0.5}\n"
         "try:\n"
