@@ -331,7 +331,7 @@ def comparison_methods(
     multilabel: bool = False,
     work_dir: Path,
 ) -> dict[str, Callable[[int, list[int]], dict[str, float]]]:
-    """`compare.run_comparison` callbacks: TF-IDF baseline, random init, each transfer strategy.
+    """`run_comparison` callbacks: TF-IDF baseline, random init, each transfer strategy.
 
     Each neural run trains on the given training subset with the recipe's own settings (seed replaced),
     selects nothing from the test split, and returns test metrics.
