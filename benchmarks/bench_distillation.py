@@ -26,10 +26,10 @@ import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from nlptransfer.data import load_source, subsample
-from nlptransfer.inference import predict_logits
 from nlptransfer.evaluation.metrics import classification_metrics
-from nlptransfer.runs import write_json_atomic
+from nlptransfer.inference import predict_logits
 from nlptransfer.reporting import markdown_table
+from nlptransfer.runs import write_json_atomic
 
 RESULTS_DIR = Path(__file__).parent / "results"
 

@@ -39,8 +39,8 @@ from nlptransfer.data import load_source, subsample
 from nlptransfer.features import extract_features, freeze_backbone_eval, train_head_on_features
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.runs import write_json_atomic
 from nlptransfer.reporting import markdown_table
+from nlptransfer.runs import write_json_atomic
 from nlptransfer.trainers import TransferTrainer
 
 RESULTS = Path(__file__).parent / "results" / "features.json"

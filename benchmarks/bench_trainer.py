@@ -47,8 +47,8 @@ import numpy as np
 import torch
 import transformers
 
-from nlptransfer.runs import write_json_atomic, write_text_atomic
 from nlptransfer.reporting import markdown_table
+from nlptransfer.runs import write_json_atomic, write_text_atomic
 
 RESULTS_DIR = Path(__file__).parent / "results"
 MARKDOWN = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
@@ -117,8 +117,8 @@ def train_worker(config: str, epochs: float, max_train: int | None, max_test: in
 
     from nlptransfer.classify import fit_classifier
     from nlptransfer.config import ModelArguments, TransferArguments, TransferTrainingArguments
-    from nlptransfer.inference import predict_logits
     from nlptransfer.evaluation.metrics import classification_metrics
+    from nlptransfer.inference import predict_logits
     from nlptransfer.modeling import build_classifier, load_tokenizer
     from nlptransfer.recipes.sentiment import DEFAULTS
 

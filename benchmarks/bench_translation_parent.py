@@ -24,8 +24,8 @@ from transformers import TrainerCallback
 
 from nlptransfer.data import subsample
 from nlptransfer.data.bible import load_parallel, parse_bible_name
-from nlptransfer.recipes.translation_pair import TranslationArguments, parent_trainer, prepare_parent
 from nlptransfer.modeling.seq2seq import translate, translation_scores
+from nlptransfer.recipes.translation_pair import TranslationArguments, parent_trainer, prepare_parent
 
 
 def main(argv=None) -> dict:

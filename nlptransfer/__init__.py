@@ -81,7 +81,14 @@ if TYPE_CHECKING:
     )
     from nlptransfer.data import load_source
     from nlptransfer.embeddings import extend_vocabulary, mine_domain_vocabulary, tokenizer_fertility
-    from nlptransfer.errors import AssetError, ConfigError, DataError, ModelError, NlpTransferError, OutputDirError
+    from nlptransfer.errors import (
+        AssetError,
+        ConfigError,
+        DataError,
+        ModelError,
+        NlpTransferError,
+        OutputDirError,
+    )
     from nlptransfer.modeling.multitask import MultiTaskModel
     from nlptransfer.trainers import TransferTrainer, TranslationTransferTrainer
     from nlptransfer.trainers.adaptation import (

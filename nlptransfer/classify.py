@@ -27,10 +27,20 @@ from transformers import DataCollatorWithPadding, set_seed
 
 from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
 from nlptransfer.errors import DataError
-from nlptransfer.features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
-from nlptransfer.inference import predict_logits
-from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics, make_preprocess_logits
+from nlptransfer.evaluation.metrics import (
+    classification_metrics,
+    make_compute_metrics,
+    make_preprocess_logits,
+)
+from nlptransfer.features import (
+    extract_features,
+    freeze_backbone_eval,
+    head_reads_pooler,
+    train_head_on_features,
+)
+from nlptransfer.inference import decide, predict_logits, probabilities, tune_thresholds
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
+from nlptransfer.reporting import load_run, model_card, run_figures
 from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
@@ -39,7 +49,6 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import model_card
 from nlptransfer.trainers import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
@@ -194,13 +203,8 @@ def _train_on_cached_features(
 def predict(fit: FitResult, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, probabilities) in the order of `texts`; multi-label predictions are 0/1 matrices."""
     logits = predict_logits(fit.model, fit.tokenizer, list(texts), fit.batch_size, fit.max_length)
-    if fit.multilabel:
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        thresholds = fit.thresholds if fit.thresholds is not None else 0.5
-        return (probs >= thresholds).astype(int), probs
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    probs = z / z.sum(-1, keepdims=True)
-    return probs.argmax(-1), probs
+    probs = probabilities(logits, fit.multilabel)
+    return decide(probs, fit.multilabel, fit.thresholds), probs
 
 
 def references(fit: FitResult, split) -> np.ndarray:
@@ -212,20 +216,6 @@ def references(fit: FitResult, split) -> np.ndarray:
 def evaluate(fit: FitResult, split) -> dict[str, float]:
     preds, _ = predict(fit, split["text"])
     return classification_metrics(preds, references(fit, split), fit.label_names, multilabel=fit.multilabel)
-
-
-def tune_thresholds(probs: np.ndarray, targets: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
-    """Per-label threshold maximising that label's F1 on validation; 0.5 where a label has no positives."""
-    from sklearn.metrics import f1_score
-
-    grid = np.linspace(0.05, 0.95, 19) if grid is None else grid
-    thresholds = np.full(probs.shape[1], 0.5)
-    for j in range(probs.shape[1]):
-        if targets[:, j].sum() == 0:
-            continue
-        scores = [f1_score(targets[:, j], probs[:, j] >= t, zero_division=0) for t in grid]
-        thresholds[j] = float(grid[int(np.argmax(scores))])
-    return thresholds
 
 
 def prediction_rows(fit: FitResult, split, preds: np.ndarray, probs: np.ndarray) -> list[dict]:
@@ -311,17 +301,10 @@ def save_run(
 
 def write_run_figures(output_dir: Path) -> list[str]:
     """loss_curve.png, confusion_matrix.png, per_class.png from the run's saved metrics (those that apply)."""
-    from nlptransfer.reporting.html import confusion_figure, load_run, loss_figure, per_class_figure
-
-    run = load_run(output_dir)
-    written = []
-    for name, make in (("loss_curve.png", loss_figure), ("confusion_matrix.png", confusion_figure),
-                       ("per_class.png", per_class_figure)):  # fmt: skip
-        png = make(run)
-        if png:
-            write_bytes_atomic(output_dir / name, png)
-            written.append(name)
-    return written
+    figures = run_figures(load_run(output_dir))
+    for name, png in figures.items():
+        write_bytes_atomic(output_dir / name, png)
+    return list(figures)
 
 
 def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:
@@ -348,12 +331,12 @@ def comparison_methods(
     multilabel: bool = False,
     work_dir: Path,
 ) -> dict[str, Callable[[int, list[int]], dict[str, float]]]:
-    """`compare.run_comparison` callbacks: TF-IDF baseline, random init, each transfer strategy.
+    """`run_comparison` callbacks: TF-IDF baseline, random init, each transfer strategy.
 
     Each neural run trains on the given training subset with the recipe's own settings (seed replaced),
     selects nothing from the test split, and returns test metrics.
     """
-    from nlptransfer.evaluation.comparison import tfidf_logreg_method
+    from nlptransfer.evaluation.baselines import tfidf_logreg_method
 
     train, test = splits["train"], splits["test"]
     test_refs = (
@@ -429,7 +412,8 @@ def run_compare(
     multilabel: bool = False,
 ) -> list[str]:
     """`--compare`: every method on the same subsets and seeds; writes comparison files, prints the summary."""
-    from nlptransfer.evaluation.comparison import format_summary, run_comparison, write_comparison
+    from nlptransfer.evaluation.comparison import run_comparison
+    from nlptransfer.reporting import format_summary, write_comparison
 
     sizes = compare_sizes(compare_args, len(splits["train"]))
     train = splits["train"]

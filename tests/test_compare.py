@@ -1,4 +1,4 @@
-"""nlptransfer.evaluation.comparison: the TF-IDF baseline, fair training subsets, aggregation, verdicts and output files."""
+"""Comparisons: the TF-IDF baseline, fair training subsets, aggregation, verdicts and output files."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 
 from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.evaluation.baselines import tfidf_logreg, tfidf_logreg_method
 from nlptransfer.evaluation.comparison import (
     ComparisonResult,
-    format_summary,
     parse_train_sizes,
     run_comparison,
-    tfidf_logreg,
-    tfidf_logreg_method,
-    write_comparison,
 )
+from nlptransfer.evaluation.statistics import mean_std, paired_p_value, spearman
+from nlptransfer.reporting import format_summary, write_comparison
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LABEL_NAMES = ["sports", "cooking", "finance"]
@@ -286,3 +285,20 @@ def test_write_comparison_single_size_has_no_curve(tmp_path):
     assert "data_efficiency.png" not in files and not (tmp_path / "data_efficiency.csv").exists()
     assert (tmp_path / "comparison.png").read_bytes()[:8] == PNG_MAGIC
     assert len(read_csv(tmp_path / "comparison.csv")) == 2 * 3
+
+
+# ---------------------------------------------------------------------------------------- statistics
+
+
+def test_mean_std_paired_p_value_and_spearman():
+    from scipy import stats
+
+    assert mean_std(np.array([1.0, 2.0, 3.0])) == (2.0, 1.0)  # sample std (ddof=1)
+    assert mean_std(np.array([0.5])) == (0.5, 0.0)
+    assert all(np.isnan(mean_std(np.array([]))))
+    diffs = np.array([0.1, 0.3, 0.2, 0.25])
+    assert paired_p_value(diffs) == pytest.approx(stats.ttest_1samp(diffs, 0.0).pvalue)
+    assert paired_p_value(np.array([0.2, 0.2])) == 0.0 and paired_p_value(np.zeros(3)) == 1.0
+    assert spearman([1, 2, 3, 4], [10, 20, 40, 30]) == pytest.approx(0.8)
+    assert spearman([1, 2], [2, 1]) is None  # fewer than 3 pairs
+    assert spearman([1, 1, 1], [1, 2, 3]) is None  # constant input: undefined

@@ -16,8 +16,8 @@ import pytest
 from sklearn import metrics as skm
 from transformers import EvalPrediction
 
-from nlptransfer.evaluation import metrics as m
 from nlptransfer.errors import ConfigError, DataError, NlpTransferError
+from nlptransfer.evaluation import metrics as m
 
 N_CLASSES = 4
 LABEL_NAMES = ["neg", "neu", "pos", "mixed"]

@@ -321,27 +321,25 @@ def predict_rows(model, tokenizer, config, texts: list[str], max_length: int, ba
     """One dict per text, in order: text, label (a list for multi-label), score, probabilities."""
     import numpy as np
 
-    from nlptransfer.inference import predict_logits
+    from nlptransfer.inference import decide, predict_logits, probabilities
 
     logits = predict_logits(model, tokenizer, texts, batch_size, max_length)
     names = [config.id2label[i] for i in range(config.num_labels)]
     rows = []
-    if config.problem_type == "multi_label_classification":
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        cut = np.asarray(thresholds if thresholds and len(thresholds) == len(names) else [0.5] * len(names))
-        for text, p in zip(texts, probs, strict=True):
+    multilabel = config.problem_type == "multi_label_classification"
+    probs = probabilities(logits, multilabel)
+    if multilabel:
+        cut = thresholds if thresholds and len(thresholds) == len(names) else None
+        for text, p, chosen in zip(texts, probs, decide(probs, True, cut), strict=True):
             rows.append(
                 {
                     "text": text,
-                    "label": [n for n, pj, t in zip(names, p, cut, strict=True) if pj >= t],
+                    "label": [names[j] for j in np.flatnonzero(chosen)],
                     "probabilities": {n: round(float(pj), 6) for n, pj in zip(names, p, strict=True)},
                 }
             )
         return rows
-    z = np.exp(logits - logits.max(-1, keepdims=True))
-    probs = z / z.sum(-1, keepdims=True)
-    for text, p in zip(texts, probs, strict=True):
-        best = int(p.argmax())
+    for text, p, best in zip(texts, probs, decide(probs, False), strict=True):
         rows.append(
             {
                 "text": text,

@@ -25,9 +25,7 @@ outputs (logits); with `full`/`lora` they adapt the pooled representation.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import itertools
 import logging
 import math
@@ -54,6 +52,7 @@ from nlptransfer.config import (
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ConfigError, DataError, run_cli
 from nlptransfer.evaluation.metrics import classification_metrics
+from nlptransfer.evaluation.statistics import spearman
 from nlptransfer.features import (
     FeatureHead,
     _feature_dataset,
@@ -63,7 +62,7 @@ from nlptransfer.features import (
 )
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
-from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
 from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
@@ -495,15 +494,6 @@ def result_rows(results: list[dict], methods: Sequence[str]) -> list[dict]:
     return rows
 
 
-def _spearman(a, b) -> float | None:
-    from scipy.stats import spearmanr
-
-    if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
-        return None  # undefined for constant inputs
-    rho = spearmanr(a, b).statistic
-    return None if rho is None or np.isnan(rho) else float(rho)
-
-
 def summaries(results: list[dict], methods: Sequence[str]) -> dict:
     """Does distance predict the transfer gap? Does LogME rank the sources as the trained models do?"""
     ref = "none" if "none" in methods else methods[0]
@@ -512,7 +502,7 @@ def summaries(results: list[dict], methods: Sequence[str]) -> dict:
     for key in ("mmd", "proxy_a_distance"):
         dist = [r["distance"][key] for r in results if "distance" in r]
         if len(dist) == len(results):
-            out[f"spearman_{key}_vs_gap"] = _spearman(dist, gaps)
+            out[f"spearman_{key}_vs_gap"] = spearman(dist, gaps)
     ranking = {}
     for target in sorted({r["target"] for r in results}):
         cands = [r for r in results if r["target"] == target]
@@ -527,45 +517,28 @@ def summaries(results: list[dict], methods: Sequence[str]) -> dict:
 
 
 def heatmap_png(results: list[dict], methods: Sequence[str], domains: Sequence[str]) -> bytes:
-    from nlptransfer.reporting.html import _plt, _png
+    """Micro-F1 per source (rows) and target (columns): one panel per method, then the paper's Table 5.
 
-    plt = _plt()
-    panels = list(methods) + ["paper 2014"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 1, 3.6), squeeze=False)
-    short = [d.removeprefix("vader-") for d in domains]
+    Diagonal: in-domain micro-F1 (ours: of the first pair trained on that source, reference method).
+    """
     ref = "none" if "none" in methods else methods[0]
-    for ax, panel in zip(axes[0], panels, strict=True):
+    cells = [(domains.index(r["source"]), domains.index(r["target"]), r) for r in results]
+    panels = {}
+    for method in methods:
         grid = np.full((len(domains), len(domains)), np.nan)
-        for r in results:
-            i, j = domains.index(r["source"]), domains.index(r["target"])
-            if panel == "paper 2014":
-                grid[i, j] = r["paper_2014"] if r["paper_2014"] is not None else np.nan
-            else:
-                grid[i, j] = r["methods"][panel]["f1_micro"]
-                grid[i, i] = r["methods"][ref]["in_domain_f1_micro"] if np.isnan(grid[i, i]) else grid[i, i]
-        if panel == "paper 2014":
-            for i, s in enumerate(domains):
-                grid[i, i] = PAPER_TABLE5.get(s, {}).get(s, np.nan)
-        ax.imshow(grid, cmap="viridis", vmin=0.3, vmax=0.95)
-        for i, j in itertools.product(range(len(domains)), repeat=2):
-            if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if grid[i, j] > 0.7 else "white")  # fmt: skip
-        ax.set_xticks(range(len(domains)), short, rotation=30)
-        ax.set_yticks(range(len(domains)), short)
-        ax.set_title(panel if panel == "paper 2014" else f"{panel} (ours)", fontsize=10)
-        ax.set_xlabel("target (test half)")
-    axes[0][0].set_ylabel("source (trained on)")
-    fig.suptitle("3-class micro-F1 (diagonal: in-domain)", fontsize=11)
-    return _png(fig)
-
-
-def _csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+        for i, j, r in cells:
+            grid[i, j] = r["methods"][method]["f1_micro"]
+            if np.isnan(grid[i, i]):
+                grid[i, i] = r["methods"][ref]["in_domain_f1_micro"]
+        panels[f"{method} (ours)"] = grid
+    paper = np.diag([PAPER_TABLE5.get(d, {}).get(d, np.nan) for d in domains])
+    paper[~np.eye(len(domains), dtype=bool)] = np.nan
+    for i, j, r in cells:
+        paper[i, j] = np.nan if r["paper_2014"] is None else r["paper_2014"]
+    panels["paper 2014"] = paper
+    short = [d.removeprefix("vader-") for d in domains]
+    title = "3-class micro-F1 (diagonal: in-domain)"
+    return domain_heatmap_figure(panels, short, title=title, vmin=0.3, vmax=0.95)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -648,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         write_text_atomic(
             output_dir / f"{stem}.md", table + "\n\n" + _summary_text(summary) + "\n\n" + PAPER_NOTE + "\n"
         )
-        write_text_atomic(output_dir / f"{stem}.csv", _csv(rows))
+        write_text_atomic(output_dir / f"{stem}.csv", csv_text(rows, lineterminator="\r\n"))
         files += [f"{stem}.md", f"{stem}.csv"]
         if da.matrix:
             write_bytes_atomic(output_dir / "cross_domain.png", heatmap_png(results, da.method, names))

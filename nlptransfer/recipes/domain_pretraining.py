@@ -60,7 +60,7 @@ from nlptransfer.config import (
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
 from nlptransfer.modeling import _not_found, _only_pickled_weights, _pickle_refused, load_tokenizer
-from nlptransfer.reporting import card_tail, markdown_table
+from nlptransfer.reporting import markdown_table, render_card
 from nlptransfer.runs import (
     finish_output_dir,
     start_run,
@@ -485,14 +485,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 def model_card(model_args, args, transfer_args, metrics, table, command, notes, output_dir) -> str:
     mode = "task-adaptive (TAPT)" if metrics["mode"] == "tapt" else "domain-adaptive (DAPT)"
-    lines = [
-        "---",
-        "library_name: transformers",
-        "pipeline_tag: fill-mask",
-        "tags: [nlptransfer, domain-adaptation, dapt]",
-        "---",
-        f"# {Path(model_args.model_name_or_path).name}, {mode} masked-LM pretraining on {args.corpus}",
-        "",
+    body = [
         f"Continued masked-LM training ({transfer_args.strategy}, whole-word masking "
         f"{'on' if args.whole_word_mask else 'off'}) on {metrics['train_texts']} texts of `{args.corpus}`. "
         f"Masked-LM loss on {metrics['heldout_texts']} held-out texts, same tokenizer and masking before and after; "
@@ -509,7 +502,16 @@ def model_card(model_args, args, transfer_args, metrics, table, command, notes, 
         ]
     )
     use_note = f"or `python -m nlptransfer.recipes.text_classification --model_name_or_path {output_dir}`."
-    return "\n".join(lines + card_tail(load_snippet, command, notes, use_note)) + "\n"
+    return render_card(
+        title=f"{Path(model_args.model_name_or_path).name}, {mode} masked-LM pretraining on {args.corpus}",
+        body=body,
+        load_snippet=load_snippet,
+        command=command,
+        notes=notes,
+        use_note=use_note,
+        pipeline_tag="fill-mask",
+        tags=("nlptransfer", "domain-adaptation", "dapt"),
+    )
 
 
 if __name__ == "__main__":

@@ -1,68 +1,27 @@
-"""Summary tables and model cards."""
+"""What runs write for people to read: tables, model cards, figures and the HTML report.
+
+- `tables`: markdown tables, the one CSV writer (`csv_text`), the comparison's summary and files.
+- `cards`: model cards (README.md of an output directory), all through `render_card`.
+- `figures`: every figure as PNG bytes, drawn on an explicit Agg canvas (never pyplot).
+- `html`: `nlptransfer report`, an HTML + markdown report of run directories.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from nlptransfer.reporting.cards import model_card, render_card
+from nlptransfer.reporting.figures import domain_heatmap_figure
+from nlptransfer.reporting.html import build_report, load_run, run_figures
+from nlptransfer.reporting.tables import csv_text, format_summary, markdown_table, write_comparison
 
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A GitHub-markdown table; also readable as plain text in a terminal."""
-    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"  # noqa: E731
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(list(columns)), sep] + [line(r) for r in cells])
-
-
-def model_card(
-    *,
-    title: str,
-    base_model: str,
-    dataset: str,
-    strategy: str,
-    label_names: list[str],
-    results_table: str,
-    trainable: int,
-    total: int,
-    command: str,
-    notes: Sequence[str] = (),
-    load_snippet: str,
-    pipeline_tag: str = "text-classification",
-) -> str:
-    """A README.md for the output directory, with the measured metrics."""
-    lines = [
-        "---",
-        "library_name: transformers",
-        f"pipeline_tag: {pipeline_tag}",
-        "tags: [nlptransfer, transfer-learning]",
-        "---",
-        f"# {title}",
-        "",
-        f"Fine-tuned from `{base_model}` on `{dataset}` with the `{strategy}` transfer strategy "
-        f"({trainable:,} of {total:,} parameters trained)."
-        + (f" Labels: {', '.join(label_names)}." if label_names else ""),
-        "",
-        "## Results (test splits; measured by this run)",
-        "",
-        results_table,
-        "",
-    ]
-    return "\n".join(lines + card_tail(load_snippet, command, notes)) + "\n"
-
-
-def card_tail(load_snippet: str, command: str, notes: Sequence[str] = (), use_note: str = "") -> list[str]:
-    """The "Use" (code, then `use_note` if given), "Reproduce" and (if any) "Notes" sections that end every
-    model card, as lines."""
-    lines = ["## Use", "", "```python", load_snippet, "```", ""]
-    lines += [use_note, ""] if use_note else []
-    lines += ["## Reproduce", "", "```bash", command, "```"]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return lines
+__all__ = [
+    "build_report",
+    "csv_text",
+    "domain_heatmap_figure",
+    "format_summary",
+    "load_run",
+    "markdown_table",
+    "model_card",
+    "render_card",
+    "run_figures",
+    "write_comparison",
+]

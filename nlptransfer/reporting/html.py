@@ -3,7 +3,7 @@
 Reads what a run saved (`metrics.json`, `config.yaml`, `config.json`, `run.json`, comparison files and,
 when present, the Trainer's `trainer_state.json` at the top level or in the newest `checkpoint-*/`) and
 writes one self-contained HTML file (figures inlined as base64 PNG) and a markdown file beside it (figures
-in `<name>_files/`). Only matplotlib's Agg backend is used.
+in `<name>_files/`). The figures come from `nlptransfer.reporting.figures`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from nlptransfer.errors import DataError
+from nlptransfer.reporting.figures import confusion_figure, cross_domain_figure, loss_figure, per_class_figure
+from nlptransfer.reporting.tables import format_cell, markdown_table
 from nlptransfer.runs import write_text_atomic
-from nlptransfer.reporting import markdown_table
+
+__all__ = ["NO_LOG", "Run", "build_report", "load_run", "run_figures"]
 
 NO_LOG = (
     "no training log saved (no trainer_state.json in the run directory or a checkpoint-*/ folder, and no "
@@ -115,44 +119,6 @@ def load_run(path: Path) -> Run:
 # figures
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return buf.getvalue()
-
-
-def loss_figure(run: Run) -> bytes | None:
-    history = run.log_history or []
-    train = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
-    evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h and "step" in h]
-    if not train and not evals:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    if train:
-        ax.plot(*zip(*train, strict=True), label="training loss", marker=".")
-    if evals:
-        ax.plot(*zip(*evals, strict=True), label="validation loss", marker="o")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.set_title(f"{run.name}: loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
-
-
 def confusion_data(run: Run) -> tuple[list[list[int]], list[str]] | None:
     matrix = run.metrics.get("in_domain_confusion_matrix") or run.metrics.get("test_confusion_matrix")
     names = run.label_names
@@ -161,32 +127,6 @@ def confusion_data(run: Run) -> tuple[list[list[int]], list[str]] | None:
     if not all(isinstance(v, (int, float)) for row in matrix for v in row):
         return None  # multi-label: one 2x2 matrix per label
     return matrix, names
-
-
-def confusion_figure(run: Run) -> bytes | None:
-    data = confusion_data(run)
-    if data is None:
-        return None
-    import numpy as np
-
-    matrix, names = np.asarray(data[0], dtype=float), data[1]
-    rows = matrix.sum(1, keepdims=True)
-    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
-    plt = _plt()
-    size = max(3.5, 0.8 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center",
-                    color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{run.name}: confusion (colour = share of true class)")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    return _png(fig)
 
 
 def per_class(run: Run) -> list[dict]:
@@ -198,23 +138,23 @@ def per_class(run: Run) -> list[dict]:
     ]
 
 
-def per_class_figure(run: Run) -> bytes | None:
-    rows = per_class(run)
-    if not rows:
-        return None
-    import numpy as np
+def run_figures(run: Run) -> dict[str, bytes]:
+    """PNGs of what `run` saved, by file name: loss_curve.png, confusion_matrix.png, per_class.png.
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows)), 3.5))
-    x = np.arange(len(rows))
-    for k, metric in enumerate(("precision", "recall", "f1-score")):
-        ax.bar(x + (k - 1) * 0.27, [r.get(metric, 0) for r in rows], width=0.27, label=metric)
-    ax.set_xticks(x, [r["class"] for r in rows], rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{run.name}: per-class scores (test)")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    Only those its metrics allow (no training log: no loss curve; multi-label: no confusion matrix).
+    """
+    figures = {}
+    loss = loss_figure(run.log_history or [], f"{run.name}: loss")
+    if loss is not None:
+        figures["loss_curve.png"] = loss
+    confusion = confusion_data(run)
+    if confusion is not None:
+        title = f"{run.name}: confusion (colour = share of true class)"
+        figures["confusion_matrix.png"] = confusion_figure(*confusion, title)
+    rows = per_class(run)
+    if rows:
+        figures["per_class.png"] = per_class_figure(rows, f"{run.name}: per-class scores (test)")
+    return figures
 
 
 def cross_domain(runs: list[Run]) -> tuple[list[str], list[str], dict] | None:
@@ -234,24 +174,9 @@ def cross_domain(runs: list[Run]) -> tuple[list[str], list[str], dict] | None:
     return (names, sets, scores) if names else None
 
 
-def cross_domain_figure(data: tuple[list[str], list[str], dict], metric: str = "f1_macro") -> bytes:
-    import numpy as np
-
-    names, sets, scores = data
+def _cross_domain_png(names: list[str], sets: list[str], scores: dict, metric: str = "f1_macro") -> bytes:
     grid = np.array([[scores.get((n, s), {}).get(metric, np.nan) for s in sets] for n in names], dtype=float)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.6 * len(sets) + 2, 0.6 * len(names) + 1.6))
-    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    for i in range(len(names)):
-        for j in range(len(sets)):
-            if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center",
-                        color="black" if grid[i, j] > 0.6 else "white")  # fmt: skip
-    ax.set_xticks(range(len(sets)), sets, rotation=20, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_title(f"cross-domain test {metric}")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    return _png(fig)
+    return cross_domain_figure(names, sets, grid, f"cross-domain test {metric}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -375,13 +300,11 @@ class _Doc:
                 columns += [k for k in r if k not in columns]
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+            "<tr>" + "".join(f"<td>{html.escape(format_cell(r.get(c, '')))}</td>" for c in columns) + "</tr>"
             for r in rows
         )
         self.html.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        self.md.append(
-            markdown_table([{c: _cell(r.get(c, "")) for c in columns} for r in rows], columns) + "\n"
-        )
+        self.md.append(markdown_table(rows, columns) + "\n")
 
     def image(self, png: bytes, name: str, alt: str) -> None:
         data = base64.b64encode(png).decode("ascii")
@@ -399,12 +322,6 @@ class _Doc:
         self.md.append(f"```\n{text.rstrip()}\n```\n")
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px}
 th{background:#f3f3f3}td{text-align:right}td:first-child{text-align:left}img{max-width:100%}
@@ -418,7 +335,10 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
     output = Path(output)
     md_path = output.with_suffix(".md")
     doc = _Doc(md_path.parent, output.parent / f"{output.stem}_files")
-    slug = lambda s: re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")  # noqa: E731
+    figures = {run.name: run_figures(run) for run in runs}
+
+    def slug(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
     doc.heading("Runs")
     doc.table(overview_rows(runs))
@@ -428,7 +348,7 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
 
     doc.heading("Loss curves")
     for run in runs:
-        png = loss_figure(run)
+        png = figures[run.name].get("loss_curve.png")
         if png is None:
             doc.text(f"{run.name}: {NO_LOG}.")
         else:
@@ -437,7 +357,7 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
 
     doc.heading("Confusion matrix")
     for run in runs:
-        png = confusion_figure(run)
+        png = figures[run.name].get("confusion_matrix.png")
         if png is None:
             doc.text(f"{run.name}: no single-label confusion matrix in metrics.json.")
         else:
@@ -453,7 +373,11 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
             continue
         doc.heading(run.name, level=3)
         doc.table(rows)
-        doc.image(per_class_figure(run), f"per_class_{slug(run.name)}.png", f"{run.name} per-class scores")
+        doc.image(
+            figures[run.name]["per_class.png"],
+            f"per_class_{slug(run.name)}.png",
+            f"{run.name} per-class scores",
+        )
         if run.metrics.get("thresholds"):
             doc.text("Decision thresholds tuned on validation (multi-label):")
             doc.table([{"label": k, "threshold": v} for k, v in run.metrics["thresholds"].items()])
@@ -469,7 +393,7 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
                 for m in ("f1_micro", "f1_macro")
             ]
         )
-        doc.image(cross_domain_figure(cross), "cross_domain.png", "cross-domain macro-F1")
+        doc.image(_cross_domain_png(names, sets, scores), "cross_domain.png", "cross-domain macro-F1")
 
     if any(run.extras for run in runs):
         doc.heading("Comparison")
@@ -485,8 +409,16 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
     doc.heading("Config differences")
     if len(runs) < 2:
         doc.text("One run: nothing to compare. Its main settings:")
-        keys = ("model_name_or_path", "dataset", "strategy", "learning_rate", "num_train_epochs", "max_steps",
-                "per_device_train_batch_size", "seed")  # fmt: skip
+        keys = (
+            "model_name_or_path",
+            "dataset",
+            "strategy",
+            "learning_rate",
+            "num_train_epochs",
+            "max_steps",
+            "per_device_train_batch_size",
+            "seed",
+        )
         doc.table(
             [{"key": k, runs[0].name: json.dumps(runs[0].config.get(k))} for k in keys if k in runs[0].config]
         )
@@ -511,6 +443,3 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
     write_text_atomic(output, page)
     write_text_atomic(md_path, f"# {title}\n\n" + "\n".join(doc.md))
     return output, md_path
-
-
-__all__ = ["build_report", "load_run", "NO_LOG"]

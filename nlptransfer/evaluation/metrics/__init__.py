@@ -1,6 +1,6 @@
 """Classification metrics that work offline: evaluate modules bundled in the package, scored by scikit-learn.
 
-`nlptransfer/metrics/modules/<name>.py` are ordinary `evaluate.Metric` scripts (same inputs, keyword
+`nlptransfer/evaluation/metrics/modules/<name>.py` are ordinary `evaluate.Metric` scripts (same inputs, keyword
 arguments, `multilabel` config and return keys as the Hub's `evaluate-metric/<name>` modules), so both
 `evaluate.load(bundled_metric_path("f1"))` and `load_metric("f1")` behave like `evaluate.load("f1")` without
 the Hub. Bundled: accuracy, f1, precision, recall, classification_report, confusion_matrix, and for translation
@@ -47,6 +47,7 @@ __all__ = [
     "confusion",
     "load_metric",
     "make_compute_metrics",
+    "make_preprocess_logits",
     "per_class_report",
 ]
 

@@ -1,0 +1,86 @@
+"""Model cards: the README.md every run writes into its output directory.
+
+`render_card` is the one writer (front matter, title, body, then "Use", "Reproduce" and "Notes");
+`model_card` is the card of a fine-tuned model with its measured results, written through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["model_card", "render_card"]
+
+_DEFAULT_TAGS = ("nlptransfer", "transfer-learning")
+
+
+def render_card(
+    *,
+    title: str,
+    body: Sequence[str],
+    load_snippet: str,
+    command: str,
+    notes: Sequence[str] = (),
+    use_note: str = "",
+    pipeline_tag: str = "text-classification",
+    tags: Sequence[str] = _DEFAULT_TAGS,
+) -> str:
+    """A model card: Hub front matter, `# title`, the `body` lines, then the sections that end every card:
+    "Use" (`load_snippet` as Python, then `use_note` if given), "Reproduce" (`command`) and "Notes" (if any).
+    """
+    lines = [
+        "---",
+        "library_name: transformers",
+        f"pipeline_tag: {pipeline_tag}",
+        f"tags: [{', '.join(tags)}]",
+        "---",
+        f"# {title}",
+        "",
+        *body,
+        "## Use",
+        "",
+        "```python",
+        load_snippet,
+        "```",
+        "",
+    ]
+    lines += [use_note, ""] if use_note else []
+    lines += ["## Reproduce", "", "```bash", command, "```"]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def model_card(
+    *,
+    title: str,
+    base_model: str,
+    dataset: str,
+    strategy: str,
+    label_names: list[str],
+    results_table: str,
+    trainable: int,
+    total: int,
+    command: str,
+    notes: Sequence[str] = (),
+    load_snippet: str,
+    pipeline_tag: str = "text-classification",
+) -> str:
+    """The card of a model fine-tuned from `base_model`, with the metrics this run measured."""
+    body = [
+        f"Fine-tuned from `{base_model}` on `{dataset}` with the `{strategy}` transfer strategy "
+        f"({trainable:,} of {total:,} parameters trained)."
+        + (f" Labels: {', '.join(label_names)}." if label_names else ""),
+        "",
+        "## Results (test splits; measured by this run)",
+        "",
+        results_table,
+        "",
+    ]
+    return render_card(
+        title=title,
+        body=body,
+        load_snippet=load_snippet,
+        command=command,
+        notes=notes,
+        pipeline_tag=pipeline_tag,
+    )
