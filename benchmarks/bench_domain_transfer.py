@@ -30,9 +30,9 @@ from pathlib import Path
 
 from nlptransfer import embeddings
 from nlptransfer.data import load_source
-from nlptransfer.outputs import write_json_atomic, write_text_atomic
 from nlptransfer.recipes import domain_pretraining, text_classification
 from nlptransfer.reporting import markdown_table
+from nlptransfer.runs import write_json_atomic, write_text_atomic
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DAPT_CORPUS = "pubmed-abstracts-unindexed"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from nlptransfer.bible import load_parallel, parse_bible_name
+from nlptransfer.data.bible import load_parallel, parse_bible_name
+from nlptransfer.modeling.seq2seq import translate, translation_scores
 from nlptransfer.recipes.translation_pair import TranslationArguments, parent_trainer, prepare_parent
-from nlptransfer.seq2seq import translate, translation_scores
 
 
 def main(argv=None) -> dict:
