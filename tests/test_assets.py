@@ -273,13 +273,13 @@ def test_pip_command_and_failure(toy: dict, monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(download.subprocess, "run", fake_run)
     sdist = Artifact("s", "toy-pkg", "1.0", "toy-pkg-1.0.tar.gz", "0" * 64, True, ("x",))
     with pytest.raises(AssetError) as info:
-        assets.pip_download(sdist, tmp_path)
+        download.pip_download(sdist, tmp_path)
     assert seen[0][:5] == [sys.executable, "-m", "pip", "download", "--no-deps"]
     assert seen[0][5:] == ["--no-binary", ":all:", "toy-pkg==1.0", "-d", str(tmp_path), "-q"]
     msg = str(info.value)
     assert "No matching distribution" in msg and "PyPI is reachable" in msg and "\n" not in msg
     with pytest.raises(AssetError):
-        assets.pip_download(toy["art"], tmp_path)
+        download.pip_download(toy["art"], tmp_path)
     assert "--no-binary" not in seen[1]
 
 

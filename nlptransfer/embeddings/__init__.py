@@ -28,7 +28,7 @@ Extend (`tokenizer`: `extend_tokenizer`; `method`)
     out. `added_tokens` (any fast tokenizer): `add_tokens` with `AddedToken(single_word=True)`: the
     word only matches as a whole word (plain `add_tokens` would split "nonhepatocellular" into
     non + hepatocellular). New ids are appended after every existing id: old ids never change.
-    `add_unigram_pieces` adds sentencepiece-style subwords with their scores to a Unigram model.
+    `tokenizer.add_unigram_pieces` adds sentencepiece-style subwords with their scores to a Unigram model.
 
 Resize and initialise (`init`; auxiliary vectors in `static`)
     `resize_embeddings(model, n)` grows input (and tied output) embeddings; `initialize_new_embeddings`
@@ -62,7 +62,6 @@ from nlptransfer.embeddings.init import (
     embeddings_tied,
     initialize_new_embeddings,
     initialize_rows,
-    input_embeddings,
     resize_embeddings,
     sparsemax,
 )
@@ -72,30 +71,25 @@ from nlptransfer.embeddings.pretraining import (
     perplexity,
 )
 from nlptransfer.embeddings.static import StaticVectors, load_glove, train_static_vectors
-from nlptransfer.embeddings.tokenizer import EXTEND_METHODS, add_unigram_pieces, extend_tokenizer
+from nlptransfer.embeddings.tokenizer import extend_tokenizer
 from nlptransfer.embeddings.vocabulary import (
     Candidate,
     FertilityReport,
     count_words,
-    domain_candidates,
     fragmented_words,
     mine_domain_vocabulary,
     reference_texts,
-    split_words,
     tokenizer_fertility,
     word_pieces,
 )
 
 __all__ = [
-    "EXTEND_METHODS",
     "INIT_METHODS",
     "Candidate",
     "FertilityReport",
     "StaticVectors",
     "VocabularyExtension",
-    "add_unigram_pieces",
     "count_words",
-    "domain_candidates",
     "embeddings_tied",
     "extend_subword_vocabulary",
     "extend_tokenizer",
@@ -103,7 +97,6 @@ __all__ = [
     "fragmented_words",
     "initialize_new_embeddings",
     "initialize_rows",
-    "input_embeddings",
     "load_extended_peft_model",
     "load_glove",
     "lora_config_for_new_tokens",
@@ -112,7 +105,6 @@ __all__ = [
     "reference_texts",
     "resize_embeddings",
     "sparsemax",
-    "split_words",
     "tokenizer_fertility",
     "train_static_vectors",
     "word_pieces",
