@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from nlptransfer import assets
-from nlptransfer.assets import Artifact, safe_extract
+from nlptransfer.assets import Artifact, download, safe_extract
 from nlptransfer.errors import AssetError
 
 # ----------------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def toy(tmp_path: Path, tmp_cache: Path, monkeypatch: pytest.MonkeyPatch) -> dic
 
 def test_fetch_extracts_and_keeps_archive(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     dl = FakeDownloader(toy["good"])
-    monkeypatch.setattr(assets, "_pip_download", dl)
+    monkeypatch.setattr(download, "pip_download", dl)
     path = assets.fetch("toy")
     assert path == toy["cache"] / "assets" / "toy-1.0"
     assert (path / "config.json").read_text() == '{"a": 1}'
@@ -177,20 +177,20 @@ def test_fetch_extracts_and_keeps_archive(toy: dict, monkeypatch: pytest.MonkeyP
 
 
 def test_fetch_fast_path_does_not_download(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(assets, "_pip_download", FakeDownloader(toy["good"]))
+    monkeypatch.setattr(download, "pip_download", FakeDownloader(toy["good"]))
     first = assets.fetch("toy")
 
     def boom(*args: object) -> None:
         raise AssertionError("downloader called on the fast path")
 
-    monkeypatch.setattr(assets, "_pip_download", boom)
-    monkeypatch.setattr(assets, "sha256_file", boom)
+    monkeypatch.setattr(download, "pip_download", boom)
+    monkeypatch.setattr(download, "sha256_file", boom)
     assert assets.fetch("toy") == first
 
 
 def test_sha_mismatch_refetches_once(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     dl = FakeDownloader(toy["bad"], toy["good"])
-    monkeypatch.setattr(assets, "_pip_download", dl)
+    monkeypatch.setattr(download, "pip_download", dl)
     path = assets.fetch("toy")
     assert dl.calls == 2
     assert (path / "config.json").read_text() == '{"a": 1}'
@@ -198,7 +198,7 @@ def test_sha_mismatch_refetches_once(toy: dict, monkeypatch: pytest.MonkeyPatch)
 
 def test_sha_mismatch_twice_raises(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     dl = FakeDownloader(toy["bad"])
-    monkeypatch.setattr(assets, "_pip_download", dl)
+    monkeypatch.setattr(download, "pip_download", dl)
     with pytest.raises(AssetError) as info:
         assets.fetch("toy")
     msg = str(info.value)
@@ -210,7 +210,7 @@ def test_sha_mismatch_twice_raises(toy: dict, monkeypatch: pytest.MonkeyPatch) -
 
 def test_tampered_cached_archive(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     dl = FakeDownloader(toy["good"])
-    monkeypatch.setattr(assets, "_pip_download", dl)
+    monkeypatch.setattr(download, "pip_download", dl)
     assets.fetch("toy")
     archive = toy["cache"] / "archives" / toy["art"].filename
     archive.write_bytes(b"tampered")
@@ -230,7 +230,7 @@ def test_half_extracted_dir_is_replaced(toy: dict, monkeypatch: pytest.MonkeyPat
     archives.mkdir(parents=True)
     (archives / toy["art"].filename).write_bytes(toy["good"].read_bytes())  # verified archive, no pip
     dl = FakeDownloader(toy["good"])
-    monkeypatch.setattr(assets, "_pip_download", dl)
+    monkeypatch.setattr(download, "pip_download", dl)
     path = assets.fetch("toy")
     assert dl.calls == 0
     assert sorted(p.name for p in path.iterdir()) == [".complete", "config.json"]
@@ -238,7 +238,7 @@ def test_half_extracted_dir_is_replaced(toy: dict, monkeypatch: pytest.MonkeyPat
 
 def test_concurrent_fetch_downloads_once(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     dl = FakeDownloader(toy["good"], delay=0.5)
-    monkeypatch.setattr(assets, "_pip_download", dl)
+    monkeypatch.setattr(download, "pip_download", dl)
     results: list[Path] = []
     errors: list[BaseException] = []
 
@@ -270,16 +270,16 @@ def test_pip_command_and_failure(toy: dict, monkeypatch: pytest.MonkeyPatch, tmp
             "WARNING: some index warning\nERROR: No matching distribution found for toy-pkg==1.0\n",
         )
 
-    monkeypatch.setattr(assets.subprocess, "run", fake_run)
+    monkeypatch.setattr(download.subprocess, "run", fake_run)
     sdist = Artifact("s", "toy-pkg", "1.0", "toy-pkg-1.0.tar.gz", "0" * 64, True, ("x",))
     with pytest.raises(AssetError) as info:
-        assets._pip_download(sdist, tmp_path)
+        download.pip_download(sdist, tmp_path)
     assert seen[0][:5] == [sys.executable, "-m", "pip", "download", "--no-deps"]
     assert seen[0][5:] == ["--no-binary", ":all:", "toy-pkg==1.0", "-d", str(tmp_path), "-q"]
     msg = str(info.value)
     assert "No matching distribution" in msg and "PyPI is reachable" in msg and "\n" not in msg
     with pytest.raises(AssetError):
-        assets._pip_download(toy["art"], tmp_path)
+        download.pip_download(toy["art"], tmp_path)
     assert "--no-binary" not in seen[1]
 
 
@@ -287,7 +287,7 @@ def test_unwritable_cache(toy: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("NLPTRANSFER_CACHE", str(blocker / "cache"))
-    monkeypatch.setattr(assets, "_pip_download", FakeDownloader(toy["good"]))
+    monkeypatch.setattr(download, "pip_download", FakeDownloader(toy["good"]))
     with pytest.raises(AssetError, match="set NLPTRANSFER_CACHE to a writable folder"):
         assets.fetch("toy")
 
@@ -324,7 +324,7 @@ def fake_fetch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
         calls.append(key)
         return tmp_path / "embedded" / key
 
-    monkeypatch.setattr(assets, "fetch", fetch)
+    monkeypatch.setattr(download, "fetch", fetch)
     return calls
 
 
@@ -373,7 +373,7 @@ def test_cli_errors_one_line_exit_2(tmp_cache: Path, capsys: pytest.CaptureFixtu
 def test_cli_list_and_fetch(
     toy: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(assets, "_pip_download", FakeDownloader(toy["good"]))
+    monkeypatch.setattr(download, "pip_download", FakeDownloader(toy["good"]))
     assets.main(["list"])
     out = capsys.readouterr().out
     assert (

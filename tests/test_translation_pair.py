@@ -15,10 +15,10 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from nlptransfer.data import bible
+from nlptransfer.embeddings import extend_subword_vocabulary
 from nlptransfer.errors import DataError, ModelError
 from nlptransfer.modeling.seq2seq import (
     build_marian,
-    extend_vocabulary,
     load_seq2seq,
     train_tokenizer,
     translate,
@@ -157,14 +157,14 @@ def test_bleu_and_chrf_match_sacrebleu():
     assert translation_scores(refs, refs)["bleu"] == pytest.approx(100.0)
 
 
-def test_extend_vocabulary_initialises_new_rows_from_their_pieces(tiny_marian_dir, tmp_path):
+def test_extend_subword_vocabulary_initialises_new_rows_from_their_pieces(tiny_marian_dir, tmp_path):
     model, tok = load_seq2seq(str(tiny_marian_dir))
     old = model.get_input_embeddings().weight.detach().clone()
     pieces = tok("zzqx", add_special_tokens=False)["input_ids"]
     assert len(pieces) > 1  # the parent spells the unseen word out in pieces
     model.final_logits_bias[0, pieces] = 1.0
     known = next(t for t in tok.get_vocab() if t.startswith("▁") and len(t) > 2)
-    grown, added = extend_vocabulary(model, tok, {"▁zzqx": -3.0, known: -1.0})
+    grown, added = extend_subword_vocabulary(model, tok, {"▁zzqx": -3.0, known: -1.0})
     assert added == ["▁zzqx"]  # known pieces are not added twice
     row = grown.convert_tokens_to_ids("▁zzqx")
     assert row == old.shape[0] and len(grown) == model.get_input_embeddings().weight.shape[0] == row + 1

@@ -1,5 +1,5 @@
 """`python -m nlptransfer.assets fetch|verify|list`."""
 
-from nlptransfer.assets import main
+from nlptransfer.assets.cli import main
 
 main()

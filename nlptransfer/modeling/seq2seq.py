@@ -1,5 +1,5 @@
-"""Seq2seq building blocks for translation transfer: tokenizer, small Marian, loading, vocabulary
-extension, generation and BLEU/chrF scoring.
+"""Seq2seq building blocks for translation transfer: tokenizer, small Marian, loading, the child's unseen
+subwords, generation and BLEU/chrF scoring.
 
 - `train_tokenizer(texts, vocab_size)`: a shared Unigram subword tokenizer (HF `tokenizers`, sentencepiece
   style `▁` word boundaries) wrapped as a `PreTrainedTokenizerFast` that appends `</s>`; saved with
@@ -8,9 +8,9 @@ extension, generation and BLEU/chrF scoring.
   output layer) sized by the arguments.
 - `load_seq2seq(path)`: any `AutoModelForSeq2SeqLM` checkpoint + its tokenizer (Hub id or local directory),
   with one-line `ModelError`s, including a tokenizer larger than the model's embedding matrix.
-- `extend_vocabulary(model, tokenizer, texts)`: add the subwords a child corpus needs and the parent
-  tokenizer lacks, initialising each new embedding row from the parent's embeddings of the pieces the parent
-  tokenizer splits it into (Marian's `final_logits_bias` is resized too).
+- `unseen_subwords(parent_tokenizer, child_texts, vocab_size)`: the subwords a child corpus needs and the
+  parent tokenizer lacks; `nlptransfer.embeddings.extend_subword_vocabulary` adds them, each new embedding row
+  initialised from the parent's embeddings of the pieces the parent tokenizer splits it into.
 - `translate(...)` (beam search, batched by length) and `translation_scores(...)` (sacrebleu BLEU and chrF
   through the bundled evaluate modules).
 """
@@ -20,14 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
-    AddedToken,
     AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
@@ -163,7 +161,7 @@ def fingerprint(*parts: object) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# vocabulary extension
+# child subwords
 
 
 def unseen_subwords(
@@ -178,75 +176,6 @@ def unseen_subwords(
     for ids in child(list(child_texts), add_special_tokens=False)["input_ids"]:
         counts.update(child.convert_ids_to_tokens(ids))
     return {t: scores.get(t, -20.0) for t, c in counts.most_common() if c >= min_count and t not in known}
-
-
-def extend_vocabulary(model: PreTrainedModel, tokenizer, new_pieces: dict[str, float] | Sequence[str]):
-    """Add subwords to `tokenizer` and grow `model` to match; returns (new tokenizer, pieces added).
-
-    A Unigram tokenizer (sentencepiece style: ours, T5's, Marian-style fast tokenizers) gets the pieces as
-    real subwords of its model, with their scores, so they segment words like the old ones do. Any other
-    tokenizer gets the word-initial pieces as whole-word added tokens.
-    Each new embedding row is the mean of the parent's embeddings of the pieces the *original* tokenizer
-    splits the subword into (random rows wreck early training, transformers #15821). Tied output embeddings
-    (Marian, T5 v1.0) follow; an untied `lm_head` gets the same mean and Marian's `final_logits_bias` the
-    mean bias of the pieces.
-    """
-    scores = dict(new_pieces) if isinstance(new_pieces, dict) else dict.fromkeys(new_pieces, -20.0)
-    vocab = tokenizer.get_vocab()
-    pieces = [t for t in scores if t not in vocab]
-    if not pieces:
-        return tokenizer, []
-    parts = [
-        tokenizer(t.replace("▁", " ").strip(), add_special_tokens=False)["input_ids"]
-        or [tokenizer.unk_token_id]
-        for t in pieces
-    ]
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    if state["model"]["type"] == "Unigram":
-        state["model"]["vocab"].extend([t, float(scores[t])] for t in pieces)
-        backend = Tokenizer.from_str(json.dumps(state))
-        grown = PreTrainedTokenizerFast(
-            tokenizer_object=backend,
-            model_max_length=tokenizer.model_max_length,
-            **{k: v for k, v in tokenizer.special_tokens_map.items() if isinstance(v, str)},
-        )
-    else:
-        pieces = [t for t in pieces if t.startswith("▁") and len(t) > 1]
-        parts = [tokenizer(t[1:], add_special_tokens=False)["input_ids"] for t in pieces]
-        grown = tokenizer
-        grown.add_tokens([AddedToken(t[1:], single_word=True) for t in pieces])
-    old_rows = _embedding_rows(model)
-    model.resize_token_embeddings(max(len(grown), old_rows), mean_resizing=False)
-    resize_final_logits_bias(model)
-    added = []
-    with torch.no_grad():
-        emb = model.get_input_embeddings().weight
-        out = model.get_output_embeddings()
-        tied = out is None or out.weight.data_ptr() == emb.data_ptr()
-        bias = getattr(model, "final_logits_bias", None)
-        new_vocab = grown.get_vocab()
-        for token, ids in zip(pieces, parts, strict=True):
-            row = new_vocab.get(token if grown is not tokenizer else token[1:])
-            if row is None or row < old_rows or not ids:
-                continue
-            emb[row] = emb[ids].mean(0)
-            if not tied:
-                out.weight[row] = out.weight[ids].mean(0)
-            if bias is not None:
-                bias[..., row] = bias[..., ids].mean(-1)
-            added.append(token)
-    return grown, added
-
-
-def resize_final_logits_bias(model: PreTrainedModel) -> None:
-    """Marian/BART keep a `final_logits_bias` buffer of vocabulary size; keep it in step with the embeddings."""
-    bias = getattr(model, "final_logits_bias", None)
-    rows = _embedding_rows(model)
-    if bias is not None and bias.shape[-1] != rows:
-        grown = torch.zeros((1, rows), dtype=bias.dtype)
-        n = min(rows, bias.shape[-1])
-        grown[:, :n] = bias[:, :n]
-        model.register_buffer("final_logits_bias", grown)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,7 +249,3 @@ def translation_scores(predictions: Sequence[str], references: Sequence[str]) ->
     bleu = load_metric("sacrebleu").compute(predictions=list(predictions), references=refs)
     chrf = load_metric("chrf").compute(predictions=list(predictions), references=refs)
     return {"bleu": float(bleu["score"]), "chrf": float(chrf["score"]), "n": len(predictions)}
-
-
-def log_perplexity_note(loss: float | None) -> str:
-    return "" if loss is None or math.isnan(loss) else f"loss {loss:.3f} (ppl {math.exp(min(loss, 50)):.1f})"

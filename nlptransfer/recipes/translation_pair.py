@@ -46,12 +46,12 @@ from nlptransfer.assets import cache_dir
 from nlptransfer.config import RecipeParser, TransferArguments, TransferTrainingArguments, config_to_dict
 from nlptransfer.data import subsample
 from nlptransfer.data.bible import check_pair, is_bible_name, load_parallel, parse_bible_name
+from nlptransfer.embeddings import extend_subword_vocabulary
 from nlptransfer.errors import ConfigError, DataError, run_cli
 from nlptransfer.modeling import count_parameters, save_classifier
 from nlptransfer.modeling.seq2seq import (
     build_marian,
     check_vocab,
-    extend_vocabulary,
     fingerprint,
     load_seq2seq,
     tokenize_pairs,
@@ -359,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if args.vocab == "extend":
             new = unseen_subwords(tokenizer, list(child_train["source"]) + list(child_train["target"]),
                                   args.extend_vocab_size)  # fmt: skip
-            tokenizer, added = extend_vocabulary(parent, tokenizer, new)
+            tokenizer, added = extend_subword_vocabulary(parent, tokenizer, new)
             logger.info("vocabulary extended by %d child subwords (now %d)", len(added), len(tokenizer))
             child_features = filtered_features(child_train, tokenizer, args)
         model = apply_seq2seq_strategy(parent, transfer_args)
