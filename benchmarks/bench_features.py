@@ -32,16 +32,16 @@ import numpy as np
 import torch
 import transformers
 from datasets import Dataset
+from nlptransfer.outputs import write_json_atomic
 from transformers import DataCollatorWithPadding, TrainerCallback, set_seed
 
-from nlptransfer.config import ModelArguments, TransferArguments, TransferTrainingArguments
+from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data import load_source
 from nlptransfer.features import extract_features, freeze_backbone_eval, train_head_on_features
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, load_tokenizer
-from nlptransfer.outputs import write_json_atomic
 from nlptransfer.reporting import markdown_table
-from nlptransfer.trainers import TransferTrainer
+from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 RESULTS = Path(__file__).parent / "results" / "features.json"
 BATCH = 32

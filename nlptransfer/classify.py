@@ -25,12 +25,22 @@ import numpy as np
 from datasets import DatasetDict, List, Value
 from transformers import DataCollatorWithPadding, set_seed
 
-from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
+from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments
 from nlptransfer.errors import DataError
-from nlptransfer.features import extract_features, freeze_backbone_eval, head_reads_pooler, train_head_on_features
+from nlptransfer.evaluation.metrics import (
+    classification_metrics,
+    make_compute_metrics,
+    make_preprocess_logits,
+)
+from nlptransfer.features import (
+    extract_features,
+    freeze_backbone_eval,
+    head_reads_pooler,
+    train_head_on_features,
+)
 from nlptransfer.inference import predict_logits
-from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics, make_preprocess_logits
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
+from nlptransfer.reporting import model_card
 from nlptransfer.runs import (
     finish_output_dir,
     is_main_process,
@@ -39,8 +49,7 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import model_card
-from nlptransfer.trainers import TransferTrainer
+from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 

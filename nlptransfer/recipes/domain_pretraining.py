@@ -50,17 +50,18 @@ from transformers import (
 )
 
 from nlptransfer import assets, embeddings
-from nlptransfer.evaluation.comparison import subsample
 from nlptransfer.config import (
     ModelArguments,
     RecipeParser,
+    RunArguments,
     TransferArguments,
-    TransferTrainingArguments,
     config_to_dict,
 )
 from nlptransfer.data import load_source
 from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
+from nlptransfer.evaluation.comparison import subsample
 from nlptransfer.modeling import _not_found, _only_pickled_weights, _pickle_refused, load_tokenizer
+from nlptransfer.reporting import card_tail, markdown_table
 from nlptransfer.runs import (
     finish_output_dir,
     start_run,
@@ -68,33 +69,8 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.reporting import card_tail, markdown_table
 
 logger = logging.getLogger("nlptransfer")
-
-# The no-argument run; recipes/domain_pretraining/minilm_pubmed_dapt.yaml holds the same values.
-DEFAULTS = {
-    "corpus": "pubmed-abstracts-unindexed",
-    "output_dir": "outputs/domain-pretraining-pubmed",
-    "max_length": 128,
-    "max_train_samples": 4000,
-    "max_eval_samples": 500,
-    "whole_word_mask": True,
-    "mlm_probability": 0.15,
-    "extend_vocab": 0,
-    "vocab_init": "mean",
-    "strategy": "full",
-    "learning_rate": 1e-4,
-    "max_steps": 250,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.06,
-    "weight_decay": 0.01,
-    "save_strategy": "no",
-    "logging_steps": 25,
-    "report_to": "none",
-    "seed": 42,
-}
 
 
 @dataclass
@@ -181,13 +157,12 @@ class DomainPretrainingArguments:
 
 
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
-        [ModelArguments, DomainPretrainingArguments, TransferArguments, TransferTrainingArguments],
+    return RecipeParser(
+        [ModelArguments, DomainPretrainingArguments, TransferArguments, RunArguments],
+        defaults="domain_pretraining/minilm_pubmed_dapt.yaml",
         prog="python -m nlptransfer.recipes.domain_pretraining",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 # ----------------------------------------------------------------------------------------------
