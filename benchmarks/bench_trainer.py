@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-
 from nlptransfer.outputs import write_json_atomic, write_text_atomic
+
 from nlptransfer.reporting import markdown_table
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -115,14 +115,16 @@ def train_worker(config: str, epochs: float, max_train: int | None, max_test: in
     """Train one configuration in this (fresh) process; write its measurements to `out`."""
     _quiet()
     from datasets import DatasetDict
+    from nlptransfer.metrics import classification_metrics
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     from nlptransfer.classify import fit_classifier
-    from nlptransfer.config import ModelArguments, TransferArguments, TransferTrainingArguments
+    from nlptransfer.config import ModelArguments, TransferArguments, configs_dir, read_yaml
     from nlptransfer.inference import predict_logits
-    from nlptransfer.metrics import classification_metrics
     from nlptransfer.modeling import build_classifier, load_tokenizer
-    from nlptransfer.recipes.sentiment import DEFAULTS
+    from nlptransfer.trainers import TransferTrainingArguments
+
+    DEFAULTS = read_yaml(configs_dir() / "sentiment" / "minilm_full.yaml")  # the recipe's no-argument run
 
     source = _source(max_train, max_test)
     label_names = source["train"].features["label"].names
