@@ -1,14 +1,11 @@
 """Unsupervised domain adaptation: DANN, CORAL/MMD feature alignment, importance weighting (see trainer.py)."""
 
 from nlptransfer.trainers.adaptation.config import (
-    ALIGN_ON,
-    ALIGNMENTS,
     DomainAdversarialConfig,
     FeatureAlignmentConfig,
     ImportanceWeightingConfig,
     MixedDomainConfig,
     as_config,
-    check_weight,
 )
 from nlptransfer.trainers.adaptation.trainer import (
     DomainAdversarialTrainer,
@@ -19,8 +16,6 @@ from nlptransfer.trainers.adaptation.trainer import (
 )
 
 __all__ = [
-    "ALIGNMENTS",
-    "ALIGN_ON",
     "DomainAdversarialConfig",
     "DomainAdversarialTrainer",
     "FeatureAlignmentConfig",
@@ -30,6 +25,5 @@ __all__ = [
     "MixedDomainCollator",
     "MixedDomainConfig",
     "as_config",
-    "check_weight",
     "pair_with_target",
 ]

@@ -1,6 +1,6 @@
 """Knowledge distillation: a fine-tuned teacher classifier into a smaller student (see trainer.py)."""
 
-from nlptransfer.trainers.distillation.config import RKD_POOLING, DistillationTrainingArguments
+from nlptransfer.trainers.distillation.config import DistillationTrainingArguments
 from nlptransfer.trainers.distillation.trainer import (
     DistillationTrainer,
     check_compatible,
@@ -10,7 +10,6 @@ from nlptransfer.trainers.distillation.trainer import (
 )
 
 __all__ = [
-    "RKD_POOLING",
     "DistillationTrainer",
     "DistillationTrainingArguments",
     "check_compatible",
