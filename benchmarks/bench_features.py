@@ -34,14 +34,14 @@ import transformers
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, TrainerCallback, set_seed
 
-from nlptransfer.config import ModelArguments, TransferArguments, TransferTrainingArguments
+from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data import load_source, subsample
 from nlptransfer.features import extract_features, freeze_backbone_eval, train_head_on_features
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import write_json_atomic
-from nlptransfer.trainers import TransferTrainer
+from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 RESULTS = Path(__file__).parent / "results" / "features.json"
 BATCH = 32

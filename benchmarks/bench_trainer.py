@@ -116,11 +116,13 @@ def train_worker(config: str, epochs: float, max_train: int | None, max_test: in
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     from nlptransfer.classify import fit_classifier
-    from nlptransfer.config import ModelArguments, TransferArguments, TransferTrainingArguments
+    from nlptransfer.config import ModelArguments, TransferArguments, configs_dir, read_yaml
     from nlptransfer.evaluation.metrics import classification_metrics
     from nlptransfer.inference import predict_logits
     from nlptransfer.modeling import build_classifier, load_tokenizer
-    from nlptransfer.recipes.sentiment import DEFAULTS
+    from nlptransfer.trainers import TransferTrainingArguments
+
+    DEFAULTS = read_yaml(configs_dir() / "sentiment" / "minilm_full.yaml")  # the recipe's no-argument run
 
     source = _source(max_train, max_test)
     label_names = source["train"].features["label"].names

@@ -25,7 +25,7 @@ import numpy as np
 from datasets import DatasetDict, List, Value
 from transformers import DataCollatorWithPadding, set_seed
 
-from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, TransferTrainingArguments
+from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments
 from nlptransfer.errors import DataError
 from nlptransfer.evaluation.metrics import (
     classification_metrics,
@@ -49,7 +49,7 @@ from nlptransfer.runs import (
     write_text_atomic,
     write_yaml_atomic,
 )
-from nlptransfer.trainers import TransferTrainer
+from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 

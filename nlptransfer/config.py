@@ -1,8 +1,13 @@
 """Argument dataclasses and the YAML + CLI parser shared by every recipe.
 
-A recipe builds a `RecipeParser` over its dataclasses. `--config recipes/<recipe>/<file>.yaml` sets
-defaults, command-line flags override them, and an unknown key (in the YAML or on the command line)
-fails naming the nearest valid key. `--help` lists every field with its help text.
+YAML is the only source of defaults. A recipe builds a `RecipeParser` over its dataclasses naming its
+default YAML (`RecipeParser([...], defaults="sentiment/minilm_full.yaml")`, a file of the shipped configs
+folder, `configs_dir()`): that file is what the recipe runs with no arguments. `--config FILE` (or
+`--config=FILE`, once) overrides it, command-line flags override both, and an unknown key (in a YAML or on
+the command line) fails naming the nearest valid key. `--help` lists every field with its help text.
+
+The trainer configs (`TransferTrainingArguments` and the others) live beside their trainers in
+`nlptransfer/trainers/<method>/config.py`; they build on `RunArguments`.
 """
 
 from __future__ import annotations
@@ -199,28 +204,13 @@ class CompareArguments:
 
 
 @dataclass
-class TransferTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus the knobs of `TransferTrainer`."""
+class RunArguments(TrainingArguments):
+    """`TrainingArguments` plus the run control every recipe honours (reusing an output directory, resuming).
 
-    layerwise_lr_decay: float = field(
-        default=1.0,
-        metadata={
-            "help": "Layer-wise learning-rate decay: layer l from the top trains at lr * decay**l "
-            "(head at lr). 1.0 disables; 0.8-0.95 is typical."
-        },
-    )
-    freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the input embeddings frozen."})
-    gradual_unfreezing_steps: int = field(
-        default=0,
-        metadata={
-            "help": "ULMFiT gradual unfreezing: start with only the head trainable and unfreeze one more "
-            "layer group (top down) every N optimizer steps. 0 disables."
-        },
-    )
-    class_weighted_loss: bool = field(
-        default=False,
-        metadata={"help": "Weight the loss by inverse class frequency of the training labels (imbalance)."},
-    )
+    The base of every trainer config in `nlptransfer.trainers`, and the training arguments of a recipe that
+    trains with a plain `Trainer` (domain_pretraining).
+    """
+
     overwrite_output_dir: bool = field(
         default=False,
         metadata={
@@ -228,7 +218,6 @@ class TransferTrainingArguments(TrainingArguments):
             "tool wrote are replaced; nothing else is deleted."
         },
     )
-
     resume: bool = field(
         default=False,
         metadata={
@@ -252,28 +241,64 @@ class TransferTrainingArguments(TrainingArguments):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (e.g. --{name} 8)")
         super().__post_init__()
-        if not 0 < self.layerwise_lr_decay <= 1:
-            raise ConfigError(
-                f"layerwise_lr_decay={self.layerwise_lr_decay} must be in (0, 1]; 1.0 disables it"
-            )
-        if self.gradual_unfreezing_steps < 0:
-            raise ConfigError("gradual_unfreezing_steps must be >= 0 (0 disables gradual unfreezing)")
+
+
+def configs_dir() -> Path | None:
+    """The folder of shipped recipe YAMLs (`<recipe>/<name>.yaml`): `nlptransfer/configs/` in an installed
+    package (pyproject maps the repository's `recipes/` there), else the source checkout's `recipes/`."""
+    package = Path(__file__).resolve().parent
+    for path in (package / "configs", package.parent / "recipes"):
+        if path.is_dir() and any(path.glob("*/*.yaml")):
+            return path
+    return None
+
+
+def default_config(name: str) -> Path:
+    """The shipped YAML `name` (e.g. "sentiment/minilm_full.yaml"); a one-line `ConfigError` if missing."""
+    root = configs_dir()
+    if root is None or not (root / name).is_file():
+        where = root / name if root is not None else f"recipes/{name} (no shipped configs folder found)"
+        raise ConfigError(
+            f"the recipe's default settings {where} are missing; reinstall nlptransfer or run from a checkout"
+        )
+    return root / name
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file holding a mapping of key: value pairs (empty file: {}); one-line `ConfigError` otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"config file {str(path)!r} is not valid UTF-8 YAML ({type(err).__name__}); fix its syntax"
+        ) from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of key: value pairs")
+    return data
 
 
 class RecipeParser(HfArgumentParser):
-    """`HfArgumentParser` with `--config file.yaml` defaults and one-line errors.
+    """`HfArgumentParser` with YAML defaults and one-line errors.
 
-    Precedence: dataclass defaults < YAML < command line.
+    Precedence: dataclass defaults < the recipe's default YAML (`defaults`, a path under `configs_dir()`
+    such as "sentiment/minilm_full.yaml") < `--config FILE` < command-line flags.
     """
 
-    def __init__(self, dataclass_types, **kwargs):
+    def __init__(self, dataclass_types, defaults: str | None = None, **kwargs):
         kwargs.setdefault("allow_abbrev", False)  # "--strat" must not silently mean "--strategy"
         super().__init__(dataclass_types, **kwargs)
+        self.defaults_file = default_config(defaults) if defaults is not None else None
+        shipped = f" over the defaults in recipes/{defaults}" if defaults is not None else ""
         self.add_argument(
             "--config",
             metavar="YAML",
-            help="YAML file of defaults (recipes/<recipe>/*.yaml); flags override it.",
+            help=f"YAML file of settings (e.g. recipes/<recipe>/*.yaml){shipped}; flags override it.",
         )
+        if self.defaults_file is not None:
+            self.set_defaults(**self._read_yaml(self.defaults_file))
 
     def error(self, message: str):  # argparse calls this on bad flags; make it a one-line ConfigError
         raise ConfigError(f"{message} (see --help)")
@@ -287,16 +312,7 @@ class RecipeParser(HfArgumentParser):
         return ConfigError(f"unknown config key {key!r} in {where}; {hint}")
 
     def parse(self, argv: Sequence[str] | None = None) -> tuple[Any, ...]:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        config_path = None
-        if "--config" in argv:
-            i = argv.index("--config")
-            if i + 1 >= len(argv):
-                raise ConfigError(
-                    "--config needs a YAML file path (e.g. --config recipes/sentiment/minilm_full.yaml)"
-                )
-            config_path = argv[i + 1]
-            argv = argv[:i] + argv[i + 2 :]
+        config_path, argv = _take_config(list(sys.argv[1:] if argv is None else argv))
         if config_path is not None:
             self.set_defaults(**self._read_yaml(config_path))
         args, remaining = self.parse_known_args(argv)
@@ -320,37 +336,57 @@ class RecipeParser(HfArgumentParser):
         check_conflicts(*outputs)
         return tuple(outputs)
 
-    def _read_yaml(self, path: str) -> dict[str, Any]:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {path!r} not found; pass an existing YAML file to --config")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise ConfigError(
-                f"config file {path!r} is not valid UTF-8 YAML ({type(err).__name__}); fix its syntax"
-            ) from err
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path!r} must hold a mapping of key: value pairs")
+    def _read_yaml(self, path: str | Path) -> dict[str, Any]:
+        data = read_yaml(path)
         valid = set(self._valid_keys())
         for key in data:
             if key not in valid:
-                raise self._unknown(str(key), path)
+                raise self._unknown(str(key), str(path))
         return data
+
+
+def _take_config(argv: list[str]) -> tuple[str | None, list[str]]:
+    """(the `--config FILE` / `--config=FILE` path or None, argv without it); one `--config` at most."""
+    paths, rest = [], []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--config":
+            value = next(tokens, None)
+            if value is None or value.startswith("--"):
+                raise ConfigError(
+                    "--config needs a YAML file path (e.g. --config recipes/sentiment/minilm_full.yaml)"
+                )
+            paths.append(value)
+        elif token.startswith("--config="):
+            paths.append(token.removeprefix("--config="))
+            if not paths[-1]:
+                raise ConfigError(
+                    "--config= needs a YAML file path (e.g. --config=recipes/sentiment/minilm_full.yaml)"
+                )
+        else:
+            rest.append(token)
+    if len(paths) > 1:
+        raise ConfigError(
+            f"--config given {len(paths)} times ({', '.join(paths)}); pass one YAML file and override "
+            "single settings with flags"
+        )
+    return (paths[0] if paths else None), rest
 
 
 def check_conflicts(*configs: Any) -> None:
     """Reject option combinations that each parse but cannot work together (one line, naming the fix)."""
     transfer = next((c for c in configs if isinstance(c, TransferArguments)), None)
-    training = next((c for c in configs if isinstance(c, TransferTrainingArguments)), None)
-    if transfer is not None and training is not None:
-        # Gradual unfreezing re-freezes layer groups of the backbone: with only a head or adapters
-        # training it does nothing (frozen) or silently starves the adapters of updates (peft).
-        if training.gradual_unfreezing_steps and transfer.strategy != "full":
-            raise ConfigError(
-                f"--gradual_unfreezing_steps applies to --strategy full only, not {transfer.strategy!r}; "
-                "drop it or use --strategy full"
-            )
+    # The fine-tuning configs of nlptransfer.trainers (TransferTrainingArguments & co.) carry the option.
+    unfreezing = next(
+        (c.gradual_unfreezing_steps for c in configs if hasattr(c, "gradual_unfreezing_steps")), 0
+    )
+    # Gradual unfreezing re-freezes layer groups of the backbone: with only a head or adapters training it
+    # does nothing (frozen) or silently starves the adapters of updates (peft).
+    if transfer is not None and unfreezing and transfer.strategy != "full":
+        raise ConfigError(
+            f"--gradual_unfreezing_steps applies to --strategy full only, not {transfer.strategy!r}; "
+            "drop it or use --strategy full"
+        )
 
 
 def config_to_dict(*configs: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ import logging
 import os
 import struct
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,15 +53,17 @@ from datasets import ClassLabel, Dataset
 from torch import nn
 from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from torch.utils.hooks import RemovableHandle
-from transformers import PreTrainedModel
+from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
 from nlptransfer import assets
-from nlptransfer.config import TransferTrainingArguments
+from nlptransfer.config import ModelArguments
 from nlptransfer.errors import ConfigError, DataError, ModelError
 from nlptransfer.inference import predict_logits
-from nlptransfer.trainers import TransferTrainer
+from nlptransfer.modeling import load_tokenizer
+from nlptransfer.selection import rank_by_score
+from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 
@@ -452,3 +455,28 @@ def train_head_on_features(
     device = next(_backbone(model).parameters()).device
     head.to(device)
     return output, metrics
+
+
+# ----------------------------------------------------------------------------------------------
+# which pretrained model?
+
+
+def rank_models(
+    model_names: Sequence[str],
+    texts: Sequence[str],
+    labels,
+    *,
+    score: str = "logme",
+    pooling: str = "mean",
+    max_length: int = 128,
+) -> list[tuple[str, float]]:
+    """Rank candidate pretrained models (Hub ids or local folders) for a labelled target sample, without
+    fine-tuning: `score` (`selection.SCORES`) of each model's frozen `pooling` features. Best first."""
+    candidates = {}
+    for name in model_names:
+        tokenizer = load_tokenizer(ModelArguments(model_name_or_path=name))
+        model = AutoModel.from_pretrained(assets.resolve_model(name))
+        candidates[name] = extract_features(
+            model, tokenizer, list(texts), pooling=pooling, max_length=max_length
+        )
+    return rank_by_score(candidates, labels, score)

@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 from tiny import sentiment_rows, tiny_model_dir, write_csv
 
 from nlptransfer import NlpTransferError
-from nlptransfer.config import DataArguments, ModelArguments, TransferArguments, TransferTrainingArguments
+from nlptransfer.config import DataArguments, ModelArguments, TransferArguments
 from nlptransfer.data import load_source
 from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirError, run_cli
 from nlptransfer.modeling import build_classifier
 from nlptransfer.recipes import sentiment, text_classification
 from nlptransfer.runs import prepare_output_dir
+from nlptransfer.trainers import TransferTrainingArguments
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,13 +1,21 @@
-"""Config parsing: every shipped YAML parses, defaults < YAML < CLI, unknown keys name the nearest key."""
+"""Config parsing: every shipped YAML parses, each recipe's defaults are its YAML, defaults < YAML < CLI,
+unknown keys name the nearest key, a trainer's config takes only the flags the trainer honours."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from transformers import TrainingArguments
 
-from nlptransfer import ConfigError, TransferTrainingArguments
+from nlptransfer import ConfigError
+from nlptransfer.config import config_to_dict, configs_dir
+from nlptransfer.errors import run_cli
 from nlptransfer.recipes import (
     distill,
     domain_adaptation,
@@ -65,14 +73,89 @@ def test_every_yaml_parses(path):
     assert fields.get("strategy", "full") in {"full", "frozen", "lora", "ia3"}
 
 
-@pytest.mark.parametrize("recipe", list(DEFAULT_YAMLS), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-def test_no_argument_defaults_match_the_default_yaml(recipe):
-    default = recipe.make_parser().parse([])
-    from_yaml = recipe.make_parser().parse(["--config", str(ROOT / DEFAULT_YAMLS[recipe])])
-    for a, b in zip(default, from_yaml, strict=True):
-        if isinstance(a, TransferTrainingArguments):
-            a, b = a.to_dict(), b.to_dict()
-        assert a == b
+def _recipe_id(recipe) -> str:
+    return recipe.__name__.rsplit(".", 1)[-1]
+
+
+def test_configs_dir_is_the_repository_recipes_folder():
+    assert configs_dir() == ROOT / "recipes"
+
+
+@pytest.mark.parametrize("recipe", list(DEFAULT_YAMLS), ids=_recipe_id)
+def test_no_argument_run_has_the_default_yaml_values(recipe):
+    parsed = config_to_dict(*recipe.make_parser().parse([]))
+    values = yaml.safe_load((ROOT / DEFAULT_YAMLS[recipe]).read_text(encoding="utf-8"))
+    for key, value in values.items():
+        expected = [] if (key, value) == ("report_to", "none") else json.loads(json.dumps(value))
+        assert parsed[key] == expected, key
+
+
+@pytest.mark.parametrize("recipe", list(DEFAULT_YAMLS), ids=_recipe_id)
+def test_the_parser_reads_its_default_yaml(recipe, tmp_path, monkeypatch):
+    """No DEFAULTS dict: the defaults are whatever the recipe's YAML in the configs folder says."""
+    name = DEFAULT_YAMLS[recipe].removeprefix("recipes/")
+    edited = yaml.safe_load((ROOT / DEFAULT_YAMLS[recipe]).read_text(encoding="utf-8"))
+    edited.update(output_dir=str(tmp_path / "from-the-yaml"), seed=7)
+    (tmp_path / name).parent.mkdir(parents=True)
+    (tmp_path / name).write_text(yaml.safe_dump(edited), encoding="utf-8")
+    monkeypatch.setattr("nlptransfer.config.configs_dir", lambda: tmp_path)
+    training = recipe.make_parser().parse([])[-1]
+    assert training.output_dir == str(tmp_path / "from-the-yaml") and training.seed == 7
+    # dataclass defaults < the recipe's YAML < --config < flags
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("seed: 8\n", encoding="utf-8")
+    assert recipe.make_parser().parse(["--config", str(cfg)])[-1].seed == 8
+    assert recipe.make_parser().parse(["--config", str(cfg), "--seed", "9"])[-1].seed == 9
+
+
+def test_missing_defaults_file_is_one_line(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "recipes" / "distill", tmp_path / "distill")  # not the sentiment defaults
+    monkeypatch.setattr("nlptransfer.config.configs_dir", lambda: tmp_path)
+    with pytest.raises(ConfigError, match="default settings .*sentiment/minilm_full.yaml are missing") as err:
+        sentiment.make_parser()
+    assert "\n" not in str(err.value)
+
+
+def test_config_with_equals_sign_and_only_once(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("strategy: lora\nlora_r: 4\n", encoding="utf-8")
+    _, _, transfer, _, _ = sentiment.make_parser().parse([f"--config={cfg}", "--lora_r", "16"])
+    assert transfer.strategy == "lora" and transfer.lora_r == 16
+    with pytest.raises(ConfigError, match="--config given 2 times") as err:
+        sentiment.make_parser().parse(["--config", str(cfg), f"--config={cfg}"])
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="--config needs a YAML file path"):
+        sentiment.make_parser().parse(["--config", "--lora_r", "16"])
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--layerwise_lr_decay", "--gradual_unfreezing_steps", "--class_weighted_loss", "--freeze_embeddings"],
+)
+def test_translation_rejects_transfer_trainer_flags(flag, tmp_path, capsys):
+    """TranslationTransferTrainer does not honour TransferTrainer's knobs: an unknown key, not ignored."""
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(translation_pair.main, [flag, "1", "--output_dir", str(out)])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: ")
+    assert re.search(f"unknown config key '{flag[2:]}'", errors[0]) and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("recipe", "flag"),
+    [
+        (distill, "--class_weighted_loss"),
+        (multitask, "--class_weighted_loss"),
+        (domain_pretraining, "--layerwise_lr_decay"),
+        (domain_pretraining, "--gradual_unfreezing_steps"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else _recipe_id(v),
+)
+def test_flags_the_trainer_ignores_are_unknown_keys(recipe, flag):
+    with pytest.raises(ConfigError, match=f"unknown config key '{flag[2:]}'"):
+        recipe.make_parser().parse([flag, "1"])
 
 
 def test_cli_overrides_yaml(tmp_path):
@@ -113,8 +196,8 @@ def test_help_documents_every_field(capsys):
     parser = sentiment.make_parser()
     for dtype in parser.dataclass_types:
         own = {f.name for f in dataclasses.fields(dtype)}
-        if dtype is TransferTrainingArguments:  # only our additions; the rest is transformers' own help
-            own -= {f.name for f in dataclasses.fields(dtype.__mro__[1])}
+        if issubclass(dtype, TrainingArguments):  # only our additions; the rest is transformers' own help
+            own -= {f.name for f in dataclasses.fields(TrainingArguments)}
         for f in dataclasses.fields(dtype):
             if f.name in own:
                 assert f.metadata.get("help"), f"{dtype.__name__}.{f.name} has no help text"

@@ -13,16 +13,9 @@ from nlptransfer import ConfigError, DistillationTrainer, DistillationTrainingAr
 from nlptransfer.classify import encode
 from nlptransfer.data import load_source
 from nlptransfer.errors import run_cli
+from nlptransfer.losses import logit_distillation_loss, pairwise_distances, rkd_angle_loss, rkd_distance_loss
 from nlptransfer.recipes import distill
-from nlptransfer.trainers.distillation import (
-    check_compatible,
-    logit_distillation_loss,
-    pairwise_distances,
-    rkd_angle_loss,
-    rkd_distance_loss,
-    spread_layers,
-    truncated_student,
-)
+from nlptransfer.trainers.distillation import check_compatible, spread_layers, truncated_student
 
 LABELS = ["negative", "neutral", "positive"]
 

@@ -103,17 +103,11 @@ def recipe_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
-def configs_dir() -> Path | None:
-    """The repository's `recipes/` folder of YAML configs, if this is a source (editable) install."""
-    candidates = [Path(__file__).resolve().parent.parent / "recipes", Path.cwd() / "recipes"]
-    for path in candidates:
-        if path.is_dir() and any(path.glob("*/*.yaml")):
-            return path
-    return None
-
-
 def shipped_configs() -> dict[str, Path]:
     """`<recipe>/<name>` -> YAML path."""
+    # Imported when used: nlptransfer.config loads transformers, and `nlptransfer --help` should stay fast.
+    from nlptransfer.config import configs_dir
+
     root = configs_dir()
     if root is None:
         return {}
@@ -121,8 +115,8 @@ def shipped_configs() -> dict[str, Path]:
 
 
 _NO_CONFIGS = (
-    "no shipped configs found: they live in the source repository's recipes/ folder, which a "
-    "non-editable install does not include; run from a checkout (pip install -e .) or write your own YAML"
+    "no shipped configs found (the repository's recipes/ folder, installed as nlptransfer/configs/); "
+    "reinstall nlptransfer or write your own YAML"
 )
 
 
@@ -159,8 +153,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     out.append("Shipped configs (nlptransfer cp <recipe>/<config> <dest>):")
     configs = shipped_configs()
     if configs:
-        root = configs_dir()
-        out += [f"  {key:44s} {path.relative_to(root.parent)}" for key, path in configs.items()]
+        out += [f"  {key:44s} {path.relative_to(path.parents[2])}" for key, path in configs.items()]
     else:
         out.append(f"  {_NO_CONFIGS}")
     out.append("")

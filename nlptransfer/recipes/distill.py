@@ -62,35 +62,6 @@ from nlptransfer.trainers.distillation import (
 
 logger = logging.getLogger("nlptransfer")
 
-# The no-argument run; recipes/distill/minilm_vader.yaml holds the same values (a test checks).
-DEFAULTS = {
-    "dataset": "vader-movies",
-    "max_train_samples": 800,
-    "max_eval_samples": 800,
-    "output_dir": "outputs/distill-minilm-vader",
-    "max_length": 64,
-    "teacher_epochs": 2,
-    "student_layers": 3,
-    "layer_pick": "first",
-    "compare_student_alone": True,
-    "distill_temperature": 2.0,
-    "distill_alpha": 0.5,
-    "rkd_distance_weight": 1.0,
-    "rkd_angle_weight": 2.0,
-    "rkd_pooling": "mean",
-    "learning_rate": 1e-4,
-    "num_train_epochs": 2,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "warmup_steps": 0.1,
-    "weight_decay": 0.01,
-    "eval_strategy": "no",
-    "save_strategy": "no",
-    "logging_steps": 10,
-    "report_to": "none",
-    "seed": 42,
-}
-
 
 @dataclass
 class DistillArguments:
@@ -128,13 +99,12 @@ class DistillArguments:
 
 
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
+    return RecipeParser(
         [ModelArguments, DataArguments, DistillArguments, DistillationTrainingArguments],
+        defaults="distill/minilm_vader.yaml",
         prog="python -m nlptransfer.recipes.distill",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

@@ -42,13 +42,7 @@ from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
 from nlptransfer.classify import encode
-from nlptransfer.config import (
-    ModelArguments,
-    RecipeParser,
-    TransferArguments,
-    TransferTrainingArguments,
-    config_to_dict,
-)
+from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ConfigError, DataError, run_cli
 from nlptransfer.evaluation.metrics import classification_metrics
@@ -73,7 +67,6 @@ from nlptransfer.runs import (
     write_yaml_atomic,
 )
 from nlptransfer.selection import feature_distances, importance_weights, logme, negative_transfer_check
-from nlptransfer.trainers import TransferTrainer
 from nlptransfer.trainers.adaptation import (
     DomainAdversarialConfig,
     DomainAdversarialTrainer,
@@ -83,32 +76,13 @@ from nlptransfer.trainers.adaptation import (
     ImportanceWeightingConfig,
     MixedDomainCollator,
     as_config,
-    check_weight,
 )
+from nlptransfer.trainers.transfer import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 
 METHODS = ("none", "dann", "coral", "mmd", "iw")
 VADER = ["vader-movies", "vader-tweets", "vader-amazon", "vader-nyt"]
-
-# The no-argument run; recipes/domain_adaptation/minilm_frozen.yaml holds the same values (a test checks).
-DEFAULTS = {
-    "source": "vader-movies",
-    "target": "vader-tweets",
-    "method": list(METHODS),
-    "output_dir": "outputs/domain-adaptation-minilm-frozen",
-    "strategy": "frozen",
-    "learning_rate": 1e-2,
-    "num_train_epochs": 6,
-    "per_device_train_batch_size": 128,
-    "per_device_eval_batch_size": 128,
-    "warmup_steps": 0.05,
-    "weight_decay": 0.0,
-    "save_strategy": "no",
-    "logging_steps": 20,
-    "report_to": "none",
-    "seed": 42,
-}
 
 # Hutto & Gilbert (ICWSM 2014) Table 5: 3-class overall F1, trained on a random half of the row's corpus,
 # tested on the held-out half of each corpus (Naive Bayes for tweets, MaxEnt for the others).
@@ -161,17 +135,6 @@ class DomainAdaptationArguments:
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Test on at most this many target texts (seeded subsample)."}
     )
-    adaptation_weight: float = field(
-        default=1.0, metadata={"help": "Weight of the DANN domain loss and of the CORAL/MMD alignment loss."}
-    )
-    reversal_weight: float = field(
-        default=1.0, metadata={"help": "DANN: maximum gradient-reversal coefficient (>= 0)."}
-    )
-    align_on: str = field(
-        default="auto",
-        metadata={"help": "pooled, logits or auto (pooled unless the backbone is frozen)."},
-    )
-    weight_clip: float = field(default=10.0, metadata={"help": "iw: clip importance weights to [1/c, c]."})
     target_labelled_samples: int = field(
         default=200,
         metadata={
@@ -201,8 +164,6 @@ class DomainAdaptationArguments:
                 f"unknown method {', '.join(map(repr, bad)) or '(none given)'}; choose from {', '.join(METHODS)} "
                 "(--method)"
             )
-        check_weight("reversal_weight", self.reversal_weight)
-        check_weight("adaptation_weight", self.adaptation_weight)
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds} must be >= 1")
         if self.target_labelled_samples < 10:
@@ -211,14 +172,19 @@ class DomainAdaptationArguments:
             raise ConfigError("--matrix needs at least two --domains")
 
 
+@dataclass
+class DomainAdaptationTrainingArguments(DomainAdversarialConfig, ImportanceWeightingConfig):
+    """The trainer configs' fields of every method run here: DANN's, importance weighting's, and what
+    CORAL/MMD share with DANN (adaptation_weight, align_on; --method names the alignment)."""
+
+
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
-        [ModelArguments, DomainAdaptationArguments, TransferArguments, TransferTrainingArguments],
+    return RecipeParser(
+        [ModelArguments, DomainAdaptationArguments, TransferArguments, DomainAdaptationTrainingArguments],
+        defaults="domain_adaptation/minilm_frozen.yaml",
         prog="python -m nlptransfer.recipes.domain_adaptation",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,7 +253,7 @@ class Setup:
 
     model_args: ModelArguments
     transfer_args: TransferArguments
-    training_args: TransferTrainingArguments
+    training_args: DomainAdaptationTrainingArguments
     da: DomainAdaptationArguments
     tokenizer: object
     label_names: list[str]
@@ -304,24 +270,22 @@ class Setup:
         return x[rows] if self.cached else [x[i] for i in rows]
 
 
-def make_trainer(method, model, args, da, train_ds, target_ds, tokenizer, weights):
+def make_trainer(
+    method, model, args: DomainAdaptationTrainingArguments, train_ds, target_ds, tokenizer, weights
+):
+    """The trainer of `method`, its config cut from `args` (each takes only the fields it honours)."""
     common = dict(model=model, train_dataset=train_ds, processing_class=tokenizer)
     if method == "none":
         collator = MixedDomainCollator(tokenizer if "input_ids" in train_ds.column_names else None)
-        return TransferTrainer(args=args, data_collator=collator, **common)
+        config = as_config(TransferTrainingArguments, args)
+        return TransferTrainer(args=config, data_collator=collator, **common)
     if method == "dann":
-        config = as_config(
-            DomainAdversarialConfig, args, adaptation_weight=da.adaptation_weight,
-            reversal_weight=da.reversal_weight, align_on=da.align_on,
-        )  # fmt: skip
+        config = as_config(DomainAdversarialConfig, args)
         return DomainAdversarialTrainer(args=config, target_dataset=target_ds, **common)
     if method in ("coral", "mmd"):
-        config = as_config(
-            FeatureAlignmentConfig, args, alignment=method, adaptation_weight=da.adaptation_weight,
-            align_on=da.align_on,
-        )  # fmt: skip
+        config = as_config(FeatureAlignmentConfig, args, alignment=method)
         return FeatureAlignmentTrainer(args=config, target_dataset=target_ds, **common)
-    config = as_config(ImportanceWeightingConfig, args, weight_clip=da.weight_clip)
+    config = as_config(ImportanceWeightingConfig, args)
     return ImportanceWeightedTrainer(args=config, instance_weights=weights, **common)
 
 
@@ -351,9 +315,7 @@ def train_one(setup: Setup, method, seed, x, labels, target_x=None, weights=None
         )
         train_ds, trainer_model = enc["train"], model
         target_ds = enc["target"].remove_columns("labels") if adapt else None
-    trainer = make_trainer(
-        method, trainer_model, args, setup.da, train_ds, target_ds, setup.tokenizer, weights
-    )
+    trainer = make_trainer(method, trainer_model, args, train_ds, target_ds, setup.tokenizer, weights)
     trainer.train()
     model.eval()
     last = [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -400,8 +362,13 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_dir: Path | None
     }  # fmt: skip
     weights = None
     if "iw" in da.method:
+        targs = setup.training_args
         weights = importance_weights(
-            source.features["train"], target.features["train"], clip=da.weight_clip, seed=da.split_seed
+            source.features["train"],
+            target.features["train"],
+            clip=targs.weight_clip,
+            c=targs.domain_classifier_c,
+            seed=da.split_seed,
         )
         result["importance_weights"] = {"min": float(weights.min()), "median": float(np.median(weights)),
                                         "max": float(weights.max())}  # fmt: skip
@@ -602,8 +569,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "recipe": "domain_adaptation",
         "strategy": transfer_args.strategy,
         "adapted_representation": (
-            da.align_on
-            if da.align_on != "auto"
+            training_args.align_on
+            if training_args.align_on != "auto"
             else "logits"
             if transfer_args.strategy == "frozen"
             else "pooled"

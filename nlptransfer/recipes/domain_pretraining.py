@@ -53,8 +53,8 @@ from nlptransfer import assets, embeddings
 from nlptransfer.config import (
     ModelArguments,
     RecipeParser,
+    RunArguments,
     TransferArguments,
-    TransferTrainingArguments,
     config_to_dict,
 )
 from nlptransfer.data import load_source, subsample
@@ -70,30 +70,6 @@ from nlptransfer.runs import (
 )
 
 logger = logging.getLogger("nlptransfer")
-
-# The no-argument run; recipes/domain_pretraining/minilm_pubmed_dapt.yaml holds the same values.
-DEFAULTS = {
-    "corpus": "pubmed-abstracts-unindexed",
-    "output_dir": "outputs/domain-pretraining-pubmed",
-    "max_length": 128,
-    "max_train_samples": 4000,
-    "max_eval_samples": 500,
-    "whole_word_mask": True,
-    "mlm_probability": 0.15,
-    "extend_vocab": 0,
-    "vocab_init": "mean",
-    "strategy": "full",
-    "learning_rate": 1e-4,
-    "max_steps": 250,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.06,
-    "weight_decay": 0.01,
-    "save_strategy": "no",
-    "logging_steps": 25,
-    "report_to": "none",
-    "seed": 42,
-}
 
 
 @dataclass
@@ -180,13 +156,12 @@ class DomainPretrainingArguments:
 
 
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
-        [ModelArguments, DomainPretrainingArguments, TransferArguments, TransferTrainingArguments],
+    return RecipeParser(
+        [ModelArguments, DomainPretrainingArguments, TransferArguments, RunArguments],
+        defaults="domain_pretraining/minilm_pubmed_dapt.yaml",
         prog="python -m nlptransfer.recipes.domain_pretraining",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 # ----------------------------------------------------------------------------------------------

@@ -55,39 +55,6 @@ from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingAr
 
 logger = logging.getLogger("nlptransfer")
 
-VADER_TASKS = [
-    {"name": "tweets", "dataset": "vader-tweets", "type": "classification"},
-    {"name": "amazon", "dataset": "vader-amazon", "type": "classification"},
-    {"name": "nyt", "dataset": "vader-nyt", "type": "classification"},
-    {"name": "movie_rating", "dataset": "vader-movies", "type": "regression", "label_column": "score"},
-]
-
-# The no-argument run; recipes/multitask/minilm_vader.yaml holds the same values (a test checks).
-DEFAULTS = {
-    "tasks": VADER_TASKS,
-    "max_train_samples": 300,
-    "max_eval_samples": 400,
-    "compare_single_task": True,
-    "single_task_budget": "epochs",
-    "seeds": 1,
-    "output_dir": "outputs/multitask-minilm-vader",
-    "strategy": "full",
-    "max_length": 64,
-    "task_sampling": "proportional",
-    "sampling_temperature": 2.0,
-    "learning_rate": 1e-4,
-    "num_train_epochs": 2,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "warmup_steps": 0.1,
-    "weight_decay": 0.01,
-    "eval_strategy": "epoch",
-    "save_strategy": "no",
-    "logging_steps": 20,
-    "report_to": "none",
-    "seed": 42,
-}
-
 
 @dataclass
 class MultiTaskArguments:
@@ -150,13 +117,12 @@ class MultiTaskArguments:
 
 
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
+    return RecipeParser(
         [ModelArguments, MultiTaskArguments, TransferArguments, MultiTaskTrainingArguments],
+        defaults="multitask/minilm_vader.yaml",
         prog="python -m nlptransfer.recipes.multitask",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

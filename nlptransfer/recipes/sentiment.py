@@ -37,7 +37,6 @@ from nlptransfer.config import (
     ModelArguments,
     RecipeParser,
     TransferArguments,
-    TransferTrainingArguments,
     config_to_dict,
 )
 from nlptransfer.data import check_eval_labels, load_source, subsample
@@ -46,28 +45,9 @@ from nlptransfer.evaluation.metrics import classification_metrics, confusion, pe
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import finish_output_dir, start_run
+from nlptransfer.trainers.transfer import TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
-
-# The no-argument run; recipes/sentiment/minilm_full.yaml holds the same values (a test checks).
-DEFAULTS = {
-    "dataset": "vader-movies",
-    "eval_datasets": ["vader-tweets", "vader-amazon", "vader-nyt"],
-    "output_dir": "outputs/sentiment-minilm-full",
-    "strategy": "full",
-    "learning_rate": 5e-5,
-    "num_train_epochs": 2,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "warmup_steps": 0.1,
-    "weight_decay": 0.01,
-    "eval_strategy": "epoch",
-    "save_strategy": "no",
-    "logging_steps": 20,
-    "train_sampling_strategy": "group_by_length",
-    "report_to": "none",
-    "seed": 42,
-}
 
 # Hutto & Gilbert (2014) Table 5: MaxEnt trained on movie snippets, 3-class overall F1 on each test half.
 PAPER_NOTE = (
@@ -78,13 +58,12 @@ PAPER_MAXENT_MOVIES = {"vader-movies": 0.75, "vader-tweets": 0.56, "vader-amazon
 
 
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
+    return RecipeParser(
         [ModelArguments, DataArguments, TransferArguments, CompareArguments, TransferTrainingArguments],
+        defaults="sentiment/minilm_full.yaml",
         prog="python -m nlptransfer.recipes.sentiment",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

@@ -38,7 +38,6 @@ from nlptransfer.config import (
     ModelArguments,
     RecipeParser,
     TransferArguments,
-    TransferTrainingArguments,
     config_to_dict,
 )
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
@@ -47,43 +46,18 @@ from nlptransfer.evaluation.metrics import classification_metrics, confusion, pe
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import finish_output_dir, start_run
+from nlptransfer.trainers.transfer import TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 
-# The no-argument run; recipes/text_classification/minilm_pubmed_pubtype.yaml holds the same values.
-DEFAULTS = {
-    "dataset": "pubmed-pubtype",
-    "output_dir": "outputs/text-classification-pubmed-pubtype",
-    "max_length": 128,
-    "max_train_samples": 2000,
-    "max_eval_samples": 1000,
-    "strategy": "full",
-    "learning_rate": 5e-5,
-    "num_train_epochs": 2,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.1,
-    "weight_decay": 0.01,
-    "class_weighted_loss": True,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "save_total_limit": 1,
-    "load_best_model_at_end": True,
-    "metric_for_best_model": "f1_macro",
-    "logging_steps": 20,
-    "report_to": "none",
-    "seed": 42,
-}
-
 
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
+    return RecipeParser(
         [ModelArguments, DataArguments, TransferArguments, CompareArguments, TransferTrainingArguments],
+        defaults="text_classification/minilm_pubmed_pubtype.yaml",
         prog="python -m nlptransfer.recipes.text_classification",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

@@ -43,7 +43,7 @@ from transformers import (
 )
 
 from nlptransfer.assets import cache_dir
-from nlptransfer.config import RecipeParser, TransferArguments, TransferTrainingArguments, config_to_dict
+from nlptransfer.config import RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.data import subsample
 from nlptransfer.data.bible import check_pair, is_bible_name, load_parallel, parse_bible_name
 from nlptransfer.embeddings import extend_subword_vocabulary
@@ -70,6 +70,7 @@ from nlptransfer.runs import (
 )
 from nlptransfer.trainers.translation import (
     FREEZE_CHOICES,
+    TranslationTrainingArguments,
     TranslationTransferTrainer,
     apply_seq2seq_strategy,
     check_seq2seq_strategy,
@@ -77,44 +78,6 @@ from nlptransfer.trainers.translation import (
 
 logger = logging.getLogger("nlptransfer")
 
-# The no-argument run; recipes/translation_pair/marian_es_it_en.yaml holds the same values (a test checks).
-DEFAULTS = {
-    "parent_model": None,
-    "parent_dataset": "bible-es-en",
-    "child_dataset": "bible-it-en",
-    "child_train_size": 3000,
-    "vocab": "shared",
-    "vocab_size": 4000,
-    "d_model": 128,
-    "layers": 2,
-    "attention_heads": 4,
-    "ffn_dim": 512,
-    "parent_max_steps": 3000,
-    "parent_learning_rate": 1e-3,
-    "parent_batch_size": 64,
-    "parent_max_length": 32,
-    "max_source_length": 64,
-    "max_target_length": 64,
-    "num_beams": 4,
-    "max_new_tokens": 64,
-    "length_penalty": 1.0,
-    "max_test_samples": 400,
-    "runs": ["zero_shot", "scratch", "transfer"],
-    "output_dir": "outputs/translation-es-it-en",
-    "strategy": "full",
-    "learning_rate": 1e-3,
-    "max_steps": 300,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 64,
-    "warmup_steps": 0.1,
-    "label_smoothing_factor": 0.1,
-    "weight_decay": 0.0,
-    "save_strategy": "no",
-    "logging_steps": 25,
-    "train_sampling_strategy": "group_by_length",
-    "report_to": "none",
-    "seed": 42,
-}
 RUNS = ("zero_shot", "scratch", "transfer")
 #: Below this BLEU on its own pair's test set the offline parent is reported as not having learnt to translate.
 PARENT_MIN_BLEU = 2.0
@@ -257,19 +220,13 @@ class TranslationArguments:
             raise ConfigError("embeddings_only_steps must be >= 0 (0 = off)")
 
 
-@dataclass
-class TranslationTrainingArguments(Seq2SeqTrainingArguments, TransferTrainingArguments):
-    """The child stage's training arguments (`Seq2SeqTrainingArguments` + nlptransfer's output handling)."""
-
-
 def make_parser() -> RecipeParser:
-    parser = RecipeParser(
+    return RecipeParser(
         [TranslationArguments, TransferArguments, TranslationTrainingArguments],
+        defaults="translation_pair/marian_es_it_en.yaml",
         prog="python -m nlptransfer.recipes.translation_pair",
         description=__doc__.split("\n\n")[0],
     )
-    parser.set_defaults(**DEFAULTS)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

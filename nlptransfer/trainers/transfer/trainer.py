@@ -7,7 +7,8 @@
   steps one more layer group, top down, becomes trainable.
 - Optional frozen embeddings and a class-weighted loss for imbalanced labels.
 
-All knobs live in `TransferTrainingArguments`; device placement stays with the Trainer's Accelerate.
+All knobs live in `TransferTrainingArguments` (`config.py`); device placement stays with the Trainer's
+Accelerate. Subclasses with a loss of their own take a `FineTuningArguments` (no class-weighted loss).
 
     from nlptransfer import TransferTrainer, TransferTrainingArguments
     args = TransferTrainingArguments("out", layerwise_lr_decay=0.9, gradual_unfreezing_steps=50)
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
-from nlptransfer.config import TransferTrainingArguments
+from nlptransfer.trainers.transfer.config import FineTuningArguments, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 
@@ -70,16 +71,17 @@ class TransferTrainer(Trainer):
             labels when `args.class_weighted_loss` is set and this is None.
     """
 
-    args: TransferTrainingArguments
+    args: FineTuningArguments
 
     def __init__(self, *args, class_weights: torch.Tensor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         targs = self.args
-        if not isinstance(targs, TransferTrainingArguments):
+        if not isinstance(targs, FineTuningArguments):
             raise TypeError(
                 "TransferTrainer needs TransferTrainingArguments (from nlptransfer import TransferTrainingArguments)"
             )
-        if class_weights is None and targs.class_weighted_loss:
+        weighted = isinstance(targs, TransferTrainingArguments) and targs.class_weighted_loss
+        if class_weights is None and weighted:
             class_weights = balanced_class_weights(self.train_dataset)
         self.class_weights = class_weights
         # The Trainer assumes a model whose forward takes **kwargs normalises its loss by `num_items_in_batch`
@@ -170,6 +172,7 @@ def balanced_class_weights(dataset, label_column: str = "labels") -> torch.Tenso
     Multi-label (multi-hot rows): BCE `pos_weight` = negatives / positives per label, so a rare label's
     positives weigh as much as its negatives (labels never positive get 1).
     """
+    # scikit-learn is imported when used: importing the trainers stays ~1.5 s faster.
     from sklearn.utils.class_weight import compute_class_weight
 
     column = label_column if label_column in dataset.column_names else "label"

@@ -9,8 +9,8 @@ Options (Zoph et al. 2016 froze parts of the parent; Kocmi & Bojar 2018 fine-tun
   (AdamW skips a weight whose gradient is None), so no state is lost at the switch.
 - LoRA and other peft adapters: wrap the model first (`apply_seq2seq_strategy`), then train as usual.
 
-    from nlptransfer import TranslationTransferTrainer
-    trainer = TranslationTransferTrainer(model=model, args=Seq2SeqTrainingArguments(...), train_dataset=...,
+    from nlptransfer import TranslationTrainingArguments, TranslationTransferTrainer
+    trainer = TranslationTransferTrainer(model=model, args=TranslationTrainingArguments(...), train_dataset=...,
                                          data_collator=DataCollatorForSeq2Seq(tok, model=model),
                                          freeze="encoder", embeddings_only_steps=100)
 """
@@ -20,7 +20,11 @@ from __future__ import annotations
 import logging
 
 import torch
+from peft import TaskType
 from transformers import PreTrainedModel, Seq2SeqTrainer, TrainerCallback
+
+from nlptransfer.errors import ConfigError
+from nlptransfer.modeling import apply_strategy
 
 logger = logging.getLogger("nlptransfer")
 
@@ -125,8 +129,6 @@ class TranslationTransferTrainer(Seq2SeqTrainer):
 def check_seq2seq_strategy(transfer_args) -> None:
     """Only full fine-tuning and the peft adapters that merge (lora, ia3) apply to a seq2seq child."""
     if transfer_args.strategy not in ("full", "lora", "ia3"):
-        from nlptransfer.errors import ConfigError
-
         raise ConfigError(
             f"strategy {transfer_args.strategy!r} does not apply to translation; use full, lora or ia3 "
             "(and --freeze encoder|decoder to hold one side still)"
@@ -136,9 +138,5 @@ def check_seq2seq_strategy(transfer_args) -> None:
 def apply_seq2seq_strategy(model: PreTrainedModel, transfer_args) -> PreTrainedModel:
     """`full` leaves the model as it is; `lora` / `ia3` wrap it in a peft seq2seq adapter
     (`nlptransfer.modeling.apply_strategy` with `TaskType.SEQ_2_SEQ_LM`)."""
-    from peft import TaskType
-
-    from nlptransfer.modeling import apply_strategy
-
     check_seq2seq_strategy(transfer_args)
     return apply_strategy(model, transfer_args, task_type=TaskType.SEQ_2_SEQ_LM)

@@ -19,48 +19,18 @@ It is a `TransferTrainer`, so layer-wise learning-rate decay and gradual unfreez
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
 
-from nlptransfer.config import TransferTrainingArguments
-from nlptransfer.data.multitask import SAMPLING, MultiTaskBatchSampler, MultiTaskDataset
+from nlptransfer.data.multitask import MultiTaskBatchSampler, MultiTaskDataset
 from nlptransfer.errors import ConfigError
 from nlptransfer.modeling.multitask import task_metrics
+from nlptransfer.trainers.multitask.config import MultiTaskTrainingArguments
 from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
-
-
-@dataclass
-class MultiTaskTrainingArguments(TransferTrainingArguments):
-    """`TransferTrainingArguments` plus how batches are drawn from the tasks."""
-
-    task_sampling: str = field(
-        default="proportional",
-        metadata={
-            "help": "Which task the next batch comes from: proportional (to its training-set size), temperature "
-            "(size**(1/T), T = --sampling_temperature) or round_robin (tasks in turn).",
-            "choices": list(SAMPLING),
-        },
-    )
-    sampling_temperature: float = field(
-        default=2.0,
-        metadata={"help": "T of temperature sampling: 1 = proportional, larger = closer to uniform."},
-    )
-
-    def __post_init__(self):
-        if self.task_sampling not in SAMPLING:
-            raise ConfigError(
-                f"unknown task_sampling {self.task_sampling!r}; choose one of {', '.join(SAMPLING)}"
-            )
-        if not self.sampling_temperature > 0:
-            raise ConfigError(f"sampling_temperature={self.sampling_temperature} must be > 0 (e.g. 2)")
-        if self.class_weighted_loss:
-            raise ConfigError("class_weighted_loss is not supported by multi-task training; use task weights")
-        super().__post_init__()
 
 
 class MultiTaskTrainer(TransferTrainer):

@@ -1,6 +1,7 @@
 """Unsupervised domain adaptation for text classifiers: labelled source, unlabelled target.
 
-Three `TransferTrainer` subclasses, each with its own config (a `TransferTrainingArguments` subclass):
+Three `TransferTrainer` subclasses, each with its own config (a `TransferTrainingArguments` subclass in
+`config.py`; the losses are in `nlptransfer.losses`):
 
 - `DomainAdversarialTrainer` + `DomainAdversarialConfig` (DANN, Ganin et al. 2016): a domain classifier
   reads the pooled representation through a gradient-reversal layer, so the encoder learns features the
@@ -39,8 +40,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -49,182 +48,20 @@ from datasets import Dataset, concatenate_datasets
 from torch import nn
 from transformers import DataCollatorWithPadding, default_data_collator
 
-from nlptransfer.config import TransferTrainingArguments
-from nlptransfer.errors import ConfigError, DataError, ModelError
+from nlptransfer.errors import DataError, ModelError
+from nlptransfer.losses import coral_loss, dann_lambda, grad_reverse, mmd_loss
+from nlptransfer.selection import importance_weights
+from nlptransfer.trainers.adaptation.config import (
+    DomainAdversarialConfig,
+    FeatureAlignmentConfig,
+    ImportanceWeightingConfig,
+    MixedDomainConfig,
+)
 from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 
 TARGET_PREFIX = "target_"
-ALIGN_ON = ("auto", "pooled", "logits")
-ALIGNMENTS = ("coral", "mmd")
-
-
-# ----------------------------------------------------------------------------------------------
-# losses and the gradient-reversal layer
-
-
-class GradientReversal(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by -lambda (Ganin & Lempitsky 2015)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, lambd: float) -> torch.Tensor:
-        ctx.lambd = lambd
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        return -ctx.lambd * grad_output, None
-
-
-def grad_reverse(x: torch.Tensor, lambd: float = 1.0) -> torch.Tensor:
-    return GradientReversal.apply(x, lambd)
-
-
-def dann_lambda(progress: float, gamma: float = 10.0) -> float:
-    """The DANN schedule 2 / (1 + exp(-gamma * p)) - 1: 0 at the start, -> 1 at the end of training."""
-    p = min(max(progress, 0.0), 1.0)
-    return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
-
-
-def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """CORAL: ||C_s - C_t||_F^2 / (4 d^2) between the feature covariances ([n, d] each)."""
-    d = source.size(1)
-
-    def cov(x: torch.Tensor) -> torch.Tensor:
-        x = x - x.mean(0, keepdim=True)
-        return x.T @ x / max(x.size(0) - 1, 1)
-
-    return ((cov(source) - cov(target)) ** 2).sum() / (4 * d * d)
-
-
-def mmd_loss(
-    source: torch.Tensor, target: torch.Tensor, kernel_mul: float = 2.0, kernel_num: int = 5
-) -> torch.Tensor:
-    """Squared multi-kernel MMD (biased estimate) with a family of Gaussian kernels (DAN, Long et al. 2015).
-
-    Bandwidths: the mean pairwise squared distance of the pooled sample times kernel_mul**k,
-    k = -(kernel_num // 2) ... kernel_num // 2; the kernel is their sum. 0 for identical samples.
-    """
-    n = source.size(0)
-    x = torch.cat([source, target]).float()
-    d2 = torch.cdist(x, x).pow(2)  # [n+m, n+m]
-    m_all = x.size(0)
-    bandwidth = d2.detach().sum() / max(m_all * m_all - m_all, 1)
-    bandwidth = bandwidth.clamp(min=1e-8)
-    k = torch.zeros_like(d2)
-    for i in range(kernel_num):
-        k = k + torch.exp(-d2 / (bandwidth * kernel_mul ** (i - kernel_num // 2)))
-    kss, ktt, kst = k[:n, :n], k[n:, n:], k[:n, n:]
-    return (kss.mean() + ktt.mean() - 2 * kst.mean()).clamp(min=0.0)
-
-
-# ----------------------------------------------------------------------------------------------
-# configs
-
-
-def check_weight(name: str, value: float) -> None:
-    if value < 0 or not math.isfinite(value):
-        raise ConfigError(f"{name}={value} must be >= 0 (0 switches the term off; e.g. --{name} 1.0)")
-
-
-@dataclass
-class _MixedDomainConfig(TransferTrainingArguments):
-    adaptation_weight: float = field(
-        default=1.0,
-        metadata={"help": "Weight of the adaptation loss (domain or alignment) added to the source loss."},
-    )
-    align_on: str = field(
-        default="auto",
-        metadata={
-            "help": "Representation to adapt: pooled (the head's input), logits (the head's output) or auto "
-            "(pooled if anything below the head trains, else logits).",
-            "choices": list(ALIGN_ON),
-        },
-    )
-    # Extra columns (target_*, weight) must reach the collator; the trainers drop non-input columns themselves.
-    remove_unused_columns: bool = field(
-        default=False, metadata={"help": "Kept False: the adaptation trainers filter columns themselves."}
-    )
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_weight("adaptation_weight", self.adaptation_weight)
-        if self.align_on not in ALIGN_ON:
-            raise ConfigError(f"unknown align_on {self.align_on!r}; choose one of {', '.join(ALIGN_ON)}")
-
-
-@dataclass
-class DomainAdversarialConfig(_MixedDomainConfig):
-    """DANN: `adaptation_weight` scales the domain loss, `reversal_weight` the reversed gradient."""
-
-    reversal_weight: float = field(
-        default=1.0,
-        metadata={
-            "help": "Maximum gradient-reversal coefficient lambda (reached by the end of the schedule)."
-        },
-    )
-    lambda_gamma: float = field(
-        default=10.0, metadata={"help": "Steepness gamma of the schedule 2/(1+exp(-gamma*p))-1."}
-    )
-    domain_hidden_size: int = field(
-        default=256,
-        metadata={"help": "Hidden width of the domain classifier (an MLP with one hidden layer)."},
-    )
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_weight("reversal_weight", self.reversal_weight)
-        if self.domain_hidden_size < 1:
-            raise ConfigError(f"domain_hidden_size={self.domain_hidden_size} must be >= 1")
-
-
-@dataclass
-class FeatureAlignmentConfig(_MixedDomainConfig):
-    """CORAL or multi-kernel MMD between source and target representations of each batch."""
-
-    alignment: str = field(default="coral", metadata={"help": "coral or mmd.", "choices": list(ALIGNMENTS)})
-    mmd_kernels: int = field(default=5, metadata={"help": "Number of Gaussian kernels of the MMD loss."})
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.alignment not in ALIGNMENTS:
-            raise ConfigError(f"unknown alignment {self.alignment!r}; choose one of {', '.join(ALIGNMENTS)}")
-        if self.mmd_kernels < 1:
-            raise ConfigError(f"mmd_kernels={self.mmd_kernels} must be >= 1")
-
-
-@dataclass
-class ImportanceWeightingConfig(TransferTrainingArguments):
-    """Importance weights p_target/p_source per source example, from a domain classifier."""
-
-    weight_clip: float = field(
-        default=10.0,
-        metadata={"help": "Clip the (mean-1) importance weights to [1/clip, clip] before renormalising."},
-    )
-    domain_classifier_c: float = field(
-        default=1.0, metadata={"help": "Inverse L2 strength C of the logistic-regression domain classifier."}
-    )
-    remove_unused_columns: bool = field(
-        default=False, metadata={"help": "Kept False: the weight column must reach the loss."}
-    )
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not self.weight_clip > 1:
-            raise ConfigError(f"weight_clip={self.weight_clip} must be > 1 (e.g. --weight_clip 10)")
-        if not self.domain_classifier_c > 0:
-            raise ConfigError(f"domain_classifier_c={self.domain_classifier_c} must be > 0")
-
-
-def as_config(cls: type, training_args: TransferTrainingArguments, **overrides) -> TransferTrainingArguments:
-    """`training_args` (a parsed `TransferTrainingArguments`) as config class `cls` with extra fields."""
-    values = {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args) if f.init}
-    own = {f.name for f in dataclasses.fields(cls) if f.init}
-    # remove_unused_columns keeps the config's own default (False): the target/weight columns must survive.
-    values = {k: v for k, v in values.items() if k in own and k != "remove_unused_columns"}
-    values.update(overrides)
-    return cls(**values)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -306,7 +143,7 @@ class _RepresentationHook:
 class _MixedDomainTrainer(TransferTrainer):
     """Shared machinery: paired source/target data, the pooled-representation hook, loss logging."""
 
-    args: _MixedDomainConfig
+    args: MixedDomainConfig
 
     def __init__(self, *args, target_dataset: Dataset | None = None, **kwargs):
         train = kwargs.get("train_dataset")
@@ -334,7 +171,7 @@ class _MixedDomainTrainer(TransferTrainer):
             tok = kwargs.get("processing_class")
             kwargs["data_collator"] = MixedDomainCollator(tok if "input_ids" in train.column_names else None)
         super().__init__(*args, **kwargs)
-        if not isinstance(self.args, _MixedDomainConfig):
+        if not isinstance(self.args, MixedDomainConfig):
             raise TypeError(f"{type(self).__name__} needs its config class ({self._config_name()})")
         self.model_accepts_loss_kwargs = False  # our loss is a per-batch mean
         head = _head_module(self.accelerator.unwrap_model(self.model))
@@ -482,8 +319,6 @@ class ImportanceWeightedTrainer(TransferTrainer):
                     "ImportanceWeightedTrainer needs instance_weights, or source_features and target_features "
                     "to estimate them"
                 )
-            from nlptransfer.selection import importance_weights
-
             instance_weights = importance_weights(
                 source_features,
                 target_features,

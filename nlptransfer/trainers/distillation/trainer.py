@@ -11,7 +11,8 @@ pooled representations of the batch (student and teacher may have different widt
 pairwise Euclidean distances, each matrix divided by its mean over distinct pairs (the paper's
 normalisation mu), and L_A the cosines of the angles of every triplet (e_ij . e_kj with e the unit
 difference vectors); both with the Huber (smooth L1) loss, as in the paper. Both are exactly 0 when the
-student's representations equal the teacher's (up to a global scale for L_D).
+student's representations equal the teacher's (up to a global scale for L_D). The losses are in
+`nlptransfer.losses`, the config in `config.py`.
 
 The student must read the teacher's inputs: same tokenizer vocabulary and the same label set
 (`check_compatible` raises `ModelError` otherwise). `truncated_student(teacher, layers)` builds a smaller
@@ -29,115 +30,19 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedModel
 
-from nlptransfer.config import TransferTrainingArguments
 from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.losses import logit_distillation_loss, pooled, rkd_angle_loss, rkd_distance_loss
+from nlptransfer.trainers.distillation.config import DistillationTrainingArguments
 from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 
-RKD_POOLING = ("mean", "cls")
 _LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
-
-
-@dataclass
-class DistillationTrainingArguments(TransferTrainingArguments):
-    """`TransferTrainingArguments` plus the distillation loss weights."""
-
-    distill_temperature: float = field(
-        default=2.0, metadata={"help": "Softmax temperature T of logit distillation (KL is scaled by T**2)."}
-    )
-    distill_alpha: float = field(
-        default=0.5,
-        metadata={
-            "help": "Weight of the logit-distillation term; 1 - alpha weighs the hard-label cross-entropy."
-        },
-    )
-    rkd_distance_weight: float = field(
-        default=1.0,
-        metadata={"help": "Weight of the RKD distance-wise loss (Park et al. 2019 use 1). 0 disables."},
-    )
-    rkd_angle_weight: float = field(
-        default=2.0,
-        metadata={"help": "Weight of the RKD angle-wise loss (Park et al. 2019 use 2). 0 disables."},
-    )
-    rkd_pooling: str = field(
-        default="mean",
-        metadata={
-            "help": "Representation the relational losses compare: mean (masked mean of the last hidden "
-            "states) or cls (the first token's last hidden state).",
-            "choices": list(RKD_POOLING),
-        },
-    )
-
-    def __post_init__(self):
-        if not self.distill_temperature > 0:
-            raise ConfigError(f"distill_temperature={self.distill_temperature} must be > 0 (e.g. 2)")
-        if not 0 <= self.distill_alpha <= 1:
-            raise ConfigError(f"distill_alpha={self.distill_alpha} must be in [0, 1]")
-        if self.rkd_distance_weight < 0 or self.rkd_angle_weight < 0:
-            raise ConfigError("rkd_distance_weight and rkd_angle_weight must be >= 0 (0 disables)")
-        if self.rkd_pooling not in RKD_POOLING:
-            raise ConfigError(
-                f"unknown rkd_pooling {self.rkd_pooling!r}; choose one of {', '.join(RKD_POOLING)}"
-            )
-        if self.class_weighted_loss:
-            raise ConfigError("class_weighted_loss is not supported by distillation")
-        super().__post_init__()
-
-
-# ------------------------------------------------------------------------------------ relational losses
-
-
-def pairwise_distances(e: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """[n, n] Euclidean distances with a zero diagonal (the paper's `pdist`; differentiable at i == j)."""
-    squared = e.pow(2).sum(1)
-    d = (squared.unsqueeze(1) + squared.unsqueeze(0) - 2 * e @ e.t()).clamp(min=eps).sqrt()
-    return d * (1 - torch.eye(len(e), device=e.device, dtype=e.dtype))
-
-
-def rkd_distance_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Distance-wise RKD: Huber loss between the mean-normalised pairwise distance matrices."""
-    with torch.no_grad():
-        t = pairwise_distances(teacher.float())
-        t = t / t[t > 0].mean()
-    s = pairwise_distances(student.float())
-    s = s / s[s > 0].mean()
-    return F.smooth_l1_loss(s, t)
-
-
-def triplet_angles(e: torch.Tensor) -> torch.Tensor:
-    """cos of the angle at j of every triplet (i, j, k): <e_i - e_j, e_k - e_j> of unit vectors, [n**3]."""
-    diff = F.normalize(e.unsqueeze(0) - e.unsqueeze(1), p=2, dim=2)  # [j, i, dim]: e_i - e_j, unit length
-    return torch.bmm(diff, diff.transpose(1, 2)).reshape(-1)
-
-
-def rkd_angle_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Angle-wise RKD: Huber loss between the triplet-angle cosines."""
-    with torch.no_grad():
-        t = triplet_angles(teacher.float())
-    return F.smooth_l1_loss(triplet_angles(student.float()), t)
-
-
-def logit_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """KL(teacher || student) of the temperature-softened distributions, times T**2 (batch mean)."""
-    t = temperature
-    return F.kl_div(F.log_softmax(student / t, -1), F.softmax(teacher / t, -1), reduction="batchmean") * t * t
-
-
-def pooled(hidden: torch.Tensor, attention_mask: torch.Tensor | None, how: str) -> torch.Tensor:
-    if how == "cls":
-        return hidden[:, 0]
-    mask = (
-        attention_mask if attention_mask is not None else torch.ones(hidden.shape[:2], device=hidden.device)
-    )
-    mask = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
 # ------------------------------------------------------------------------------------ students

@@ -1,0 +1,6 @@
+"""Multi-task learning: one shared encoder, one head per task (see trainer.py)."""
+
+from nlptransfer.trainers.multitask.config import MultiTaskTrainingArguments
+from nlptransfer.trainers.multitask.trainer import MultiTaskTrainer
+
+__all__ = ["MultiTaskTrainer", "MultiTaskTrainingArguments"]

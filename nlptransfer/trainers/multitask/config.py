@@ -1,0 +1,37 @@
+"""Config of `MultiTaskTrainer`: the fine-tuning knobs plus how batches are drawn from the tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nlptransfer.data.multitask import SAMPLING
+from nlptransfer.errors import ConfigError
+from nlptransfer.trainers.transfer.config import FineTuningArguments
+
+
+@dataclass
+class MultiTaskTrainingArguments(FineTuningArguments):
+    """`FineTuningArguments` plus how batches are drawn from the tasks (the loss is each task head's own:
+    weight tasks with their `weight`, not a class-weighted loss)."""
+
+    task_sampling: str = field(
+        default="proportional",
+        metadata={
+            "help": "Which task the next batch comes from: proportional (to its training-set size), temperature "
+            "(size**(1/T), T = --sampling_temperature) or round_robin (tasks in turn).",
+            "choices": list(SAMPLING),
+        },
+    )
+    sampling_temperature: float = field(
+        default=2.0,
+        metadata={"help": "T of temperature sampling: 1 = proportional, larger = closer to uniform."},
+    )
+
+    def __post_init__(self):
+        if self.task_sampling not in SAMPLING:
+            raise ConfigError(
+                f"unknown task_sampling {self.task_sampling!r}; choose one of {', '.join(SAMPLING)}"
+            )
+        if not self.sampling_temperature > 0:
+            raise ConfigError(f"sampling_temperature={self.sampling_temperature} must be > 0 (e.g. 2)")
+        super().__post_init__()

@@ -1,0 +1,49 @@
+"""Configs of `TransferTrainer`: what it does to any model, and the class-weighted loss of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nlptransfer.config import RunArguments
+from nlptransfer.errors import ConfigError
+
+
+@dataclass
+class FineTuningArguments(RunArguments):
+    """`RunArguments` plus the fine-tuning knobs `TransferTrainer` applies to every model it trains
+    (the base of the configs of its subclasses whose loss is their own: distillation, multi-task)."""
+
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "Layer-wise learning-rate decay: layer l from the top trains at lr * decay**l "
+            "(head at lr). 1.0 disables; 0.8-0.95 is typical."
+        },
+    )
+    freeze_embeddings: bool = field(default=False, metadata={"help": "Keep the input embeddings frozen."})
+    gradual_unfreezing_steps: int = field(
+        default=0,
+        metadata={
+            "help": "ULMFiT gradual unfreezing: start with only the head trainable and unfreeze one more "
+            "layer group (top down) every N optimizer steps. 0 disables."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 < self.layerwise_lr_decay <= 1:
+            raise ConfigError(
+                f"layerwise_lr_decay={self.layerwise_lr_decay} must be in (0, 1]; 1.0 disables it"
+            )
+        if self.gradual_unfreezing_steps < 0:
+            raise ConfigError("gradual_unfreezing_steps must be >= 0 (0 disables gradual unfreezing)")
+
+
+@dataclass
+class TransferTrainingArguments(FineTuningArguments):
+    """`TrainingArguments` plus every knob of `TransferTrainer` (its cross-entropy loss included)."""
+
+    class_weighted_loss: bool = field(
+        default=False,
+        metadata={"help": "Weight the loss by inverse class frequency of the training labels (imbalance)."},
+    )
