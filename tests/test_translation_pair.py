@@ -7,11 +7,11 @@ the recipe loads them exactly like Hub checkpoints. Slow tests use the real `bib
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 import torch
+from tiny import toy_pairs, write_tsv
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from nlptransfer.data import bible
@@ -25,26 +25,6 @@ from nlptransfer.modeling.seq2seq import (
     translation_scores,
 )
 from nlptransfer.recipes import translation_pair
-
-EN = "the a man woman king house bread water light day night good great old new said went came saw gave".split()
-
-
-def toy_pairs(n: int, lang: str, seed: int = 0) -> list[dict]:
-    """Sentences of a toy language (`rev`: words reversed; `reva`: reversed + 'a', a related language)
-    paired with the English words they encode."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        words = rng.choices(EN, k=rng.randint(2, 6))
-        src = [w[::-1] + ("a" if lang == "reva" else "") for w in words]
-        rows.append({"source": " ".join(src), "target": " ".join(words)})
-    return rows
-
-
-def write_tsv(path: Path, rows: list[dict]) -> Path:
-    lines = ["source\ttarget"] + [f"{r['source']}\t{r['target']}" for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def toy_tokenizer(vocab_size: int = 120):

@@ -7,7 +7,15 @@ import random
 from pathlib import Path
 
 import torch
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import (
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    MarianConfig,
+    MarianMTModel,
+    PreTrainedTokenizerFast,
+)
 
 WORDS = (
     "good great fine love wonderful best fun nice bad awful worst hate boring poor dull terrible "
@@ -102,4 +110,65 @@ def tiny_domain_model_dir(root: Path, seed: int = 0) -> Path:
     tokenizer = BertTokenizerFast.from_pretrained(path)
     torch.manual_seed(seed)
     BertModel(tiny_config(len(tokenizer))).save_pretrained(path)
+    return path
+
+
+# A tiny translation task: toy languages that spell English words backwards.
+EN = "the a man woman king house bread water light day night good great old new said went came saw gave".split()
+
+
+def toy_pairs(n: int, lang: str, seed: int = 0) -> list[dict]:
+    """Sentences of a toy language (`rev`: words reversed; `reva`: reversed + 'a', a related language)
+    paired with the English words they encode."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        words = rng.choices(EN, k=rng.randint(2, 6))
+        src = [w[::-1] + ("a" if lang == "reva" else "") for w in words]
+        rows.append({"source": " ".join(src), "target": " ".join(words)})
+    return rows
+
+
+def write_tsv(path: Path, rows: list[dict]) -> Path:
+    """Parallel pairs as a source/target .tsv file."""
+    path = Path(path)
+    lines = ["source\ttarget"] + [f"{r['source']}\t{r['target']}" for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def toy_word_tokenizer() -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over English and both toy languages, `</s>` appended; no training, so the
+    same ids on every machine."""
+    words = EN + [w[::-1] for w in EN] + [w[::-1] + "a" for w in EN]
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(["<pad>", "</s>", "<unk>", *words]))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", vocab["</s>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
+    )
+
+
+def tiny_marian_dir(root: Path, seed: int = 0) -> Path:
+    """A 1-layer, 16-wide Marian (the opus-mt architecture) over `toy_word_tokenizer`, saved like a
+    pretrained translation checkpoint."""
+    path = Path(root) / "tiny-marian"
+    if (path / "config.json").exists():
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    tok = toy_word_tokenizer()
+    config = MarianConfig(
+        vocab_size=len(tok), decoder_vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+        max_position_embeddings=64, activation_function="swish", scale_embedding=True,
+        share_encoder_decoder_embeddings=True, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
+        forced_eos_token_id=tok.eos_token_id, bos_token_id=None,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    MarianMTModel(config).save_pretrained(path)
+    tok.save_pretrained(path)
     return path
