@@ -64,7 +64,10 @@ def test_unlabelled_and_multilabel_are_random() -> None:
         {"text": [f"t{i}" for i in range(30)], "labels": [[i % 3] for i in range(30)]},
         features=Features({"text": Value("string"), "labels": List(ClassLabel(names=["x", "y", "z"]))}),
     )
-    assert subsample(multi, 10, seed=0, label_column="labels")["text"] == subsample(text, 10, 0, None)["text"]
+    drawn = subsample(multi, 10, seed=0, label_column="labels")["text"]
+    assert drawn == [f"t{i}" for i in subsample_indices(30, 10, seed=0)]  # random rows, in their order
+    shuffled = subsample(text, 10, 0, None)["text"]  # no labels: a seeded shuffle
+    assert shuffled == text.shuffle(seed=0)["text"][:10] and shuffled != sorted(shuffled, key=lambda t: int(t[1:]))
 
 
 def test_regression_target_is_not_stratified_silently() -> None:

@@ -81,9 +81,10 @@ def carve(
 def subsample(ds: Dataset, n: int | None, seed: int, label_column: str | None = "label") -> Dataset:
     """At most `n` rows of `ds` (all of them when `n` is None, 0 or >= len(ds)), seeded.
 
-    Stratified by a single-label `label_column` (every class kept when `n` allows; rows keep their order).
-    `label_column=None`, or a multi-label list column: a random draw, `ds.shuffle(seed).select(range(n))`
-    (rows in shuffled order), which never reads the labels (unlabelled pools, regression targets).
+    Stratified by a single-label `label_column` (every class kept when `n` allows; rows keep their order);
+    a random set of rows for a multi-label list column (in their order, the draw `--compare` uses).
+    `label_column=None`: `ds.shuffle(seed).select(range(n))` (rows in shuffled order), which never reads
+    the labels (unlabelled pools, regression targets).
     """
     if not n or n >= len(ds):
         return ds
@@ -102,8 +103,8 @@ def subsample(ds: Dataset, n: int | None, seed: int, label_column: str | None = 
             f"cannot stratify a subsample by {label_column!r}: it holds numbers, not classes; "
             "pass label_column=None for a regression target"
         )
-    if isinstance(feature, LIST_FEATURES):  # multi-label lists: a random subsample
-        return ds.shuffle(seed=seed).select(range(n))
+    if isinstance(feature, LIST_FEATURES):  # multi-label lists: the comparison's random draw
+        return ds.select(subsample_indices(len(ds), n, seed))
     return ds.select(subsample_indices(len(ds), n, seed, ds[label_column]))
 
 

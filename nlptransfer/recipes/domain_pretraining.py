@@ -57,7 +57,7 @@ from nlptransfer.config import (
     TransferArguments,
     config_to_dict,
 )
-from nlptransfer.data import load_source, subsample
+from nlptransfer.data import load_source, subsample_indices
 from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
 from nlptransfer.modeling import _not_found, _only_pickled_weights, _pickle_refused, load_tokenizer
 from nlptransfer.reporting import markdown_table, render_card
@@ -185,8 +185,11 @@ def load_corpus(args: DomainPretrainingArguments) -> tuple[list[str], list[str],
             label_column is not None,
         )
     train, held_out = splits["train"], splits["validation"]
-    train = subsample(train, args.max_train_samples, args.split_seed, label_column=None)
-    held_out = subsample(held_out, args.max_eval_samples, args.split_seed, label_column=None)
+    # A random set of texts kept in corpus order (labels, if any, are never read).
+    if args.max_train_samples and args.max_train_samples < len(train):
+        train = train.select(subsample_indices(len(train), args.max_train_samples, args.split_seed))
+    if args.max_eval_samples and args.max_eval_samples < len(held_out):
+        held_out = held_out.select(subsample_indices(len(held_out), args.max_eval_samples, args.split_seed))
     return list(train["text"]), list(held_out["text"]), labelled
 
 

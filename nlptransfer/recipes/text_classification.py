@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     caps = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
             "test": data_args.max_eval_samples}  # fmt: skip
     for split, cap in caps.items():
-        splits[split] = subsample(splits[split], cap, data_args.split_seed, None if multilabel else "label")
+        splits[split] = subsample(splits[split], cap, data_args.split_seed, "labels" if multilabel else "label")
     logger.info(
         "%s: %s labels %s; train/validation/test = %d/%d/%d",
         data_args.dataset, "multi-label" if multilabel else "multi-class", names,
