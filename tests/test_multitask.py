@@ -12,7 +12,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from nlptransfer import ConfigError, DataError, MultiTaskTrainer
 from nlptransfer.errors import run_cli
-from nlptransfer.multitask import (
+from nlptransfer.modeling.multitask import (
     MultiTaskBatchSampler,
     MultiTaskDataset,
     MultiTaskModel,
@@ -306,7 +306,7 @@ def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
     # The saved model reproduces the run's test figure for the regression task.
     model = MultiTaskModel.from_pretrained(out)
     splits = load_tasks(parse_tasks(setup["specs"]))
-    from nlptransfer.multitask import references, task_metrics
+    from nlptransfer.modeling.multitask import references, task_metrics
 
     test = splits["rating"]["test"]
     preds = predict_task(

@@ -231,7 +231,7 @@ def test_report_to_tensorboard_writes_event_files(model_dir, data_csv, tmp_path)
 def test_atomic_writes_keep_normal_permissions(tmp_path):
     import os
 
-    from nlptransfer.outputs import write_text_atomic
+    from nlptransfer.runs import write_text_atomic
 
     path = write_text_atomic(tmp_path / "m.json", "{}")
     umask = os.umask(0)

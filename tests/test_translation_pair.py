@@ -14,10 +14,10 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
 
-from nlptransfer import bible
+from nlptransfer.data import bible
 from nlptransfer.errors import DataError, ModelError
 from nlptransfer.recipes import translation_pair
-from nlptransfer.seq2seq import (
+from nlptransfer.modeling.seq2seq import (
     build_marian,
     extend_vocabulary,
     load_seq2seq,
@@ -184,7 +184,7 @@ def test_trainer_freezes_a_side_and_trains_embeddings_first(tiny_marian_dir, tmp
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback
 
     from nlptransfer import TranslationTransferTrainer
-    from nlptransfer.seq2seq import tokenize_pairs
+    from nlptransfer.modeling.seq2seq import tokenize_pairs
 
     model, tok = load_seq2seq(str(tiny_marian_dir))
     data = tokenize_pairs(Dataset.from_list(toy_pairs(32, "rev")), tok, 32, 32)
