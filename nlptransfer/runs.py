@@ -183,10 +183,10 @@ class RunWriter:
     """Writes the files of one output directory and records each one; only the main process writes.
 
     `RunWriter(folder)` writes into any folder (no run.json); `RunWriter.start(...)` /
-    `RunWriter.from_training_args(...)` begin a run (run.json "running"), `finish()` marks it complete
-    with `files` = exactly the files written through this writer (plus the Trainer's checkpoints and logs
-    of this run), `fail(reason)` marks it failed. As a context manager it finishes on success and fails on any
-    exception, so a crash never leaves "running" behind (only a killed process does).
+    `RunWriter.from_training_args(...)` begin a run (run.json "running"); `finish()` marks it complete
+    with `files` = exactly the files written through this writer (plus the Trainer's checkpoints and
+    logs of this run); `fail(reason)` marks it failed. As a context manager it finishes on success and
+    fails on any exception, so a crash never leaves "running" behind (only a killed process does).
 
     On the other processes of `accelerate launch` every write is a no-op that returns [] / None.
     """
@@ -196,10 +196,11 @@ class RunWriter:
         state = _partial_state()
         self.is_main = state.is_main_process
         self.num_processes = state.num_processes
-        self.files: dict[str, None] = {}  # relative posix paths, in write order (an ordered set)
+        self._files: dict[str, None] = {}  # relative posix paths, in write order (an ordered set)
         self.started: float | None = None  # the run's start (run.json), None for a plain folder writer
         self.resumed = False
         self.done = False
+        self._before: dict[str, tuple[int, int]] = {}  # the Trainer's files already there at the start
 
     # ------------------------------------------------------------------ starting a run
 
@@ -215,6 +216,8 @@ class RunWriter:
         wait_for_everyone()  # every process has checked the directory before the main one writes into it
         previous = read_marker(run.output_dir) if run.resumed else {}
         run.started = previous.get("started") or time.time()
+        if not run.resumed:  # a resumed run's checkpoints are its own
+            run._before = run._trainer_files()
         if run.is_main:
             run.output_dir.mkdir(parents=True, exist_ok=True)
             record = {"recipe": recipe, "status": "running", "started": run.started, "files": []}
@@ -261,8 +264,13 @@ class RunWriter:
 
     def _record(self, target: Path) -> str:
         rel = target.relative_to(self.output_dir.resolve()).as_posix()
-        self.files[rel] = None
+        self._files[rel] = None
         return rel
+
+    @property
+    def files(self) -> list[str]:
+        """The files recorded so far, relative to output_dir, sorted."""
+        return sorted(self._files)
 
     # ------------------------------------------------------------------ writing
 
@@ -287,6 +295,8 @@ class RunWriter:
         """Call `write(folder)` on an empty staging folder, then move every file it wrote to `relpath`
         (a folder inside output_dir) and record it. Returns the files written, relative to output_dir."""
         dest = self.path(relpath)
+        if dest == self.path(MARKER):
+            raise OutputDirError(f"{str(relpath)!r} is not a folder name a run may write; pick another name")
         if not self.is_main:
             return []
         dest.mkdir(parents=True, exist_ok=True)
@@ -308,44 +318,60 @@ class RunWriter:
 
     def record(self, relpaths: Iterable[str | Path]) -> list[str]:
         """Record files written by others (a folder: every file under it); missing paths are skipped."""
+        marker = self.path(MARKER)
+        targets = [self.path(relpath) for relpath in relpaths]
+        if marker in targets:
+            raise OutputDirError(f"{MARKER} is the run's own record, not one of its files")
         if not self.is_main:
             return []
         recorded = []
-        for relpath in relpaths:
-            target = self.path(relpath)
+        for target in targets:
             if target.is_dir():
-                recorded += [self._record(p) for p in sorted(target.rglob("*")) if p.is_file()]
+                recorded += [
+                    self._record(p) for p in sorted(target.rglob("*")) if p.is_file() and p != marker
+                ]
             elif target.is_file():
                 recorded.append(self._record(target))
             else:
-                logger.warning("not recording %s: no such file in %s", relpath, self.output_dir)
+                logger.warning("not recording %s: no such file in %s", target, self.output_dir)
         return recorded
+
+    def _trainer_files(self) -> dict[str, tuple[int, int]]:
+        """Files in the Trainer's folders of output_dir: `checkpoint-*` (at any depth), `runs/` (TensorBoard)
+        -> (mtime_ns, size)."""
+        root = self.output_dir.resolve()
+        if not root.is_dir():
+            return {}
+        folders = [p for p in root.rglob("checkpoint-*") if p.is_dir()] + [root / "runs"]
+        found = {}
+        for folder in folders:
+            for f in folder.rglob("*") if folder.is_dir() else []:
+                if f.is_file():
+                    stat = f.stat()
+                    found[f.relative_to(root).as_posix()] = (stat.st_mtime_ns, stat.st_size)
+        return found
 
     def record_trainer_files(self) -> list[str]:
         """Record what the Trainer wrote into output_dir during this run (or the run it resumes): its
-        `checkpoint-*` folders (at any depth) and TensorBoard logs (`runs/`). The Trainer reports no file
-        names, so a file counts when it changed after the run started; an earlier run's files do not."""
-        if not self.is_main or self.started is None or not self.output_dir.is_dir():
+        checkpoints and TensorBoard logs. The Trainer reports no file names: a file counts when it was not
+        there, or was rewritten, since the run started; an earlier run's untouched files do not."""
+        if not self.is_main or self.started is None:
             return []
-        root = self.output_dir.resolve()
-        folders = [p for p in root.rglob("checkpoint-*") if p.is_dir()] + [root / "runs"]
-        files = {f for folder in folders if folder.is_dir() for f in folder.rglob("*") if f.is_file()}
-        return self.record(
-            sorted(f.relative_to(root) for f in files if f.stat().st_mtime >= self.started - 1)
-        )
+        before = self._before
+        changed = [f for f, stamp in self._trainer_files().items() if before.get(f) != stamp]
+        return self.record(sorted(changed))
 
     # ------------------------------------------------------------------ ending a run
 
     def finish(self, **extra) -> None:
         """Mark the run complete: `files` (sorted, relative to output_dir), `num_processes` and `extra`."""
         self.done = True
-        if not self.is_main:
+        if not self.is_main or self.started is None:  # not a run (a plain folder writer): no run.json
             return
         self.record_trainer_files()
-        files = sorted(f for f in self.files if (self.output_dir / f).is_file())
-        record = read_marker(self.output_dir)
+        files = [f for f in self.files if (self.output_dir / f).is_file()]  # a rotated checkpoint is gone
+        record = {k: v for k, v in read_marker(self.output_dir).items() if k not in ("reason", "failed")}
         record.update(status="complete", finished=time.time(), files=files, num_processes=self.num_processes)
-        record.pop("reason", None)
         record.update(extra)
         write_json_atomic(self.output_dir / MARKER, record)
 
@@ -357,7 +383,7 @@ class RunWriter:
         try:
             record = read_marker(self.output_dir)
             reason = " ".join(str(reason).split())[:500]
-            record.update(status="failed", failed=time.time(), reason=reason, files=sorted(self.files))
+            record.update(status="failed", failed=time.time(), reason=reason, files=self.files)
             write_json_atomic(self.output_dir / MARKER, record)
         except OSError as err:
             logger.warning("could not mark %s failed: %s", self.output_dir, err)
