@@ -63,7 +63,9 @@ An existing destination file is never overwritten.""",
 Input: .csv/.tsv/.json/.jsonl/.parquet (the --text_column) or .txt (one text per line, blank lines
 skipped). Output: one row per input, in input order, with the predicted label, its score and every
 label's probability; .jsonl or .csv by extension; printed as jsonl when --output is not given.
-Multi-label models: sigmoid probabilities, labels above the run's tuned thresholds (metrics.json) or 0.5.""",
+Multi-label models: sigmoid probabilities, labels above the run's tuned thresholds (metrics.json) or 0.5.
+Only safetensors weights load and no code shipped with a model runs, unless --allow_pickle true /
+--trust_remote_code true (for a source you trust).""",
     "report": """examples:
   nlptransfer report outputs/sentiment-minilm-full
   nlptransfer report outputs/full outputs/lora outputs/frozen --output lora_vs_full.html
@@ -76,7 +78,8 @@ comparison figures and the config differences between runs.""",
   nlptransfer explain --model outputs/tc --text "A randomised controlled trial of ..." --html why.html
 
 Token attributions by layer integrated gradients (captum) on the input embeddings, for the predicted
-label (or --target). Needs captum: pip install 'nlptransfer[explain]'.""",
+label (or --target). Needs captum: pip install 'nlptransfer[explain]'. Loads like predict (safetensors
+only, no model code) unless --allow_pickle true / --trust_remote_code true.""",
 }
 
 
