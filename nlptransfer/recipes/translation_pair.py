@@ -376,11 +376,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "scratch": "child from scratch",
             "transfer": "child from parent",
         }
-        for run in ("parent_own_pair", *RUNS):
-            if run in results:
-                fit = fits.get(run, {})
-                rows.append({"system": labels[run], "BLEU": f"{results[run]['bleu']:.2f}",
-                             "chrF": f"{results[run]['chrf']:.2f}", "child train pairs": len(child_train) if fit else 0,
+        for system in ("parent_own_pair", *RUNS):
+            if system in results:
+                fit = fits.get(system, {})
+                rows.append({"system": labels[system], "BLEU": f"{results[system]['bleu']:.2f}",
+                             "chrF": f"{results[system]['chrf']:.2f}", "child train pairs": len(child_train) if fit else 0,
                              "train min": f"{fit.get('train_seconds', 0) / 60:.1f}"})  # fmt: skip
         if "scratch" in results and "transfer" in results:
             gain = {k: results["transfer"][k] - results["scratch"][k] for k in ("bleu", "chrf")}
@@ -431,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         run.write_json("metrics.json", metrics)
         run.write_yaml("config.yaml", config_to_dict(args, transfer_args, training_args))
         run.write_text("README.md", card)
-        pred_rows = [{"source": s, "reference": r, **{run: outputs[run][i] for run in outputs}}
+        pred_rows = [{"source": s, "reference": r, **{system: outputs[system][i] for system in outputs}}
                      for i, (s, r) in enumerate(zip(sources, references, strict=True))]  # fmt: skip
         run.write_text("predictions.jsonl", "".join(_jsonl(r) for r in pred_rows))
         print(
