@@ -26,8 +26,8 @@ from nlptransfer.config import DataArguments, ModelArguments, TransferArguments,
 from nlptransfer.data import load_source
 from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirError, run_cli
 from nlptransfer.modeling import build_classifier
-from nlptransfer.runs import RunWriter
 from nlptransfer.recipes import sentiment, text_classification
+from nlptransfer.runs import RunWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,6 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForCo
 
 from nlptransfer.data import bible
 from nlptransfer.errors import DataError, ModelError
-from nlptransfer.recipes import translation_pair
 from nlptransfer.modeling.seq2seq import (
     build_marian,
     extend_vocabulary,
@@ -25,6 +24,7 @@ from nlptransfer.modeling.seq2seq import (
     translate,
     translation_scores,
 )
+from nlptransfer.recipes import translation_pair
 
 EN = "the a man woman king house bread water light day night good great old new said went came saw gave".split()
 
