@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     texts, labels = list(train["text"]), list(train["label"])
     val_texts, val_labels = list(source["validation"]["text"]), list(source["validation"]["label"])
     steps_per_epoch = math.ceil(len(texts) / BATCH)
-    tokenizer = load_tokenizer(ModelArguments())
+    tokenizer = load_tokenizer(ModelArguments().model_name_or_path)
     encoded = _tokenized(tokenizer, texts, labels)
 
     with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:

@@ -126,7 +126,7 @@ def train_worker(config: str, epochs: float, max_train: int | None, max_test: in
 
     source = _source(max_train, max_test)
     label_names = source["train"].features["label"].names
-    tokenizer = load_tokenizer(ModelArguments(model_name_or_path=MODEL))
+    tokenizer = load_tokenizer(MODEL)
     set_seed(SEED)  # the same new head in every configuration
     model = build_classifier(ModelArguments(model_name_or_path=MODEL), TransferArguments(), label_names)
     counter = TokenCounter()
@@ -242,7 +242,7 @@ def infer_worker(n_texts: int, repeats: int, out: Path) -> None:
     tests = [load_source(f"vader-{d}", seed=SEED)["test"] for d in ("movies", "tweets", "amazon", "nyt")]
     pool = concatenate_datasets([t.select_columns(["text"]) for t in tests]).shuffle(seed=SEED)
     texts = list(pool.select(range(min(n_texts, len(pool))))["text"])
-    tokenizer = load_tokenizer(ModelArguments(model_name_or_path=MODEL))
+    tokenizer = load_tokenizer(MODEL)
     set_seed(SEED)
     model = build_classifier(
         ModelArguments(model_name_or_path=MODEL), TransferArguments(), ["negative", "neutral", "positive"]

@@ -41,14 +41,7 @@ from nlptransfer.features import (
 from nlptransfer.inference import decide, predict_logits, probabilities, tune_thresholds
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
 from nlptransfer.reporting import load_run, model_card, run_figures
-from nlptransfer.runs import (
-    finish_output_dir,
-    is_main_process,
-    write_bytes_atomic,
-    write_json_atomic,
-    write_text_atomic,
-    write_yaml_atomic,
-)
+from nlptransfer.runs import RunWriter
 from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -247,7 +240,7 @@ def prediction_rows(fit: FitResult, split, preds: np.ndarray, probs: np.ndarray)
 
 
 def save_run(
-    output_dir: Path,
+    run: RunWriter,
     fit: FitResult,
     *,
     recipe: str,
@@ -261,23 +254,17 @@ def save_run(
     strategy: str,
     merge_adapters: bool = True,
     notes: Sequence[str] = (),
-) -> list[str]:
-    """Write model, metrics.json, config.yaml, predictions.jsonl, README.md; mark the run complete.
+) -> None:
+    """Write model, metrics.json, config.yaml, predictions.jsonl, README.md and the figures through `run`.
 
-    Under `accelerate launch` only the main process writes (the others return an empty list).
+    Under `accelerate launch` only the main process writes (`RunWriter`); the run is marked complete when
+    the recipe's `with run:` block ends.
     """
-    if not is_main_process():
-        return []
-    output_dir = Path(output_dir)
-    files = [
-        str(p.relative_to(output_dir))
-        for p in save_classifier(fit.model, fit.tokenizer, output_dir, merge_adapters=merge_adapters)
-    ]
-    write_json_atomic(output_dir / "metrics.json", metrics)
-    write_yaml_atomic(output_dir / "config.yaml", config)
-    write_text_atomic(
-        output_dir / "predictions.jsonl",
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in predictions),
+    save_classifier(fit.model, fit.tokenizer, run, merge_adapters=merge_adapters)
+    run.write_json("metrics.json", metrics)
+    run.write_yaml("config.yaml", config)
+    run.write_text(
+        "predictions.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in predictions)
     )
     card = model_card(
         title=f"{Path(base_model).name} for {recipe.replace('_', ' ')} ({dataset})",
@@ -290,21 +277,19 @@ def save_run(
         total=fit.total_parameters,
         command=command,
         notes=notes,
-        load_snippet=load_snippet(output_dir, strategy, merge_adapters),
+        load_snippet=load_snippet(run.output_dir, strategy, merge_adapters),
         pipeline_tag="text-classification",
     )
-    write_text_atomic(output_dir / "README.md", card)
-    files += ["metrics.json", "config.yaml", "predictions.jsonl", "README.md", *write_run_figures(output_dir)]
-    finish_output_dir(output_dir, files)
-    return files
+    run.write_text("README.md", card)
+    write_run_figures(run)
 
 
-def write_run_figures(output_dir: Path) -> list[str]:
+def write_run_figures(run: RunWriter) -> None:
     """loss_curve.png, confusion_matrix.png, per_class.png from the run's saved metrics (those that apply)."""
-    figures = run_figures(load_run(output_dir))
-    for name, png in figures.items():
-        write_bytes_atomic(output_dir / name, png)
-    return list(figures)
+    if not run.is_main:  # the figures are drawn from the files only the main process wrote
+        return
+    for name, png in run_figures(load_run(run.output_dir)).items():
+        run.write_bytes(name, png)
 
 
 def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:
@@ -354,7 +339,7 @@ def comparison_methods(
             class_weight="balanced" if training_args.class_weighted_loss else None,
         )
     }
-    tokenizer = load_tokenizer(model_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
 
     def neural(model_overrides: dict, strategy: str, name: str):
         lr = training_args.learning_rate if strategy == "full" else compare_args.compare_adapter_lr
@@ -407,11 +392,12 @@ def run_compare(
     compare_args: CompareArguments,
     splits: DatasetDict,
     label_names: list[str],
-    output_dir: Path,
+    run: RunWriter,
     *,
     multilabel: bool = False,
 ) -> list[str]:
-    """`--compare`: every method on the same subsets and seeds; writes comparison files, prints the summary."""
+    """`--compare`: every method on the same subsets and seeds; writes comparison files (recorded in `run`),
+    prints the summary. Returns the files written (main process; [] on the others)."""
     from nlptransfer.evaluation.comparison import run_comparison
     from nlptransfer.reporting import format_summary, write_comparison
 
@@ -437,9 +423,9 @@ def run_compare(
             train_labels=None if multilabel else train["label"],
             metric="f1_macro",
         )
-    if not is_main_process():
+    if not run.is_main:
         return []
-    files = write_comparison(result, output_dir)
+    files = run.record(write_comparison(result, run.output_dir))
     print("\n" + format_summary(result))
     return files
 

@@ -58,10 +58,9 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
 from nlptransfer import assets
-from nlptransfer.config import ModelArguments
 from nlptransfer.errors import ConfigError, DataError, ModelError
 from nlptransfer.inference import predict_logits
-from nlptransfer.modeling import load_tokenizer
+from nlptransfer.modeling.load import load_model, load_tokenizer
 from nlptransfer.selection import rank_by_score
 from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
@@ -469,13 +468,17 @@ def rank_models(
     score: str = "logme",
     pooling: str = "mean",
     max_length: int = 128,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
 ) -> list[tuple[str, float]]:
     """Rank candidate pretrained models (Hub ids or local folders) for a labelled target sample, without
-    fine-tuning: `score` (`selection.SCORES`) of each model's frozen `pooling` features. Best first."""
+    fine-tuning: `score` (`selection.SCORES`) of each model's frozen `pooling` features. Best first.
+    Models load through `nlptransfer.modeling.load` (safetensors only unless `allow_pickle`; remote code
+    only if trusted)."""
     candidates = {}
     for name in model_names:
-        tokenizer = load_tokenizer(ModelArguments(model_name_or_path=name))
-        model = AutoModel.from_pretrained(assets.resolve_model(name))
+        tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
+        model = load_model(AutoModel, name, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
         candidates[name] = extract_features(
             model, tokenizer, list(texts), pooling=pooling, max_length=max_length
         )

@@ -1,8 +1,16 @@
-"""Output directories that never lose a user's files, and atomic writes.
+"""Run output directories: one `RunWriter` writes every file of a run, atomically, main process only.
 
-A run directory holds `run.json`: which tool wrote it, whether the run finished, and the files it wrote.
-A directory that holds anything else is refused unless `--overwrite_output_dir`; even then only files a
-previous nlptransfer run wrote are replaced, nothing is deleted.
+    with RunWriter.from_training_args(training_args, "sentiment") as run:
+        trainer.train()
+        run.save_pretrained(model)                  # records exactly the files save_pretrained wrote
+        run.write_json("metrics.json", metrics)
+    # run.json: status "complete" and the sorted list of files this run wrote (a crash: "failed" + reason)
+
+A run directory holds `run.json`: which recipe wrote it, whether the run finished (`running`, `complete`,
+`failed`) and the files it wrote. A directory that holds anything else is refused unless
+`--overwrite_output_dir`; even then only files a previous nlptransfer run wrote are replaced, nothing is
+deleted. Under `accelerate launch` every process checks the directory, only the main one writes, the
+others wait at barriers. Every path a run writes must stay inside its output directory.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +34,15 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask (the only portable way is to set and restore it)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write to a temp file in the same directory, then rename: readers never see a truncated file."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
+# ----------------------------------------------------------------------------------------------
+# atomic writes
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """`write_text_atomic` for bytes (PNG figures, ...)."""
+def write_bytes_atomic(path: str | Path, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write to a temp file in the same directory, then rename: readers never see a truncated file.
+
+    `overwrite=False` never replaces an existing file, even one created meanwhile (OutputDirError).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -41,33 +52,61 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic and fails if `path` exists: never clobbers
+            except FileExistsError:
+                raise OutputDirError(f"{path} already exists; nothing was overwritten") from None
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
+def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) -> Path:
+    """`write_bytes_atomic` for UTF-8 text."""
+    return write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
+
+
 def write_json_atomic(path: str | Path, data: Any) -> Path:
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    return write_text_atomic(path, json_text(data))
 
 
 def write_yaml_atomic(path: str | Path, data: Any) -> Path:
-    return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return write_text_atomic(path, yaml_text(data))
+
+
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+
+
+def yaml_text(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# processes
+
+
+def _partial_state():
+    from accelerate import PartialState  # imported here: `nlptransfer cp/list` need no torch
+
+    return PartialState()
 
 
 def is_main_process() -> bool:
     """True on the process that writes files (always true without `accelerate launch`/torchrun)."""
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    return _partial_state().is_main_process
 
 
 def wait_for_everyone() -> None:
     """Barrier across `accelerate launch` processes; a no-op in a single process."""
-    from accelerate import PartialState
+    _partial_state().wait_for_everyone()
 
-    PartialState().wait_for_everyone()
+
+# ----------------------------------------------------------------------------------------------
+# run directories
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
@@ -85,43 +124,48 @@ def last_checkpoint(path: str | Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
-def run_status(path: str | Path) -> str | None:
-    """`status` of the run.json in `path` ("running" or "complete"), or None when there is none."""
+def read_marker(path: str | Path) -> dict:
+    """The run.json of the run directory `path`, or {} when there is none (or it is unreadable)."""
     try:
-        return json.loads((Path(path) / MARKER).read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
+        record = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
-def prepare_output_dir(path: str | Path, overwrite: bool, recipe: str, resume: bool = False) -> Path:
-    """Create `path` for a new run, or refuse if it holds a previous run or foreign files.
+def run_status(path: str | Path) -> str | None:
+    """`status` of the run.json in `path` ("running", "complete" or "failed"), or None when there is none."""
+    return read_marker(path).get("status")
 
-    `resume=True` accepts an unfinished run (run.json status "running") that has a complete checkpoint:
-    the directory is kept as it is (nothing deleted) and the run continues. Under `accelerate launch`
-    every process checks the untouched directory (so all fail alike), then only the main one writes.
+
+def _check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:
+    """Refuse a directory this run must not write into (OutputDirError); True when resuming into it.
+
+    `resume=True` accepts an unfinished run (run.json status "running" or "failed") that has a complete
+    checkpoint: the directory is kept as it is (nothing deleted) and the run continues.
     """
-    path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputDirError(f"output_dir {str(path)!r} is a file; pass a directory path to --output_dir")
-    existing = [p for p in path.iterdir()] if path.is_dir() else []
+    existing = list(path.iterdir()) if path.is_dir() else []
     status = run_status(path)
+    unfinished = status in ("running", "failed")
     if resume:
-        if status == "running" and last_checkpoint(path) is not None:
-            return path  # run.json stays "running" until the resumed run finishes
+        if unfinished and last_checkpoint(path) is not None:
+            return True
         if status == "complete":
             raise OutputDirError(
                 f"output_dir {str(path)!r} holds a finished run, nothing to resume; drop --resume, or choose "
                 "a new --output_dir"
             )
-        if existing or status == "running":
+        if existing or unfinished:
             raise OutputDirError(
                 f"output_dir {str(path)!r} holds no checkpoint-* folder to resume from; the interrupted run "
                 "needs --save_strategy steps (or epoch) to be resumable: drop --resume and pass "
                 "--overwrite_output_dir, or choose a new --output_dir"
             )
-        # An empty or missing directory: nothing to resume, start afresh.
-    elif existing and not overwrite:
-        if status == "running" and last_checkpoint(path) is not None:
+        return False  # an empty or missing directory: nothing to resume, start afresh
+    if existing and not overwrite:
+        if unfinished and last_checkpoint(path) is not None:
             raise OutputDirError(
                 f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
                 "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "
@@ -132,39 +176,228 @@ def prepare_output_dir(path: str | Path, overwrite: bool, recipe: str, resume: b
             f"output_dir {str(path)!r} already holds {what}; choose a new --output_dir or pass "
             f"--overwrite_output_dir (only files nlptransfer wrote get replaced)"
         )
-    wait_for_everyone()  # every process has checked the directory before the main one writes into it
-    if is_main_process():
-        path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(
-            path / MARKER, {"recipe": recipe, "status": "running", "started": time.time(), "files": []}
+    return False
+
+
+class RunWriter:
+    """Writes the files of one output directory and records each one; only the main process writes.
+
+    `RunWriter(folder)` writes into any folder (no run.json); `RunWriter.start(...)` /
+    `RunWriter.from_training_args(...)` begin a run (run.json "running"); `finish()` marks it complete
+    with `files` = exactly the files written through this writer (plus the Trainer's checkpoints and
+    logs of this run); `fail(reason)` marks it failed. As a context manager it finishes on success and
+    fails on any exception, so a crash never leaves "running" behind (only a killed process does).
+
+    On the other processes of `accelerate launch` every write is a no-op that returns [] / None.
+    """
+
+    def __init__(self, output_dir: str | Path):
+        self.output_dir = Path(output_dir)
+        state = _partial_state()
+        self.is_main = state.is_main_process
+        self.num_processes = state.num_processes
+        self._files: dict[str, None] = {}  # relative posix paths, in write order (an ordered set)
+        self.started: float | None = None  # the run's start (run.json), None for a plain folder writer
+        self.resumed = False
+        self.done = False
+        self._before: dict[str, tuple[int, int]] = {}  # the Trainer's files already there at the start
+
+    # ------------------------------------------------------------------ starting a run
+
+    @classmethod
+    def start(cls, output_dir: str | Path, recipe: str, *, overwrite: bool = False, resume: bool = False):
+        """A new run in `output_dir` (or the continuation of an unfinished one with `resume`).
+
+        Every process checks the untouched directory (so all fail alike); then the main one creates it and
+        writes run.json (status "running") while the others wait.
+        """
+        run = cls(output_dir)
+        run.resumed = _check_output_dir(run.output_dir, overwrite, resume)
+        wait_for_everyone()  # every process has checked the directory before the main one writes into it
+        previous = read_marker(run.output_dir) if run.resumed else {}
+        run.started = previous.get("started") or time.time()
+        if not run.resumed:  # a resumed run's checkpoints are its own
+            run._before = run._trainer_files()
+        if run.is_main:
+            run.output_dir.mkdir(parents=True, exist_ok=True)
+            record = {"recipe": recipe, "status": "running", "started": run.started, "files": []}
+            if run.resumed:
+                record["resumed"] = time.time()
+            write_json_atomic(run.output_dir / MARKER, record)
+        wait_for_everyone()
+        return run
+
+    @classmethod
+    def from_training_args(cls, training_args, recipe: str):
+        """`start` from the training arguments (`output_dir`, `overwrite_output_dir`, `resume`); a resumed
+        run points the Trainer at the last complete checkpoint (`training_args.resume_from_checkpoint`)."""
+        run = cls.start(
+            training_args.output_dir,
+            recipe,
+            overwrite=training_args.overwrite_output_dir,
+            resume=training_args.resume,
         )
-    wait_for_everyone()
-    return path
+        if run.resumed and (checkpoint := last_checkpoint(run.output_dir)) is not None:
+            logger.info("resuming the interrupted run from %s", checkpoint)
+            training_args.resume_from_checkpoint = str(checkpoint)
+        return run
 
+    # ------------------------------------------------------------------ paths
 
-def start_run(training_args, recipe: str) -> Path:
-    """`prepare_output_dir` from the training arguments; with `--resume`, point the Trainer at the last
-    complete checkpoint (sets `training_args.resume_from_checkpoint`). Returns the output directory."""
-    path = prepare_output_dir(
-        training_args.output_dir, training_args.overwrite_output_dir, recipe, resume=training_args.resume
-    )
-    if training_args.resume and (checkpoint := last_checkpoint(path)) is not None:
-        logger.info("resuming the interrupted run from %s", checkpoint)
-        training_args.resume_from_checkpoint = str(checkpoint)
-    return path
+    def path(self, relpath: str | Path = "") -> Path:
+        """`output_dir / relpath`, refused (OutputDirError) unless it stays inside output_dir."""
+        rel = Path(relpath)
+        root = self.output_dir.resolve()
+        target = (root / rel).resolve()
+        if rel.is_absolute() or (target != root and not target.is_relative_to(root)):
+            raise OutputDirError(
+                f"{str(relpath)!r} is outside output_dir {str(self.output_dir)!r}; a run writes only inside "
+                "its output directory (give a path relative to it, without '..')"
+            )
+        return target
 
+    def _file(self, relpath: str | Path) -> Path:
+        target = self.path(relpath)
+        if target == self.path(MARKER) or target == self.path():
+            raise OutputDirError(f"{str(relpath)!r} is not a file name a run may write; pick another name")
+        return target
 
-def finish_output_dir(path: str | Path, files: list[str]) -> None:
-    """Mark the run complete, listing the files it wrote (relative to the directory) and how many
-    processes trained it (`num_processes`, 2 under `accelerate launch --num_processes 2`). Main process only."""
-    from accelerate import PartialState
+    def _record(self, target: Path) -> str:
+        rel = target.relative_to(self.output_dir.resolve()).as_posix()
+        self._files[rel] = None
+        return rel
 
-    state = PartialState()
-    if not state.is_main_process:
-        return
-    path = Path(path)
-    record = json.loads((path / MARKER).read_text(encoding="utf-8"))
-    record.update(
-        status="complete", finished=time.time(), files=sorted(set(files)), num_processes=state.num_processes
-    )
-    write_json_atomic(path / MARKER, record)
+    @property
+    def files(self) -> list[str]:
+        """The files recorded so far, relative to output_dir, sorted."""
+        return sorted(self._files)
+
+    # ------------------------------------------------------------------ writing
+
+    def write_bytes(self, relpath: str | Path, data: bytes) -> Path | None:
+        target = self._file(relpath)
+        if not self.is_main:
+            return None
+        write_bytes_atomic(target, data)
+        self._record(target)
+        return target
+
+    def write_text(self, relpath: str | Path, text: str) -> Path | None:
+        return self.write_bytes(relpath, text.encode("utf-8"))
+
+    def write_json(self, relpath: str | Path, data: Any) -> Path | None:
+        return self.write_text(relpath, json_text(data))
+
+    def write_yaml(self, relpath: str | Path, data: Any) -> Path | None:
+        return self.write_text(relpath, yaml_text(data))
+
+    def write_with(self, write: Callable[[Path], object], relpath: str | Path = "") -> list[str]:
+        """Call `write(folder)` on an empty staging folder, then move every file it wrote to `relpath`
+        (a folder inside output_dir) and record it. Returns the files written, relative to output_dir."""
+        dest = self.path(relpath)
+        if dest == self.path(MARKER):
+            raise OutputDirError(f"{str(relpath)!r} is not a folder name a run may write; pick another name")
+        if not self.is_main:
+            return []
+        dest.mkdir(parents=True, exist_ok=True)
+        written = []
+        with tempfile.TemporaryDirectory(dir=dest, prefix=".staging-") as tmp:
+            staging = Path(tmp)
+            write(staging)
+            for src in sorted(p for p in staging.rglob("*") if p.is_file() and not p.is_symlink()):
+                target = self._file(Path(relpath) / src.relative_to(staging))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, target)
+                written.append(self._record(target))
+        return written
+
+    def save_pretrained(self, obj, relpath: str | Path = "", **kwargs) -> list[str]:
+        """`obj.save_pretrained(output_dir / relpath, **kwargs)` (a model, tokenizer, config, peft model...);
+        records exactly the files that call wrote."""
+        return self.write_with(lambda folder: obj.save_pretrained(folder, **kwargs), relpath)
+
+    def record(self, relpaths: Iterable[str | Path]) -> list[str]:
+        """Record files written by others (a folder: every file under it); missing paths are skipped."""
+        marker = self.path(MARKER)
+        targets = [self.path(relpath) for relpath in relpaths]
+        if marker in targets:
+            raise OutputDirError(f"{MARKER} is the run's own record, not one of its files")
+        if not self.is_main:
+            return []
+        recorded = []
+        for target in targets:
+            if target.is_dir():
+                recorded += [
+                    self._record(p) for p in sorted(target.rglob("*")) if p.is_file() and p != marker
+                ]
+            elif target.is_file():
+                recorded.append(self._record(target))
+            else:
+                logger.warning("not recording %s: no such file in %s", target, self.output_dir)
+        return recorded
+
+    def _trainer_files(self) -> dict[str, tuple[int, int]]:
+        """Files in the Trainer's folders of output_dir: `checkpoint-*` (at any depth), `runs/` (TensorBoard)
+        -> (mtime_ns, size)."""
+        root = self.output_dir.resolve()
+        if not root.is_dir():
+            return {}
+        folders = [p for p in root.rglob("checkpoint-*") if p.is_dir()] + [root / "runs"]
+        found = {}
+        for folder in folders:
+            for f in folder.rglob("*") if folder.is_dir() else []:
+                if f.is_file():
+                    stat = f.stat()
+                    found[f.relative_to(root).as_posix()] = (stat.st_mtime_ns, stat.st_size)
+        return found
+
+    def record_trainer_files(self) -> list[str]:
+        """Record what the Trainer wrote into output_dir during this run (or the run it resumes): its
+        checkpoints and TensorBoard logs. The Trainer reports no file names: a file counts when it was not
+        there, or was rewritten, since the run started; an earlier run's untouched files do not."""
+        if not self.is_main or self.started is None:
+            return []
+        before = self._before
+        changed = [f for f, stamp in self._trainer_files().items() if before.get(f) != stamp]
+        return self.record(sorted(changed))
+
+    # ------------------------------------------------------------------ ending a run
+
+    def finish(self, **extra) -> None:
+        """Mark the run complete: `files` (sorted, relative to output_dir), `num_processes` and `extra`."""
+        self.done = True
+        if not self.is_main or self.started is None:  # not a run (a plain folder writer): no run.json
+            return
+        self.record_trainer_files()
+        files = [f for f in self.files if (self.output_dir / f).is_file()]  # a rotated checkpoint is gone
+        record = {k: v for k, v in read_marker(self.output_dir).items() if k not in ("reason", "failed")}
+        record.update(status="complete", finished=time.time(), files=files, num_processes=self.num_processes)
+        record.update(extra)
+        write_json_atomic(self.output_dir / MARKER, record)
+
+    def fail(self, reason: str) -> None:
+        """Mark the run failed with `reason` (one line); never raises, so the original error shows."""
+        self.done = True
+        if not self.is_main or self.started is None:
+            return
+        try:
+            record = read_marker(self.output_dir)
+            reason = " ".join(str(reason).split())[:500]
+            record.update(status="failed", failed=time.time(), reason=reason, files=self.files)
+            write_json_atomic(self.output_dir / MARKER, record)
+        except OSError as err:
+            logger.warning("could not mark %s failed: %s", self.output_dir, err)
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            if not self.done:
+                self.finish()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.fail("interrupted (KeyboardInterrupt)")
+        else:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self.fail(f"{exc_type.__name__}: {first}" if first else exc_type.__name__)
+        return False

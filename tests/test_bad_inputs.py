@@ -27,7 +27,7 @@ from nlptransfer.data import load_source
 from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirError, run_cli
 from nlptransfer.modeling import build_classifier
 from nlptransfer.recipes import sentiment, text_classification
-from nlptransfer.runs import prepare_output_dir
+from nlptransfer.runs import RunWriter
 from nlptransfer.trainers import TransferTrainingArguments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,7 +259,7 @@ def test_python_api_raises_specific_errors(model_dir, tmp_path):
         )
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputDirError):
-        prepare_output_dir(tmp_path / "file", overwrite=True, recipe="sentiment")
+        RunWriter.start(tmp_path / "file", "sentiment", overwrite=True)
     for err in (DataError, ConfigError, ModelError, OutputDirError):
         assert issubclass(err, NlpTransferError)
 

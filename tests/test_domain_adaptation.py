@@ -135,7 +135,7 @@ def test_negative_transfer_guard_warns_only_when_worse(caplog):
 
 @pytest.fixture(scope="module")
 def tiny_data(model_dir):
-    tokenizer = load_tokenizer(ModelArguments(model_name_or_path=str(model_dir)))
+    tokenizer = load_tokenizer(str(model_dir))
     rows = sentiment_rows(48)
     source = Dataset.from_dict(
         {"text": [r["review"] for r in rows], "label": [NAMES.index(r["sentiment"]) for r in rows]}

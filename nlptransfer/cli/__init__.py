@@ -20,7 +20,6 @@ import importlib
 import io
 import json
 import pkgutil
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,7 +63,9 @@ An existing destination file is never overwritten.""",
 Input: .csv/.tsv/.json/.jsonl/.parquet (the --text_column) or .txt (one text per line, blank lines
 skipped). Output: one row per input, in input order, with the predicted label, its score and every
 label's probability; .jsonl or .csv by extension; printed as jsonl when --output is not given.
-Multi-label models: sigmoid probabilities, labels above the run's tuned thresholds (metrics.json) or 0.5.""",
+Multi-label models: sigmoid probabilities, labels above the run's tuned thresholds (metrics.json) or 0.5.
+Only safetensors weights load and no code shipped with a model runs, unless --allow_pickle true /
+--trust_remote_code true (for a source you trust).""",
     "report": """examples:
   nlptransfer report outputs/sentiment-minilm-full
   nlptransfer report outputs/full outputs/lora outputs/frozen --output lora_vs_full.html
@@ -77,7 +78,8 @@ comparison figures and the config differences between runs.""",
   nlptransfer explain --model outputs/tc --text "A randomised controlled trial of ..." --html why.html
 
 Token attributions by layer integrated gradients (captum) on the input embeddings, for the predicted
-label (or --target). Needs captum: pip install 'nlptransfer[explain]'.""",
+label (or --target). Needs captum: pip install 'nlptransfer[explain]'. Loads like predict (safetensors
+only, no model code) unless --allow_pickle true / --trust_remote_code true.""",
 }
 
 
@@ -193,6 +195,8 @@ def _asset_state(key: str) -> str:
 
 
 def cmd_cp(args: argparse.Namespace) -> None:
+    from nlptransfer.runs import write_bytes_atomic
+
     configs = shipped_configs()
     if not configs:
         raise ConfigError(_NO_CONFIGS)
@@ -210,7 +214,7 @@ def cmd_cp(args: argparse.Namespace) -> None:
         raise OutputDirError(f"{dest} already exists; choose another destination (cp never overwrites)")
     if not dest.parent.is_dir():
         raise ConfigError(f"folder {dest.parent} does not exist; create it or choose another destination")
-    shutil.copyfile(src, dest)
+    write_bytes_atomic(dest, src.read_bytes(), overwrite=False)  # never replaces a file, even a new one
     print(f"copied {key} to {dest}; run it with: nlptransfer run {src.parent.name} --config {dest}")
 
 
@@ -218,14 +222,17 @@ def cmd_cp(args: argparse.Namespace) -> None:
 # loading a trained run directory
 
 
-def load_run_model(model_dir: str | Path):
+def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False):
     """(model, tokenizer, config) of a run directory: a plain model, or an adapter-only directory.
 
-    A top-level `adapter_config.json` (prompt tuning, or lora/ia3 with `--merge_adapters false`) is loaded
-    with `AutoPeftModelForSequenceClassification`, the head rebuilt from the labels in the `config.json`
-    saved beside it.
+    Loaded through `nlptransfer.modeling.load` (safetensors only unless `allow_pickle`, no model code run
+    unless `trust_remote_code`). A top-level `adapter_config.json` (prompt tuning, or lora/ia3 with
+    `--merge_adapters false`) is loaded on its base model, the head rebuilt from the labels in the
+    `config.json` saved beside it.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    from nlptransfer.modeling.load import load_config, load_model, load_peft_model, load_tokenizer
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -235,24 +242,25 @@ def load_run_model(model_dir: str | Path):
         raise ModelError(
             f"{path} has no config.json (found: {found}); pass the output directory of a finished run"
         )
-    try:
-        config = AutoConfig.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        if (path / "adapter_config.json").is_file():
-            from peft import AutoPeftModelForSequenceClassification
-
-            model = AutoPeftModelForSequenceClassification.from_pretrained(
-                path,
-                num_labels=config.num_labels,
-                id2label=config.id2label,
-                label2id=config.label2id,
-                problem_type=config.problem_type,
-            )
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(f"could not load the model in {path}: {first}") from err
+    flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
+    config = load_config(path, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    if (path / "adapter_config.json").is_file():
+        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get(
+            "base_model_name_or_path"
+        )
+        labels = {
+            "num_labels": config.num_labels,
+            "id2label": config.id2label,
+            "label2id": config.label2id,
+            "problem_type": config.problem_type,
+        }
+        base_config = load_config(base, trust_remote_code=trust_remote_code, **labels) if base else None
+        model = load_peft_model(
+            path, auto_class=AutoModelForSequenceClassification, config=base_config, **flags
+        )
+    else:
+        model = load_model(AutoModelForSequenceClassification, path, **flags)
     return model, tokenizer, config
 
 
@@ -387,7 +395,9 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
     texts = read_texts(args.input, args.text_column) if args.input else list(args.text)
     if not texts:
         raise DataError(f"{args.input} holds no texts; add rows or pass --text")
-    model, tokenizer, config = load_run_model(args.model)
+    model, tokenizer, config = load_run_model(
+        args.model, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code
+    )
     max_length, thresholds = _run_settings(Path(args.model))
     rows = predict_rows(
         model, tokenizer, config, texts, args.max_length or max_length, args.batch_size, thresholds
@@ -395,7 +405,7 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
     if out is None:
         sys.stdout.write(format_rows(rows, "jsonl"))
     else:
-        write_text_atomic(out, format_rows(rows, out.suffix.lower().lstrip(".")))
+        write_text_atomic(out, format_rows(rows, out.suffix.lower().lstrip(".")), overwrite=args.overwrite)
         print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
     return rows
 
@@ -496,7 +506,9 @@ def cmd_explain(args: argparse.Namespace) -> dict:
             f"explain needs captum, which is not importable here ({err}); pip install 'nlptransfer[explain]'"
         ) from None
     out = _check_output(args.html, args.overwrite, (".html", ".htm"))
-    model, tokenizer, config = load_run_model(args.model)
+    model, tokenizer, config = load_run_model(
+        args.model, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code
+    )
     max_length, _ = _run_settings(Path(args.model))
     tokens, scores, label, prob = explain_text(
         model, tokenizer, config, args.text, max_length, args.target, args.steps
@@ -508,13 +520,32 @@ def cmd_explain(args: argparse.Namespace) -> dict:
     if out is not None:
         from nlptransfer.runs import write_text_atomic
 
-        write_text_atomic(out, explanation_html(tokens, scores, label, prob))
+        write_text_atomic(out, explanation_html(tokens, scores, label, prob), overwrite=args.overwrite)
         print(f"wrote {out}", file=sys.stderr)
     return {"tokens": tokens, "scores": scores, "label": label, "probability": prob}
 
 
 # ----------------------------------------------------------------------------------------------
 # parser and entry point
+
+
+def _bool(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _add_loading_flags(p: argparse.ArgumentParser) -> None:
+    """--allow_pickle / --trust_remote_code, as the recipes spell them (`--trust_remote_code true`)."""
+    flags = {
+        "--allow_pickle": "load pickled (.bin) weights, which can run code when unpickled (default: false)",
+        "--trust_remote_code": "run Python code shipped with the model (default: false)",
+    }
+    for flag, help_text in flags.items():
+        p.add_argument(flag, type=_bool, nargs="?", const=True, default=False, metavar="BOOL", help=help_text)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -545,6 +576,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.add_argument("--batch_size", type=int, default=64, help="texts per forward pass (default: 64)")
     p.add_argument("--max_length", type=int, default=None, help="default: the run's max_length")
+    _add_loading_flags(p)
 
     p = add("report", "HTML + markdown report of one or more run directories")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="run output directories")
@@ -558,6 +590,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=50, help="integration steps (default: 50)")
     p.add_argument("--html", metavar="FILE", help="also write a colored HTML snippet")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --html file")
+    _add_loading_flags(p)
     return parser
 
 

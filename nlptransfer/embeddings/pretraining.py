@@ -7,8 +7,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from transformers import AutoTokenizer
-
 from nlptransfer.embeddings.init import resize_embeddings
 
 
@@ -27,13 +25,14 @@ def lora_config_for_new_tokens(
 
 def load_extended_peft_model(base_model, adapter_dir: str | Path, tokenizer=None, **kwargs):
     """`PeftModel.from_pretrained` for an adapter trained with an extended vocabulary: the base model
-    is first resized to the tokenizer (`adapter_dir`'s tokenizer unless given)."""
-    from peft import PeftModel  # peft loads slowly: only for LoRA runs
+    is first resized to the tokenizer (`adapter_dir`'s tokenizer unless given). Loads through
+    `nlptransfer.modeling.load` (safetensors adapter weights unless `allow_pickle=True` in `kwargs`)."""
+    from nlptransfer.modeling.load import load_peft_model, load_tokenizer  # peft loads slowly
 
     if tokenizer is None:
-        tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
+        tokenizer = load_tokenizer(adapter_dir)
     resize_embeddings(base_model, len(tokenizer), mean_resizing=False)
-    return PeftModel.from_pretrained(base_model, adapter_dir, **kwargs)
+    return load_peft_model(adapter_dir, base_model=base_model, **kwargs)
 
 
 def perplexity(loss: float) -> float:

@@ -31,14 +31,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from nlptransfer import assets
 from nlptransfer.data.multitask import TaskConfig
 from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.modeling.load import load_model
+from nlptransfer.runs import RunWriter
 
 POOLING = ("pooler", "mean")
 CONFIG_NAME = "multitask_config.json"
@@ -82,15 +84,20 @@ class MultiTaskModel(nn.Module):
             nn.init.zeros_(head.bias)
 
     @classmethod
-    def from_encoder(cls, name_or_path: str, tasks: Sequence[TaskConfig], pooling: str = "pooler", **kwargs):
-        path = assets.resolve_model(name_or_path)
-        try:
-            encoder = AutoModel.from_pretrained(path, use_safetensors=True, **kwargs)
-        except (OSError, ValueError) as err:
-            raise ModelError(
-                f"encoder {name_or_path!r} could not be loaded ({type(err).__name__}); use a local directory "
-                "with config.json and safetensors weights, or the embedded sentence-transformers/all-MiniLM-L6-v2"
-            ) from err
+    def from_encoder(
+        cls,
+        name_or_path: str,
+        tasks: Sequence[TaskConfig],
+        pooling: str = "pooler",
+        *,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+    ):
+        """A pretrained encoder (loaded by `modeling.load.load_model`: safetensors only unless
+        `allow_pickle`) with a new head per task."""
+        encoder = load_model(
+            AutoModel, name_or_path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
+        )
         return cls(encoder, tasks, pooling)
 
     @property
@@ -144,45 +151,51 @@ class MultiTaskModel(nn.Module):
             "tasks": [dataclasses.asdict(t) for t in self.tasks],
         }
 
-    def save_pretrained(self, output_dir: str | Path, tokenizer=None) -> list[Path]:
-        """`encoder/` (+ `encoder_adapter/` with peft), heads.safetensors, multitask_config.json."""
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
+    def save_pretrained(
+        self, output: RunWriter | str | Path, tokenizer=None, *, relpath: str = ""
+    ) -> list[str]:
+        """`encoder/` (+ `encoder_adapter/` with peft), heads.safetensors, multitask_config.json, written into
+        `output` (a run's RunWriter, or a folder) under `relpath`; returns the files written (main process)."""
+        run = output if isinstance(output, RunWriter) else RunWriter(output)
+        if not run.is_main:
+            return []
+        top = Path(relpath)
+        written = []
         if hasattr(self.encoder, "get_base_model"):  # peft: the adapter, and the merged plain encoder
-            self.encoder.save_pretrained(output_dir / "encoder_adapter")
-            merged = copy.deepcopy(self.encoder).merge_and_unload()
-            merged.save_pretrained(output_dir / "encoder")
+            written += run.save_pretrained(self.encoder, top / "encoder_adapter")
+            written += run.save_pretrained(copy.deepcopy(self.encoder).merge_and_unload(), top / "encoder")
         else:
-            self.encoder.save_pretrained(output_dir / "encoder")
+            written += run.save_pretrained(self.encoder, top / "encoder")
         if tokenizer is not None:
-            tokenizer.save_pretrained(output_dir / "encoder")
+            written += run.save_pretrained(tokenizer, top / "encoder")
         heads = {
             f"{n}.{k}": v.detach().contiguous().cpu()
             for n, h in self.heads.items()
             for k, v in h.state_dict().items()
         }
-        save_file(heads, output_dir / HEADS_NAME)
-        (output_dir / CONFIG_NAME).write_text(
-            json.dumps(self.config_dict(), indent=2) + "\n", encoding="utf-8"
-        )
-        return sorted(p for p in output_dir.rglob("*") if p.is_file())
+        run.write_bytes(top / HEADS_NAME, save_safetensors(heads))
+        run.write_json(top / CONFIG_NAME, self.config_dict())
+        return sorted({*written, (top / HEADS_NAME).as_posix(), (top / CONFIG_NAME).as_posix()})
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> MultiTaskModel:
+    def from_pretrained(cls, path: str | Path, *, trust_remote_code: bool = False) -> MultiTaskModel:
         path = Path(path)
         if not (path / CONFIG_NAME).is_file():
             raise ModelError(f"{str(path)!r} holds no {CONFIG_NAME}; pass a folder written by MultiTaskModel")
         config = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
         tasks = [TaskConfig(**t) for t in config["tasks"]]
-        encoder = AutoModel.from_pretrained(path / "encoder", use_safetensors=True)
+        encoder = load_model(AutoModel, path / "encoder", trust_remote_code=trust_remote_code)
         model = cls(encoder, tasks, config["pooling"], dropout=config["dropout"])
         state = load_file(path / HEADS_NAME)
         for name, head in model.heads.items():
             head.load_state_dict({k: state[f"{name}.{k}"] for k in ("weight", "bias")})
         return model
 
-    def export_task(self, name: str, output_dir: str | Path, tokenizer=None) -> list[Path]:
-        """Write task `name` as an ordinary `AutoModelForSequenceClassification` (pipeline() loads it).
+    def export_task(
+        self, name: str, output: RunWriter | str | Path, tokenizer=None, *, relpath: str = ""
+    ) -> list[str]:
+        """Write task `name` as an ordinary `AutoModelForSequenceClassification` (pipeline() loads it) into
+        `output` (a run's RunWriter, or a folder) under `relpath`; returns the files written (main process).
 
         Needs `pooling="pooler"` and an architecture whose classifier is one linear layer on the pooled
         output (BERT family). Regression outputs are rescaled to the original target units.
@@ -215,11 +228,11 @@ class MultiTaskModel(nn.Module):
         if task.type == "regression":  # fold the target standardisation into the layer
             weight, bias = weight * task.target_std, bias * task.target_std + task.target_mean
         classifier.classifier.load_state_dict({"weight": weight.clone(), "bias": bias.clone()})
-        output_dir = Path(output_dir)
-        classifier.save_pretrained(output_dir)
+        run = output if isinstance(output, RunWriter) else RunWriter(output)
+        written = run.save_pretrained(classifier, relpath)
         if tokenizer is not None:
-            tokenizer.save_pretrained(output_dir)
-        return sorted(p for p in output_dir.rglob("*") if p.is_file())
+            written += run.save_pretrained(tokenizer, relpath)
+        return sorted(written)
 
 
 def task_loss(task: TaskConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

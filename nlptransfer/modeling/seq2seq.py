@@ -26,17 +26,15 @@ from collections.abc import Iterable, Sequence
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
-    AutoConfig,
     AutoModelForSeq2SeqLM,
-    AutoTokenizer,
     MarianConfig,
     MarianMTModel,
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
 
-from nlptransfer import assets
 from nlptransfer.errors import ModelError
+from nlptransfer.modeling.load import load_config, load_model, load_tokenizer
 
 logger = logging.getLogger("nlptransfer")
 
@@ -120,36 +118,27 @@ def check_vocab(model: PreTrainedModel, tokenizer, name: str) -> None:
         )
 
 
-def load_seq2seq(name_or_path: str, allow_pickle: bool = False) -> tuple[PreTrainedModel, object]:
-    """`AutoModelForSeq2SeqLM` + `AutoTokenizer` from a Hub id or local directory, as any HF tool loads them."""
-    path = assets.resolve_model(name_or_path)
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        raise ModelError(
-            f"model {name_or_path!r} could not be loaded ({type(err).__name__}): not a local directory with "
-            "config.json, and the Hugging Face Hub is unreachable or has no such id; omit --parent_model to "
-            "train the small offline parent"
-        ) from err
+def load_seq2seq(
+    name_or_path: str, allow_pickle: bool = False, trust_remote_code: bool = False
+) -> tuple[PreTrainedModel, object]:
+    """`AutoModelForSeq2SeqLM` + `AutoTokenizer` from a Hub id or local directory, through `modeling.load`
+    (safetensors only unless `allow_pickle`; remote code only with `trust_remote_code`)."""
+    hint = "omit --parent_model to train the small offline parent"
+    config = load_config(name_or_path, trust_remote_code=trust_remote_code, hint=hint)
     if not config.is_encoder_decoder:
         raise ModelError(
             f"model {name_or_path!r} is a {config.model_type} ({type(config).__name__}), not an "
             "encoder-decoder; translation transfer needs a seq2seq model (Marian, T5, mBART, NLLB...)"
         )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError, TypeError) as err:
-        raise ModelError(
-            f"tokenizer of {name_or_path!r} could not be loaded: {str(err).splitlines()[0]}"
-        ) from err
-    try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, use_safetensors=None if allow_pickle else True)
-    except (OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise ModelError(
-            f"model {name_or_path!r} could not be loaded as a seq2seq LM: {first} (only safetensors weights "
-            "load unless --allow_pickle true)"
-        ) from err
+    tokenizer = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code, hint=hint)
+    model = load_model(
+        AutoModelForSeq2SeqLM,
+        name_or_path,
+        config=config,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        hint=hint,
+    )
     check_vocab(model, tokenizer, name_or_path)
     return model, tokenizer
 

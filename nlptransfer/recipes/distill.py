@@ -27,9 +27,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoModelForSequenceClassification, set_seed
 
-from nlptransfer import assets
 from nlptransfer.classify import FitResult, encode, fit_classifier, predict
 from nlptransfer.config import (
     DataArguments,
@@ -41,16 +40,15 @@ from nlptransfer.config import (
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ModelError, run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics
-from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
-from nlptransfer.reporting import markdown_table, model_card
-from nlptransfer.runs import (
-    finish_output_dir,
-    is_main_process,
-    start_run,
-    write_json_atomic,
-    write_text_atomic,
-    write_yaml_atomic,
+from nlptransfer.modeling import (
+    build_classifier,
+    count_parameters,
+    load_model,
+    load_tokenizer,
+    save_classifier,
 )
+from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.distillation import (
     DistillationTrainer,
     DistillationTrainingArguments,
@@ -132,100 +130,102 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Teacher and student are loaded and checked before the output directory is touched.
     if distill_args.teacher:
-        teacher = _load_classifier(distill_args.teacher)
-        tokenizer = AutoTokenizer.from_pretrained(assets.resolve_model(distill_args.teacher))
+        teacher = _load_classifier(distill_args.teacher, model_args)
+        tokenizer = load_tokenizer(distill_args.teacher, trust_remote_code=model_args.trust_remote_code)
         if label_list(teacher) != label_names:
             raise ModelError(
                 f"teacher {distill_args.teacher!r} has labels {label_list(teacher)} but {data_args.dataset} has "
                 f"{label_names}; distil on data with the teacher's labels"
             )
     else:
-        tokenizer = load_tokenizer(model_args)
+        tokenizer = load_tokenizer(
+            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        )
         teacher = build_classifier(model_args, TransferArguments(strategy="full"), label_names)
     student_tokenizer = tokenizer
     if distill_args.student:
-        student = _load_classifier(distill_args.student, label_names)
-        student_tokenizer = AutoTokenizer.from_pretrained(assets.resolve_model(distill_args.student))
+        student = _load_classifier(distill_args.student, model_args, label_names)
+        student_tokenizer = load_tokenizer(
+            distill_args.student, trust_remote_code=model_args.trust_remote_code
+        )
         check_compatible(teacher, student, tokenizer, student_tokenizer)
-    output_dir = start_run(training_args, "distill")
+    with RunWriter.from_training_args(training_args, "distill") as run:
+        results, fits = {}, {}
+        with tempfile.TemporaryDirectory(prefix="nlptransfer-distill-") as scratch:
+            # 3. Teacher: fine-tuned here unless given.
+            if not distill_args.teacher:
+                args = replace(
+                    training_args,
+                    output_dir=f"{scratch}/teacher",
+                    num_train_epochs=distill_args.teacher_epochs,
+                )
+                fits["teacher"] = fit_classifier(teacher, tokenizer, args, splits, label_names,
+                                                 max_length=model_args.max_length)  # fmt: skip
+            else:
+                fits["teacher"] = _fit_result(teacher, tokenizer, label_names, model_args, training_args)
+            if not distill_args.student:
+                total = teacher.config.num_hidden_layers
+                k = distill_args.student_layers
+                layers = list(range(k)) if distill_args.layer_pick == "first" else spread_layers(total, k)
+                student = truncated_student(teacher, layers)
+                logger.info("student: teacher layers %s of %d", layers, total)
+            initial = copy.deepcopy(student)
 
-    results, fits = {}, {}
-    with tempfile.TemporaryDirectory(prefix="nlptransfer-distill-") as scratch:
-        # 3. Teacher: fine-tuned here unless given.
-        if not distill_args.teacher:
-            args = replace(
-                training_args, output_dir=f"{scratch}/teacher", num_train_epochs=distill_args.teacher_epochs
+            # 4. Distil into the student.
+            encoded = encode(splits, tokenizer, model_args.max_length, False, len(label_names))
+            trainer = DistillationTrainer(
+                model=student,
+                teacher_model=teacher,
+                args=replace(training_args, output_dir=f"{scratch}/student"),
+                train_dataset=encoded["train"],
+                eval_dataset=encoded["validation"],
+                processing_class=tokenizer,
+                compute_metrics=make_compute_metrics(label_names),
             )
-            fits["teacher"] = fit_classifier(teacher, tokenizer, args, splits, label_names,
-                                             max_length=model_args.max_length)  # fmt: skip
-        else:
-            fits["teacher"] = _fit_result(teacher, tokenizer, label_names, model_args, training_args)
-        if not distill_args.student:
-            total = teacher.config.num_hidden_layers
-            k = distill_args.student_layers
-            layers = list(range(k)) if distill_args.layer_pick == "first" else spread_layers(total, k)
-            student = truncated_student(teacher, layers)
-            logger.info("student: teacher layers %s of %d", layers, total)
-        initial = copy.deepcopy(student)
+            started = time.perf_counter()
+            output = trainer.train()
+            fits["student (distilled)"] = _fit_result(
+                student, tokenizer, label_names, model_args, training_args
+            )
+            fits["student (distilled)"].train_metrics = {
+                **output.metrics,
+                "wall_seconds": round(time.perf_counter() - started, 1),
+            }
+            fits["student (distilled)"].log_history = list(trainer.state.log_history)
 
-        # 4. Distil into the student.
-        encoded = encode(splits, tokenizer, model_args.max_length, False, len(label_names))
-        trainer = DistillationTrainer(
-            model=student,
-            teacher_model=teacher,
-            args=replace(training_args, output_dir=f"{scratch}/student"),
-            train_dataset=encoded["train"],
-            eval_dataset=encoded["validation"],
-            processing_class=tokenizer,
-            compute_metrics=make_compute_metrics(label_names),
+            # 5. The same student on the labels alone, same budget.
+            if distill_args.compare_student_alone:
+                args = replace(training_args, output_dir=f"{scratch}/alone")
+                fits["student (labels only)"] = fit_classifier(initial, tokenizer, args, splits, label_names,
+                                                               max_length=model_args.max_length)  # fmt: skip
+
+        # 6. Test every model; speed on the same machine (texts/s over the test split, ordered batches).
+        rows = []
+        for name, fit in fits.items():
+            started = time.perf_counter()
+            preds, _ = predict(fit, list(splits["test"]["text"]))
+            seconds = time.perf_counter() - started
+            scores = classification_metrics(preds, splits["test"]["label"], label_names)
+            trainable, n_params = count_parameters(fit.model)
+            results[name] = {**scores, "texts_per_second": len(splits["test"]) / seconds, "parameters": n_params,
+                             "layers": fit.model.config.num_hidden_layers, "train": fit.train_metrics}  # fmt: skip
+            rows.append({"model": name, "layers": fit.model.config.num_hidden_layers, "parameters": f"{n_params / 1e6:.1f}M",
+                         "accuracy": scores["accuracy"], "macro-F1": scores["f1_macro"],
+                         "texts/s": f"{results[name]['texts_per_second']:.0f}"})  # fmt: skip
+        table = markdown_table(rows, ["model", "layers", "parameters", "accuracy", "macro-F1", "texts/s"])
+
+        # 7. Save: the student (plain transformers), the teacher if trained here, metrics, card.
+        command = "python -m nlptransfer.recipes.distill " + shlex.join(
+            list(sys.argv[1:] if argv is None else argv)
         )
-        started = time.perf_counter()
-        output = trainer.train()
-        fits["student (distilled)"] = _fit_result(student, tokenizer, label_names, model_args, training_args)
-        fits["student (distilled)"].train_metrics = {
-            **output.metrics,
-            "wall_seconds": round(time.perf_counter() - started, 1),
-        }
-        fits["student (distilled)"].log_history = list(trainer.state.log_history)
-
-        # 5. The same student on the labels alone, same budget.
-        if distill_args.compare_student_alone:
-            args = replace(training_args, output_dir=f"{scratch}/alone")
-            fits["student (labels only)"] = fit_classifier(initial, tokenizer, args, splits, label_names,
-                                                           max_length=model_args.max_length)  # fmt: skip
-
-    # 6. Test every model; speed on the same machine (texts/s over the test split, ordered batches).
-    rows = []
-    for name, fit in fits.items():
-        started = time.perf_counter()
-        preds, _ = predict(fit, list(splits["test"]["text"]))
-        seconds = time.perf_counter() - started
-        scores = classification_metrics(preds, splits["test"]["label"], label_names)
-        trainable, n_params = count_parameters(fit.model)
-        results[name] = {**scores, "texts_per_second": len(splits["test"]) / seconds, "parameters": n_params,
-                         "layers": fit.model.config.num_hidden_layers, "train": fit.train_metrics}  # fmt: skip
-        rows.append({"model": name, "layers": fit.model.config.num_hidden_layers, "parameters": f"{n_params / 1e6:.1f}M",
-                     "accuracy": scores["accuracy"], "macro-F1": scores["f1_macro"],
-                     "texts/s": f"{results[name]['texts_per_second']:.0f}"})  # fmt: skip
-    table = markdown_table(rows, ["model", "layers", "parameters", "accuracy", "macro-F1", "texts/s"])
-
-    # 7. Save: the student (plain transformers), the teacher if trained here, metrics, card.
-    files: list[str] = []
-    command = "python -m nlptransfer.recipes.distill " + shlex.join(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    metrics = {"recipe": "distill", "dataset": data_args.dataset, "test": results,
-               "log_history": fits["student (distilled)"].log_history}  # fmt: skip
-    if is_main_process():
-        files += [str(p.relative_to(output_dir)) for p in save_classifier(student, tokenizer, output_dir)]
+        metrics = {"recipe": "distill", "dataset": data_args.dataset, "test": results,
+                   "log_history": fits["student (distilled)"].log_history}  # fmt: skip
+        save_classifier(student, tokenizer, run)
         if not distill_args.teacher:
-            teacher_files = save_classifier(teacher, tokenizer, output_dir / "teacher")
-            files += [str(p.relative_to(output_dir)) for p in teacher_files]
-        write_json_atomic(output_dir / "metrics.json", metrics)
-        write_yaml_atomic(
-            output_dir / "config.yaml", config_to_dict(model_args, data_args, distill_args, training_args)
-        )
-        write_text_atomic(output_dir / "results.md", table + "\n")
+            save_classifier(teacher, tokenizer, run, relpath="teacher")
+        run.write_json("metrics.json", metrics)
+        run.write_yaml("config.yaml", config_to_dict(model_args, data_args, distill_args, training_args))
+        run.write_text("results.md", table + "\n")
         trainable, n_params = count_parameters(student)
         card = model_card(
             title=f"{student.config.num_hidden_layers}-layer student distilled on {data_args.dataset}",
@@ -245,33 +245,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "texts/s: ordered batched prediction over the test split on this machine, in this run (other jobs "
                 "may have shared the CPU); benchmarks/bench_distillation.py measures it on its own.",
             ],
-            load_snippet=f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}')",
+            load_snippet=f"from transformers import pipeline\nclf = pipeline('text-classification', model='{run.output_dir}')",
         )
-        write_text_atomic(output_dir / "README.md", card)
-        files += ["metrics.json", "config.yaml", "results.md", "README.md"]
-        finish_output_dir(output_dir, files)
-    print(f"\nDistillation on {data_args.dataset} (test split)\n{table}\nSaved to {output_dir}")
-    return metrics
+        run.write_text("README.md", card)
+        print(f"\nDistillation on {data_args.dataset} (test split)\n{table}\nSaved to {run.output_dir}")
+        return metrics
 
 
-def _load_classifier(path: str, label_names: list[str] | None = None):
-    """A local sequence classifier (safetensors only); `label_names` gives a bare encoder a new head."""
-    kwargs = {}
-    if label_names is not None:
-        kwargs = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
-                  "label2id": {n: i for i, n in enumerate(label_names)}}  # fmt: skip
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            assets.resolve_model(path), use_safetensors=True
-        )
-    except (OSError, ValueError) as err:
-        raise ModelError(
-            f"model {path!r} could not be loaded ({type(err).__name__}); pass a local classifier directory"
-        ) from err
+def _load_classifier(path: str, model_args: ModelArguments, label_names: list[str] | None = None):
+    """A sequence classifier (safetensors only unless --allow_pickle); `label_names` gives a bare encoder
+    (or another head) a new head for these labels."""
+    flags = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
+    model = load_model(AutoModelForSequenceClassification, path, **flags)
     if label_names is not None and model.config.num_labels != len(label_names):
-        model = AutoModelForSequenceClassification.from_pretrained(
-            assets.resolve_model(path), use_safetensors=True, **kwargs
-        )  # a bare encoder (or another head): a new head for these labels
+        labels = {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {n: i for i, n in enumerate(label_names)},
+        }
+        model = load_model(AutoModelForSequenceClassification, path, **flags, **labels)
     return model
 
 

@@ -57,15 +57,7 @@ from nlptransfer.features import (
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
 from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
-from nlptransfer.runs import (
-    finish_output_dir,
-    is_main_process,
-    start_run,
-    write_bytes_atomic,
-    write_json_atomic,
-    write_text_atomic,
-    write_yaml_atomic,
-)
+from nlptransfer.runs import RunWriter
 from nlptransfer.selection import feature_distances, importance_weights, logme, negative_transfer_check
 from nlptransfer.trainers.adaptation import (
     DomainAdversarialConfig,
@@ -259,8 +251,7 @@ class Setup:
     label_names: list[str]
     cached: bool  # frozen backbone + cached features: the head trains on feature rows, not texts
     work_dir: str  # the Trainer's scratch output_dir (nothing is saved there)
-    output_dir: Path
-    files: list[str] = field(default_factory=list)
+    run: RunWriter  # the run's output directory: every file is written through it
 
     def inputs(self, domain: Domain, split: str, rows=None):
         """Model inputs of a split (feature matrix or texts), optionally only `rows`."""
@@ -343,7 +334,7 @@ def f1s(setup: Setup, model, x, y) -> dict:
 # a source -> target pair
 
 
-def run_pair(setup: Setup, source: Domain, target: Domain, save_dir: Path | None) -> dict:
+def run_pair(setup: Setup, source: Domain, target: Domain, save_under: str | None) -> dict:
     da = setup.da
     src_x, src_y = setup.inputs(source, "train"), source.splits["train"]["label"]
     tgt_x = setup.inputs(target, "train")  # unlabelled: target.splits["train"]["label"] is not read here
@@ -389,11 +380,11 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_dir: Path | None
             runs.append(scores)
             if k == 0:
                 last_log = log
-                if save_dir is not None and is_main_process():
-                    written = save_classifier(
-                        model, setup.tokenizer, save_dir / method, setup.transfer_args.merge_adapters
+                if save_under is not None:
+                    merge = setup.transfer_args.merge_adapters
+                    save_classifier(
+                        model, setup.tokenizer, setup.run, merge, relpath=f"{save_under}/{method}"
                     )
-                    setup.files += [str(p.relative_to(setup.output_dir)) for p in written]
         result["methods"][method] = {**_aggregate(runs), "train_log_seed0": last_log}
     if da.negative_transfer_guard:
         # Same number of optimizer steps as the source runs, on the labelled target sample alone.
@@ -527,76 +518,68 @@ def main(argv: Sequence[str] | None = None) -> dict:
     label_names = raw[pairs[0][0]]["train"].features["label"].names
 
     # 2. Model, tokenizer, frozen features (cached on disk; shared by distances, iw, LogME, frozen training).
-    tokenizer = load_tokenizer(model_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     feature_model = build_classifier(model_args, TransferArguments(strategy="frozen"), label_names)
     pooled_ok = head_reads_pooler(feature_model)
     cached = transfer_args.strategy == "frozen" and transfer_args.cache_features and pooled_ok
-    output_dir = start_run(training_args, "domain_adaptation")
-    domains = {
-        n: Domain(
-            n,
-            raw[n],
-            da,
-            feature_model,
-            tokenizer,
-            model_args.max_length,
-            training_args.per_device_eval_batch_size,
-            label_names,
+    with RunWriter.from_training_args(training_args, "domain_adaptation") as run:
+        domains = {
+            n: Domain(
+                n,
+                raw[n],
+                da,
+                feature_model,
+                tokenizer,
+                model_args.max_length,
+                training_args.per_device_eval_batch_size,
+                label_names,
+            )  # fmt: skip
+            for n in names
+        }
+        trainable, total = count_parameters(build_classifier(model_args, transfer_args, label_names))
+        setup = Setup(
+            model_args, transfer_args, training_args, da, tokenizer, label_names, cached,
+            # The Trainer wants an output_dir per run; nothing is saved there (save_strategy "no"): scratch space.
+            work_dir=tempfile.mkdtemp(prefix="nlptransfer-da-"), run=run,
         )  # fmt: skip
-        for n in names
-    }
-    trainable, total = count_parameters(build_classifier(model_args, transfer_args, label_names))
-    setup = Setup(
-        model_args, transfer_args, training_args, da, tokenizer, label_names, cached,
-        # The Trainer wants an output_dir per run; nothing is saved there (save_strategy "no"): scratch space.
-        work_dir=tempfile.mkdtemp(prefix="nlptransfer-da-"), output_dir=output_dir,
-    )  # fmt: skip
 
-    # 3. Train every method on every pair.
-    results = []
-    for s, t in pairs:
-        save_dir = output_dir / "models" if da.save_models and not da.matrix else None
-        results.append(run_pair(setup, domains[s], domains[t], save_dir))
+        # 3. Train every method on every pair.
+        results = []
+        for s, t in pairs:
+            save_under = "models" if da.save_models and not da.matrix else None
+            results.append(run_pair(setup, domains[s], domains[t], save_under))
 
-    # 4. Reports.
-    rows = result_rows(results, da.method)
-    summary = summaries(results, da.method)
-    columns = list(rows[0])
-    table = markdown_table(rows, columns)
-    stem = "cross_domain" if da.matrix else "results"
-    files = list(setup.files)
-    metrics = {
-        "recipe": "domain_adaptation",
-        "strategy": transfer_args.strategy,
-        "adapted_representation": (
-            training_args.align_on
-            if training_args.align_on != "auto"
-            else "logits"
-            if transfer_args.strategy == "frozen"
-            else "pooled"
-        ),
-        "seeds": da.seeds,
-        "pairs": {f"{r['source']}->{r['target']}": r for r in results},
-        "summary": summary,
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-    }
-    command = "python -m nlptransfer.recipes.domain_adaptation " + shlex.join(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    if is_main_process():
-        write_text_atomic(
-            output_dir / f"{stem}.md", table + "\n\n" + _summary_text(summary) + "\n\n" + PAPER_NOTE + "\n"
+        # 4. Reports.
+        rows = result_rows(results, da.method)
+        summary = summaries(results, da.method)
+        columns = list(rows[0])
+        table = markdown_table(rows, columns)
+        stem = "cross_domain" if da.matrix else "results"
+        metrics = {
+            "recipe": "domain_adaptation",
+            "strategy": transfer_args.strategy,
+            "adapted_representation": (
+                training_args.align_on
+                if training_args.align_on != "auto"
+                else "logits"
+                if transfer_args.strategy == "frozen"
+                else "pooled"
+            ),
+            "seeds": da.seeds,
+            "pairs": {f"{r['source']}->{r['target']}": r for r in results},
+            "summary": summary,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+        }
+        command = "python -m nlptransfer.recipes.domain_adaptation " + shlex.join(
+            list(sys.argv[1:] if argv is None else argv)
         )
-        write_text_atomic(output_dir / f"{stem}.csv", csv_text(rows, lineterminator="\r\n"))
-        files += [f"{stem}.md", f"{stem}.csv"]
-        if da.matrix:
-            write_bytes_atomic(output_dir / "cross_domain.png", heatmap_png(results, da.method, names))
-            files.append("cross_domain.png")
-        write_json_atomic(output_dir / "metrics.json", metrics)
-        write_yaml_atomic(
-            output_dir / "config.yaml", config_to_dict(model_args, da, transfer_args, training_args)
-        )
+        run.write_text(f"{stem}.md", table + "\n\n" + _summary_text(summary) + "\n\n" + PAPER_NOTE + "\n")
+        run.write_text(f"{stem}.csv", csv_text(rows, lineterminator="\r\n"))
+        if da.matrix and run.is_main:
+            run.write_bytes("cross_domain.png", heatmap_png(results, da.method, names))
+        run.write_json("metrics.json", metrics)
+        run.write_yaml("config.yaml", config_to_dict(model_args, da, transfer_args, training_args))
         first = da.method[0]
         card = model_card(
             title=f"{Path(model_args.model_name_or_path).name}: domain adaptation {da.source} -> {da.target}"
@@ -611,16 +594,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
             command=command,
             notes=[PAPER_NOTE, f"methods: {', '.join(da.method)}; mean over {da.seeds} seed(s); target labels "
                    f"used only for testing, LogME and the target-only baseline ({da.target_labelled_samples} texts)."],
-            load_snippet="# no models saved (matrix run or --save_models false)" if save_dir is None else
-            f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}/models/{first}')",
+            load_snippet="# no models saved (matrix run or --save_models false)" if save_under is None else
+            f"from transformers import pipeline\nclf = pipeline('text-classification', model='{run.output_dir}/models/{first}')",
         )  # fmt: skip
-        write_text_atomic(output_dir / "README.md", card)
-        files += ["metrics.json", "config.yaml", "README.md"]
-        finish_output_dir(output_dir, files)
-    _cleanup(Path(setup.work_dir))
-    print(f"\nDomain adaptation [{transfer_args.strategy}], {da.seeds} seed(s)\n{table}\n{_summary_text(summary)}\n"
-          f"Saved to {output_dir}")  # fmt: skip
-    return metrics
+        run.write_text("README.md", card)
+        _cleanup(Path(setup.work_dir))
+        print(f"\nDomain adaptation [{transfer_args.strategy}], {da.seeds} seed(s)\n{table}\n{_summary_text(summary)}\n"
+              f"Saved to {run.output_dir}")  # fmt: skip
+        return metrics
 
 
 def _summary_text(summary: dict) -> str:

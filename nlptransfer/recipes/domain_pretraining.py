@@ -49,7 +49,7 @@ from transformers import (
     set_seed,
 )
 
-from nlptransfer import assets, embeddings
+from nlptransfer import embeddings
 from nlptransfer.config import (
     ModelArguments,
     RecipeParser,
@@ -59,15 +59,9 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_source, subsample_indices
 from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
-from nlptransfer.modeling import _not_found, _only_pickled_weights, _pickle_refused, load_tokenizer
+from nlptransfer.modeling import load_model, load_tokenizer, resolve
 from nlptransfer.reporting import markdown_table, render_card
-from nlptransfer.runs import (
-    finish_output_dir,
-    start_run,
-    write_json_atomic,
-    write_text_atomic,
-    write_yaml_atomic,
-)
+from nlptransfer.runs import RunWriter
 
 logger = logging.getLogger("nlptransfer")
 
@@ -194,27 +188,18 @@ def load_corpus(args: DomainPretrainingArguments) -> tuple[list[str], list[str],
 
 
 def load_mlm_model(model_args: ModelArguments):
-    """AutoModelForMaskedLM and the names of the head weights the checkpoint lacked (initialised here)."""
-    path = assets.resolve_model(model_args.model_name_or_path)
-    if not model_args.allow_pickle and _only_pickled_weights(path):
-        raise _pickle_refused(model_args.model_name_or_path)
-    try:
-        model, info = AutoModelForMaskedLM.from_pretrained(
-            path,
-            trust_remote_code=model_args.trust_remote_code,
-            use_safetensors=None if model_args.allow_pickle else True,
-            output_loading_info=True,
-        )
-    except OSError as err:
-        raise _not_found(model_args.model_name_or_path, err) from err
-    except ValueError as err:
-        raise ModelError(
-            f"model {model_args.model_name_or_path!r} has no masked-LM form ({str(err).splitlines()[0]}); "
-            "use an encoder such as BERT/RoBERTa/MiniLM"
-        ) from err
+    """AutoModelForMaskedLM, its resolved path and the names of the head weights the checkpoint lacked
+    (initialised here)."""
+    model, info = load_model(
+        AutoModelForMaskedLM,
+        model_args.model_name_or_path,
+        allow_pickle=model_args.allow_pickle,
+        trust_remote_code=model_args.trust_remote_code,
+        output_loading_info=True,
+    )
     prefix = model.base_model_prefix + "."
     new_head = sorted(k for k in info["missing_keys"] if not k.startswith(prefix))
-    return model, path, new_head
+    return model, resolve(model_args.model_name_or_path), new_head
 
 
 def read_words(path: str) -> list[str]:
@@ -294,20 +279,20 @@ def encode(tokenizer, texts: list[str], max_length: int, offsets: bool) -> list[
     return [{k: enc[k][i] for k in keys} for i in range(len(texts))]
 
 
-def save_domain_model(model, tokenizer, output_dir: Path, base_path: str) -> list[str]:
+def save_domain_model(model, tokenizer, run: RunWriter, base_path: str, model_args: ModelArguments) -> None:
     """Save the MLM model plus the base checkpoint's backbone weights the MLM class has no place for
     (BERT's pooler), so AutoModelForSequenceClassification gets the same pooler as from the base."""
     state = model.state_dict()
     prefix = model.base_model_prefix
     try:
-        base = AutoModel.from_pretrained(base_path)
+        flags = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
+        base = load_model(AutoModel, base_path, **flags)
         extras = {f"{prefix}.{k}": v for k, v in base.state_dict().items()
                   if f"{prefix}.{k}" not in state and not k.startswith("embeddings.")}  # fmt: skip
-    except (OSError, ValueError):
+    except ModelError:
         extras = {}
-    model.save_pretrained(output_dir, state_dict={**state, **extras})
-    tokenizer.save_pretrained(output_dir)
-    return [p.name for p in output_dir.iterdir() if p.is_file()]
+    run.save_pretrained(model, state_dict={**state, **extras})
+    run.save_pretrained(tokenizer)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )  # fmt: skip
     new_words = read_words(args.new_words) if args.new_words else None
     reference = read_reference(args.reference_corpus) if args.extend_vocab else None
-    tokenizer = load_tokenizer(model_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model, base_path, new_head = load_mlm_model(model_args)
     notes = []
     if new_head:
@@ -364,101 +349,96 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"{', '.join(extension.words[:15])}{' ...' if len(extension.words) > 15 else ''}"
         )
     fertility_after = embeddings.tokenizer_fertility(tokenizer, eval_texts)
-    output_dir = start_run(training_args, "domain_pretraining")
-
-    # 3. Masked-LM training.
-    batch = training_args.per_device_eval_batch_size
-    loss_before = mlm_loss(model, tokenizer, eval_texts, args, model_args.max_length, batch)
-    logger.info("held-out masked-LM loss before: %.3f (perplexity %.1f)", loss_before, math.exp(loss_before))
-    train_model = model
-    if transfer_args.strategy == "lora":
-        from peft import get_peft_model
-
-        peft_config = embeddings.lora_config_for_new_tokens(
-            extension.new_ids if extension else [],
-            r=transfer_args.lora_r,
-            lora_alpha=transfer_args.lora_alpha,
-            lora_dropout=transfer_args.lora_dropout,
-            target_modules=transfer_args.target_modules or ["query", "value"],
-            modules_to_save=["transform"] if new_head else None,  # the random MLM head transform trains fully
+    with RunWriter.from_training_args(training_args, "domain_pretraining") as run:
+        # 3. Masked-LM training.
+        batch = training_args.per_device_eval_batch_size
+        loss_before = mlm_loss(model, tokenizer, eval_texts, args, model_args.max_length, batch)
+        logger.info(
+            "held-out masked-LM loss before: %.3f (perplexity %.1f)", loss_before, math.exp(loss_before)
         )
-        train_model = get_peft_model(model, peft_config)
-    training_args.remove_unused_columns = False
-    collator = MaskingCollator(
-        tokenizer, mlm_probability=args.mlm_probability, whole_word_mask=args.whole_word_mask
-    )
-    trainer = Trainer(
-        model=train_model,
-        args=training_args,
-        train_dataset=encode(tokenizer, train_texts, model_args.max_length, args.whole_word_mask),
-        data_collator=collator,
-        processing_class=tokenizer,
-    )
-    started = time.perf_counter()
-    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
-    seconds = time.perf_counter() - started
-    files: list[str] = []
-    if transfer_args.strategy == "lora":
-        train_model.save_pretrained(output_dir / "adapter", save_embedding_layers=bool(extension))
-        tokenizer.save_pretrained(output_dir / "adapter")
-        files += [f"adapter/{p.name}" for p in (output_dir / "adapter").iterdir()]
-        model = train_model.merge_and_unload()
-    loss_after = mlm_loss(model, tokenizer, eval_texts, args, model_args.max_length, batch)
-    logger.info("held-out masked-LM loss after: %.3f (perplexity %.1f)", loss_after, math.exp(loss_after))
+        train_model = model
+        if transfer_args.strategy == "lora":
+            from peft import get_peft_model
 
-    # 4. Save and report.
-    table = markdown_table(
-        [{"model": "before training", "mlm_loss": loss_before, "perplexity": embeddings.perplexity(loss_before)},
-         {"model": "after training", "mlm_loss": loss_after, "perplexity": embeddings.perplexity(loss_after)}],
-        ["model", "mlm_loss", "perplexity"],
-    ) + "\n\n" + markdown_table(
-        [{"tokenizer": name, "subwords_per_word": f.fertility, "fragmented_words": f.fragmented_rate,
-          "unknown_words": f.unknown_rate}
-         for name, f in (("base", fertility_before), ("used", fertility_after))],
-        ["tokenizer", "subwords_per_word", "fragmented_words", "unknown_words"],
-    )  # fmt: skip
-    metrics = {
-        "recipe": "domain_pretraining",
-        "mode": "tapt" if labelled else "dapt",
-        "corpus": args.corpus,
-        "train_texts": len(train_texts),
-        "heldout_texts": len(eval_texts),
-        "mlm_loss_before": loss_before,
-        "mlm_loss_after": loss_after,
-        "perplexity_before": embeddings.perplexity(loss_before),
-        "perplexity_after": embeddings.perplexity(loss_after),
-        "fertility_base_tokenizer": fertility_before.as_dict(),
-        "fertility": fertility_after.as_dict(),
-        "new_mlm_head": new_head,
-        "vocab_extension": len(extension.words) if extension else 0,
-        "train": {**train_output.metrics, "wall_seconds": round(seconds, 1)},
-        "log_history": list(trainer.state.log_history),
-    }
-    files += save_domain_model(model, tokenizer, output_dir, base_path)
-    if extension:
-        record = extension.as_dict()
-        record["old_pieces"] = dict(zip(extension.words, pieces, strict=True))
-        write_json_atomic(output_dir / "vocab_extension.json", record)
-        files.append("vocab_extension.json")
-    command = "python -m nlptransfer.recipes.domain_pretraining " + shlex.join(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    write_json_atomic(output_dir / "metrics.json", metrics)
-    write_yaml_atomic(
-        output_dir / "config.yaml", config_to_dict(model_args, args, transfer_args, training_args)
-    )
-    write_text_atomic(output_dir / "README.md", model_card(model_args, args, transfer_args, metrics, table,
-                                                         command, notes, output_dir))  # fmt: skip
-    files += ["metrics.json", "config.yaml", "README.md"]
-    finish_output_dir(output_dir, files)
-    print(
-        f"\nDomain pretraining ({metrics['mode'].upper()}): {model_args.model_name_or_path} on {args.corpus}, "
-        f"{len(train_texts)} texts, {train_output.global_step} steps in {seconds / 60:.1f} min\n"
-        f"fertility {fertility_before.fertility:.3f} -> {fertility_after.fertility:.3f} subwords/word\n{table}\n"
-        f"Saved to {output_dir}; fine-tune it with\n  python -m nlptransfer.recipes.text_classification "
-        f"--model_name_or_path {output_dir}"
-    )
-    return metrics
+            peft_config = embeddings.lora_config_for_new_tokens(
+                extension.new_ids if extension else [],
+                r=transfer_args.lora_r,
+                lora_alpha=transfer_args.lora_alpha,
+                lora_dropout=transfer_args.lora_dropout,
+                target_modules=transfer_args.target_modules or ["query", "value"],
+                # the random MLM head transform trains fully
+                modules_to_save=["transform"] if new_head else None,
+            )
+            train_model = get_peft_model(model, peft_config)
+        training_args.remove_unused_columns = False
+        collator = MaskingCollator(
+            tokenizer, mlm_probability=args.mlm_probability, whole_word_mask=args.whole_word_mask
+        )
+        trainer = Trainer(
+            model=train_model,
+            args=training_args,
+            train_dataset=encode(tokenizer, train_texts, model_args.max_length, args.whole_word_mask),
+            data_collator=collator,
+            processing_class=tokenizer,
+        )
+        started = time.perf_counter()
+        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
+        seconds = time.perf_counter() - started
+        if transfer_args.strategy == "lora":
+            run.save_pretrained(train_model, "adapter", save_embedding_layers=bool(extension))
+            run.save_pretrained(tokenizer, "adapter")
+            model = train_model.merge_and_unload()
+        loss_after = mlm_loss(model, tokenizer, eval_texts, args, model_args.max_length, batch)
+        logger.info("held-out masked-LM loss after: %.3f (perplexity %.1f)", loss_after, math.exp(loss_after))
+
+        # 4. Save and report.
+        table = markdown_table(
+            [{"model": "before training", "mlm_loss": loss_before, "perplexity": embeddings.perplexity(loss_before)},
+             {"model": "after training", "mlm_loss": loss_after, "perplexity": embeddings.perplexity(loss_after)}],
+            ["model", "mlm_loss", "perplexity"],
+        ) + "\n\n" + markdown_table(
+            [{"tokenizer": name, "subwords_per_word": f.fertility, "fragmented_words": f.fragmented_rate,
+              "unknown_words": f.unknown_rate}
+             for name, f in (("base", fertility_before), ("used", fertility_after))],
+            ["tokenizer", "subwords_per_word", "fragmented_words", "unknown_words"],
+        )  # fmt: skip
+        metrics = {
+            "recipe": "domain_pretraining",
+            "mode": "tapt" if labelled else "dapt",
+            "corpus": args.corpus,
+            "train_texts": len(train_texts),
+            "heldout_texts": len(eval_texts),
+            "mlm_loss_before": loss_before,
+            "mlm_loss_after": loss_after,
+            "perplexity_before": embeddings.perplexity(loss_before),
+            "perplexity_after": embeddings.perplexity(loss_after),
+            "fertility_base_tokenizer": fertility_before.as_dict(),
+            "fertility": fertility_after.as_dict(),
+            "new_mlm_head": new_head,
+            "vocab_extension": len(extension.words) if extension else 0,
+            "train": {**train_output.metrics, "wall_seconds": round(seconds, 1)},
+            "log_history": list(trainer.state.log_history),
+        }
+        save_domain_model(model, tokenizer, run, base_path, model_args)
+        if extension:
+            record = extension.as_dict()
+            record["old_pieces"] = dict(zip(extension.words, pieces, strict=True))
+            run.write_json("vocab_extension.json", record)
+        command = "python -m nlptransfer.recipes.domain_pretraining " + shlex.join(
+            list(sys.argv[1:] if argv is None else argv)
+        )
+        run.write_json("metrics.json", metrics)
+        run.write_yaml("config.yaml", config_to_dict(model_args, args, transfer_args, training_args))
+        card = model_card(model_args, args, transfer_args, metrics, table, command, notes, run.output_dir)
+        run.write_text("README.md", card)
+        print(
+            f"\nDomain pretraining ({metrics['mode'].upper()}): {model_args.model_name_or_path} on {args.corpus}, "
+            f"{len(train_texts)} texts, {train_output.global_step} steps in {seconds / 60:.1f} min\n"
+            f"fertility {fertility_before.fertility:.3f} -> {fertility_after.fertility:.3f} subwords/word\n{table}\n"
+            f"Saved to {run.output_dir}; fine-tune it with\n  python -m nlptransfer.recipes.text_classification "
+            f"--model_name_or_path {run.output_dir}"
+        )
+        return metrics
 
 
 def model_card(model_args, args, transfer_args, metrics, table, command, notes, output_dir) -> str:

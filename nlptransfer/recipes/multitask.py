@@ -43,14 +43,7 @@ from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import count_parameters, load_tokenizer
 from nlptransfer.modeling.multitask import POOLING, MultiTaskModel, adapt_encoder, predict_task, task_metrics
 from nlptransfer.reporting import markdown_table, model_card
-from nlptransfer.runs import (
-    finish_output_dir,
-    is_main_process,
-    start_run,
-    write_json_atomic,
-    write_text_atomic,
-    write_yaml_atomic,
-)
+from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -137,11 +130,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     splits = load_tasks(tasks, mt_args.split_seed)
 
     # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
-    tokenizer = load_tokenizer(model_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     train = encode_tasks(splits, tasks, tokenizer, "train", model_args.max_length)
     validation = encode_tasks(splits, tasks, tokenizer, "validation", model_args.max_length)
+    loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
     build = lambda ts: adapt_encoder(  # noqa: E731 - one shared encoder + the heads of `ts`
-        MultiTaskModel.from_encoder(model_args.model_name_or_path, ts, mt_args.pooling),
+        MultiTaskModel.from_encoder(model_args.model_name_or_path, ts, mt_args.pooling, **loading),
         transfer_args.strategy, transfer_args.lora_r, transfer_args.lora_alpha, transfer_args.lora_dropout,
         transfer_args.target_modules,
     )  # fmt: skip
@@ -151,84 +145,83 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )
     set_seed(training_args.seed)  # the heads' initialisation
     first = build(tasks)  # a model or LoRA target that cannot work fails here, before any file is written
-    output_dir = start_run(training_args, "multitask")
-
-    # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
-    runs, kept = [], None
-    for s in range(mt_args.seeds):
-        seed = training_args.seed + s
-        run = {"seed": seed, "multitask": {}, "single_task": {}}
-        if s:
-            set_seed(seed)
-        model, fit = _train(
-            first if s == 0 else build(tasks), tasks, train, validation, tokenizer, training_args, seed
-        )
-        run["multitask"] = _test(model, tasks, splits, tokenizer, model_args.max_length, training_args)
-        run["multitask_train"] = fit
-        if kept is None:
-            kept = model
-        else:
-            del model
-        if mt_args.compare_single_task:
-            single_args = training_args
-            if mt_args.single_task_budget == "steps":  # as many optimizer steps as the multi-task model took
-                single_args = replace(training_args, max_steps=fit["steps"])
-            for task in tasks:
+    with RunWriter.from_training_args(training_args, "multitask") as run:
+        # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
+        runs, kept = [], None
+        for s in range(mt_args.seeds):
+            seed = training_args.seed + s
+            seed_run = {"seed": seed, "multitask": {}, "single_task": {}}
+            if s:
                 set_seed(seed)
-                alone, fit_alone = _train(  # re-encoded: task ids count from 0 in a one-task model
-                    build([task]), [task], encode_tasks(splits, [task], tokenizer, "train", model_args.max_length),
-                    encode_tasks(splits, [task], tokenizer, "validation", model_args.max_length),
-                    tokenizer, single_args, seed,
-                )  # fmt: skip
-                run["single_task"][task.name] = _test(alone, [task], splits, tokenizer, model_args.max_length,
-                                                      training_args)[task.name]  # fmt: skip
-                run.setdefault("single_task_train", {})[task.name] = fit_alone
-        runs.append(run)
+            model, fit = _train(
+                first if s == 0 else build(tasks), tasks, train, validation, tokenizer, training_args, seed
+            )
+            seed_run["multitask"] = _test(
+                model, tasks, splits, tokenizer, model_args.max_length, training_args
+            )
+            seed_run["multitask_train"] = fit
+            if kept is None:
+                kept = model
+            else:
+                del model
+            if mt_args.compare_single_task:
+                single_args = training_args
+                # as many optimizer steps as the multi-task model took
+                if mt_args.single_task_budget == "steps":
+                    single_args = replace(training_args, max_steps=fit["steps"])
+                for task in tasks:
+                    set_seed(seed)
+                    alone, fit_alone = _train(  # re-encoded: task ids count from 0 in a one-task model
+                        build([task]), [task], encode_tasks(splits, [task], tokenizer, "train", model_args.max_length),
+                        encode_tasks(splits, [task], tokenizer, "validation", model_args.max_length),
+                        tokenizer, single_args, seed,
+                    )  # fmt: skip
+                    tested = _test(alone, [task], splits, tokenizer, model_args.max_length, training_args)
+                    seed_run["single_task"][task.name] = tested[task.name]
+                    seed_run.setdefault("single_task_train", {})[task.name] = fit_alone
+            runs.append(seed_run)
 
-    # 4. The table: each task's primary metric, multi-task vs single-task (mean +- std over seeds).
-    rows, summary = [], {}
-    for task in tasks:
-        metric = task.primary_metric
-        mt = [r["multitask"][task.name][metric] for r in runs]
-        row = {"task": task.name, "dataset": task.dataset, "type": task.type, "metric": metric,
-               "n test": len(splits[task.name]["test"]), "multi-task": _mean_std(mt)}  # fmt: skip
-        summary[task.name] = {"metric": metric, "multitask": mt}
+        # 4. The table: each task's primary metric, multi-task vs single-task (mean +- std over seeds).
+        rows, summary = [], {}
+        for task in tasks:
+            metric = task.primary_metric
+            mt = [r["multitask"][task.name][metric] for r in runs]
+            row = {"task": task.name, "dataset": task.dataset, "type": task.type, "metric": metric,
+                   "n test": len(splits[task.name]["test"]), "multi-task": _mean_std(mt)}  # fmt: skip
+            summary[task.name] = {"metric": metric, "multitask": mt}
+            if mt_args.compare_single_task:
+                st = [r["single_task"][task.name][metric] for r in runs]
+                delta = [a - b for a, b in zip(mt, st, strict=True)]
+                row.update(
+                    {"single-task": _mean_std(st), "Δ (multi - single)": _mean_std(delta, signed=True)}
+                )
+                summary[task.name].update(single_task=st, delta=delta)
+            rows.append(row)
+        columns = ["task", "dataset", "type", "metric", "n test", "multi-task"]
         if mt_args.compare_single_task:
-            st = [r["single_task"][task.name][metric] for r in runs]
-            delta = [a - b for a, b in zip(mt, st, strict=True)]
-            row.update({"single-task": _mean_std(st), "Δ (multi - single)": _mean_std(delta, signed=True)})
-            summary[task.name].update(single_task=st, delta=delta)
-        rows.append(row)
-    columns = ["task", "dataset", "type", "metric", "n test", "multi-task"]
-    if mt_args.compare_single_task:
-        columns += ["single-task", "Δ (multi - single)"]
-    table = markdown_table(rows, columns)
+            columns += ["single-task", "Δ (multi - single)"]
+        table = markdown_table(rows, columns)
 
-    # 5. Save (main process): the multi-task model, per-task exports, metrics, config, card.
-    files: list[str] = []
-    command = "python -m nlptransfer.recipes.multitask " + shlex.join(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    trainable, total = count_parameters(kept)
-    metrics = {
-        "recipe": "multitask",
-        "tasks": [dataclasses.asdict(t) for t in tasks],
-        "summary": summary,
-        "runs": runs,
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-    }
-    if is_main_process():
-        files += [str(p.relative_to(output_dir)) for p in kept.save_pretrained(output_dir, tokenizer)]
+        # 5. Save (main process): the multi-task model, per-task exports, metrics, config, card.
+        command = "python -m nlptransfer.recipes.multitask " + shlex.join(
+            list(sys.argv[1:] if argv is None else argv)
+        )
+        trainable, total = count_parameters(kept)
+        metrics = {
+            "recipe": "multitask",
+            "tasks": [dataclasses.asdict(t) for t in tasks],
+            "summary": summary,
+            "runs": runs,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+        }
+        kept.save_pretrained(run, tokenizer)
         if mt_args.export_tasks and mt_args.pooling == "pooler":
             for task in tasks:
-                written = kept.export_task(task.name, output_dir / "tasks" / task.name, tokenizer)
-                files += [str(p.relative_to(output_dir)) for p in written]
-        write_json_atomic(output_dir / "metrics.json", metrics)
-        write_yaml_atomic(
-            output_dir / "config.yaml", config_to_dict(model_args, mt_args, transfer_args, training_args)
-        )
-        write_text_atomic(output_dir / "results.md", table + "\n")
+                kept.export_task(task.name, run, tokenizer, relpath=f"tasks/{task.name}")
+        run.write_json("metrics.json", metrics)
+        run.write_yaml("config.yaml", config_to_dict(model_args, mt_args, transfer_args, training_args))
+        run.write_text("results.md", table + "\n")
         card = model_card(
             title=f"{Path(model_args.model_name_or_path).name}: multi-task ({', '.join(t.name for t in tasks)})",
             base_model=model_args.model_name_or_path,
@@ -240,15 +233,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
             total=total,
             command=command,
             notes=_notes(tasks, training_args, mt_args),
-            load_snippet=_load_snippet(output_dir, tasks[0].name),
+            load_snippet=_load_snippet(run.output_dir, tasks[0].name),
         )
-        write_text_atomic(output_dir / "README.md", card)
-        files += ["metrics.json", "config.yaml", "results.md", "README.md"]
-        finish_output_dir(output_dir, files)
-    print(
-        f"\nMulti-task vs single-task ({mt_args.seeds} seed(s), test splits)\n{table}\nSaved to {output_dir}"
-    )
-    return metrics
+        run.write_text("README.md", card)
+        print(
+            f"\nMulti-task vs single-task ({mt_args.seeds} seed(s), test splits)\n{table}\nSaved to {run.output_dir}"
+        )
+        return metrics
 
 
 def _train(model, tasks, train, validation, tokenizer, training_args, seed):

@@ -44,7 +44,7 @@ from nlptransfer.errors import run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.reporting import markdown_table
-from nlptransfer.runs import finish_output_dir, start_run
+from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.transfer import TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -95,88 +95,86 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
     if compare_args.compare:
         compare_sizes(compare_args, len(source["train"]))  # bad --train_sizes fail before any work
-    tokenizer = load_tokenizer(model_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(model_args, transfer_args, label_names)
-    output_dir = start_run(training_args, "sentiment")
+    with RunWriter.from_training_args(training_args, "sentiment") as run:
+        if compare_args.compare:  # did transfer help? (in-domain test split)
+            del model
+            files = run_compare(
+                model_args, transfer_args, training_args, compare_args, source, label_names, run
+            )
+            return {"comparison": files}
 
-    if compare_args.compare:  # did transfer help? (in-domain test split)
-        del model
-        files = run_compare(
-            model_args, transfer_args, training_args, compare_args, source, label_names, output_dir
+        # 3. Train; validation metrics after each epoch.
+        fit = fit_classifier(
+            model,
+            tokenizer,
+            training_args,
+            source,
+            label_names,
+            max_length=model_args.max_length,
+            strategy=transfer_args.strategy,
+            cache_features=transfer_args.cache_features,
         )
-        finish_output_dir(output_dir, files)
-        return {"comparison": files}
 
-    # 3. Train; validation metrics after each epoch.
-    fit = fit_classifier(
-        model,
-        tokenizer,
-        training_args,
-        source,
-        label_names,
-        max_length=model_args.max_length,
-        strategy=transfer_args.strategy,
-        cache_features=transfer_args.cache_features,
-    )
+        # 4. Evaluate every domain's test half; predictions stay paired with their rows.
+        results, rows = {}, []
+        for name, test in tests.items():
+            preds, probs = predict(fit, test["text"])
+            scores = classification_metrics(preds, test["label"], label_names)
+            results[name] = scores
+            rows.append(
+                {
+                    "test set": name + (" (in-domain)" if name == data_args.dataset else ""),
+                    "n": len(test),
+                    "micro-F1": scores["f1_micro"],
+                    "macro-F1": scores["f1_macro"],
+                    "paper MaxEnt (movies)": PAPER_MAXENT_MOVIES.get(name, "")
+                    if data_args.dataset == "vader-movies"
+                    else "",
+                }
+            )
+            if name == data_args.dataset:
+                in_domain = (test, preds, probs)
 
-    # 4. Evaluate every domain's test half; predictions stay paired with their rows.
-    results, rows = {}, []
-    for name, test in tests.items():
-        preds, probs = predict(fit, test["text"])
-        scores = classification_metrics(preds, test["label"], label_names)
-        results[name] = scores
-        rows.append(
-            {
-                "test set": name + (" (in-domain)" if name == data_args.dataset else ""),
-                "n": len(test),
-                "micro-F1": scores["f1_micro"],
-                "macro-F1": scores["f1_macro"],
-                "paper MaxEnt (movies)": PAPER_MAXENT_MOVIES.get(name, "")
-                if data_args.dataset == "vader-movies"
-                else "",
-            }
+        # 5. Save: model, metrics, config, predictions, model card; then the summary.
+        test, preds, probs = in_domain
+        metrics = {
+            "recipe": "sentiment",
+            "train": fit.train_metrics,
+            "validation": fit.validation_metrics,
+            "test": results,
+            "in_domain_report": per_class_report(preds, test["label"], label_names),
+            "in_domain_confusion_matrix": confusion(preds, test["label"], label_names),
+            "trainable_parameters": fit.trainable_parameters,
+            "total_parameters": fit.total_parameters,
+            "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
+        }
+        paper = data_args.dataset == "vader-movies"
+        table = markdown_table(
+            rows, ["test set", "n", "micro-F1", "macro-F1"] + (["paper MaxEnt (movies)"] if paper else [])
         )
-        if name == data_args.dataset:
-            in_domain = (test, preds, probs)
-
-    # 5. Save: model, metrics, config, predictions, model card; then the summary.
-    test, preds, probs = in_domain
-    metrics = {
-        "recipe": "sentiment",
-        "train": fit.train_metrics,
-        "validation": fit.validation_metrics,
-        "test": results,
-        "in_domain_report": per_class_report(preds, test["label"], label_names),
-        "in_domain_confusion_matrix": confusion(preds, test["label"], label_names),
-        "trainable_parameters": fit.trainable_parameters,
-        "total_parameters": fit.total_parameters,
-        "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
-    }
-    paper = data_args.dataset == "vader-movies"
-    table = markdown_table(
-        rows, ["test set", "n", "micro-F1", "macro-F1"] + (["paper MaxEnt (movies)"] if paper else [])
-    )
-    save_run(
-        output_dir,
-        fit,
-        recipe="sentiment",
-        command="python -m nlptransfer.recipes.sentiment "
-        + shlex.join(list(sys.argv[1:] if argv is None else argv)),
-        config=config_to_dict(model_args, data_args, transfer_args, training_args),
-        metrics=metrics,
-        results_table=table,
-        predictions=prediction_rows(fit, test, preds, probs),
-        base_model=model_args.model_name_or_path,
-        dataset=data_args.dataset,
-        strategy=transfer_args.strategy,
-        merge_adapters=transfer_args.merge_adapters,
-        notes=[PAPER_NOTE] if paper else [],
-    )
-    print(
-        f"\nSentiment transfer: {model_args.model_name_or_path} [{transfer_args.strategy}] trained on "
-        f"{data_args.dataset} in {fit.train_seconds / 60:.1f} min\n{table}\nSaved to {output_dir}"
-    )
-    return metrics
+        save_run(
+            run,
+            fit,
+            recipe="sentiment",
+            command="python -m nlptransfer.recipes.sentiment "
+            + shlex.join(list(sys.argv[1:] if argv is None else argv)),
+            config=config_to_dict(model_args, data_args, transfer_args, training_args),
+            metrics=metrics,
+            results_table=table,
+            predictions=prediction_rows(fit, test, preds, probs),
+            base_model=model_args.model_name_or_path,
+            dataset=data_args.dataset,
+            strategy=transfer_args.strategy,
+            merge_adapters=transfer_args.merge_adapters,
+            notes=[PAPER_NOTE] if paper else [],
+        )
+        print(
+            f"\nSentiment transfer: {model_args.model_name_or_path} [{transfer_args.strategy}] trained on "
+            f"{data_args.dataset} in {fit.train_seconds / 60:.1f} min\n{table}\nSaved to {run.output_dir}"
+        )
+        return metrics
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from nlptransfer.errors import run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.reporting import markdown_table
-from nlptransfer.runs import finish_output_dir, start_run
+from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.transfer import TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -91,91 +91,89 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Validate the model before touching the output directory.
     if compare_args.compare:
         compare_sizes(compare_args, len(splits["train"]))  # bad --train_sizes fail before any work
-    tokenizer = load_tokenizer(model_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(
         model_args,
         transfer_args,
         names,
         problem_type="multi_label_classification" if multilabel else "single_label_classification",
     )
-    output_dir = start_run(training_args, "text_classification")
+    with RunWriter.from_training_args(training_args, "text_classification") as run:
+        if compare_args.compare:
+            del model  # each compared method builds its own
+            files = run_compare(
+                model_args,
+                transfer_args,
+                training_args,
+                compare_args,
+                splits,
+                names,
+                run,
+                multilabel=multilabel,
+            )
+            return {"comparison": files}
 
-    if compare_args.compare:
-        del model  # each compared method builds its own
-        files = run_compare(
-            model_args,
-            transfer_args,
+        # 3. Train (model selection on validation macro-F1), then 4. test.
+        fit = fit_classifier(
+            model,
+            tokenizer,
             training_args,
-            compare_args,
             splits,
             names,
-            output_dir,
             multilabel=multilabel,
+            max_length=model_args.max_length,
+            strategy=transfer_args.strategy,
+            cache_features=transfer_args.cache_features,
         )
-        finish_output_dir(output_dir, files)
-        return {"comparison": files}
+        test = splits["test"]
+        preds, probs = predict(fit, test["text"])
+        refs = references(fit, test)
+        scores = classification_metrics(preds, refs, names, multilabel=multilabel)
 
-    # 3. Train (model selection on validation macro-F1), then 4. test.
-    fit = fit_classifier(
-        model,
-        tokenizer,
-        training_args,
-        splits,
-        names,
-        multilabel=multilabel,
-        max_length=model_args.max_length,
-        strategy=transfer_args.strategy,
-        cache_features=transfer_args.cache_features,
-    )
-    test = splits["test"]
-    preds, probs = predict(fit, test["text"])
-    refs = references(fit, test)
-    scores = classification_metrics(preds, refs, names, multilabel=multilabel)
-
-    # 5. Save and report.
-    shown = ["f1_micro", "f1_macro"] + (["f1_samples"] if multilabel else ["accuracy"])
-    table = markdown_table(
-        [{"split": s, "n": n, **{k: m[k] for k in shown}}
-         for s, n, m in (("validation", len(splits["validation"]), fit.validation_metrics),
-                         ("test", len(test), scores))],
-        ["split", "n", *shown],
-    )  # fmt: skip
-    metrics = {
-        "recipe": "text_classification",
-        "multilabel": multilabel,
-        "train": fit.train_metrics,
-        "validation": fit.validation_metrics,
-        "test": scores,
-        "test_report": per_class_report(preds, refs, names, multilabel=multilabel),
-        "test_confusion_matrix": confusion(preds, refs, names, multilabel=multilabel),
-        "thresholds": None
-        if fit.thresholds is None
-        else dict(zip(names, fit.thresholds.tolist(), strict=True)),
-        "trainable_parameters": fit.trainable_parameters,
-        "total_parameters": fit.total_parameters,
-        "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
-    }
-    save_run(
-        output_dir,
-        fit,
-        recipe="text_classification",
-        command="python -m nlptransfer.recipes.text_classification "
-        + shlex.join(list(sys.argv[1:] if argv is None else argv)),
-        config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
-        metrics=metrics,
-        results_table=table,
-        predictions=prediction_rows(fit, test, preds, probs),
-        base_model=model_args.model_name_or_path,
-        dataset=data_args.dataset,
-        strategy=transfer_args.strategy,
-        merge_adapters=transfer_args.merge_adapters,
-    )
-    print(
-        f"\nText classification: {model_args.model_name_or_path} [{transfer_args.strategy}] on "
-        f"{data_args.dataset} ({'multi-label' if multilabel else 'multi-class'}, {len(names)} labels), "
-        f"trained in {fit.train_seconds / 60:.1f} min\n{table}\nSaved to {output_dir}"
-    )
-    return metrics
+        # 5. Save and report.
+        shown = ["f1_micro", "f1_macro"] + (["f1_samples"] if multilabel else ["accuracy"])
+        table = markdown_table(
+            [{"split": s, "n": n, **{k: m[k] for k in shown}}
+             for s, n, m in (("validation", len(splits["validation"]), fit.validation_metrics),
+                             ("test", len(test), scores))],
+            ["split", "n", *shown],
+        )  # fmt: skip
+        metrics = {
+            "recipe": "text_classification",
+            "multilabel": multilabel,
+            "train": fit.train_metrics,
+            "validation": fit.validation_metrics,
+            "test": scores,
+            "test_report": per_class_report(preds, refs, names, multilabel=multilabel),
+            "test_confusion_matrix": confusion(preds, refs, names, multilabel=multilabel),
+            "thresholds": None
+            if fit.thresholds is None
+            else dict(zip(names, fit.thresholds.tolist(), strict=True)),
+            "trainable_parameters": fit.trainable_parameters,
+            "total_parameters": fit.total_parameters,
+            "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
+        }
+        save_run(
+            run,
+            fit,
+            recipe="text_classification",
+            command="python -m nlptransfer.recipes.text_classification "
+            + shlex.join(list(sys.argv[1:] if argv is None else argv)),
+            config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
+            metrics=metrics,
+            results_table=table,
+            predictions=prediction_rows(fit, test, preds, probs),
+            base_model=model_args.model_name_or_path,
+            dataset=data_args.dataset,
+            strategy=transfer_args.strategy,
+            merge_adapters=transfer_args.merge_adapters,
+        )
+        print(
+            f"\nText classification: {model_args.model_name_or_path} [{transfer_args.strategy}] on "
+            f"{data_args.dataset} ({'multi-label' if multilabel else 'multi-class'}, {len(names)} labels), "
+            f"trained in {fit.train_seconds / 60:.1f} min\n{table}\nSaved to {run.output_dir}"
+        )
+        return metrics
 
 
 if __name__ == "__main__":

@@ -61,13 +61,7 @@ from nlptransfer.modeling.seq2seq import (
     unseen_subwords,
 )
 from nlptransfer.reporting import markdown_table, model_card
-from nlptransfer.runs import (
-    finish_output_dir,
-    start_run,
-    write_json_atomic,
-    write_text_atomic,
-    write_yaml_atomic,
-)
+from nlptransfer.runs import RunWriter, wait_for_everyone
 from nlptransfer.trainers.translation import (
     FREEZE_CHOICES,
     TranslationTrainingArguments,
@@ -196,6 +190,10 @@ class TranslationArguments:
     allow_pickle: bool = field(
         default=False, metadata={"help": "Allow pickled (.bin) parent weights; off: safetensors only."}
     )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Allow code from the --parent_model repository to run. Off unless you ask."},
+    )
 
     def __post_init__(self):
         bad = [r for r in self.runs if r not in RUNS]
@@ -254,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Parent: a pretrained checkpoint, or the offline Marian trained (once, cached) on the parent pair.
     if args.parent_model:
-        parent, tokenizer = load_seq2seq(args.parent_model, allow_pickle=args.allow_pickle)
+        parent, tokenizer = load_seq2seq(
+            args.parent_model, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code
+        )
         parent_name, parent_pair = args.parent_model, None
     else:
         parent_pair = parse_bible_name(args.parent_dataset) if is_bible_name(args.parent_dataset) else None
@@ -272,142 +272,138 @@ def main(argv: Sequence[str] | None = None) -> dict:
     child_features = None
     if "scratch" in args.runs or ("transfer" in args.runs and args.vocab == "shared"):
         child_features = filtered_features(child_train, tokenizer, args)
-    output_dir = start_run(training_args, "translation_pair")
+    with RunWriter.from_training_args(training_args, "translation_pair") as run:
+        generation = dict(
+            num_beams=args.num_beams,
+            max_new_tokens=args.max_new_tokens,
+            length_penalty=args.length_penalty,
+            batch_size=training_args.per_device_eval_batch_size,
+            max_source_length=args.max_source_length * 4,  # test sources are not filtered by length
+            prefix=args.source_prefix,
+        )
+        sources, references = list(test["source"]), list(test["target"])
+        results, outputs, rows, fits, warnings = {}, {}, [], {}, []
+        same_target = parent_pair is None or tgt is None or parent_pair[1] == tgt
 
-    generation = dict(
-        num_beams=args.num_beams,
-        max_new_tokens=args.max_new_tokens,
-        length_penalty=args.length_penalty,
-        batch_size=training_args.per_device_eval_batch_size,
-        max_source_length=args.max_source_length * 4,  # test sources are not filtered by length
-        prefix=args.source_prefix,
-    )
-    sources, references = list(test["source"]), list(test["target"])
-    results, outputs, rows, fits, warnings = {}, {}, [], {}, []
-    same_target = parent_pair is None or tgt is None or parent_pair[1] == tgt
+        # 3. Zero-shot: the parent translating the child's source language as it is; and, for the offline parent,
+        #    the parent on its own pair's test set (for the Bible: the same verses of John, the same references).
+        if "zero_shot" in args.runs:
+            if not args.parent_model:
+                results["parent_own_pair"] = score_own_pair(
+                    parent, tokenizer, args, parent_pair, len(test), generation, warnings, training_args.seed
+                )
+            outputs["zero_shot"] = translate(parent, tokenizer, sources, **generation)
+            results["zero_shot"] = translation_scores(outputs["zero_shot"], references)
+            if not same_target:
+                results["zero_shot"]["note"] = "the parent writes another target language: near 0 expected"
 
-    # 3. Zero-shot: the parent translating the child's source language as it is; and, for the offline parent,
-    #    the parent on its own pair's test set (for the Bible: the same verses of John, the same references).
-    if "zero_shot" in args.runs:
-        if not args.parent_model:
-            results["parent_own_pair"] = score_own_pair(
-                parent, tokenizer, args, parent_pair, len(test), generation, warnings, training_args.seed
+        # 4. Scratch: the parent's architecture and tokenizer, random weights, the child data only.
+        if "scratch" in args.runs:
+            set_seed(training_args.seed)
+            scratch = AutoModelForSeq2SeqLM.from_config(parent.config)
+            fits["scratch"] = fit_child(
+                scratch, tokenizer, child_features, child["validation"], args, training_args, "scratch"
             )
-        outputs["zero_shot"] = translate(parent, tokenizer, sources, **generation)
-        results["zero_shot"] = translation_scores(outputs["zero_shot"], references)
-        if not same_target:
-            results["zero_shot"]["note"] = "the parent writes another target language: near 0 expected"
+            outputs["scratch"] = translate(scratch, tokenizer, sources, **generation)
+            results["scratch"] = translation_scores(outputs["scratch"], references)
 
-    # 4. Scratch: the parent's architecture and tokenizer, random weights, the child data only.
-    if "scratch" in args.runs:
-        set_seed(training_args.seed)
-        scratch = AutoModelForSeq2SeqLM.from_config(parent.config)
-        fits["scratch"] = fit_child(
-            scratch, tokenizer, child_features, child["validation"], args, training_args, "scratch"
+        # 5. Transfer: the parent's weights (vocabulary shared or extended), strategy and freezing options.
+        model = None
+        if "transfer" in args.runs:
+            set_seed(training_args.seed)
+            added = []
+            if args.vocab == "extend":
+                new = unseen_subwords(tokenizer, list(child_train["source"]) + list(child_train["target"]),
+                                      args.extend_vocab_size)  # fmt: skip
+                tokenizer, added = extend_subword_vocabulary(parent, tokenizer, new)
+                logger.info("vocabulary extended by %d child subwords (now %d)", len(added), len(tokenizer))
+                child_features = filtered_features(child_train, tokenizer, args)
+            model = apply_seq2seq_strategy(parent, transfer_args)
+            fits["transfer"] = fit_child(
+                model, tokenizer, child_features, child["validation"], args, training_args, "transfer",
+                freeze=args.freeze, embeddings_only_steps=args.embeddings_only_steps,
+            )  # fmt: skip
+            fits["transfer"]["added_tokens"] = len(added)
+            outputs["transfer"] = translate(model, tokenizer, sources, **generation)
+            results["transfer"] = translation_scores(outputs["transfer"], references)
+
+        # 6. Report: table, metrics.json, predictions, the transferred child + model card.
+        labels = {
+            "parent_own_pair": f"parent on its own pair ({'->'.join(parent_pair) if parent_pair else 'parent data'})",
+            "zero_shot": "parent zero-shot",
+            "scratch": "child from scratch",
+            "transfer": "child from parent",
+        }
+        for system in ("parent_own_pair", *RUNS):
+            if system in results:
+                fit = fits.get(system, {})
+                rows.append({"system": labels[system], "BLEU": f"{results[system]['bleu']:.2f}",
+                             "chrF": f"{results[system]['chrf']:.2f}", "child train pairs": len(child_train) if fit else 0,
+                             "train min": f"{fit.get('train_seconds', 0) / 60:.1f}"})  # fmt: skip
+        if "scratch" in results and "transfer" in results:
+            gain = {k: results["transfer"][k] - results["scratch"][k] for k in ("bleu", "chrf")}
+        else:
+            gain = None
+        pair = f"{src or 'src'}->{tgt or 'tgt'}"
+        table = markdown_table(rows, ["system", "BLEU", "chrF", "child train pairs", "train min"])
+        metrics = {
+            "recipe": "translation_pair",
+            "parent": parent_name,
+            "child_dataset": args.child_dataset,
+            "child_pair": pair,
+            "child_train_size": len(child_train),
+            "test": {
+                "n": len(test),
+                "source": f"{args.child_dataset} test split"
+                + (f", first {len(test)} pairs" if len(test) < len(child["test"]) else ""),
+            },  # fmt: skip
+            "results": results,
+            "transfer_gain": gain,
+            "training": fits,
+            "generation": {k: generation[k] for k in ("num_beams", "max_new_tokens", "length_penalty")},
+            "wall_seconds": round(time.time() - started, 1),
+            "warnings": warnings,
+        }
+        command = "python -m nlptransfer.recipes.translation_pair " + shlex.join(
+            list(sys.argv[1:] if argv is None else argv)
         )
-        outputs["scratch"] = translate(scratch, tokenizer, sources, **generation)
-        results["scratch"] = translation_scores(outputs["scratch"], references)
-
-    # 5. Transfer: the parent's weights (vocabulary shared or extended), strategy and freezing options.
-    model = None
-    if "transfer" in args.runs:
-        set_seed(training_args.seed)
-        added = []
-        if args.vocab == "extend":
-            new = unseen_subwords(tokenizer, list(child_train["source"]) + list(child_train["target"]),
-                                  args.extend_vocab_size)  # fmt: skip
-            tokenizer, added = extend_subword_vocabulary(parent, tokenizer, new)
-            logger.info("vocabulary extended by %d child subwords (now %d)", len(added), len(tokenizer))
-            child_features = filtered_features(child_train, tokenizer, args)
-        model = apply_seq2seq_strategy(parent, transfer_args)
-        fits["transfer"] = fit_child(
-            model, tokenizer, child_features, child["validation"], args, training_args, "transfer",
-            freeze=args.freeze, embeddings_only_steps=args.embeddings_only_steps,
-        )  # fmt: skip
-        fits["transfer"]["added_tokens"] = len(added)
-        outputs["transfer"] = translate(model, tokenizer, sources, **generation)
-        results["transfer"] = translation_scores(outputs["transfer"], references)
-
-    # 6. Report: table, metrics.json, predictions, the transferred child + model card.
-    labels = {
-        "parent_own_pair": f"parent on its own pair ({'->'.join(parent_pair) if parent_pair else 'parent data'})",
-        "zero_shot": "parent zero-shot",
-        "scratch": "child from scratch",
-        "transfer": "child from parent",
-    }
-    for run in ("parent_own_pair", *RUNS):
-        if run in results:
-            fit = fits.get(run, {})
-            rows.append({"system": labels[run], "BLEU": f"{results[run]['bleu']:.2f}",
-                         "chrF": f"{results[run]['chrf']:.2f}", "child train pairs": len(child_train) if fit else 0,
-                         "train min": f"{fit.get('train_seconds', 0) / 60:.1f}"})  # fmt: skip
-    if "scratch" in results and "transfer" in results:
-        gain = {k: results["transfer"][k] - results["scratch"][k] for k in ("bleu", "chrf")}
-    else:
-        gain = None
-    pair = f"{src or 'src'}->{tgt or 'tgt'}"
-    table = markdown_table(rows, ["system", "BLEU", "chrF", "child train pairs", "train min"])
-    metrics = {
-        "recipe": "translation_pair",
-        "parent": parent_name,
-        "child_dataset": args.child_dataset,
-        "child_pair": pair,
-        "child_train_size": len(child_train),
-        "test": {
-            "n": len(test),
-            "source": f"{args.child_dataset} test split"
-            + (f", first {len(test)} pairs" if len(test) < len(child["test"]) else ""),
-        },  # fmt: skip
-        "results": results,
-        "transfer_gain": gain,
-        "training": fits,
-        "generation": {k: generation[k] for k in ("num_beams", "max_new_tokens", "length_penalty")},
-        "wall_seconds": round(time.time() - started, 1),
-        "warnings": warnings,
-    }
-    files = ["metrics.json", "config.yaml", "predictions.jsonl", "README.md"]
-    command = "python -m nlptransfer.recipes.translation_pair " + shlex.join(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    if model is not None:
-        saved = save_child(model, tokenizer, output_dir, generation, transfer_args.merge_adapters)
-        files += [str(p.relative_to(output_dir)) for p in saved]
-        trainable, total = fits["transfer"]["trainable_parameters"], fits["transfer"]["total_parameters"]
-        card = model_card(
-            title=f"{pair} translation transferred from {Path(str(args.parent_model or args.parent_dataset)).name}",
-            base_model=str(args.parent_model or f"offline Marian parent ({args.parent_dataset})"),
-            dataset=args.child_dataset,
-            strategy=transfer_args.strategy,
-            label_names=[],
-            results_table=table,
-            trainable=trainable,
-            total=total,
-            command=command,
-            notes=card_notes(args, len(test), gain) + [f"Warning: {w}." for w in warnings],
-            load_snippet=load_snippet(output_dir, sources[0], args.source_prefix),
-            pipeline_tag="translation",
-        )  # fmt: skip
-    else:
-        card = f"# Translation-pair transfer ({pair})\n\nNo transfer child was trained (runs: {args.runs}).\n\n{table}\n"
-    write_json_atomic(output_dir / "metrics.json", metrics)
-    write_yaml_atomic(output_dir / "config.yaml", config_to_dict(args, transfer_args, training_args))
-    write_text_atomic(output_dir / "README.md", card)
-    pred_rows = [{"source": s, "reference": r, **{run: outputs[run][i] for run in outputs}}
-                 for i, (s, r) in enumerate(zip(sources, references, strict=True))]  # fmt: skip
-    write_text_atomic(output_dir / "predictions.jsonl", "".join(_jsonl(r) for r in pred_rows))
-    finish_output_dir(output_dir, files)
-    print(
-        f"\nTranslation-pair transfer, child {pair} ({args.child_dataset}, {len(child_train)} training pairs), "
-        f"test n={len(test)}\nparent: {parent_name}\n{table}\n"
-        + (
-            f"transfer gain over scratch: BLEU {gain['bleu']:+.2f}, chrF {gain['chrf']:+.2f}\n"
-            if gain
-            else ""
+        if model is not None:
+            save_child(model, tokenizer, run, generation, transfer_args.merge_adapters)
+            trainable, total = fits["transfer"]["trainable_parameters"], fits["transfer"]["total_parameters"]
+            card = model_card(
+                title=f"{pair} translation transferred from {Path(str(args.parent_model or args.parent_dataset)).name}",
+                base_model=str(args.parent_model or f"offline Marian parent ({args.parent_dataset})"),
+                dataset=args.child_dataset,
+                strategy=transfer_args.strategy,
+                label_names=[],
+                results_table=table,
+                trainable=trainable,
+                total=total,
+                command=command,
+                notes=card_notes(args, len(test), gain) + [f"Warning: {w}." for w in warnings],
+                load_snippet=load_snippet(run.output_dir, sources[0], args.source_prefix),
+                pipeline_tag="translation",
+            )  # fmt: skip
+        else:
+            card = f"# Translation-pair transfer ({pair})\n\nNo transfer child was trained (runs: {args.runs}).\n\n{table}\n"
+        run.write_json("metrics.json", metrics)
+        run.write_yaml("config.yaml", config_to_dict(args, transfer_args, training_args))
+        run.write_text("README.md", card)
+        pred_rows = [{"source": s, "reference": r, **{system: outputs[system][i] for system in outputs}}
+                     for i, (s, r) in enumerate(zip(sources, references, strict=True))]  # fmt: skip
+        run.write_text("predictions.jsonl", "".join(_jsonl(r) for r in pred_rows))
+        print(
+            f"\nTranslation-pair transfer, child {pair} ({args.child_dataset}, {len(child_train)} training pairs), "
+            f"test n={len(test)}\nparent: {parent_name}\n{table}\n"
+            + (
+                f"transfer gain over scratch: BLEU {gain['bleu']:+.2f}, chrF {gain['chrf']:+.2f}\n"
+                if gain
+                else ""
+            )
+            + "".join(f"WARNING: {w}\n" for w in warnings)
+            + f"wall time {metrics['wall_seconds'] / 60:.1f} min. Saved to {run.output_dir}"
         )
-        + "".join(f"WARNING: {w}\n" for w in warnings)
-        + f"wall time {metrics['wall_seconds'] / 60:.1f} min. Saved to {output_dir}"
-    )
-    return metrics
+        return metrics
 
 
 # ----------------------------------------------------------------------------------------------
@@ -540,15 +536,21 @@ def train_parent(args: TranslationArguments, child_train, seed: int) -> Path:
                     args.parent_max_steps, args.parent_batch_size)  # fmt: skip
         result = trainer.train()
         logger.info("parent trained in %.1f min, loss %.3f", (time.time() - t0) / 60, result.training_loss)
-        staged = Path(tmp) / "model"
-        model.save_pretrained(staged)
-        tokenizer.save_pretrained(staged)
-        write_json_atomic(staged / "nlptransfer_parent.json", {
-            "dataset": args.parent_dataset, "train_pairs": len(train), "steps": args.parent_max_steps,
-            "train_loss": result.training_loss, "train_seconds": round(time.time() - t0, 1),
-            "log_history": trainer.state.log_history})  # fmt: skip
-        if not target.exists():
-            staged.rename(target)  # atomic: a concurrent run never sees half a parent
+        staged = RunWriter(Path(tmp) / "model")  # the main process writes, then moves it into the cache
+        staged.save_pretrained(model)
+        staged.save_pretrained(tokenizer)
+        info = {
+            "dataset": args.parent_dataset,
+            "train_pairs": len(train),
+            "steps": args.parent_max_steps,
+            "train_loss": result.training_loss,
+            "train_seconds": round(time.time() - t0, 1),
+            "log_history": trainer.state.log_history,
+        }
+        staged.write_json("nlptransfer_parent.json", info)
+        if staged.is_main and not target.exists():
+            staged.output_dir.rename(target)  # atomic: a concurrent run never sees half a parent
+    wait_for_everyone()  # the other processes load the parent the main one cached
     return target
 
 
@@ -597,7 +599,7 @@ def _child_args(training_args, name: str):
     return TranslationTrainingArguments(**values)
 
 
-def save_child(model, tokenizer, output_dir: Path, generation: dict, merge_adapters: bool) -> list[Path]:
+def save_child(model, tokenizer, run: RunWriter, generation: dict, merge_adapters: bool) -> None:
     """The transferred child as a plain transformers model whose generation_config holds the beam settings."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.generation_config = GenerationConfig.from_model_config(base.config)
@@ -608,9 +610,9 @@ def save_child(model, tokenizer, output_dir: Path, generation: dict, merge_adapt
         early_stopping=generation["num_beams"] > 1,
         decoder_start_token_id=base.config.decoder_start_token_id,
     )
-    saved = save_classifier(model, tokenizer, output_dir, merge_adapters=merge_adapters)
-    check_saved(output_dir)
-    return saved
+    save_classifier(model, tokenizer, run, merge_adapters=merge_adapters)
+    if run.is_main:
+        check_saved(run.output_dir)
 
 
 def check_saved(output_dir: Path) -> None:

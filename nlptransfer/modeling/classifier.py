@@ -1,0 +1,138 @@
+"""Build a classifier for a task under a transfer strategy, and save it so plain transformers/peft load it.
+
+Strategies (`TransferArguments.strategy`):
+- `full`: every pretrained weight and the new head train.
+- `frozen`: feature extraction; the backbone is frozen, only the new head trains.
+- `lora`, `ia3`: peft adapters on the backbone; `prompt_tuning`: a peft soft prompt. With
+  `task_type="SEQ_CLS"` peft keeps the new classification head trainable *and* saves it with the adapter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import IA3Config, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
+
+from nlptransfer.config import ModelArguments, TransferArguments
+from nlptransfer.errors import ModelError
+from nlptransfer.modeling.load import load_config, load_model
+from nlptransfer.runs import RunWriter
+
+
+def build_classifier(
+    model_args: ModelArguments,
+    transfer_args: TransferArguments,
+    label_names: list[str],
+    problem_type: str = "single_label_classification",
+) -> PreTrainedModel | PeftModel:
+    """A sequence classifier with a new head for `label_names`, prepared for the chosen strategy."""
+    name = model_args.model_name_or_path
+    config = load_config(
+        name,
+        trust_remote_code=model_args.trust_remote_code,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={label: i for i, label in enumerate(label_names)},
+        problem_type=problem_type,
+    )
+    model = load_model(
+        AutoModelForSequenceClassification,
+        name,
+        config=config,
+        allow_pickle=model_args.allow_pickle,
+        trust_remote_code=model_args.trust_remote_code,
+        from_scratch=model_args.from_scratch,
+    )
+    return apply_strategy(model, transfer_args)
+
+
+def head_parameter_names(model: PreTrainedModel) -> set[str]:
+    """Names of parameters outside the pretrained backbone (the task head)."""
+    prefix = model.base_model_prefix
+    return {n for n, _ in model.named_parameters() if not n.startswith(prefix + ".")}
+
+
+def apply_strategy(
+    model: PreTrainedModel, transfer_args: TransferArguments, task_type: TaskType = TaskType.SEQ_CLS
+) -> PreTrainedModel | PeftModel:
+    """The model prepared for `transfer_args.strategy`; peft adapters use `task_type` (seq2seq models:
+    `TaskType.SEQ_2_SEQ_LM`)."""
+    strategy = transfer_args.strategy
+    if strategy == "full":
+        return model
+    if strategy == "frozen":
+        head = head_parameter_names(model)
+        for name, param in model.named_parameters():
+            param.requires_grad = name in head
+        return model
+    if strategy == "lora":
+        peft_config = LoraConfig(
+            task_type=task_type,
+            r=transfer_args.lora_r,
+            lora_alpha=transfer_args.lora_alpha,
+            lora_dropout=transfer_args.lora_dropout,
+            target_modules=transfer_args.target_modules,
+        )
+    elif strategy == "ia3":
+        peft_config = IA3Config(task_type=task_type, target_modules=transfer_args.target_modules)
+        if transfer_args.target_modules:
+            # IA3 scales feed-forward layers' *inputs*; a user list names no feed-forward modules.
+            peft_config.feedforward_modules = []
+    else:  # prompt_tuning
+        peft_config = PromptTuningConfig(
+            task_type=task_type, num_virtual_tokens=transfer_args.num_virtual_tokens
+        )
+    try:
+        return get_peft_model(model, peft_config)
+    except ValueError as err:
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+        )
+        first = str(err).strip().splitlines()[0]
+        raise ModelError(
+            f"{strategy} cannot be applied to {type(model).__name__}: {first}; pick --target_modules from "
+            f"the model's linear layers: {', '.join(linear)}"
+        ) from err
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def save_classifier(
+    model, tokenizer, output: RunWriter | str | Path, merge_adapters: bool = True, *, relpath: str = ""
+) -> list[str]:
+    """Save a classifier into `output` (a run's RunWriter, or a folder) under `relpath`; returns the files
+    written, relative to the output directory (main process only: [] on the others).
+
+    Full/frozen models: a plain transformers model (`pipeline("text-classification", model=output_dir)`).
+    peft models: the adapter and the trained head in PEFT format under `adapter/`, with the label config
+    beside it (`AutoPeftModelForSequenceClassification.from_pretrained(dir, num_labels=...)`). For lora/ia3
+    with `merge_adapters`, the top level holds the merged plain model; otherwise (and always for prompt
+    tuning, which cannot merge) the top level holds the adapter as well.
+    """
+    run = output if isinstance(output, RunWriter) else RunWriter(output)
+    if not run.is_main:
+        return []
+    top = Path(relpath)
+    written = []
+    if isinstance(model, PeftModel):
+        adapter = top / "adapter"
+        written += run.save_pretrained(model, adapter)
+        written += run.save_pretrained(model.base_model.config, adapter)  # id2label/label2id for the head
+        written += run.save_pretrained(tokenizer, adapter)
+        kind = model.peft_config[model.active_adapter].peft_type.value
+        if merge_adapters and kind in ("LORA", "IA3"):
+            written += run.save_pretrained(model.merge_and_unload(), top)
+        else:
+            written += run.save_pretrained(model, top)
+            written += run.save_pretrained(model.base_model.config, top)
+    else:
+        written += run.save_pretrained(model, top)
+    written += run.save_pretrained(tokenizer, top)
+    return sorted(set(written))

@@ -1,0 +1,239 @@
+"""THE one way nlptransfer loads pretrained configs, tokenizers, models and peft adapters.
+
+    config = load_config(name, num_labels=3)
+    tokenizer = load_tokenizer(name)
+    model = load_model(AutoModelForSequenceClassification, name, config=config)
+    model = load_peft_model(adapter_dir, auto_class=AutoModelForSequenceClassification)
+
+Every recipe and every `nlptransfer` subcommand loads through these functions; the rules hold everywhere:
+
+- Names: an embedded alias (`sentence-transformers/all-MiniLM-L6-v2`) resolves to its cached offline copy
+  (`resolve`); a local directory or Hub id is used as given. A missing model is one ModelError line naming
+  the embedded default.
+- Weights: safetensors only unless `allow_pickle`. A local folder whose only weights are pickled
+  (*.bin/*.pt/*.pth: unpickling can run arbitrary code) is refused naming --allow_pickle, and
+  `use_safetensors=True` is passed. A pickle that torch refuses even then (weights-only unpickling of a
+  corrupt or malicious file) is one ModelError line, not a traceback.
+- Code: `trust_remote_code` is always passed explicitly (default False), so transformers never asks on stdin.
+  A model that needs its own code (an `auto_map` in config.json or tokenizer_config.json, or transformers
+  says so) fails in one ModelError line naming `--trust_remote_code true`; when it is on, a warning is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from pathlib import Path
+
+from nlptransfer import assets
+from nlptransfer.config import DEFAULT_MODEL
+from nlptransfer.errors import ModelError
+
+logger = logging.getLogger("nlptransfer")
+
+PICKLED = (".bin", ".pt", ".pth")
+_LOAD_ERRORS = (OSError, ValueError, TypeError, pickle.UnpicklingError)
+_warned: set[str] = set()
+
+
+def resolve(name_or_path: str) -> str:
+    """An embedded model alias -> its cached asset folder (fetched if needed); anything else unchanged."""
+    return assets.resolve_model(str(name_or_path))
+
+
+# ----------------------------------------------------------------------------------------------
+# checks before transformers is called
+
+
+def needs_remote_code(path: str | Path) -> bool:
+    """A local folder whose config.json or tokenizer_config.json maps Auto classes to its own code."""
+    folder = Path(path).expanduser()
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            spec = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # absent or unreadable: transformers reports it
+        if isinstance(spec, dict) and spec.get("auto_map"):
+            return True
+    return False
+
+
+def only_pickled_weights(path: str | Path) -> bool:
+    """A local folder with pickled weights (*.bin/*.pt/*.pth) and no *.safetensors."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return False
+    files = [p.name for p in folder.iterdir() if p.is_file()]
+    pickled = any(f.endswith(PICKLED) and "training_args" not in f for f in files)
+    return pickled and not any(f.endswith(".safetensors") for f in files)
+
+
+def _remote_code_refused(name: str) -> ModelError:
+    return ModelError(
+        f"model {name!r} needs to run its own Python code (custom architecture or tokenizer); nlptransfer "
+        "does not run it unless you pass --trust_remote_code true (only for a source you trust)"
+    )
+
+
+def _pickle_refused(name: str) -> ModelError:
+    return ModelError(
+        f"model {name!r} has only pickled PyTorch weights (pytorch_model.bin), which can run arbitrary code "
+        f"when loaded; convert it to safetensors, or pass --allow_pickle true if you trust its source"
+    )
+
+
+def _not_found(name: str, err: Exception, hint: str | None) -> ModelError:
+    hint = (
+        hint
+        or f"use the embedded default --model_name_or_path {DEFAULT_MODEL} or a local directory with config.json"
+    )
+    return ModelError(
+        f"model {name!r} could not be loaded ({type(err).__name__}): it is not a local directory and the "
+        f"Hugging Face Hub is unreachable or has no such id; {hint}"
+    )
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _prepare(name: str, trust_remote_code: bool, allow_pickle: bool | None = None) -> str:
+    """The resolved path, after the remote-code and pickle checks (`allow_pickle=None`: no weights read)."""
+    path = resolve(name)
+    if trust_remote_code:
+        if path not in _warned:
+            _warned.add(path)
+            logger.warning("trust_remote_code is ON: code from %s may run on this machine", path)
+    elif needs_remote_code(path):
+        raise _remote_code_refused(name)
+    if allow_pickle is False and only_pickled_weights(path):
+        raise _pickle_refused(name)
+    return path
+
+
+def _failure(name: str, path: str, err: Exception, what: str, allow_pickle: bool, hint: str | None):
+    """The one-line ModelError for an exception transformers/peft/torch raised while loading."""
+    text = str(err)
+    if "trust_remote_code" in text:
+        return _remote_code_refused(name)
+    if isinstance(err, pickle.UnpicklingError) or "weights_only" in text or "Weights only load" in text:
+        return ModelError(
+            f"model {name!r}: torch refused to unpickle its pickled weights ({_first_line(err)[:160]}); the "
+            "file is corrupt or holds code, not just tensors: use safetensors weights from a trusted source"
+        )
+    if isinstance(err, OSError) and not allow_pickle and ".bin" in text:
+        return _pickle_refused(name)
+    if isinstance(err, OSError) and not Path(path).expanduser().is_dir():
+        return _not_found(name, err, hint)
+    return ModelError(f"model {name!r} could not be loaded as {what}: {_first_line(err)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# loaders
+
+
+def load_config(
+    name_or_path: str | Path, *, trust_remote_code: bool = False, hint: str | None = None, **overrides
+):
+    """`AutoConfig` of a model, with `overrides` (num_labels, id2label, problem_type, ...) applied."""
+    from transformers import AutoConfig
+
+    name = str(name_or_path)
+    path = _prepare(name, trust_remote_code)
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **overrides)
+    except _LOAD_ERRORS as err:
+        raise _failure(name, path, err, "a config", True, hint) from err
+
+
+def load_tokenizer(
+    name_or_path: str | Path, *, trust_remote_code: bool = False, hint: str | None = None, **kwargs
+):
+    """`AutoTokenizer` of a model (`kwargs` go to `from_pretrained`)."""
+    from transformers import AutoTokenizer
+
+    name = str(name_or_path)
+    path = _prepare(name, trust_remote_code)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+    except _LOAD_ERRORS as err:
+        raise _failure(name, path, err, "a tokenizer", True, hint) from err
+
+
+def load_model(
+    auto_class,
+    name_or_path: str | Path,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    from_scratch: bool = False,
+    config=None,
+    hint: str | None = None,
+    **kwargs,
+):
+    """`auto_class.from_pretrained(...)` (e.g. `AutoModelForSequenceClassification`) under the rules above.
+
+    `config`: a config to use instead of the checkpoint's (from `load_config`, with overrides);
+    `from_scratch`: the same architecture with random weights (`auto_class.from_config`, no weights read);
+    `kwargs` go to `from_pretrained` (e.g. `output_loading_info=True`).
+    """
+    name = str(name_or_path)
+    what = getattr(auto_class, "__name__", str(auto_class))
+    if from_scratch:
+        config = config or load_config(name, trust_remote_code=trust_remote_code, hint=hint)
+        return auto_class.from_config(config, trust_remote_code=trust_remote_code)
+    path = _prepare(name, trust_remote_code, allow_pickle)
+    try:
+        return auto_class.from_pretrained(
+            path,
+            config=config,
+            trust_remote_code=trust_remote_code,
+            # safetensors only: unpickling a .bin checkpoint can execute arbitrary code.
+            use_safetensors=None if allow_pickle else True,
+            **kwargs,
+        )
+    except _LOAD_ERRORS as err:
+        raise _failure(name, path, err, what, allow_pickle, hint) from err
+
+
+def load_peft_model(
+    adapter_dir: str | Path,
+    *,
+    base_model=None,
+    auto_class=None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    config=None,
+    **kwargs,
+):
+    """A peft adapter folder on its base model (`PeftModel.from_pretrained`; the task type picks the class).
+
+    `base_model`: an already loaded base; otherwise `auto_class` loads the base named in the adapter's
+    `adapter_config.json` through `load_model` (same rules; `config` for its labels). `kwargs` go to
+    `PeftModel.from_pretrained` (e.g. `is_trainable=True`).
+    """
+    from peft import PeftModel
+
+    folder = Path(adapter_dir)
+    name = str(adapter_dir)
+    try:
+        spec = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(
+            f"{name!r} holds no readable adapter_config.json ({_first_line(err)}); pass a peft adapter folder"
+        ) from err
+    if not allow_pickle and only_pickled_weights(folder):
+        raise _pickle_refused(name)
+    if base_model is None:
+        base = spec.get("base_model_name_or_path")
+        if not base or auto_class is None:
+            raise ModelError(f"adapter {name!r} names no base model; load the base and pass base_model")
+        base_model = load_model(
+            auto_class, base, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, config=config
+        )
+    try:
+        return PeftModel.from_pretrained(base_model, folder, **kwargs)
+    except _LOAD_ERRORS as err:
+        raise _failure(name, name, err, "a peft adapter", allow_pickle, None) from err
