@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import shlex
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -47,6 +45,7 @@ from nlptransfer.modeling import (
     load_tokenizer,
     save_classifier,
 )
+from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.distillation import (
@@ -107,7 +106,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, distill_args, training_args = make_parser().parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     set_seed(training_args.seed)
 
     # 1. Data.
@@ -215,9 +214,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         table = markdown_table(rows, ["model", "layers", "parameters", "accuracy", "macro-F1", "texts/s"])
 
         # 7. Save: the student (plain transformers), the teacher if trained here, metrics, card.
-        command = "python -m nlptransfer.recipes.distill " + shlex.join(
-            list(sys.argv[1:] if argv is None else argv)
-        )
+        command = command_line("distill", argv)
         metrics = {"recipe": "distill", "dataset": data_args.dataset, "test": results,
                    "log_history": fits["student (distilled)"].log_history}  # fmt: skip
         save_classifier(student, tokenizer, run)

@@ -29,8 +29,6 @@ import dataclasses
 import itertools
 import logging
 import math
-import shlex
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +54,7 @@ from nlptransfer.features import (
 )
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer, save_classifier
+from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
 from nlptransfer.runs import RunWriter
 from nlptransfer.selection import feature_distances, importance_weights, logme, negative_transfer_check
@@ -505,7 +504,7 @@ def heatmap_png(results: list[dict], methods: Sequence[str], domains: Sequence[s
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, da, transfer_args, training_args = make_parser().parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
 
     # 1. Data: every domain once, checked before anything is built or written.
     names = list(dict.fromkeys(da.domains)) if da.matrix else [da.source, da.target]
@@ -571,9 +570,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "trainable_parameters": trainable,
             "total_parameters": total,
         }
-        command = "python -m nlptransfer.recipes.domain_adaptation " + shlex.join(
-            list(sys.argv[1:] if argv is None else argv)
-        )
+        command = command_line("domain_adaptation", argv)
         run.write_text(f"{stem}.md", table + "\n\n" + _summary_text(summary) + "\n\n" + PAPER_NOTE + "\n")
         run.write_text(f"{stem}.csv", csv_text(rows, lineterminator="\r\n"))
         if da.matrix and run.is_main:

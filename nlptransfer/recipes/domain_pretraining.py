@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shlex
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,6 +58,7 @@ from nlptransfer.config import (
 from nlptransfer.data import load_source, subsample_indices
 from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
 from nlptransfer.modeling import load_model, load_tokenizer, resolve
+from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, render_card
 from nlptransfer.runs import RunWriter
 
@@ -300,7 +299,7 @@ def save_domain_model(model, tokenizer, run: RunWriter, base_path: str, model_ar
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, args, transfer_args, training_args = make_parser().parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     if transfer_args.strategy not in ("full", "lora"):
         raise ConfigError(
             f"domain pretraining supports --strategy full or lora, not {transfer_args.strategy!r}"
@@ -424,9 +423,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             record = extension.as_dict()
             record["old_pieces"] = dict(zip(extension.words, pieces, strict=True))
             run.write_json("vocab_extension.json", record)
-        command = "python -m nlptransfer.recipes.domain_pretraining " + shlex.join(
-            list(sys.argv[1:] if argv is None else argv)
-        )
+        command = command_line("domain_pretraining", argv)
         run.write_json("metrics.json", metrics)
         run.write_yaml("config.yaml", config_to_dict(model_args, args, transfer_args, training_args))
         card = model_card(model_args, args, transfer_args, metrics, table, command, notes, run.output_dir)

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shlex
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -42,6 +40,7 @@ from nlptransfer.data.multitask import MultiTaskDataset, encode_tasks, load_task
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import count_parameters, load_tokenizer
 from nlptransfer.modeling.multitask import POOLING, MultiTaskModel, adapt_encoder, predict_task, task_metrics
+from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
@@ -120,7 +119,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, mt_args, transfer_args, training_args = make_parser().parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
 
     # 1. Tasks and their data (every task's train/validation/test; tasks on one dataset share its split).
     tasks = parse_tasks(mt_args.tasks)
@@ -203,9 +202,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         table = markdown_table(rows, columns)
 
         # 5. Save (main process): the multi-task model, per-task exports, metrics, config, card.
-        command = "python -m nlptransfer.recipes.multitask " + shlex.join(
-            list(sys.argv[1:] if argv is None else argv)
-        )
+        command = command_line("multitask", argv)
         trainable, total = count_parameters(kept)
         metrics = {
             "recipe": "multitask",

@@ -17,8 +17,6 @@ for peft strategies, `metrics.json`, `config.yaml`, `predictions.jsonl` (in-doma
 from __future__ import annotations
 
 import logging
-import shlex
-import sys
 from collections.abc import Sequence
 
 from transformers import set_seed
@@ -43,6 +41,7 @@ from nlptransfer.data import check_eval_labels, load_source, subsample
 from nlptransfer.errors import run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
+from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.transfer import TransferTrainingArguments
@@ -68,7 +67,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     set_seed(training_args.seed)
 
     # 1. Data: train/validation/test of the source domain, test splits of the others.
@@ -158,8 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             run,
             fit,
             recipe="sentiment",
-            command="python -m nlptransfer.recipes.sentiment "
-            + shlex.join(list(sys.argv[1:] if argv is None else argv)),
+            command=command_line("sentiment", argv),
             config=config_to_dict(model_args, data_args, transfer_args, training_args),
             metrics=metrics,
             results_table=table,

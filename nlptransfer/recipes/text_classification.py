@@ -17,8 +17,6 @@ backbone features computed once and cached on disk. The output directory is like
 from __future__ import annotations
 
 import logging
-import shlex
-import sys
 from collections.abc import Sequence
 
 from transformers import set_seed
@@ -44,6 +42,7 @@ from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.errors import run_cli
 from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
+from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.transfer import TransferTrainingArguments
@@ -62,7 +61,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     set_seed(training_args.seed)
 
     # 1. Data: train/validation/test, stratified seeded subsamples for the CPU budget.
@@ -157,8 +156,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             run,
             fit,
             recipe="text_classification",
-            command="python -m nlptransfer.recipes.text_classification "
-            + shlex.join(list(sys.argv[1:] if argv is None else argv)),
+            command=command_line("text_classification", argv),
             config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
             metrics=metrics,
             results_table=table,

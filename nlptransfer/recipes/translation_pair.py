@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shlex
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -60,6 +58,7 @@ from nlptransfer.modeling.seq2seq import (
     translation_scores,
     unseen_subwords,
 )
+from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import RunWriter, wait_for_everyone
 from nlptransfer.trainers.translation import (
@@ -229,7 +228,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args, transfer_args, training_args = make_parser().parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     set_seed(training_args.seed)
     started = time.time()
 
@@ -364,9 +363,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "wall_seconds": round(time.time() - started, 1),
             "warnings": warnings,
         }
-        command = "python -m nlptransfer.recipes.translation_pair " + shlex.join(
-            list(sys.argv[1:] if argv is None else argv)
-        )
+        command = command_line("translation_pair", argv)
         if model is not None:
             save_child(model, tokenizer, run, generation, transfer_args.merge_adapters)
             trainable, total = fits["transfer"]["trainable_parameters"], fits["transfer"]["total_parameters"]
