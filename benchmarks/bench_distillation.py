@@ -98,8 +98,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows = []
     for name, r in results.items():
-        row = {"model": name, "layers": r["layers"], "parameters": f"{r['parameters'] / 1e6:.1f}M",
-               "test accuracy": r["accuracy"], "macro-F1": r["f1_macro"]}  # fmt: skip
+        row = {
+            "model": name,
+            "layers": r["layers"],
+            "parameters": f"{r['parameters'] / 1e6:.1f}M",
+            "test accuracy": r["accuracy"],
+            "macro-F1": r["f1_macro"],
+        }
         for batch_size in args.batch_sizes:
             row[f"texts/s (batch {batch_size})"] = f"{r['texts_per_second'][batch_size]:.0f}"
         rows.append(row)

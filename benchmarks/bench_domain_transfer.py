@@ -42,22 +42,66 @@ logger = logging.getLogger("nlptransfer")
 
 def finetune_flags(args) -> list[str]:
     return [
-        "--dataset", "pubmed-pubtype", "--max_train_samples", str(args.train), "--max_eval_samples",
-        str(args.test), "--max_length", str(args.max_length), "--num_train_epochs", str(args.epochs), "--learning_rate", "1e-4",
-        "--per_device_train_batch_size", "16", "--warmup_steps", "0.1", "--class_weighted_loss", "true",
-        "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-        "--logging_steps", "10", "--report_to", "none", "--overwrite_output_dir", "true",
-    ]  # fmt: skip
+        "--dataset",
+        "pubmed-pubtype",
+        "--max_train_samples",
+        str(args.train),
+        "--max_eval_samples",
+        str(args.test),
+        "--max_length",
+        str(args.max_length),
+        "--num_train_epochs",
+        str(args.epochs),
+        "--learning_rate",
+        "1e-4",
+        "--per_device_train_batch_size",
+        "16",
+        "--warmup_steps",
+        "0.1",
+        "--class_weighted_loss",
+        "true",
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--logging_steps",
+        "10",
+        "--report_to",
+        "none",
+        "--overwrite_output_dir",
+        "true",
+    ]
 
 
 def dapt_flags(args, out: Path, words: Path | None) -> list[str]:
     flags = [
-        "--corpus", DAPT_CORPUS, "--output_dir", str(out), "--overwrite_output_dir", "true",
-        "--max_steps", str(args.dapt_steps), "--max_train_samples", str(16 * args.dapt_steps),
-        "--max_eval_samples", "200", "--learning_rate", "2e-4", "--warmup_steps", "0.1",
-        "--per_device_train_batch_size", "16", "--max_length", "128", "--whole_word_mask", "true",
-        "--logging_steps", "10",
-    ]  # fmt: skip
+        "--corpus",
+        DAPT_CORPUS,
+        "--output_dir",
+        str(out),
+        "--overwrite_output_dir",
+        "true",
+        "--max_steps",
+        str(args.dapt_steps),
+        "--max_train_samples",
+        str(16 * args.dapt_steps),
+        "--max_eval_samples",
+        "200",
+        "--learning_rate",
+        "2e-4",
+        "--warmup_steps",
+        "0.1",
+        "--per_device_train_batch_size",
+        "16",
+        "--max_length",
+        "128",
+        "--whole_word_mask",
+        "true",
+        "--logging_steps",
+        "10",
+    ]
     return flags + (["--new_words", str(words), "--vocab_init", "mean"] if words else [])
 
 
@@ -113,28 +157,50 @@ def render(results: dict, args) -> str:
         runs = results.get("runs", {}).get(arm, {})
         f1 = [r["f1_macro"] for r in runs.values()]
         acc = [r["accuracy"] for r in runs.values()]
-        rows.append({
-            "arm": arm, "seeds": len(f1),
-            "macro_f1": f"{statistics.mean(f1):.4f} ± {statistics.stdev(f1) if len(f1) > 1 else 0:.4f}" if f1 else "-",
-            "accuracy": f"{statistics.mean(acc):.4f}" if acc else "-",
-            "per_seed_f1": ", ".join(f"{v:.3f}" for v in f1),
-            "minutes_per_run": f"{statistics.mean(r['seconds'] for r in runs.values()) / 60:.1f}" if runs else "-",
-        })  # fmt: skip
+        rows.append(
+            {
+                "arm": arm,
+                "seeds": len(f1),
+                "macro_f1": f"{statistics.mean(f1):.4f} ± {statistics.stdev(f1) if len(f1) > 1 else 0:.4f}"
+                if f1
+                else "-",
+                "accuracy": f"{statistics.mean(acc):.4f}" if acc else "-",
+                "per_seed_f1": ", ".join(f"{v:.3f}" for v in f1),
+                "minutes_per_run": f"{statistics.mean(r['seconds'] for r in runs.values()) / 60:.1f}"
+                if runs
+                else "-",
+            }
+        )
     fert = results.get("fertility", {})
-    fert_rows = [{"tokenizer": k, "subwords_per_word": v["fertility"], "fragmented_words": v["fragmented_rate"]}
-                 for k, v in fert.items()]  # fmt: skip
+    fert_rows = [
+        {"tokenizer": k, "subwords_per_word": v["fertility"], "fragmented_words": v["fragmented_rate"]}
+        for k, v in fert.items()
+    ]
     dapt_rows = [{"dapt": k, **v} for k, v in results.get("dapt", {}).items()]
-    return "\n\n".join([
-        f"# Domain transfer on pubmed-pubtype ({results.get('date', '')})",
-        f"Budget: fine-tuning {args.train} stratified training abstracts x {args.epochs} epochs, batch 16, "
-        f"lr 1e-4, {args.max_length} tokens, class-weighted loss, no model selection; test on {args.test} stratified test "
-        f"abstracts. DAPT {args.dapt_steps} steps x 16 abstracts (128 tokens) of {DAPT_CORPUS}; "
-        f"{args.vocab_size} words mined.",
-        markdown_table(rows, ["arm", "seeds", "macro_f1", "accuracy", "per_seed_f1", "minutes_per_run"]),
-        markdown_table(fert_rows, ["tokenizer", "subwords_per_word", "fragmented_words"]) if fert_rows else "",
-        markdown_table(dapt_rows, ["dapt", "mlm_loss_before", "mlm_loss_after", "perplexity_before",
-                                   "perplexity_after"]) if dapt_rows else "",  # fmt: skip
-    ]) + "\n"  # fmt: skip
+    return (
+        "\n\n".join(
+            [
+                f"# Domain transfer on pubmed-pubtype ({results.get('date', '')})",
+                f"Budget: fine-tuning {args.train} stratified training abstracts x {args.epochs} epochs, batch 16, "
+                f"lr 1e-4, {args.max_length} tokens, class-weighted loss, no model selection; test on {args.test} stratified test "
+                f"abstracts. DAPT {args.dapt_steps} steps x 16 abstracts (128 tokens) of {DAPT_CORPUS}; "
+                f"{args.vocab_size} words mined.",
+                markdown_table(
+                    rows, ["arm", "seeds", "macro_f1", "accuracy", "per_seed_f1", "minutes_per_run"]
+                ),
+                markdown_table(fert_rows, ["tokenizer", "subwords_per_word", "fragmented_words"])
+                if fert_rows
+                else "",
+                markdown_table(
+                    dapt_rows,
+                    ["dapt", "mlm_loss_before", "mlm_loss_after", "perplexity_before", "perplexity_after"],
+                )
+                if dapt_rows
+                else "",
+            ]
+        )
+        + "\n"
+    )
 
 
 def main(argv=None) -> dict:
@@ -167,10 +233,17 @@ def main(argv=None) -> dict:
                 if str(seed) in results["runs"].get(arm, {}):
                     continue
                 started = time.perf_counter()
-                metrics = text_classification.main([
-                    "--model_name_or_path", paths[arm], "--output_dir", str(out / "runs" / f"{arm}-{seed}"),
-                    "--seed", str(seed), *finetune_flags(args),
-                ])  # fmt: skip
+                metrics = text_classification.main(
+                    [
+                        "--model_name_or_path",
+                        paths[arm],
+                        "--output_dir",
+                        str(out / "runs" / f"{arm}-{seed}"),
+                        "--seed",
+                        str(seed),
+                        *finetune_flags(args),
+                    ]
+                )
                 results["runs"].setdefault(arm, {})[str(seed)] = {
                     "f1_macro": metrics["test"]["f1_macro"],
                     "accuracy": metrics["test"]["accuracy"],

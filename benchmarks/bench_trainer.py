@@ -465,8 +465,20 @@ def training_table(result: dict) -> str:
                 "load": f"{r['load_1min_before']}",
             }
         )
-    cols = ["config", "rep", "train s", "wall s", "samples/s", "tokens (padding)", "GFLOP/s", "% of peak",
-            "peak RSS MB", "test micro-F1", "macro-F1", "load"]  # fmt: skip
+    cols = [
+        "config",
+        "rep",
+        "train s",
+        "wall s",
+        "samples/s",
+        "tokens (padding)",
+        "GFLOP/s",
+        "% of peak",
+        "peak RSS MB",
+        "test micro-F1",
+        "macro-F1",
+        "load",
+    ]
     return markdown_table(rows, cols)
 
 
@@ -528,13 +540,22 @@ def features_section(path: Path) -> str:
     f = json.loads(path.read_text())
     eq = f["equivalence"]
     rows = [
-        {"method": "(a) full fine-tuning", "s / epoch": f"{f['full_finetune_s_per_epoch']:.1f}",
-         "speedup of (c)": f"{f['speedup_full_vs_cached']}x"},
-        {"method": "(b) frozen, backbone every step", "s / epoch": f"{f['frozen_every_step_s_per_epoch']:.1f}",
-         "speedup of (c)": f"{f['speedup_frozen_vs_cached']}x"},
-        {"method": "(c) frozen, cached features", "s / epoch": f"{f['cached_head_s_per_epoch']:.2f}",
-         "one-time s": f"{f['cached_extraction_s']} extraction (cache hit {f['cached_extraction_cache_hit_s']})"},
-    ]  # fmt: skip
+        {
+            "method": "(a) full fine-tuning",
+            "s / epoch": f"{f['full_finetune_s_per_epoch']:.1f}",
+            "speedup of (c)": f"{f['speedup_full_vs_cached']}x",
+        },
+        {
+            "method": "(b) frozen, backbone every step",
+            "s / epoch": f"{f['frozen_every_step_s_per_epoch']:.1f}",
+            "speedup of (c)": f"{f['speedup_frozen_vs_cached']}x",
+        },
+        {
+            "method": "(c) frozen, cached features",
+            "s / epoch": f"{f['cached_head_s_per_epoch']:.2f}",
+            "one-time s": f"{f['cached_extraction_s']} extraction (cache hit {f['cached_extraction_cache_hit_s']})",
+        },
+    ]
     return (
         f"`python -m benchmarks.bench_features` ({f['train_texts']} vader-movies texts, batch "
         f"{f['batch_size']}, {f['max_length']} tokens, {f['environment']['threads']} threads, load average "

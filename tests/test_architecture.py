@@ -1,5 +1,5 @@
 """The package's shape, checked: no import cycles (also none hidden inside functions), no private name
-imported across modules, no blanket `fmt: skip`, and files small enough to read.
+imported across modules, no blanket format-skip markers, and files small enough to read.
 
 Imports are read from the source with `ast` (every import statement, at any depth, except those under
 `if TYPE_CHECKING:`), so an import placed inside a function to dodge a cycle still counts as an edge.
@@ -152,7 +152,7 @@ def test_files_are_small_enough_to_read(module):
     assert _line_count(path) <= limit, f"{path.relative_to(ROOT)} has {_line_count(path)} lines (> {limit})"
 
 
-def test_no_blanket_fmt_skip():
+def test_no_format_skip_markers():
     marked = [
         f"{path.relative_to(ROOT)}:{i}"
         for folder in ("nlptransfer", "tests", "benchmarks")
@@ -160,4 +160,4 @@ def test_no_blanket_fmt_skip():
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if "fmt: " + "skip" in line
     ]
-    assert not marked, f"{len(marked)} `fmt: skip` markers: " + ", ".join(marked[:10])
+    assert not marked, f"{len(marked)} format-skip markers: " + ", ".join(marked[:10])

@@ -161,13 +161,26 @@ def tiny_marian_dir(root: Path, seed: int = 0) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     tok = toy_word_tokenizer()
     config = MarianConfig(
-        vocab_size=len(tok), decoder_vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-        max_position_embeddings=64, activation_function="swish", scale_embedding=True,
-        share_encoder_decoder_embeddings=True, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
-        forced_eos_token_id=tok.eos_token_id, bos_token_id=None,
-    )  # fmt: skip
+        vocab_size=len(tok),
+        decoder_vocab_size=len(tok),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        activation_function="swish",
+        scale_embedding=True,
+        share_encoder_decoder_embeddings=True,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+        forced_eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
     torch.manual_seed(seed)
     MarianMTModel(config).save_pretrained(path)
     tok.save_pretrained(path)
