@@ -73,10 +73,6 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     return write_text_atomic(path, json_text(data))
 
 
-def write_yaml_atomic(path: str | Path, data: Any) -> Path:
-    return write_text_atomic(path, yaml_text(data))
-
-
 def json_text(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
 

@@ -73,7 +73,6 @@ LANGUAGES: dict[str, Translation] = {
 #: Held-out books (bNumber): the same for every pair, so no split sees another split's verses.
 TEST_BOOKS = (43,)  # John
 VALIDATION_BOOKS = (8, 32)  # Ruth, Jonah
-BOOK_NAMES = {8: "Ruth", 32: "Jonah", 43: "John"}
 
 _BIBLE_NAME = re.compile(r"bible-(.+)", flags=re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
