@@ -42,6 +42,7 @@ from nlptransfer.trainers.adaptation import (
 )
 
 NAMES = ["negative", "neutral", "positive"]
+PROBES = ["good movie", "awful boring plot", "the film was not bad"]
 
 
 @pytest.fixture(scope="module")
@@ -177,29 +178,39 @@ def _train_and_save(kind, strategy, model_dir, tiny_data, out: Path):
         )
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
-    assert len(logs) == 3 and all(np.isfinite(entry["loss"]) for entry in logs)
+    assert len(logs) == 3
+    if kind == "iw":  # a density ratio per source row: mean 1, not uniform
+        weights = trainer.instance_weights
+        assert weights.mean() == pytest.approx(1.0, abs=1e-4) and weights.std() > 0.01
+    else:  # every step's loss is the source loss plus the adaptation loss (adaptation_weight 1)
+        for entry in logs:
+            assert entry["loss"] == pytest.approx(entry["source_loss"] + entry["adaptation_loss"], abs=1e-3)
     if kind == "dann":
         assert "domain_accuracy" in logs[-1] and logs[-1]["grl_lambda"] > 0
         after = list(trainer.domain_classifier.parameters())
         assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # it trains too
-    if kind == "coral":
-        assert logs[-1]["adaptation_loss"] >= 0 and "source_loss" in logs[-1]
+    model = trainer.model.eval()
+    with torch.no_grad():
+        logits = model(**tokenizer(PROBES, return_tensors="pt", padding=True)).logits
     save_classifier(trainer.model, tokenizer, out / "saved")
-    return trainer
+    return trainer, torch.softmax(logits, -1)
 
 
 @pytest.mark.parametrize("strategy", ["full", "lora", "frozen"])
 @pytest.mark.parametrize("kind", ["dann", "coral", "iw"])
 def test_trainers_run_and_save_plain_models(kind, strategy, model_dir, tiny_data, tmp_path):
-    trainer = _train_and_save(kind, strategy, model_dir, tiny_data, tmp_path)
+    trainer, probs = _train_and_save(kind, strategy, model_dir, tiny_data, tmp_path)
     expected = "pooled" if strategy != "frozen" else "logits"
     if kind != "iw":
         assert trainer.align_on == expected
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved")
     assert reloaded.config.id2label[0] == "negative"
     assert not any("domain" in k for k in reloaded.state_dict())  # the domain classifier is not saved
-    clf = pipeline("text-classification", model=str(tmp_path / "saved"))
-    assert clf("good movie")[0]["label"] in NAMES
+    clf = pipeline("text-classification", model=str(tmp_path / "saved"), top_k=None)
+    # The saved plain model predicts what the trained (possibly peft-wrapped) model did.
+    for text, expected in zip(PROBES, probs, strict=True):
+        got = {d["label"]: d["score"] for d in clf([text])[0]}
+        assert [got[name] for name in NAMES] == pytest.approx(expected.tolist(), abs=1e-5)
 
 
 def test_config_rejects_negative_weights():
@@ -253,7 +264,7 @@ def test_matrix_writes_table_csv_heatmap_and_summary(model_dir, tmp_path, tmp_ca
     lines = (out / "cross_domain.csv").read_text().splitlines()
     assert len(lines) == 1 + 6 and "proxy A-dist" in lines[0] and "paper 2014" in lines[0]
     pair = metrics["pairs"][f"{a}->{b}"]
-    assert set(pair["methods"]) == {"dann"} and 0 <= pair["methods"]["dann"]["f1_micro"] <= 1
+    assert set(pair["methods"]) == {"dann"}
     assert "domain_accuracy" in pair["methods"]["dann"]["train_log_seed0"]  # the adversarial loss ran
     assert "proxy_a_distance" in pair["distance"]
     assert set(metrics["summary"]["source_ranking"]) == {str(a), str(b), str(c)}
@@ -269,7 +280,7 @@ def test_single_pair_saves_models_and_runs_the_negative_transfer_guard(model_dir
     assert metrics["adapted_representation"] == "logits"
     for method in ("mmd", "iw"):
         clf = pipeline("text-classification", model=str(out / "models" / method))
-        assert clf("good film")[0]["label"] in NAMES
+        assert clf.model.config.id2label == dict(enumerate(NAMES))  # the saved head names the labels
     pair = next(iter(metrics["pairs"].values()))
     assert pair["target_only_baseline"]["n_labelled"] == 20
     guard = pair["methods"]["iw"]["guard"]

@@ -156,7 +156,8 @@ def test_extend_subword_vocabulary_initialises_new_rows_from_their_pieces(tiny_m
     assert grown("the king")["input_ids"] == tok("the king")["input_ids"]
     grown.save_pretrained(tmp_path)
     assert AutoTokenizer.from_pretrained(tmp_path)("zzqx doog")["input_ids"][0] == row
-    assert isinstance(translate(model, grown, ["zzqx namow"], num_beams=2, max_new_tokens=5)[0], str)
+    # generation runs with the grown vocabulary (what an untrained model writes is arbitrary)
+    translate(model, grown, ["zzqx namow"], num_beams=2, max_new_tokens=5)
 
 
 def test_trainer_freezes_a_side_and_trains_embeddings_first(tiny_marian_dir, tmp_path):
@@ -204,7 +205,6 @@ def test_recipe_with_a_marian_checkpoint_from_disk(tiny_marian_dir, child_tsv, t
     out, metrics = _run(tmp_path, "--parent_model", str(tiny_marian_dir), "--child_dataset", str(child_tsv),
                         "--child_train_size", "60")  # fmt: skip
     assert set(metrics["results"]) == {"zero_shot", "scratch", "transfer"}
-    assert all(0 <= r["bleu"] <= 100 and 0 <= r["chrf"] <= 100 for r in metrics["results"].values())
     assert metrics["training"]["transfer"]["train_pairs_used"] == 60
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and {"metrics.json", "README.md", "model.safetensors"} <= set(
@@ -213,11 +213,14 @@ def test_recipe_with_a_marian_checkpoint_from_disk(tiny_marian_dir, child_tsv, t
     assert "pipeline_tag: translation" in (out / "README.md").read_text()
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and {"source", "reference", "scratch", "transfer", "zero_shot"} <= set(rows[0])
+    for system, reported in metrics["results"].items():  # the scores are those of the written translations
+        again = translation_scores([r[system] for r in rows], [r["reference"] for r in rows])
+        assert (reported["bleu"], reported["chrf"]) == pytest.approx((again["bleu"], again["chrf"]))
     # the saved child is a plain transformers seq2seq model carrying the beam settings
     model, tok = AutoModelForSeq2SeqLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
     assert model.generation_config.num_beams == 2 and model.generation_config.max_new_tokens == 12
     generated = model.generate(**tok(["doog gnik"], return_tensors="pt"))
-    assert isinstance(tok.decode(generated[0], skip_special_tokens=True), str) and generated.shape[1] <= 13
+    assert generated.shape[1] <= 13  # the saved max_new_tokens=12 (+ the decoder start token)
 
 
 def test_recipe_with_a_t5_checkpoint_lora_and_vocab_extension(tiny_t5_dir, child_tsv, tmp_path):
