@@ -26,14 +26,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from tiny import WORDS, sentiment_rows, tiny_model_dir, write_csv
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from tiny import EN, WORDS, sentiment_rows, tiny_model_dir, toy_word_tokenizer, write_csv
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorForSeq2Seq,
     DataCollatorWithPadding,
-    PreTrainedTokenizerFast,
     Seq2SeqTrainingArguments,
 )
 
@@ -312,20 +310,6 @@ def test_multitask_learns_every_task(random_dir, tmp_path):
 
 # -------------------------------------------------------------------------------- translation
 
-EN = "the a man woman king house bread water light day night good great old new said went came saw gave".split()
-
-
-def word_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per word, `</s>` appended."""
-    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", *EN])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
-
-
 def copy_pairs(n: int, seed: int) -> Dataset:
     rng = random.Random(seed)
     texts = [" ".join(rng.choices(EN, k=rng.randint(2, 5))) for _ in range(n)]
@@ -333,7 +317,7 @@ def copy_pairs(n: int, seed: int) -> Dataset:
 
 
 def test_translation_trainer_learns_to_copy(tmp_path):
-    tok = word_tokenizer()
+    tok = toy_word_tokenizer()
     torch.manual_seed(SEED)
     model = build_marian(tok, d_model=32, layers=1, heads=2, ffn_dim=64, max_positions=32, dropout=0.0)
     collator = DataCollatorForSeq2Seq(tok, model=model)
