@@ -1,7 +1,7 @@
 """What the two classification recipes (sentiment, text_classification) share: saving a run, the parts of
 its metrics.json and summary that are the same, and `--compare`.
 
-    scored = score_split(fit, splits["test"])         # nlptransfer.training
+    scored = score_split(fit, splits["test"])  # nlptransfer.training
     metrics = {..., **error_analysis(fit, scored, "test_"), **fit_record(fit)}
     save_run(run, fit, recipe=..., metrics=metrics, results_table=table, ...)
     print_summary(f"Sentiment transfer: ... trained on {dataset}", fit, table, run)
