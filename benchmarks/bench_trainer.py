@@ -115,12 +115,12 @@ def train_worker(config: str, epochs: float, max_train: int | None, max_test: in
     from datasets import DatasetDict
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-    from nlptransfer.classify import fit_classifier
     from nlptransfer.config import ModelArguments, TransferArguments, configs_dir, read_yaml
     from nlptransfer.evaluation.metrics import classification_metrics
     from nlptransfer.inference import predict_logits
     from nlptransfer.modeling import build_classifier, load_tokenizer
     from nlptransfer.trainers import TransferTrainingArguments
+    from nlptransfer.training import fit_classifier
 
     DEFAULTS = read_yaml(configs_dir() / "sentiment" / "minilm_full.yaml")  # the recipe's no-argument run
 

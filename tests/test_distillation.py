@@ -10,12 +10,12 @@ from tiny import WORDS, sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertTokenizerFast
 
 from nlptransfer import ConfigError, DistillationTrainer, DistillationTrainingArguments, ModelError
-from nlptransfer.classify import encode
 from nlptransfer.data import load_source
 from nlptransfer.errors import run_cli
 from nlptransfer.losses import logit_distillation_loss, pairwise_distances, rkd_angle_loss, rkd_distance_loss
 from nlptransfer.recipes import distill
 from nlptransfer.trainers.distillation import check_compatible, spread_layers, truncated_student
+from nlptransfer.training import encode
 
 LABELS = ["negative", "neutral", "positive"]
 

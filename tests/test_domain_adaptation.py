@@ -15,7 +15,6 @@ from datasets import Dataset, DatasetDict
 from tiny import sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoModelForSequenceClassification, pipeline
 
-from nlptransfer.classify import encode
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ConfigError, DataError, run_cli
 from nlptransfer.features import rank_models
@@ -40,6 +39,7 @@ from nlptransfer.trainers.adaptation import (
     ImportanceWeightingConfig,
     pair_with_target,
 )
+from nlptransfer.training import encode
 
 NAMES = ["negative", "neutral", "positive"]
 PROBES = ["good movie", "awful boring plot", "the film was not bad"]

@@ -187,10 +187,8 @@ def test_cli_subprocess_error_is_one_line(tmp_path):
 def test_real_recipe_few_steps_on_embedded_assets(tmp_path):
     """The default recipe on the embedded MiniLM and VADER data, cut to a few steps and small test sets."""
     out = tmp_path / "real"
-    metrics = sentiment.main([
-        "--output_dir", str(out), "--max_steps", "4", "--max_eval_samples", "64",
-        "--eval_strategy", "no", "--strategy", "lora",
-    ])  # fmt: skip
+    flags = "--max_steps 4 --max_eval_samples 64 --eval_strategy no --strategy lora".split()
+    metrics = sentiment.main(["--output_dir", str(out), *flags])
     assert set(metrics["test"]) == {"vader-movies", "vader-tweets", "vader-amazon", "vader-nyt"}
     assert metrics["trainable_parameters"] < metrics["total_parameters"] / 10
     clf = pipeline("text-classification", model=str(out))

@@ -26,12 +26,12 @@ def data_csv(tmp_path):
 
 
 def _argv(model_dir, data, out, *extra):
-    return [
-        "--model_name_or_path", str(model_dir), "--dataset", str(data), "--text_column", "review",
-        "--label_column", "sentiment", "--output_dir", str(out), "--max_train_samples", "80",
-        "--max_eval_samples", "40", "--num_train_epochs", "2", "--per_device_train_batch_size", "8",
-        "--learning_rate", "1e-2", "--use_cpu", "true", "--max_length", "32", *extra,
-    ]  # fmt: skip
+    flags = (
+        "--text_column review --label_column sentiment --max_train_samples 80 --max_eval_samples 40 "
+        "--num_train_epochs 2 --per_device_train_batch_size 8 --learning_rate 1e-2 --use_cpu true --max_length 32"
+    ).split()
+    paths = ["--model_name_or_path", str(model_dir), "--dataset", str(data), "--output_dir", str(out)]
+    return [*paths, *flags, *extra]
 
 
 def test_multiclass_with_class_weights_and_selection(model_dir, data_csv, tmp_path):
@@ -102,8 +102,8 @@ def test_frozen_features_are_cached_and_invalidated(model_dir, data_csv, tmp_pat
 
 def test_compare_with_data_efficiency_curve(model_dir, data_csv, tmp_path):
     out = tmp_path / "cmp"
-    argv = _argv(model_dir, data_csv, out, "--compare", "true", "--seeds", "2", "--train_sizes", "30,all",
-                 "--compare_strategies", "frozen", "full", "--num_train_epochs", "1")  # fmt: skip
+    flags = "--compare true --seeds 2 --train_sizes 30,all --compare_strategies frozen full"
+    argv = _argv(model_dir, data_csv, out, *flags.split(), "--num_train_epochs", "1")
     files = set(tc.main(argv)["comparison"])
     assert {
         "comparison.md",

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, replace
 
 from transformers import AutoModelForSequenceClassification, set_seed
 
-from nlptransfer.classify import FitResult, encode, fit_classifier, predict
 from nlptransfer.config import (
     DataArguments,
     ModelArguments,
@@ -56,6 +55,7 @@ from nlptransfer.trainers.distillation import (
     spread_layers,
     truncated_student,
 )
+from nlptransfer.training import FitResult, encode, fit_classifier, predict
 
 logger = logging.getLogger("nlptransfer")
 

@@ -39,7 +39,6 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
-from nlptransfer.classify import encode
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ConfigError, DataError, run_cli
@@ -69,6 +68,7 @@ from nlptransfer.trainers.adaptation import (
     as_config,
 )
 from nlptransfer.trainers.transfer import TransferTrainer, TransferTrainingArguments
+from nlptransfer.training import encode
 
 logger = logging.getLogger("nlptransfer")
 

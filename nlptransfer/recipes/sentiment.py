@@ -16,19 +16,10 @@ for peft strategies, `metrics.json`, `config.yaml`, `predictions.jsonl` (in-doma
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from transformers import set_seed
 
-from nlptransfer.classify import (
-    compare_sizes,
-    fit_classifier,
-    predict,
-    prediction_rows,
-    run_compare,
-    save_run,
-)
 from nlptransfer.config import (
     CompareArguments,
     DataArguments,
@@ -39,14 +30,20 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import check_eval_labels, load_source, subsample
 from nlptransfer.errors import run_cli
-from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
+from nlptransfer.recipes._classification import (
+    compare_sizes,
+    error_analysis,
+    fit_record,
+    print_summary,
+    run_compare,
+    save_run,
+)
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.transfer import TransferTrainingArguments
-
-logger = logging.getLogger("nlptransfer")
+from nlptransfer.training import fit_classifier, prediction_rows, score_split
 
 # Hutto & Gilbert (2014) Table 5: MaxEnt trained on movie snippets, 3-class overall F1 on each test half.
 PAPER_NOTE = (
@@ -117,42 +114,32 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )
 
         # 4. Evaluate every domain's test half; predictions stay paired with their rows.
-        results, rows = {}, []
-        for name, test in tests.items():
-            preds, probs = predict(fit, test["text"])
-            scores = classification_metrics(preds, test["label"], label_names)
-            results[name] = scores
-            rows.append(
-                {
-                    "test set": name + (" (in-domain)" if name == data_args.dataset else ""),
-                    "n": len(test),
-                    "micro-F1": scores["f1_micro"],
-                    "macro-F1": scores["f1_macro"],
-                    "paper MaxEnt (movies)": PAPER_MAXENT_MOVIES.get(name, "")
-                    if data_args.dataset == "vader-movies"
-                    else "",
-                }
-            )
-            if name == data_args.dataset:
-                in_domain = (test, preds, probs)
+        scored = {name: score_split(fit, test) for name, test in tests.items()}
+        paper = data_args.dataset == "vader-movies"
+        rows = [
+            {
+                "test set": name + (" (in-domain)" if name == data_args.dataset else ""),
+                "n": len(result.split),
+                "micro-F1": result.scores["f1_micro"],
+                "macro-F1": result.scores["f1_macro"],
+                "paper MaxEnt (movies)": PAPER_MAXENT_MOVIES.get(name, "") if paper else "",
+            }
+            for name, result in scored.items()
+        ]
+        table = markdown_table(
+            rows, ["test set", "n", "micro-F1", "macro-F1"] + (["paper MaxEnt (movies)"] if paper else [])
+        )
+        in_domain = scored[data_args.dataset]
 
         # 5. Save: model, metrics, config, predictions, model card; then the summary.
-        test, preds, probs = in_domain
         metrics = {
             "recipe": "sentiment",
             "train": fit.train_metrics,
             "validation": fit.validation_metrics,
-            "test": results,
-            "in_domain_report": per_class_report(preds, test["label"], label_names),
-            "in_domain_confusion_matrix": confusion(preds, test["label"], label_names),
-            "trainable_parameters": fit.trainable_parameters,
-            "total_parameters": fit.total_parameters,
-            "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
+            "test": {name: result.scores for name, result in scored.items()},
+            **error_analysis(fit, in_domain, "in_domain_"),
+            **fit_record(fit),
         }
-        paper = data_args.dataset == "vader-movies"
-        table = markdown_table(
-            rows, ["test set", "n", "micro-F1", "macro-F1"] + (["paper MaxEnt (movies)"] if paper else [])
-        )
         save_run(
             run,
             fit,
@@ -161,16 +148,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
             config=config_to_dict(model_args, data_args, transfer_args, training_args),
             metrics=metrics,
             results_table=table,
-            predictions=prediction_rows(fit, test, preds, probs),
+            predictions=prediction_rows(fit, in_domain.split, in_domain.preds, in_domain.probs),
             base_model=model_args.model_name_or_path,
             dataset=data_args.dataset,
             strategy=transfer_args.strategy,
             merge_adapters=transfer_args.merge_adapters,
             notes=[PAPER_NOTE] if paper else [],
         )
-        print(
-            f"\nSentiment transfer: {model_args.model_name_or_path} [{transfer_args.strategy}] trained on "
-            f"{data_args.dataset} in {fit.train_seconds / 60:.1f} min\n{table}\nSaved to {run.output_dir}"
+        print_summary(
+            f"Sentiment transfer: {model_args.model_name_or_path} [{transfer_args.strategy}] trained on "
+            f"{data_args.dataset}",
+            fit,
+            table,
+            run,
         )
         return metrics
 

@@ -21,15 +21,6 @@ from collections.abc import Sequence
 
 from transformers import set_seed
 
-from nlptransfer.classify import (
-    compare_sizes,
-    fit_classifier,
-    predict,
-    prediction_rows,
-    references,
-    run_compare,
-    save_run,
-)
 from nlptransfer.config import (
     CompareArguments,
     DataArguments,
@@ -40,12 +31,20 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.errors import run_cli
-from nlptransfer.evaluation.metrics import classification_metrics, confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer
+from nlptransfer.recipes._classification import (
+    compare_sizes,
+    error_analysis,
+    fit_record,
+    print_summary,
+    run_compare,
+    save_run,
+)
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.transfer import TransferTrainingArguments
+from nlptransfer.training import fit_classifier, prediction_rows, score_split
 
 logger = logging.getLogger("nlptransfer")
 
@@ -75,15 +74,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     multilabel = is_multilabel(splits["train"])
     names = label_names(splits["train"])
-    caps = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples,
-            "test": data_args.max_eval_samples}  # fmt: skip
-    for split, cap in caps.items():
-        splits[split] = subsample(splits[split], cap, data_args.split_seed, "labels" if multilabel else "label")
-    logger.info(
-        "%s: %s labels %s; train/validation/test = %d/%d/%d",
-        data_args.dataset, "multi-label" if multilabel else "multi-class", names,
-        len(splits["train"]), len(splits["validation"]), len(splits["test"]),
-    )  # fmt: skip
+    kind = "multi-label" if multilabel else "multi-class"
+    stratify_by = "labels" if multilabel else "label"
+    for split in ("train", "validation", "test"):
+        cap = data_args.max_train_samples if split == "train" else data_args.max_eval_samples
+        splits[split] = subsample(splits[split], cap, data_args.split_seed, stratify_by)
+    sizes = "/".join(str(len(splits[split])) for split in ("train", "validation", "test"))
+    logger.info("%s: %s labels %s; train/validation/test = %s", data_args.dataset, kind, names, sizes)
     if multilabel and training_args.metric_for_best_model == "f1_macro":
         logger.info("multi-label: selecting on validation macro-F1 at threshold 0.5 during training")
 
@@ -124,33 +121,27 @@ def main(argv: Sequence[str] | None = None) -> dict:
             strategy=transfer_args.strategy,
             cache_features=transfer_args.cache_features,
         )
-        test = splits["test"]
-        preds, probs = predict(fit, test["text"])
-        refs = references(fit, test)
-        scores = classification_metrics(preds, refs, names, multilabel=multilabel)
+        scored = score_split(fit, splits["test"])
 
         # 5. Save and report.
         shown = ["f1_micro", "f1_macro"] + (["f1_samples"] if multilabel else ["accuracy"])
-        table = markdown_table(
-            [{"split": s, "n": n, **{k: m[k] for k in shown}}
-             for s, n, m in (("validation", len(splits["validation"]), fit.validation_metrics),
-                             ("test", len(test), scores))],
-            ["split", "n", *shown],
-        )  # fmt: skip
+        rows = [
+            {"split": "validation", "n": len(splits["validation"]), **fit.validation_metrics},
+            {"split": "test", "n": len(scored.split), **scored.scores},
+        ]
+        table = markdown_table(rows, ["split", "n", *shown])
+        thresholds = (
+            None if fit.thresholds is None else dict(zip(names, fit.thresholds.tolist(), strict=True))
+        )
         metrics = {
             "recipe": "text_classification",
             "multilabel": multilabel,
             "train": fit.train_metrics,
             "validation": fit.validation_metrics,
-            "test": scores,
-            "test_report": per_class_report(preds, refs, names, multilabel=multilabel),
-            "test_confusion_matrix": confusion(preds, refs, names, multilabel=multilabel),
-            "thresholds": None
-            if fit.thresholds is None
-            else dict(zip(names, fit.thresholds.tolist(), strict=True)),
-            "trainable_parameters": fit.trainable_parameters,
-            "total_parameters": fit.total_parameters,
-            "log_history": fit.log_history,  # training/eval loss per logging step (nlptransfer report plots it)
+            "test": scored.scores,
+            **error_analysis(fit, scored, "test_"),
+            "thresholds": thresholds,
+            **fit_record(fit),
         }
         save_run(
             run,
@@ -160,16 +151,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
             config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
             metrics=metrics,
             results_table=table,
-            predictions=prediction_rows(fit, test, preds, probs),
+            predictions=prediction_rows(fit, scored.split, scored.preds, scored.probs),
             base_model=model_args.model_name_or_path,
             dataset=data_args.dataset,
             strategy=transfer_args.strategy,
             merge_adapters=transfer_args.merge_adapters,
         )
-        print(
-            f"\nText classification: {model_args.model_name_or_path} [{transfer_args.strategy}] on "
-            f"{data_args.dataset} ({'multi-label' if multilabel else 'multi-class'}, {len(names)} labels), "
-            f"trained in {fit.train_seconds / 60:.1f} min\n{table}\nSaved to {run.output_dir}"
+        print_summary(
+            f"Text classification: {model_args.model_name_or_path} [{transfer_args.strategy}] on "
+            f"{data_args.dataset} ({kind}, {len(names)} labels), trained",
+            fit,
+            table,
+            run,
         )
         return metrics
 
