@@ -374,15 +374,20 @@ class FeatureHead(nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def _feature_dataset(features, labels, model: PreTrainedModel, which: str) -> Dataset:
+def feature_dataset(features, labels, model: PreTrainedModel, which: str) -> Dataset:
+    """`features` (from `extract_features(model, ..., pooling="head")`) and their `labels` as a torch-format
+    dataset a `FeatureHead` of `model` trains on; `labels=None`: unlabelled rows (a target domain's).
+    `which` names the rows in errors ("train", "eval", ...)."""
     features = np.asarray(features, dtype=np.float32)
-    labels = np.asarray(labels)
     hidden = model.classifier.in_features
     if features.ndim != 2 or features.shape[1] != hidden:
         raise DataError(
             f"{which} features have shape {features.shape} but the head of {type(model).__name__} reads "
             f"[n, {hidden}]; extract them from this model with pooling='head'"
         )
+    if labels is None:
+        return Dataset.from_dict({"features": features}).with_format("torch")
+    labels = np.asarray(labels)
     if len(labels) != len(features):
         raise DataError(
             f"{which} has {len(features)} feature rows but {len(labels)} labels; pass the labels of the same "
@@ -406,6 +411,8 @@ def train_head_on_features(
     eval_labels=None,
     compute_metrics=None,
     class_weights: torch.Tensor | None = None,
+    trainer_cls: type[TransferTrainer] = TransferTrainer,
+    trainer_kwargs: dict | None = None,
 ) -> tuple[TrainOutput, dict[str, float]]:
     """Train `model`'s head on features from `extract_features(model, ..., pooling="head")`.
 
@@ -413,6 +420,10 @@ def train_head_on_features(
     logging, evaluation and class weights are the Trainer's and `model` afterwards holds the trained head
     (save it with `save_classifier`). Use the same `training_args` as the per-step path. Returns the
     `TrainOutput` and the final evaluation metrics (`{}` without eval features).
+
+    `trainer_cls` (a `TransferTrainer` subclass, e.g. a domain-adaptation trainer) and `trainer_kwargs`
+    (extra keyword arguments of it, e.g. `target_dataset=feature_dataset(target_features, None, ...)`)
+    replace the plain `TransferTrainer`.
 
     `train_sampling_strategy="group_by_length"` becomes random sampling here: the features have no length.
     """
@@ -423,12 +434,12 @@ def train_head_on_features(
             f"cached features need a frozen backbone, but {len(trainable)} backbone parameters are trainable "
             f"(e.g. {trainable[0]}); use --strategy frozen or pass --cache_features false"
         )
-    train_ds = _feature_dataset(train_features, train_labels, model, "train")
+    train_ds = feature_dataset(train_features, train_labels, model, "train")
     eval_ds = None
     if eval_features is not None or eval_labels is not None:
         if eval_features is None or eval_labels is None:
             raise DataError("pass both eval_features and eval_labels, or neither")
-        eval_ds = _feature_dataset(eval_features, eval_labels, model, "eval")
+        eval_ds = feature_dataset(eval_features, eval_labels, model, "eval")
 
     args = training_args
     if args.train_sampling_strategy in ("group_by_length", "batch_rebalance") or args.gradient_checkpointing:
@@ -440,13 +451,16 @@ def train_head_on_features(
         args.gradient_checkpointing = False
 
     head = FeatureHead(model)
-    trainer = TransferTrainer(
-        model=head,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        compute_metrics=compute_metrics,
-        class_weights=class_weights,
+    trainer = trainer_cls(
+        **{
+            "model": head,
+            "args": args,
+            "train_dataset": train_ds,
+            "eval_dataset": eval_ds,
+            "compute_metrics": compute_metrics,
+            "class_weights": class_weights,
+            **(trainer_kwargs or {}),  # may replace any of the above (e.g. the data collator)
+        }
     )
     output = trainer.train()
     metrics = trainer.evaluate() if eval_ds is not None else {}

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from datasets import DatasetDict, List, Value
+from datasets import Dataset, DatasetDict, List, Value
 from transformers import DataCollatorWithPadding
 
 from nlptransfer.evaluation.metrics import (
@@ -30,6 +31,7 @@ from nlptransfer.evaluation.metrics import (
 )
 from nlptransfer.features import (
     extract_features,
+    feature_dataset,
     freeze_backbone_eval,
     head_reads_pooler,
     train_head_on_features,
@@ -66,17 +68,20 @@ def multi_hot(label_lists: list[list[int]], num_labels: int) -> np.ndarray:
 
 
 def encode(splits: DatasetDict, tokenizer, max_length: int, multilabel: bool, num_labels: int) -> DatasetDict:
-    """Tokenize `text`; keep only model inputs and `labels` (multi-hot floats for multi-label)."""
+    """Tokenize `text`; keep only model inputs and `labels` (multi-hot floats for multi-label).
+
+    Splits with no label column (unlabelled texts, e.g. a target domain's) get no `labels`."""
 
     def tokenize(batch):
         out = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        out["labels"] = multi_hot(batch["labels"], num_labels).tolist() if multilabel else batch["label"]
+        if "label" in batch or "labels" in batch:
+            out["labels"] = multi_hot(batch["labels"], num_labels).tolist() if multilabel else batch["label"]
         return out
 
     # Drop the source columns in map: a float multi-hot `labels` must not be cast back to the int ClassLabel.
     columns = next(iter(splits.values())).column_names
     encoded = splits.map(tokenize, batched=True, remove_columns=columns, desc="tokenize")
-    if multilabel:  # BCE needs float targets; Arrow would infer int64 from 0.0/1.0
+    if multilabel and "labels" in columns:  # BCE needs float targets; Arrow would infer int64 from 0.0/1.0
         encoded = encoded.cast_column("labels", List(Value("float32")))
     return encoded
 
@@ -92,12 +97,22 @@ def fit_classifier(
     max_length: int = 128,
     strategy: str = "full",
     cache_features: bool = True,
+    trainer_cls: type[TransferTrainer] = TransferTrainer,
+    trainer_kwargs: dict | None = None,
+    target_texts: Sequence[str] | None = None,
 ) -> FitResult:
-    """Train `model` (built by `modeling.build_classifier`) on `splits["train"]`, evaluate on `validation`.
+    """Train `model` (built by `modeling.build_classifier`) on `splits["train"]`, evaluate on `validation`
+    (when `splits` has one).
 
     `strategy="frozen"` keeps the backbone in eval mode (no dropout: it is a fixed feature extractor) and,
     with `cache_features`, trains the head on backbone features computed once and cached on disk.
+
+    `trainer_cls` (a `TransferTrainer` subclass) and `trainer_kwargs` (extra keyword arguments of it, which
+    may replace the defaults such as `data_collator`) swap the trainer, e.g. for the domain-adaptation
+    trainers; `target_texts` (unlabelled texts of a target domain) are encoded like the training split
+    (tokens, or cached features) and passed to it as `target_dataset`.
     """
+    trainer_kwargs = dict(trainer_kwargs or {})
     trainable, total = count_parameters(model)
     compute_metrics = make_compute_metrics(label_names, multilabel=multilabel)
     if strategy == "frozen":
@@ -110,26 +125,43 @@ def fit_classifier(
             )
             cache_features = False
     started = time.perf_counter()
-    if strategy == "frozen" and cache_features:
+    cached = strategy == "frozen" and cache_features
+    if target_texts is not None:
+        trainer_kwargs["target_dataset"] = _unlabelled_dataset(
+            model, tokenizer, target_texts, cached, max_length, training_args.per_device_eval_batch_size
+        )
+    if cached:
         if training_args.resume_from_checkpoint:
             logger.warning(
                 "cached-features training restarts from step 0 (it is quick); the checkpoint is not used"
             )
         train_output, log_history = _train_on_cached_features(
-            model, tokenizer, training_args, splits, label_names, multilabel, max_length, compute_metrics
+            model,
+            tokenizer,
+            training_args,
+            splits,
+            label_names,
+            multilabel,
+            max_length,
+            compute_metrics,
+            trainer_cls,
+            trainer_kwargs,
         )
     else:
         encoded = encode(splits, tokenizer, max_length, multilabel, len(label_names))
-        trainer = TransferTrainer(
-            model=model,
-            args=training_args,
-            train_dataset=encoded["train"],
-            eval_dataset=encoded["validation"],
-            processing_class=tokenizer,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            compute_metrics=compute_metrics,
-            # Keep predicted ids, not every evaluation logit, until the end of evaluation.
-            preprocess_logits_for_metrics=make_preprocess_logits(multilabel),
+        trainer = trainer_cls(
+            **{
+                "model": model,
+                "args": training_args,
+                "train_dataset": encoded["train"],
+                "eval_dataset": encoded.get("validation"),
+                "processing_class": tokenizer,
+                "data_collator": DataCollatorWithPadding(tokenizer),
+                "compute_metrics": compute_metrics,
+                # Keep predicted ids, not every evaluation logit, until the end of evaluation.
+                "preprocess_logits_for_metrics": make_preprocess_logits(multilabel),
+                **trainer_kwargs,  # may replace any of the above (e.g. the data collator)
+            }
         )
         # `--resume true` sets resume_from_checkpoint to the run's last complete checkpoint-*: the Trainer
         # then restores weights, optimizer, scheduler, RNG states and skips the batches already seen.
@@ -149,6 +181,8 @@ def fit_classifier(
         total_parameters=total,
         log_history=log_history,
     )
+    if "validation" not in splits:
+        return fit
     if multilabel:
         _, val_probs = predict(fit, splits["validation"]["text"])
         fit.thresholds = tune_thresholds(
@@ -159,11 +193,20 @@ def fit_classifier(
 
 
 def _train_on_cached_features(
-    model, tokenizer, training_args, splits, label_names, multilabel, max_length, compute_metrics
+    model,
+    tokenizer,
+    training_args,
+    splits,
+    label_names,
+    multilabel,
+    max_length,
+    compute_metrics,
+    trainer_cls,
+    trainer_kwargs,
 ):
     """The frozen strategy's fast path: backbone features once (cached on disk), the head trained on them."""
     features, targets = {}, {}
-    for split in ("train", "validation"):
+    for split in ("train", "validation") if "validation" in splits else ("train",):
         features[split] = extract_features(
             model,
             tokenizer,
@@ -180,11 +223,24 @@ def _train_on_cached_features(
         features["train"],
         targets["train"],
         training_args=training_args,
-        eval_features=features["validation"],
-        eval_labels=targets["validation"],
+        eval_features=features.get("validation"),
+        eval_labels=targets.get("validation"),
         compute_metrics=compute_metrics,
+        trainer_cls=trainer_cls,
+        trainer_kwargs=trainer_kwargs,
     )
     return train_output, []  # train_head_on_features keeps its Trainer to itself: no log history
+
+
+def _unlabelled_dataset(model, tokenizer, texts, cached: bool, max_length: int, batch_size: int):
+    """Unlabelled texts encoded like the training split: the head's cached features, or tokens."""
+    if cached:
+        features = extract_features(
+            model, tokenizer, list(texts), max_length=max_length, batch_size=batch_size
+        )
+        return feature_dataset(features, None, model, "target")
+    unlabelled = DatasetDict(target=Dataset.from_dict({"text": list(texts)}))
+    return encode(unlabelled, tokenizer, max_length, False, 0)["target"]
 
 
 def predict(fit: FitResult, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
