@@ -8,12 +8,14 @@ import json
 import re
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from tiny import sentiment_rows, tiny_model_dir, write_csv
 from transformers import pipeline
 
 from nlptransfer import cli
+from nlptransfer.cli.run import shipped_configs
 
 
 def _run_argv(model_dir, data_csv, out, *extra):
@@ -112,6 +114,24 @@ def test_list(capsys):
     assert "sentiment/minilm_lora" in out  # the shipped configs of this checkout
 
 
+def test_docs_name_every_recipe_and_shipped_config(capsys):
+    """docs/cli.md lists every recipe `nlptransfer list` shows, with its shipped configs."""
+    cli.main(["list"])
+    out = capsys.readouterr().out
+    recipes_block = out.split("\n\n")[0].splitlines()
+    assert recipes_block[0].startswith("Recipes")
+    recipes = [line.strip() for line in recipes_block[1:]]
+    assert "sentiment" in recipes and "distill" in recipes
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in docs.splitlines() if line.startswith("| `")}
+    assert sorted(r for r in recipes if r not in rows) == [], "recipes missing from docs/cli.md"
+    for key in shipped_configs():
+        recipe, config = key.split("/")
+        if recipe not in recipes:  # recipes/accelerate/: launcher configs, documented in README.md
+            continue
+        assert f"`{config}`" in rows[recipe], f"docs/cli.md: {key} missing from the {recipe} row"
+
+
 def test_cp_copies_and_refuses_to_overwrite(tmp_path, capsys):
     dest = tmp_path / "mine.yaml"
     cli.main(["cp", "sentiment/minilm_lora", str(dest)])
@@ -129,8 +149,21 @@ def test_predict_csv_rows_in_order(runs, kind, tmp_path):
     rows = sentiment_rows(23, seed=5)
     data = write_csv(tmp_path / "in.csv", rows)
     out = tmp_path / "pred.jsonl"
-    cli.main(["predict", "--model", str(runs[kind]), "--input", str(data), "--text_column", "review",
-              "--output", str(out), "--batch_size", "4"])  # fmt: skip
+    cli.main(
+        [
+            "predict",
+            "--model",
+            str(runs[kind]),
+            "--input",
+            str(data),
+            "--text_column",
+            "review",
+            "--output",
+            str(out),
+            "--batch_size",
+            "4",
+        ]
+    )
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g["text"] for g in got] == [r["review"] for r in rows]
     for g in got:
@@ -220,8 +253,19 @@ def test_report_has_every_section_it_claims(runs, tmp_path, capsys):
 @pytest.mark.skipif(importlib.util.find_spec("captum") is None, reason="captum not installed")
 def test_explain(runs, tmp_path, capsys):
     html = tmp_path / "why.html"
-    result = cli.cli(["explain", "--model", str(runs["full"]), "--text", "good movie but boring plot",
-                      "--steps", "8", "--html", str(html)])  # fmt: skip
+    result = cli.cli(
+        [
+            "explain",
+            "--model",
+            str(runs["full"]),
+            "--text",
+            "good movie but boring plot",
+            "--steps",
+            "8",
+            "--html",
+            str(html),
+        ]
+    )
     assert result["tokens"][1:-1] == ["good", "movie", "but", "boring", "plot"]
     assert max(abs(s) for s in result["scores"]) == pytest.approx(1.0)
     assert "boring" in capsys.readouterr().out and "<span" in html.read_text()
@@ -231,20 +275,47 @@ def test_explain(runs, tmp_path, capsys):
 def test_predict_matches_the_runs_own_predictions(runs, kind, tmp_path):
     """Reloading (plain model, or adapter + head rebuilt from config.json) scores like the run did."""
     saved = [json.loads(line) for line in (runs[kind] / "predictions.jsonl").read_text().splitlines()]
-    rows = cli.cli(["predict", "--model", str(runs[kind]), "--input", str(runs[kind] / "predictions.jsonl"),
-                    "--output", str(tmp_path / "p.jsonl")])  # fmt: skip
+    rows = cli.cli(
+        [
+            "predict",
+            "--model",
+            str(runs[kind]),
+            "--input",
+            str(runs[kind] / "predictions.jsonl"),
+            "--output",
+            str(tmp_path / "p.jsonl"),
+        ]
+    )
     assert [r["label"] for r in rows] == [s["prediction"] for s in saved]
     assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in saved], abs=1e-4)
 
 
 def test_predict_multilabel_uses_the_runs_thresholds(tmp_path):
     model_dir = tiny_model_dir(tmp_path / "models")
-    rows = [{"text": r["review"], "tags": r["sentiment"] + (";movie" if "movie" in r["review"] else "")}
-            for r in sentiment_rows(60)]  # fmt: skip
+    rows = [
+        {"text": r["review"], "tags": r["sentiment"] + (";movie" if "movie" in r["review"] else "")}
+        for r in sentiment_rows(60)
+    ]
     data = write_csv(tmp_path / "tags.csv", rows)
     out = tmp_path / "ml"
-    cli.main(["run", "text_classification", "--model_name_or_path", str(model_dir), "--dataset", str(data),
-              "--label_column", "tags", "--output_dir", str(out), "--max_steps", "2", "--use_cpu", "true"])  # fmt: skip
+    cli.main(
+        [
+            "run",
+            "text_classification",
+            "--model_name_or_path",
+            str(model_dir),
+            "--dataset",
+            str(data),
+            "--label_column",
+            "tags",
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--use_cpu",
+            "true",
+        ]
+    )
     thresholds = json.loads((out / "metrics.json").read_text())["thresholds"]
     got = cli.cli(["predict", "--model", str(out), "--text", "good movie", "--text", "bad plot"])
     for row in got:
