@@ -178,10 +178,25 @@ def _argv(model_dir: Path, root: Path, extra: list[str]) -> list[str]:
     if not data.exists():
         write_csv(data, sentiment_rows(60))
     base = [
-        "--model_name_or_path", str(model_dir), "--dataset", str(data), "--text_column", "review",
-        "--label_column", "sentiment", "--output_dir", str(root / "out"), "--max_steps", "2",
-        "--per_device_train_batch_size", "8", "--use_cpu", "true", "--report_to", "none",
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model_dir),
+        "--dataset",
+        str(data),
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--output_dir",
+        str(root / "out"),
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+    ]
     return base + [a.replace("{root}", str(root)) for a in extra]
 
 
@@ -221,8 +236,15 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(name, model_dir, tmp_p
 def test_real_subprocess_bad_input_and_debug(model_dir, tmp_path):
     """The installed entry point: one stderr line and exit 2; --debug shows the traceback."""
     (tmp_path / "bad.yaml").write_text("learning_rat: 1\n")
-    cmd = [sys.executable, "-m", "nlptransfer.recipes.text_classification", "--config", str(tmp_path / "bad.yaml"),
-           "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "nlptransfer.recipes.text_classification",
+        "--config",
+        str(tmp_path / "bad.yaml"),
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -154,8 +154,15 @@ def _train_and_save(kind, strategy, model_dir, tiny_data, out: Path):
     model = build_classifier(
         ModelArguments(model_name_or_path=str(model_dir)), TransferArguments(strategy=strategy), NAMES
     )
-    common = {"max_steps": 3, "per_device_train_batch_size": 8, "learning_rate": 1e-2, "report_to": "none",
-              "use_cpu": True, "logging_steps": 1, "save_strategy": "no"}  # fmt: skip
+    common = {
+        "max_steps": 3,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 1e-2,
+        "report_to": "none",
+        "use_cpu": True,
+        "logging_steps": 1,
+        "save_strategy": "no",
+    }
     kw = {"model": model, "train_dataset": source, "processing_class": tokenizer}
     if kind == "dann":
         trainer = DomainAdversarialTrainer(
@@ -234,10 +241,33 @@ def _domain_csv(path: Path, n: int, seed: int, extra: str = "", labels=("negativ
 
 
 def _argv(model_dir, out, *extra):
-    return ["--model_name_or_path", str(model_dir), "--output_dir", str(out), "--text_column", "review",
-            "--label_column", "sentiment", "--num_train_epochs", "2", "--per_device_train_batch_size", "16",
-            "--per_device_eval_batch_size", "32", "--learning_rate", "1e-2", "--logging_steps", "5",
-            "--use_cpu", "true", "--target_labelled_samples", "20", "--distance_samples", "60", *extra]  # fmt: skip
+    return [
+        "--model_name_or_path",
+        str(model_dir),
+        "--output_dir",
+        str(out),
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--num_train_epochs",
+        "2",
+        "--per_device_train_batch_size",
+        "16",
+        "--per_device_eval_batch_size",
+        "32",
+        "--learning_rate",
+        "1e-2",
+        "--logging_steps",
+        "5",
+        "--use_cpu",
+        "true",
+        "--target_labelled_samples",
+        "20",
+        "--distance_samples",
+        "60",
+        *extra,
+    ]
 
 
 def test_matrix_writes_table_csv_heatmap_and_summary(model_dir, tmp_path, tmp_cache):
@@ -245,8 +275,18 @@ def test_matrix_writes_table_csv_heatmap_and_summary(model_dir, tmp_path, tmp_ca
     b = _domain_csv(tmp_path / "b.csv", 60, 2, "very very")
     c = _domain_csv(tmp_path / "c.csv", 60, 3, "plot actor")
     out = tmp_path / "matrix"
-    argv = ["--matrix", "true", "--domains", str(a), str(b), str(c), "--method", "dann",
-            "--negative_transfer_guard", "false"]  # fmt: skip
+    argv = [
+        "--matrix",
+        "true",
+        "--domains",
+        str(a),
+        str(b),
+        str(c),
+        "--method",
+        "dann",
+        "--negative_transfer_guard",
+        "false",
+    ]
     metrics = domain_adaptation.main(_argv(model_dir, out, *argv))
     for name in (
         "cross_domain.md",

@@ -37,12 +37,34 @@ def data_csv(tmp_path_factory):
 
 def _argv(model_dir, data_csv, out, *extra) -> list[str]:
     return [
-        "--model_name_or_path", str(model_dir), "--dataset", str(data_csv), "--eval_datasets", "none",
-        "--text_column", "review", "--label_column", "sentiment", "--output_dir", str(out),
-        "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-        "--learning_rate", "5e-3", "--eval_strategy", "no", "--use_cpu", "true",
-        "--dataloader_num_workers", "0", "--seed", "7", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model_dir),
+        "--dataset",
+        str(data_csv),
+        "--eval_datasets",
+        "none",
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--output_dir",
+        str(out),
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--learning_rate",
+        "5e-3",
+        "--eval_strategy",
+        "no",
+        "--use_cpu",
+        "true",
+        "--dataloader_num_workers",
+        "0",
+        "--seed",
+        "7",
+        *extra,
+    ]
 
 
 def _outcome(out: Path) -> tuple[dict, str]:
@@ -172,17 +194,33 @@ def test_cpu_ddp_two_processes_matches_one_process(model_dir, tmp_path):
     single = tmp_path / "single"
     subprocess.run(
         [sys.executable, "-m", "nlptransfer.recipes.sentiment", *_argv(model_dir, data, single, *common)],
-        cwd=ROOT, env=ENV, check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     ddp = tmp_path / "ddp"
     accelerate = Path(sys.executable).with_name("accelerate")
     proc = subprocess.run(
         # The shipped DDP config; the recipe's --use_cpu true makes it 2 CPU processes over gloo.
-        [str(accelerate), "launch", "--config_file", str(ROOT / "recipes/accelerate/multi_gpu_ddp.yaml"),
-         "--num_processes", "2", "-m", "nlptransfer.recipes.sentiment",
-         *_argv(model_dir, data, ddp, *common, "--per_device_train_batch_size", "4")],
-        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            str(accelerate),
+            "launch",
+            "--config_file",
+            str(ROOT / "recipes/accelerate/multi_gpu_ddp.yaml"),
+            "--num_processes",
+            "2",
+            "-m",
+            "nlptransfer.recipes.sentiment",
+            *_argv(model_dir, data, ddp, *common, "--per_device_train_batch_size", "4"),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = json.loads((ddp / "run.json").read_text())
     assert run["status"] == "complete" and "metrics.json" in run["files"]
