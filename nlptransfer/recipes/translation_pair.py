@@ -132,7 +132,7 @@ def zero_shot(
     warnings: list[str] = []
     if not args.parent_model:
         tests.results["parent_own_pair"] = score_own_pair(
-            parent, tokenizer, args, parent_pair, len(tests.sources), tests.generation, warnings, seed
+            parent, tokenizer, args, len(tests.sources), tests.generation, warnings, seed
         )
     scores = tests.score("zero_shot", parent, tokenizer)
     tgt = child.target_lang

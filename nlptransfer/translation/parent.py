@@ -39,6 +39,11 @@ PARENT_FIELDS = (
 ).split()
 
 
+def parent_languages(args: TranslationArguments) -> tuple[str, str] | None:
+    """The parent pair's (source, target) codes for a bible-* --parent_dataset, else None."""
+    return parse_bible_name(args.parent_dataset) if is_bible_name(args.parent_dataset) else None
+
+
 def load_parent(args: TranslationArguments, child_train, seed: int):
     """(parent model, tokenizer, a name for reports, the parent's bible language pair or None): --parent_model,
     or the offline Marian trained (once, cached) on --parent_dataset."""
@@ -48,7 +53,7 @@ def load_parent(args: TranslationArguments, child_train, seed: int):
         )
         parent_name, parent_pair = args.parent_model, None
     else:
-        parent_pair = parse_bible_name(args.parent_dataset) if is_bible_name(args.parent_dataset) else None
+        parent_pair = parent_languages(args)
         parent_dir = train_parent(args, child_train, seed)
         parent, tokenizer = load_seq2seq(str(parent_dir))
         parent_name = f"offline Marian parent {args.parent_dataset} ({parent_dir})"
@@ -84,8 +89,7 @@ def prepare_parent(
     fitted to the parent pair; measured: 2,595 instead of 2,215 of the 3,000 Italian pairs fit 64 pieces; the
     transferred child's BLEU rose from 12.1 to 15.4 (one parent each, before the init change in build_marian).
     """
-    psrc, ptgt = parse_bible_name(args.parent_dataset) if is_bible_name(args.parent_dataset) else (None, None)
-    parent_data = load_parallel(args.parent_dataset, psrc or "src", ptgt or "tgt", seed=seed)
+    parent_data = load_parallel(args.parent_dataset, *(parent_languages(args) or ("src", "tgt")), seed=seed)
     parent_train = parent_data["train"]
     repeat = child_source_repeat or max(1, round(len(parent_train) / max(1, len(child_train))))
     child_sources = list(child_train["source"]) * repeat
@@ -184,12 +188,10 @@ def train_parent(args: TranslationArguments, child_train, seed: int) -> Path:
     return target
 
 
-def score_own_pair(
-    parent, tokenizer, args, parent_pair, n: int, generation: dict, warnings: list[str], seed: int
-) -> dict:
+def score_own_pair(parent, tokenizer, args, n: int, generation: dict, warnings: list[str], seed: int) -> dict:
     """BLEU/chrF of the offline parent on the first `n` test pairs of its own pair (for the Bible: the same
     verses of John as the child's test, the same English references); a warning when it has not learnt."""
-    own = load_parallel(args.parent_dataset, *(parent_pair or ("src", "tgt")), seed=seed)["test"]
+    own = load_parallel(args.parent_dataset, *(parent_languages(args) or ("src", "tgt")), seed=seed)["test"]
     own = own.select(range(min(len(own), n)))
     scores = translation_scores(
         translate(parent, tokenizer, list(own["source"]), **generation), list(own["target"])
