@@ -5,7 +5,7 @@
     .venv/bin/python -m benchmarks.bench_translation_parent --max_length 64 --vocab_size 8000
     .venv/bin/python -m benchmarks.bench_translation_parent --no_balance             # child text not repeated
 
-Trains the parent with the recipe's own code (`nlptransfer.recipes.translation_pair.prepare_parent` and
+Trains the parent with the recipe's own code (`nlptransfer.translation.prepare_parent` and
 `parent_trainer`: the shared tokenizer sees the parent pair and a 3,000-pair child sample, the child source
 repeated to the parent's size unless --no_balance), and every --every steps translates
 (greedy) the first 100 validation pairs of the parent pair (Ruth and Jonah for the Bible) and the first 100
@@ -25,7 +25,7 @@ from transformers import TrainerCallback
 from nlptransfer.data import subsample
 from nlptransfer.data.bible import load_parallel, parse_bible_name
 from nlptransfer.modeling.seq2seq import translate, translation_scores
-from nlptransfer.recipes.translation_pair import TranslationArguments, parent_trainer, prepare_parent
+from nlptransfer.translation import TranslationArguments, parent_trainer, prepare_parent
 
 
 def main(argv=None) -> dict:
@@ -59,17 +59,27 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     recipe_args = TranslationArguments(
-        parent_dataset=args.parent_dataset, child_dataset=args.child_dataset, vocab_size=args.vocab_size,
-        d_model=args.d_model, layers=args.layers, ffn_dim=args.ffn_dim, parent_max_steps=args.steps,
-        parent_learning_rate=args.learning_rate, parent_batch_size=args.batch_size, parent_max_length=args.max_length,
-    )  # fmt: skip
+        parent_dataset=args.parent_dataset,
+        child_dataset=args.child_dataset,
+        vocab_size=args.vocab_size,
+        d_model=args.d_model,
+        layers=args.layers,
+        ffn_dim=args.ffn_dim,
+        parent_max_steps=args.steps,
+        parent_learning_rate=args.learning_rate,
+        parent_batch_size=args.batch_size,
+        parent_max_length=args.max_length,
+    )
     child = load_parallel(args.child_dataset, *parse_bible_name(args.child_dataset), seed=args.seed)
     # The recipe's seeded sample of the child's training pairs.
     child_train = subsample(child["train"], args.child_train_size, args.seed, label_column=None)
     tokenizer, model, train, parent = prepare_parent(
-        recipe_args, child_train, args.seed, child_source_repeat=1 if args.no_balance else None,
+        recipe_args,
+        child_train,
+        args.seed,
+        child_source_repeat=1 if args.no_balance else None,
         init_std=args.init_std,
-    )  # fmt: skip
+    )
     print(f"{len(train)} of {len(parent['train'])} parent pairs fit {args.max_length} pieces", flush=True)
     probes = {
         "parent_validation": (parent["validation"].select(range(100)), "own pair, greedy"),
@@ -96,16 +106,31 @@ def main(argv=None) -> dict:
                 }
             model.train()
             curve.append(row)
-            print(f"step {row['step']} ({row['seconds']:.0f} s): "
-                  + "; ".join(f"{k} BLEU {row[k]['bleu']:.2f} chrF {row[k]['chrf']:.1f}" for k in probes)
-                  + f" | {row['parent_validation']['example'][:70]!r}", flush=True)  # fmt: skip
+            print(
+                f"step {row['step']} ({row['seconds']:.0f} s): "
+                + "; ".join(f"{k} BLEU {row[k]['bleu']:.2f} chrF {row[k]['chrf']:.1f}" for k in probes)
+                + f" | {row['parent_validation']['example'][:70]!r}",
+                flush=True,
+            )
 
     out = Path(args.out)
-    trainer = parent_trainer(recipe_args, model, tokenizer, train, str(out / "trainer"), args.seed,
-                             warmup=args.warmup, callbacks=[Probe()])  # fmt: skip
+    trainer = parent_trainer(
+        recipe_args,
+        model,
+        tokenizer,
+        train,
+        str(out / "trainer"),
+        args.seed,
+        warmup=args.warmup,
+        callbacks=[Probe()],
+    )
     trainer.train()
-    result = {"settings": vars(args), "parent_pairs": len(train), "curve": curve,
-              "losses": [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]}  # fmt: skip
+    result = {
+        "settings": vars(args),
+        "parent_pairs": len(train),
+        "curve": curve,
+        "losses": [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h],
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "curve.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"wrote {out / 'curve.json'}")
