@@ -197,3 +197,12 @@ def test_figures_never_import_pyplot():
 
 def test_loss_figure_without_losses_is_none():
     assert figures.loss_figure([{"step": 1, "learning_rate": 0.1}], "loss") is None
+
+
+def test_format_mean_std_cells():
+    from nlptransfer.reporting import format_mean_std
+
+    assert format_mean_std([0.5]) == "0.5000"
+    assert format_mean_std([0.05], signed=True) == "+0.0500"
+    assert format_mean_std([0.4, 0.6]) == "0.5000 ± 0.1414"  # sample std (ddof=1)
+    assert format_mean_std([-0.1, -0.3], signed=True) == "-0.2000 ± 0.1414"

@@ -13,6 +13,7 @@ from nlptransfer.reporting.figures import domain_heatmap_figure
 from nlptransfer.reporting.html import build_report, load_run, run_figures
 from nlptransfer.reporting.tables import (
     csv_text,
+    format_mean_std,
     format_summary,
     markdown_table,
     pretraining_table,
@@ -23,6 +24,7 @@ __all__ = [
     "build_report",
     "csv_text",
     "domain_heatmap_figure",
+    "format_mean_std",
     "format_summary",
     "load_run",
     "markdown_table",
