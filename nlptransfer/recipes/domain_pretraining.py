@@ -32,6 +32,7 @@ before/after on held-out text, fertility before/after), `vocab_extension.json` (
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,7 +47,6 @@ from nlptransfer.config import (
     config_to_dict,
 )
 from nlptransfer.data import load_corpus
-from nlptransfer.embeddings import mlm_loss, perplexity
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import load_tokenizer
 from nlptransfer.recipes._common import command_line, setup_logging
@@ -213,12 +213,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     fertility_after = embeddings.tokenizer_fertility(tokenizer, eval_texts)
     with RunWriter.from_training_args(training_args, "domain_pretraining") as run:
         # 3. Masked-LM training (LoRA: adapters, the new embedding rows and a new head's transform).
-        batch = training_args.per_device_eval_batch_size
-        loss_before = mlm_loss(
-            model, tokenizer, eval_texts, max_length=model_args.max_length, batch_size=batch, **masking
-        )
+        measure = {
+            "max_length": model_args.max_length,
+            "batch_size": training_args.per_device_eval_batch_size,
+        }
+        loss_before = embeddings.mlm_loss(model, tokenizer, eval_texts, **measure, **masking)
         logger.info(
-            "held-out masked-LM loss before: %.3f (perplexity %.1f)", loss_before, perplexity(loss_before)
+            "held-out masked-LM loss before: %.3f (perplexity %.1f)", loss_before, math.exp(loss_before)
         )
         train_model = model
         if transfer_args.strategy == "lora":
@@ -238,12 +239,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             run.save_pretrained(train_model, "adapter", save_embedding_layers=bool(extension))
             run.save_pretrained(tokenizer, "adapter")
             model = train_model.merge_and_unload()
-        loss_after = mlm_loss(
-            model, tokenizer, eval_texts, max_length=model_args.max_length, batch_size=batch, **masking
-        )
-        logger.info(
-            "held-out masked-LM loss after: %.3f (perplexity %.1f)", loss_after, perplexity(loss_after)
-        )
+        loss_after = embeddings.mlm_loss(model, tokenizer, eval_texts, **measure, **masking)
+        logger.info("held-out masked-LM loss after: %.3f (perplexity %.1f)", loss_after, math.exp(loss_after))
 
         # 4. Save and report.
         metrics = {
@@ -254,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "heldout_texts": len(eval_texts),
             "mlm_loss_before": loss_before,
             "mlm_loss_after": loss_after,
-            "perplexity_before": perplexity(loss_before),
-            "perplexity_after": perplexity(loss_after),
+            "perplexity_before": embeddings.perplexity(loss_before),
+            "perplexity_after": embeddings.perplexity(loss_after),
             "fertility_base_tokenizer": fertility_before.as_dict(),
             "fertility": fertility_after.as_dict(),
             "new_mlm_head": new_head,
