@@ -126,6 +126,20 @@ def test_tokenizers_that_cannot_be_aligned_are_refused(tiny, tmp_path):
     assert "\n" not in str(err.value)
 
 
+def test_load_classifier_keeps_a_matching_head_and_replaces_another(tiny, tmp_path):
+    from nlptransfer.modeling import load_classifier
+
+    tiny["teacher"].save_pretrained(tmp_path / "teacher")
+    same = load_classifier(str(tmp_path / "teacher"), LABELS)
+    assert torch.equal(same.classifier.weight, tiny["teacher"].classifier.weight)
+    assert load_classifier(str(tmp_path / "teacher")).config.id2label == dict(enumerate(LABELS))
+    two = load_classifier(str(tmp_path / "teacher"), ["bad", "good"])
+    assert two.config.num_labels == 2 and two.config.id2label == {0: "bad", 1: "good"}
+    assert torch.equal(
+        two.bert.embeddings.word_embeddings.weight, tiny["teacher"].bert.embeddings.word_embeddings.weight
+    )
+
+
 def _argv(tiny, out, *extra):
     return ["--model_name_or_path", str(tiny["model_dir"]), "--dataset", str(tiny["csv"]), "--text_column", "review",
             "--label_column", "sentiment", "--output_dir", str(out), "--student_layers", "1", "--teacher_epochs", "1",

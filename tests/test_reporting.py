@@ -6,7 +6,6 @@ import csv
 import io
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -101,23 +100,42 @@ def test_render_card_use_note_tags_and_no_notes():
     assert "## Notes" not in card
 
 
-def test_domain_pretraining_card_goes_through_render_card():
-    from nlptransfer.recipes import domain_pretraining
+def test_pretraining_card_goes_through_render_card():
+    from nlptransfer.reporting import pretraining_card
 
-    ns = types.SimpleNamespace
-    card = domain_pretraining.model_card(
-        ns(model_name_or_path="/models/bert"),
-        ns(corpus="pubmed", whole_word_mask=True),
-        ns(strategy="full"),
-        {"mode": "tapt", "train_texts": 10, "heldout_texts": 3},
-        "TABLE",
-        "cmd",
-        ["note"],
-        Path("/out"),
+    card = pretraining_card(
+        {"mode": "tapt", "corpus": "pubmed", "train_texts": 10, "heldout_texts": 3},
+        base_model="/models/bert",
+        strategy="full",
+        whole_word_mask=True,
+        table="TABLE",
+        command="cmd",
+        notes=["note"],
+        output_dir=Path("/out"),
     )
     assert card.startswith("---\nlibrary_name: transformers\npipeline_tag: fill-mask\n")
     assert "# bert, task-adaptive (TAPT) masked-LM pretraining on pubmed" in card and "\nTABLE\n" in card
     assert "## Reproduce" in card and card.endswith("- note\n")
+
+
+def test_pretraining_table_reads_the_runs_metrics():
+    from nlptransfer.reporting import pretraining_table
+
+    fertility = {"fertility": 1.5, "fragmented_rate": 0.25, "unknown_rate": 0.0}
+    metrics = {
+        "mlm_loss_before": 10.0,
+        "mlm_loss_after": 2.0,
+        "perplexity_before": 22026.4658,
+        "perplexity_after": 7.3891,
+        "fertility_base_tokenizer": fertility,
+        "fertility": {**fertility, "fertility": 1.25},
+    }
+    lines = pretraining_table(metrics).splitlines()
+    assert lines[0].split("|")[1:-1] == [" model           ", " mlm_loss ", " perplexity "]
+    assert lines[2].split("|")[2:4] == [" 10.0000  ", " 22026.4658 "]
+    assert lines[3].split("|")[2:4] == [" 2.0000   ", " 7.3891     "]
+    assert lines[4] == ""
+    assert [line.split("|")[2].strip() for line in lines[7:]] == ["1.5000", "1.2500"]
 
 
 # ------------------------------------------------------------------------------------------- figures
@@ -179,3 +197,12 @@ def test_figures_never_import_pyplot():
 
 def test_loss_figure_without_losses_is_none():
     assert figures.loss_figure([{"step": 1, "learning_rate": 0.1}], "loss") is None
+
+
+def test_format_mean_std_cells():
+    from nlptransfer.reporting import format_mean_std
+
+    assert format_mean_std([0.5]) == "0.5000"
+    assert format_mean_std([0.05], signed=True) == "+0.0500"
+    assert format_mean_std([0.4, 0.6]) == "0.5000 ± 0.1414"  # sample std (ddof=1)
+    assert format_mean_std([-0.1, -0.3], signed=True) == "-0.2000 ± 0.1414"

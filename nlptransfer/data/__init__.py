@@ -4,6 +4,7 @@ train/validation/test with a `text` column and a `label` ClassLabel (or a multi-
 Modules, one concern each:
 
 - `load`: `load_source`, the entry point (sources, column renaming, empty texts, the order of checks);
+- `corpus`: `load_corpus`, the train and held-out texts of a corpus for continued pretraining;
 - `files`: reading local files and folders (`EXTENSIONS`, `check_utf8`, split names of files);
 - `labels`: single-label checks and encoding, `is_multilabel`, `label_names`, `check_eval_labels`;
 - `multilabel`: list-valued labels, `;`-lists in .csv/.tsv, several 0/1 columns;
@@ -13,6 +14,7 @@ Modules, one concern each:
 - `multitask`: task specs and task data of multi-task learning (imports torch, so not re-exported here).
 """
 
+from nlptransfer.data.corpus import load_corpus
 from nlptransfer.data.files import EXTENSIONS, check_utf8
 from nlptransfer.data.labels import check_eval_labels, is_multilabel, label_names
 from nlptransfer.data.load import load_source
@@ -34,6 +36,7 @@ __all__ = [
     "embedded_dataset",
     "is_multilabel",
     "label_names",
+    "load_corpus",
     "load_source",
     "load_vader",
     "read_vader",

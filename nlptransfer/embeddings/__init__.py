@@ -19,7 +19,7 @@ Mine (`vocabulary`)
     million words >= `min_ratio`, add-one smoothed) and badly fragmented by the model's own vocabulary
     (>= `min_pieces` pieces); ranked by the pieces they would save on the domain corpus
     (count x (pieces - 1)). `reference_texts()` gives a general-English reference offline: the 23.7k VADER
-    snippets (tweets, movie and product reviews, NYT editorials).
+    snippets (tweets, movie and product reviews, NYT editorials); `reference_texts(source)` another corpus.
 
 Extend (`tokenizer`: `extend_tokenizer`; `method`)
     `vocab` (WordPiece fast tokenizers, the default there): the words become entries of the WordPiece
@@ -45,18 +45,29 @@ Resize and initialise (`init`; auxiliary vectors in `static`)
     `final_logits_bias`) gets the mean (or weighted mean) of the pieces' biases (`initialize_rows`).
 
 One call (`extend`)
-    `extend_vocabulary(model, tokenizer, words, init=...)`: extend + resize + initialise, for words.
+    `extend_vocabulary(model, tokenizer, words, init=...)`: extend + resize + initialise, for words
+    (the returned `VocabularyExtension` also records how the old tokenizer cut each word);
+    `extend_domain_vocabulary(model, tokenizer, domain_texts, size=...)` mines the words first.
     `extend_subword_vocabulary(model, tokenizer, pieces)`: the same for sentencepiece-style subwords
     (a translation child's pieces the parent lacks), each row the mean of its old pieces' rows.
 
-Save and reload (`pretraining`): an extended model is a normal checkpoint (`save_pretrained` writes the
-larger `vocab_size` and the extended `tokenizer.json`). With LoRA, `lora_config_for_new_tokens` returns a
-peft `LoraConfig` that trains the new rows through `trainable_token_indices`, and the model must be
-saved with `save_embedding_layers=True` so that the adapter carries the initialised rows; reload with
-`load_extended_peft_model` (resize the base to the tokenizer, then `PeftModel.from_pretrained`).
+Continued pretraining (`pretraining`): `load_mlm_model` (AutoModelForMaskedLM, naming the head weights
+the checkpoint lacked), `MaskingCollator` (whole-word masking that pads `offset_mapping`), `encode_for_mlm`,
+`mlm_loss` (held-out masked-LM loss with a seeded masking; `perplexity`), `train_mlm` (a plain Trainer),
+`save_domain_model` (plus the base checkpoint's pooler). An extended model is a normal checkpoint (`save_pretrained` writes the larger
+`vocab_size` and the extended `tokenizer.json`). With LoRA, `lora_config_for_new_tokens` returns a peft
+`LoraConfig` that trains the new rows through `trainable_token_indices` (`mlm_lora_model` wraps a masked-LM
+model with it), and the model must be saved with `save_embedding_layers=True` so that the adapter carries
+the initialised rows; reload with `load_extended_peft_model` (resize the base to the tokenizer, then
+`PeftModel.from_pretrained`). Words to add can come from a file (`read_word_list`).
 """
 
-from nlptransfer.embeddings.extend import VocabularyExtension, extend_subword_vocabulary, extend_vocabulary
+from nlptransfer.embeddings.extend import (
+    VocabularyExtension,
+    extend_domain_vocabulary,
+    extend_subword_vocabulary,
+    extend_vocabulary,
+)
 from nlptransfer.embeddings.init import (
     INIT_METHODS,
     embeddings_tied,
@@ -66,9 +77,16 @@ from nlptransfer.embeddings.init import (
     sparsemax,
 )
 from nlptransfer.embeddings.pretraining import (
+    MaskingCollator,
+    encode_for_mlm,
     load_extended_peft_model,
+    load_mlm_model,
     lora_config_for_new_tokens,
+    mlm_lora_model,
+    mlm_loss,
     perplexity,
+    save_domain_model,
+    train_mlm,
 )
 from nlptransfer.embeddings.static import StaticVectors, load_glove, train_static_vectors
 from nlptransfer.embeddings.tokenizer import extend_tokenizer
@@ -78,6 +96,7 @@ from nlptransfer.embeddings.vocabulary import (
     count_words,
     fragmented_words,
     mine_domain_vocabulary,
+    read_word_list,
     reference_texts,
     tokenizer_fertility,
     word_pieces,
@@ -87,10 +106,13 @@ __all__ = [
     "INIT_METHODS",
     "Candidate",
     "FertilityReport",
+    "MaskingCollator",
     "StaticVectors",
     "VocabularyExtension",
     "count_words",
     "embeddings_tied",
+    "encode_for_mlm",
+    "extend_domain_vocabulary",
     "extend_subword_vocabulary",
     "extend_tokenizer",
     "extend_vocabulary",
@@ -99,13 +121,19 @@ __all__ = [
     "initialize_rows",
     "load_extended_peft_model",
     "load_glove",
+    "load_mlm_model",
     "lora_config_for_new_tokens",
     "mine_domain_vocabulary",
+    "mlm_lora_model",
+    "mlm_loss",
     "perplexity",
+    "read_word_list",
     "reference_texts",
     "resize_embeddings",
+    "save_domain_model",
     "sparsemax",
     "tokenizer_fertility",
+    "train_mlm",
     "train_static_vectors",
     "word_pieces",
 ]

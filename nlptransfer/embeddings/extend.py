@@ -1,11 +1,11 @@
-"""Extend a tokenizer and grow its model in one call: new words (`extend_vocabulary`) or new
-sentencepiece-style subwords (`extend_subword_vocabulary`), both through `resize_embeddings` and
-`initialize_rows`."""
+"""Extend a tokenizer and grow its model in one call: new words (`extend_vocabulary`; mined from a domain
+corpus first: `extend_domain_vocabulary`) or new sentencepiece-style subwords (`extend_subword_vocabulary`),
+all through `resize_embeddings` and `initialize_rows`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from tokenizers import AddedToken
@@ -17,8 +17,9 @@ from nlptransfer.embeddings.init import (
     input_embeddings,
     resize_embeddings,
 )
-from nlptransfer.embeddings.static import StaticVectors
+from nlptransfer.embeddings.static import StaticVectors, load_glove, train_static_vectors
 from nlptransfer.embeddings.tokenizer import add_unigram_pieces, extend_tokenizer, tokenizer_model_type
+from nlptransfer.embeddings.vocabulary import mine_domain_vocabulary, word_pieces
 
 
 @dataclass
@@ -31,6 +32,7 @@ class VocabularyExtension:
     old_size: int
     new_size: int
     stats: dict
+    old_pieces: dict[str, list[str]] = field(default_factory=dict)  # each word cut by the old tokenizer
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,10 +57,39 @@ def extend_vocabulary(
     torch.manual_seed(seed)
     old_size = resize_embeddings(model, len(new_tokenizer), mean_resizing=True)
     stats = initialize_new_embeddings(model, tokenizer, new_tokenizer, new_ids, init, aux_vectors)
-    words_added = new_tokenizer.convert_ids_to_tokens(new_ids)
+    words_added = list(new_tokenizer.convert_ids_to_tokens(new_ids))
+    old_pieces = dict(zip(words_added, word_pieces(tokenizer, words_added), strict=True))
     return new_tokenizer, VocabularyExtension(
-        list(words_added), list(new_ids), init, old_size, len(new_tokenizer), stats
+        words_added, list(new_ids), init, old_size, len(new_tokenizer), stats, old_pieces
     )
+
+
+def extend_domain_vocabulary(
+    model,
+    tokenizer,
+    domain_texts: Sequence[str],
+    words: Sequence[str] | None = None,
+    *,
+    size: int = 500,
+    reference_texts: Sequence[str] | None = None,
+    min_count: int = 5,
+    init: str = "mean",
+    aux_vectors: str = "glove",
+    seed: int = 0,
+):
+    """`extend_vocabulary` with `words`, or, when None, with the `size` domain words mined from
+    `domain_texts` (`mine_domain_vocabulary` against `reference_texts`). `init="focus"` finds similar
+    tokens in `aux_vectors`: `glove` (`load_glove()`) or `domain` (`train_static_vectors` on `domain_texts`).
+    Returns (new_tokenizer, VocabularyExtension)."""
+    if words is None:
+        mined = mine_domain_vocabulary(
+            tokenizer, domain_texts, reference_texts, size=size, min_count=min_count
+        )
+        words = [c.word for c in mined]
+    aux = None
+    if init == "focus":
+        aux = load_glove() if aux_vectors == "glove" else train_static_vectors(tokenizer, domain_texts)
+    return extend_vocabulary(model, tokenizer, words, init=init, aux_vectors=aux, seed=seed)
 
 
 def extend_subword_vocabulary(model, tokenizer, new_pieces: dict[str, float] | Sequence[str]):

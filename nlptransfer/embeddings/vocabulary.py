@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from tokenizers import Tokenizer
 
@@ -150,14 +151,35 @@ class Candidate:
     score: int  # pieces saved on the domain corpus: domain_count * (len(pieces) - 1)
 
 
-def reference_texts() -> list[str]:
-    """General English for mining: the texts of the four VADER gold standards (23.7k snippets)."""
-    from nlptransfer.data import VADER_DOMAINS, load_vader  # imports `datasets`: only when mining
+def reference_texts(source: str = "vader") -> list[str]:
+    """General text for mining. `vader`: the texts of the four VADER gold standards (23.7k snippets of
+    general English); any other `load_source` source (e.g. a .txt file): the texts of its train split."""
+    from nlptransfer.data import (
+        VADER_DOMAINS,
+        load_source,
+        load_vader,
+    )  # imports `datasets`: only when mining
 
+    if source.lower() != "vader":
+        return list(load_source(source, label_column=None)["train"]["text"])
     texts: list[str] = []
     for filename, _ in VADER_DOMAINS.values():
         texts += list(load_vader(filename, binary=False)["text"])
     return texts
+
+
+def read_word_list(path: str | Path) -> list[str]:
+    """The words of a UTF-8 text file, one per line (blank lines skipped): words to add to a vocabulary."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"--new_words file {str(path)!r} not found; pass a text file with one word per line")
+    try:
+        words = [w.strip() for w in p.read_text(encoding="utf-8").splitlines() if w.strip()]
+    except UnicodeDecodeError:
+        raise DataError(f"--new_words file {str(path)!r} is not UTF-8 text; re-save it as UTF-8") from None
+    if not words:
+        raise DataError(f"--new_words file {str(path)!r} is empty; put one word per line")
+    return words
 
 
 def domain_candidates(

@@ -1,5 +1,5 @@
 """Models: loading (`load`: THE one from_pretrained path), classifiers (`classifier`: build, transfer
-strategy, save), seq2seq (`seq2seq`) and multi-task (`multitask`) models.
+strategy, save, load a fine-tuned one), seq2seq (`seq2seq`) and multi-task (`multitask`) models.
 
 The names most callers need are re-exported here: `from nlptransfer.modeling import build_classifier`.
 """
@@ -9,6 +9,7 @@ from nlptransfer.modeling.classifier import (
     build_classifier,
     count_parameters,
     head_parameter_names,
+    load_classifier,
     save_classifier,
 )
 from nlptransfer.modeling.load import (
@@ -24,6 +25,7 @@ __all__ = [
     "build_classifier",
     "count_parameters",
     "head_parameter_names",
+    "load_classifier",
     "save_classifier",
     "load_config",
     "load_model",

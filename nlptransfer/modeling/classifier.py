@@ -1,4 +1,5 @@
-"""Build a classifier for a task under a transfer strategy, and save it so plain transformers/peft load it.
+"""Build a classifier for a task under a transfer strategy, save it so plain transformers/peft load it, and
+load a fine-tuned one back (`load_classifier`).
 
 Strategies (`TransferArguments.strategy`):
 - `full`: every pretrained weight and the new head train.
@@ -46,6 +47,30 @@ def build_classifier(
         from_scratch=model_args.from_scratch,
     )
     return apply_strategy(model, transfer_args)
+
+
+def load_classifier(
+    name_or_path: str,
+    label_names: list[str] | None = None,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+) -> PreTrainedModel:
+    """A sequence classifier from a checkpoint (`load_model`: safetensors only unless `allow_pickle`), with
+    its own head; with `label_names`, a checkpoint whose head has another number of labels (or a bare
+    encoder) gets a new head for these labels instead."""
+    flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
+    model = load_model(AutoModelForSequenceClassification, name_or_path, **flags)
+    if label_names is not None and model.config.num_labels != len(label_names):
+        labels = {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {n: i for i, n in enumerate(label_names)},
+        }
+        model = load_model(
+            AutoModelForSequenceClassification, name_or_path, **flags, **labels, ignore_mismatched_sizes=True
+        )
+    return model
 
 
 def head_parameter_names(model: PreTrainedModel) -> set[str]:

@@ -2,7 +2,9 @@
 
     tasks = parse_tasks([...]); splits = load_tasks(tasks)   # nlptransfer.data.multitask: specs and data
     model = MultiTaskModel.from_encoder("sentence-transformers/all-MiniLM-L6-v2", tasks)
+    # or, with a transfer strategy (full, frozen, lora): build_multitask_model(model_args, transfer_args, tasks)
     train = MultiTaskDataset(encode_tasks(splits, tasks, tokenizer, "train", 128))   # then MultiTaskTrainer
+    scores = evaluate_tasks(model, tokenizer, tasks, splits)   # each task's metrics on its test split
 
 Task types: `classification` (single label, softmax + cross-entropy), `multilabel` (sigmoid + binary
 cross-entropy over a multi-hot target) and `regression` (one output, mean squared error on the target
@@ -37,12 +39,14 @@ from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from nlptransfer.data.multitask import TaskConfig
+from nlptransfer.config import ModelArguments, TransferArguments
+from nlptransfer.data.multitask import TaskConfig, references
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.modeling.load import load_model
 from nlptransfer.runs import RunWriter
 
 POOLING = ("pooler", "mean")
+STRATEGIES = ("full", "frozen", "lora")
 CONFIG_NAME = "multitask_config.json"
 HEADS_NAME = "heads.safetensors"
 #: task type -> `config.problem_type` of the exported AutoModelForSequenceClassification.
@@ -308,17 +312,40 @@ def task_metrics(task: TaskConfig, predictions: Any, references: Any) -> dict[st
     return classification_metrics(predictions, references, task.label_names)
 
 
+def evaluate_tasks(
+    model: MultiTaskModel,
+    tokenizer,
+    tasks: Sequence[TaskConfig],
+    splits,
+    split="test",
+    batch_size=64,
+    max_length=128,
+) -> dict[str, dict[str, float]]:
+    """Task name -> metrics of `predict_task` on that task's `split` (`splits`: from `load_tasks`)."""
+    out = {}
+    for task in tasks:
+        rows = splits[task.name][split]
+        preds = predict_task(model, tokenizer, task.name, list(rows["text"]), batch_size, max_length)
+        out[task.name] = task_metrics(task, preds, references(task, rows))
+    return out
+
+
+def check_strategy(strategy: str) -> None:
+    """A strategy multi-task training supports (`STRATEGIES`), or one ConfigError line."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"multi-task training supports --strategy full, frozen or lora, not {strategy!r}")
+
+
 def adapt_encoder(
     model: MultiTaskModel, strategy: str, lora_r=8, lora_alpha=16, lora_dropout=0.1, target_modules=None
 ):
     """`full`: everything trains; `frozen`: only the heads; `lora`: peft LoRA on the shared encoder + heads."""
+    check_strategy(strategy)
     if strategy == "full":
         return model
     if strategy == "frozen":
         model.encoder.requires_grad_(False)
         return model
-    if strategy != "lora":
-        raise ConfigError(f"multi-task training supports --strategy full, frozen or lora, not {strategy!r}")
     from peft import LoraConfig, TaskType, get_peft_model
 
     config = LoraConfig(
@@ -335,3 +362,29 @@ def adapt_encoder(
             f"LoRA cannot be applied to the encoder: {str(err).strip().splitlines()[0]}"
         ) from err
     return model
+
+
+def build_multitask_model(
+    model_args: ModelArguments,
+    transfer_args: TransferArguments,
+    tasks: Sequence[TaskConfig],
+    pooling: str = "pooler",
+) -> MultiTaskModel:
+    """One shared pretrained encoder with a new head per task, prepared for `transfer_args.strategy` (as
+    `modeling.build_classifier` does for one task); an unsupported strategy fails before anything loads."""
+    check_strategy(transfer_args.strategy)
+    model = MultiTaskModel.from_encoder(
+        model_args.model_name_or_path,
+        tasks,
+        pooling,
+        allow_pickle=model_args.allow_pickle,
+        trust_remote_code=model_args.trust_remote_code,
+    )
+    return adapt_encoder(
+        model,
+        transfer_args.strategy,
+        transfer_args.lora_r,
+        transfer_args.lora_alpha,
+        transfer_args.lora_dropout,
+        transfer_args.target_modules,
+    )

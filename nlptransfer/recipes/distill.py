@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from transformers import AutoModelForSequenceClassification, set_seed
+from transformers import set_seed
 
 from nlptransfer.config import (
     DataArguments,
@@ -40,7 +40,7 @@ from nlptransfer.evaluation.metrics import classification_metrics, make_compute_
 from nlptransfer.modeling import (
     build_classifier,
     count_parameters,
-    load_model,
+    load_classifier,
     load_tokenizer,
     save_classifier,
 )
@@ -128,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         splits[split] = subsample(splits[split], cap, data_args.split_seed, label_column=None)
 
     # 2. Teacher and student are loaded and checked before the output directory is touched.
+    loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
     if distill_args.teacher:
-        teacher = _load_classifier(distill_args.teacher, model_args)
+        teacher = load_classifier(distill_args.teacher, **loading)
         tokenizer = load_tokenizer(distill_args.teacher, trust_remote_code=model_args.trust_remote_code)
         if label_list(teacher) != label_names:
             raise ModelError(
@@ -143,13 +144,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         teacher = build_classifier(model_args, TransferArguments(strategy="full"), label_names)
     student_tokenizer = tokenizer
     if distill_args.student:
-        student = _load_classifier(distill_args.student, model_args, label_names)
+        student = load_classifier(distill_args.student, label_names, **loading)
         student_tokenizer = load_tokenizer(
             distill_args.student, trust_remote_code=model_args.trust_remote_code
         )
         check_compatible(teacher, student, tokenizer, student_tokenizer)
     with RunWriter.from_training_args(training_args, "distill") as run:
-        results, fits = {}, {}
+        fits = {}
         with tempfile.TemporaryDirectory(prefix="nlptransfer-distill-") as scratch:
             # 3. Teacher: fine-tuned here unless given.
             if not distill_args.teacher:
@@ -158,10 +159,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     output_dir=f"{scratch}/teacher",
                     num_train_epochs=distill_args.teacher_epochs,
                 )
-                fits["teacher"] = fit_classifier(teacher, tokenizer, args, splits, label_names,
-                                                 max_length=model_args.max_length)  # fmt: skip
+                fits["teacher"] = fit_classifier(
+                    teacher, tokenizer, args, splits, label_names, max_length=model_args.max_length
+                )
             else:
-                fits["teacher"] = _fit_result(teacher, tokenizer, label_names, model_args, training_args)
+                fits["teacher"] = as_fit_result(teacher, tokenizer, label_names, model_args, training_args)
             if not distill_args.student:
                 total = teacher.config.num_hidden_layers
                 k = distill_args.student_layers
@@ -183,40 +185,60 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             started = time.perf_counter()
             output = trainer.train()
-            fits["student (distilled)"] = _fit_result(
-                student, tokenizer, label_names, model_args, training_args
+            fits["student (distilled)"] = as_fit_result(
+                student,
+                tokenizer,
+                label_names,
+                model_args,
+                training_args,
+                train_metrics={**output.metrics, "wall_seconds": round(time.perf_counter() - started, 1)},
+                log_history=list(trainer.state.log_history),
             )
-            fits["student (distilled)"].train_metrics = {
-                **output.metrics,
-                "wall_seconds": round(time.perf_counter() - started, 1),
-            }
-            fits["student (distilled)"].log_history = list(trainer.state.log_history)
 
             # 5. The same student on the labels alone, same budget.
             if distill_args.compare_student_alone:
                 args = replace(training_args, output_dir=f"{scratch}/alone")
-                fits["student (labels only)"] = fit_classifier(initial, tokenizer, args, splits, label_names,
-                                                               max_length=model_args.max_length)  # fmt: skip
+                fits["student (labels only)"] = fit_classifier(
+                    initial, tokenizer, args, splits, label_names, max_length=model_args.max_length
+                )
 
         # 6. Test every model; speed on the same machine (texts/s over the test split, ordered batches).
-        rows = []
+        rows, results = [], {}
         for name, fit in fits.items():
             started = time.perf_counter()
             preds, _ = predict(fit, list(splits["test"]["text"]))
             seconds = time.perf_counter() - started
             scores = classification_metrics(preds, splits["test"]["label"], label_names)
-            trainable, n_params = count_parameters(fit.model)
-            results[name] = {**scores, "texts_per_second": len(splits["test"]) / seconds, "parameters": n_params,
-                             "layers": fit.model.config.num_hidden_layers, "train": fit.train_metrics}  # fmt: skip
-            rows.append({"model": name, "layers": fit.model.config.num_hidden_layers, "parameters": f"{n_params / 1e6:.1f}M",
-                         "accuracy": scores["accuracy"], "macro-F1": scores["f1_macro"],
-                         "texts/s": f"{results[name]['texts_per_second']:.0f}"})  # fmt: skip
+            _, n_params = count_parameters(fit.model)
+            layers = fit.model.config.num_hidden_layers
+            speed = len(splits["test"]) / seconds
+            results[name] = {
+                **scores,
+                "texts_per_second": speed,
+                "parameters": n_params,
+                "layers": layers,
+                "train": fit.train_metrics,
+            }
+            rows.append(
+                {
+                    "model": name,
+                    "layers": layers,
+                    "parameters": f"{n_params / 1e6:.1f}M",
+                    "accuracy": scores["accuracy"],
+                    "macro-F1": scores["f1_macro"],
+                    "texts/s": f"{speed:.0f}",
+                }
+            )
         table = markdown_table(rows, ["model", "layers", "parameters", "accuracy", "macro-F1", "texts/s"])
 
         # 7. Save: the student (plain transformers), the teacher if trained here, metrics, card.
         command = command_line("distill", argv)
-        metrics = {"recipe": "distill", "dataset": data_args.dataset, "test": results,
-                   "log_history": fits["student (distilled)"].log_history}  # fmt: skip
+        metrics = {
+            "recipe": "distill",
+            "dataset": data_args.dataset,
+            "test": results,
+            "log_history": fits["student (distilled)"].log_history,
+        }
         save_classifier(student, tokenizer, run)
         if not distill_args.teacher:
             save_classifier(teacher, tokenizer, run, relpath="teacher")
@@ -249,26 +271,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return metrics
 
 
-def _load_classifier(path: str, model_args: ModelArguments, label_names: list[str] | None = None):
-    """A sequence classifier (safetensors only unless --allow_pickle); `label_names` gives a bare encoder
-    (or another head) a new head for these labels."""
-    flags = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
-    model = load_model(AutoModelForSequenceClassification, path, **flags)
-    if label_names is not None and model.config.num_labels != len(label_names):
-        labels = {
-            "num_labels": len(label_names),
-            "id2label": dict(enumerate(label_names)),
-            "label2id": {n: i for i, n in enumerate(label_names)},
-        }
-        model = load_model(AutoModelForSequenceClassification, path, **flags, **labels)
-    return model
-
-
-def _fit_result(model, tokenizer, label_names, model_args, training_args) -> FitResult:
+def as_fit_result(model, tokenizer, label_names, model_args, training_args, **measured) -> FitResult:
+    """A model trained elsewhere (the given teacher, the distilled student) as the `FitResult` that
+    `fit_classifier` returns, so `predict` tests it the same way; `measured`: train_metrics, log_history."""
     trainable, total = count_parameters(model)
-    return FitResult(model=model, tokenizer=tokenizer, label_names=label_names, multilabel=False,
-                     max_length=model_args.max_length, batch_size=training_args.per_device_eval_batch_size,
-                     trainable_parameters=trainable, total_parameters=total)  # fmt: skip
+    return FitResult(
+        model=model,
+        tokenizer=tokenizer,
+        label_names=label_names,
+        multilabel=False,
+        max_length=model_args.max_length,
+        batch_size=training_args.per_device_eval_batch_size,
+        trainable_parameters=trainable,
+        total_parameters=total,
+        **measured,
+    )
 
 
 if __name__ == "__main__":

@@ -33,19 +33,10 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import torch
-from transformers import (
-    AutoModel,
-    AutoModelForMaskedLM,
-    DataCollatorForLanguageModeling,
-    Trainer,
-    set_seed,
-)
+from transformers import set_seed
 
 from nlptransfer import embeddings
 from nlptransfer.config import (
@@ -55,11 +46,11 @@ from nlptransfer.config import (
     TransferArguments,
     config_to_dict,
 )
-from nlptransfer.data import load_source, subsample_indices
-from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
-from nlptransfer.modeling import load_model, load_tokenizer, resolve
+from nlptransfer.data import load_corpus
+from nlptransfer.errors import ConfigError, run_cli
+from nlptransfer.modeling import load_tokenizer
 from nlptransfer.recipes._common import command_line, setup_logging
-from nlptransfer.reporting import markdown_table, render_card
+from nlptransfer.reporting import pretraining_card, pretraining_table
 from nlptransfer.runs import RunWriter
 
 logger = logging.getLogger("nlptransfer")
@@ -157,146 +148,6 @@ def make_parser() -> RecipeParser:
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# steps
-
-
-def load_corpus(args: DomainPretrainingArguments) -> tuple[list[str], list[str], bool]:
-    """(train texts, held-out validation texts, labelled?) of the corpus; the test split is never used."""
-    kwargs = {"text_column": args.text_column, "seed": args.split_seed}
-    if args.label_column.lower() == "auto":
-        try:
-            splits, labelled = load_source(args.corpus, label_column="label", **kwargs), True
-        except DataError as err:
-            if "has no column 'label'" not in str(err) and "has no labels" not in str(err):
-                raise
-            splits, labelled = load_source(args.corpus, label_column=None, **kwargs), False
-    else:
-        label_column = None if args.label_column.lower() == "none" else args.label_column
-        splits, labelled = (
-            load_source(args.corpus, label_column=label_column, **kwargs),
-            label_column is not None,
-        )
-    train, held_out = splits["train"], splits["validation"]
-    # A random set of texts kept in corpus order (labels, if any, are never read).
-    if args.max_train_samples and args.max_train_samples < len(train):
-        train = train.select(subsample_indices(len(train), args.max_train_samples, args.split_seed))
-    if args.max_eval_samples and args.max_eval_samples < len(held_out):
-        held_out = held_out.select(subsample_indices(len(held_out), args.max_eval_samples, args.split_seed))
-    return list(train["text"]), list(held_out["text"]), labelled
-
-
-def load_mlm_model(model_args: ModelArguments):
-    """AutoModelForMaskedLM, its resolved path and the names of the head weights the checkpoint lacked
-    (initialised here)."""
-    model, info = load_model(
-        AutoModelForMaskedLM,
-        model_args.model_name_or_path,
-        allow_pickle=model_args.allow_pickle,
-        trust_remote_code=model_args.trust_remote_code,
-        output_loading_info=True,
-    )
-    prefix = model.base_model_prefix + "."
-    new_head = sorted(k for k in info["missing_keys"] if not k.startswith(prefix))
-    return model, resolve(model_args.model_name_or_path), new_head
-
-
-def read_words(path: str) -> list[str]:
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"--new_words file {path!r} not found; pass a text file with one word per line")
-    try:
-        words = [w.strip() for w in p.read_text(encoding="utf-8").splitlines() if w.strip()]
-    except UnicodeDecodeError:
-        raise DataError(f"--new_words file {path!r} is not UTF-8 text; re-save it as UTF-8") from None
-    if not words:
-        raise DataError(f"--new_words file {path!r} is empty; put one word per line")
-    return words
-
-
-def read_reference(name: str) -> list[str] | None:
-    if name.lower() == "none":
-        return None
-    if name.lower() == "vader":
-        return embeddings.reference_texts()
-    return list(load_source(name, label_column=None)["train"]["text"])
-
-
-class MaskingCollator(DataCollatorForLanguageModeling):
-    """`DataCollatorForLanguageModeling` that also pads `offset_mapping` (which whole-word masking reads
-    and `tokenizer.pad` leaves ragged in transformers 5)."""
-
-    def __post_init__(self):
-        if self.whole_word_mask:  # whole-word masking always uses [MASK] (transformers warns and sets it)
-            self.mask_replace_prob, self.random_replace_prob = 1.0, 0.0
-        super().__post_init__()
-
-    def torch_call(self, examples):
-        if examples and "offset_mapping" in examples[0]:
-            longest = max(len(e["input_ids"]) for e in examples)
-            examples = [
-                {
-                    **e,
-                    "offset_mapping": list(e["offset_mapping"])
-                    + [(0, 0)] * (longest - len(e["offset_mapping"])),
-                }
-                for e in examples
-            ]
-        return super().torch_call(examples)
-
-
-def mlm_loss(model, tokenizer, texts: list[str], args: DomainPretrainingArguments, max_length: int,
-             batch_size: int, seed: int = 0) -> float:  # fmt: skip
-    """Mean masked-LM loss over the masked tokens of `texts`, with a fixed (seeded) masking."""
-    collator = MaskingCollator(
-        tokenizer, mlm_probability=args.mlm_probability, whole_word_mask=args.whole_word_mask, seed=seed
-    )
-    features = encode(tokenizer, texts, max_length, args.whole_word_mask)
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(features), batch_size):
-            batch = collator(features[start : start + batch_size])
-            n = int((batch["labels"] != -100).sum())
-            if n == 0:
-                continue
-            total += float(model(**batch).loss) * n
-            count += n
-    if count == 0:
-        raise DataError(
-            "the held-out texts gave no masked tokens; add validation texts or raise --max_length"
-        )
-    return total / count
-
-
-def encode(tokenizer, texts: list[str], max_length: int, offsets: bool) -> list[dict]:
-    enc = tokenizer(
-        texts, truncation=True, max_length=max_length, return_special_tokens_mask=True,
-        return_offsets_mapping=offsets,
-    )  # fmt: skip
-    keys = [k for k in enc if k != "token_type_ids"]
-    return [{k: enc[k][i] for k in keys} for i in range(len(texts))]
-
-
-def save_domain_model(model, tokenizer, run: RunWriter, base_path: str, model_args: ModelArguments) -> None:
-    """Save the MLM model plus the base checkpoint's backbone weights the MLM class has no place for
-    (BERT's pooler), so AutoModelForSequenceClassification gets the same pooler as from the base."""
-    state = model.state_dict()
-    prefix = model.base_model_prefix
-    try:
-        flags = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
-        base = load_model(AutoModel, base_path, **flags)
-        extras = {f"{prefix}.{k}": v for k, v in base.state_dict().items()
-                  if f"{prefix}.{k}" not in state and not k.startswith("embeddings.")}  # fmt: skip
-    except ModelError:
-        extras = {}
-    run.save_pretrained(model, state_dict={**state, **extras})
-    run.save_pretrained(tokenizer)
-
-
-# ----------------------------------------------------------------------------------------------
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, args, transfer_args, training_args = make_parser().parse(argv)
     setup_logging()
@@ -305,102 +156,93 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"domain pretraining supports --strategy full or lora, not {transfer_args.strategy!r}"
         )
     set_seed(training_args.seed)
+    loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
+    masking = {"mlm_probability": args.mlm_probability, "whole_word_mask": args.whole_word_mask}
 
     # 1. Corpus (train texts; validation texts held out for the masked-LM loss) and model.
-    train_texts, eval_texts, labelled = load_corpus(args)
+    train_texts, eval_texts, labelled = load_corpus(
+        args.corpus,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        seed=args.split_seed,
+        max_train=args.max_train_samples,
+        max_eval=args.max_eval_samples,
+    )
     logger.info(
         "%s: %s %d training texts, %d held-out texts (test split not used)",
-        args.corpus, "TAPT on the task's train split:" if labelled else "DAPT:", len(train_texts), len(eval_texts),
-    )  # fmt: skip
-    new_words = read_words(args.new_words) if args.new_words else None
-    reference = read_reference(args.reference_corpus) if args.extend_vocab else None
+        args.corpus,
+        "TAPT on the task's train split:" if labelled else "DAPT:",
+        len(train_texts),
+        len(eval_texts),
+    )
+    new_words = embeddings.read_word_list(args.new_words) if args.new_words else None
+    reference = None
+    if args.extend_vocab and args.reference_corpus.lower() != "none":
+        reference = embeddings.reference_texts(args.reference_corpus)
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    model, base_path, new_head = load_mlm_model(model_args)
+    model, base_path, new_head = embeddings.load_mlm_model(model_args.model_name_or_path, **loading)
     notes = []
     if new_head:
-        note = (
+        notes.append(
             f"{model_args.model_name_or_path} has no masked-LM head in its checkpoint: the head "
             f"({', '.join(new_head)}) was initialised randomly and trained here along with the encoder."
         )
-        logger.warning(note)
-        notes.append(note)
+        logger.warning(notes[-1])
 
     # 2. Vocabulary: measure, mine, extend, initialise.
     fertility_before = embeddings.tokenizer_fertility(tokenizer, eval_texts)
     extension = None
     if args.extend_vocab or new_words:
-        if new_words is None:
-            mined = embeddings.mine_domain_vocabulary(
-                tokenizer, train_texts, reference, size=args.extend_vocab, min_count=args.min_count
-            )
-            new_words = [c.word for c in mined]
-        aux = None
-        if args.vocab_init == "focus":
-            aux = (embeddings.load_glove() if args.aux_vectors == "glove"
-                   else embeddings.train_static_vectors(tokenizer, train_texts))  # fmt: skip
-        old_tokenizer = tokenizer
-        tokenizer, extension = embeddings.extend_vocabulary(
-            model, tokenizer, new_words, init=args.vocab_init, aux_vectors=aux, seed=training_args.seed
+        tokenizer, extension = embeddings.extend_domain_vocabulary(
+            model,
+            tokenizer,
+            train_texts,
+            new_words,
+            size=args.extend_vocab,
+            reference_texts=reference,
+            min_count=args.min_count,
+            init=args.vocab_init,
+            aux_vectors=args.aux_vectors,
+            seed=training_args.seed,
         )
-        pieces = embeddings.word_pieces(old_tokenizer, extension.words)
+        more = " ..." if len(extension.words) > 15 else ""
         notes.append(
             f"Vocabulary extended by {len(extension.words)} domain words ({args.vocab_init} init): "
-            f"{', '.join(extension.words[:15])}{' ...' if len(extension.words) > 15 else ''}"
+            f"{', '.join(extension.words[:15])}{more}"
         )
     fertility_after = embeddings.tokenizer_fertility(tokenizer, eval_texts)
     with RunWriter.from_training_args(training_args, "domain_pretraining") as run:
-        # 3. Masked-LM training.
-        batch = training_args.per_device_eval_batch_size
-        loss_before = mlm_loss(model, tokenizer, eval_texts, args, model_args.max_length, batch)
+        # 3. Masked-LM training (LoRA: adapters, the new embedding rows and a new head's transform).
+        measure = {
+            "max_length": model_args.max_length,
+            "batch_size": training_args.per_device_eval_batch_size,
+        }
+        loss_before = embeddings.mlm_loss(model, tokenizer, eval_texts, **measure, **masking)
         logger.info(
             "held-out masked-LM loss before: %.3f (perplexity %.1f)", loss_before, math.exp(loss_before)
         )
         train_model = model
         if transfer_args.strategy == "lora":
-            from peft import get_peft_model
-
-            peft_config = embeddings.lora_config_for_new_tokens(
+            train_model = embeddings.mlm_lora_model(
+                model,
                 extension.new_ids if extension else [],
+                new_head=bool(new_head),
                 r=transfer_args.lora_r,
                 lora_alpha=transfer_args.lora_alpha,
                 lora_dropout=transfer_args.lora_dropout,
-                target_modules=transfer_args.target_modules or ["query", "value"],
-                # the random MLM head transform trains fully
-                modules_to_save=["transform"] if new_head else None,
+                target_modules=transfer_args.target_modules,
             )
-            train_model = get_peft_model(model, peft_config)
-        training_args.remove_unused_columns = False
-        collator = MaskingCollator(
-            tokenizer, mlm_probability=args.mlm_probability, whole_word_mask=args.whole_word_mask
+        train_output, seconds, log_history = embeddings.train_mlm(
+            train_model, tokenizer, train_texts, training_args, max_length=model_args.max_length, **masking
         )
-        trainer = Trainer(
-            model=train_model,
-            args=training_args,
-            train_dataset=encode(tokenizer, train_texts, model_args.max_length, args.whole_word_mask),
-            data_collator=collator,
-            processing_class=tokenizer,
-        )
-        started = time.perf_counter()
-        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
-        seconds = time.perf_counter() - started
         if transfer_args.strategy == "lora":
             run.save_pretrained(train_model, "adapter", save_embedding_layers=bool(extension))
             run.save_pretrained(tokenizer, "adapter")
             model = train_model.merge_and_unload()
-        loss_after = mlm_loss(model, tokenizer, eval_texts, args, model_args.max_length, batch)
+        loss_after = embeddings.mlm_loss(model, tokenizer, eval_texts, **measure, **masking)
         logger.info("held-out masked-LM loss after: %.3f (perplexity %.1f)", loss_after, math.exp(loss_after))
 
         # 4. Save and report.
-        table = markdown_table(
-            [{"model": "before training", "mlm_loss": loss_before, "perplexity": embeddings.perplexity(loss_before)},
-             {"model": "after training", "mlm_loss": loss_after, "perplexity": embeddings.perplexity(loss_after)}],
-            ["model", "mlm_loss", "perplexity"],
-        ) + "\n\n" + markdown_table(
-            [{"tokenizer": name, "subwords_per_word": f.fertility, "fragmented_words": f.fragmented_rate,
-              "unknown_words": f.unknown_rate}
-             for name, f in (("base", fertility_before), ("used", fertility_after))],
-            ["tokenizer", "subwords_per_word", "fragmented_words", "unknown_words"],
-        )  # fmt: skip
         metrics = {
             "recipe": "domain_pretraining",
             "mode": "tapt" if labelled else "dapt",
@@ -416,17 +258,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "new_mlm_head": new_head,
             "vocab_extension": len(extension.words) if extension else 0,
             "train": {**train_output.metrics, "wall_seconds": round(seconds, 1)},
-            "log_history": list(trainer.state.log_history),
+            "log_history": log_history,
         }
-        save_domain_model(model, tokenizer, run, base_path, model_args)
+        embeddings.save_domain_model(model, tokenizer, run, base_path, **loading)
         if extension:
-            record = extension.as_dict()
-            record["old_pieces"] = dict(zip(extension.words, pieces, strict=True))
-            run.write_json("vocab_extension.json", record)
+            run.write_json("vocab_extension.json", extension.as_dict())
         command = command_line("domain_pretraining", argv)
         run.write_json("metrics.json", metrics)
         run.write_yaml("config.yaml", config_to_dict(model_args, args, transfer_args, training_args))
-        card = model_card(model_args, args, transfer_args, metrics, table, command, notes, run.output_dir)
+        table = pretraining_table(metrics)
+        card = pretraining_card(
+            metrics,
+            base_model=model_args.model_name_or_path,
+            strategy=transfer_args.strategy,
+            whole_word_mask=args.whole_word_mask,
+            table=table,
+            command=command,
+            notes=notes,
+            output_dir=run.output_dir,
+        )
         run.write_text("README.md", card)
         print(
             f"\nDomain pretraining ({metrics['mode'].upper()}): {model_args.model_name_or_path} on {args.corpus}, "
@@ -436,37 +286,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"--model_name_or_path {run.output_dir}"
         )
         return metrics
-
-
-def model_card(model_args, args, transfer_args, metrics, table, command, notes, output_dir) -> str:
-    mode = "task-adaptive (TAPT)" if metrics["mode"] == "tapt" else "domain-adaptive (DAPT)"
-    body = [
-        f"Continued masked-LM training ({transfer_args.strategy}, whole-word masking "
-        f"{'on' if args.whole_word_mask else 'off'}) on {metrics['train_texts']} texts of `{args.corpus}`. "
-        f"Masked-LM loss on {metrics['heldout_texts']} held-out texts, same tokenizer and masking before and after; "
-        "tokenizer fertility (subwords per word) on the same texts:",
-        "",
-        table,
-        "",
-    ]
-    load_snippet = "\n".join(
-        [
-            "from transformers import AutoModelForSequenceClassification, pipeline",
-            f'fill = pipeline("fill-mask", model="{output_dir}")',
-            f'clf = AutoModelForSequenceClassification.from_pretrained("{output_dir}", num_labels=4)  # then fine-tune',
-        ]
-    )
-    use_note = f"or `python -m nlptransfer.recipes.text_classification --model_name_or_path {output_dir}`."
-    return render_card(
-        title=f"{Path(model_args.model_name_or_path).name}, {mode} masked-LM pretraining on {args.corpus}",
-        body=body,
-        load_snippet=load_snippet,
-        command=command,
-        notes=notes,
-        use_note=use_note,
-        pipeline_tag="fill-mask",
-        tags=("nlptransfer", "domain-adaptation", "dapt"),
-    )
 
 
 if __name__ == "__main__":

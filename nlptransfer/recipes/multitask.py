@@ -25,25 +25,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import yaml
 from transformers import set_seed
 
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
-from nlptransfer.data.multitask import MultiTaskDataset, encode_tasks, load_tasks, parse_tasks, references
+from nlptransfer.data.multitask import encode_tasks, load_tasks, parse_tasks
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import count_parameters, load_tokenizer
-from nlptransfer.modeling.multitask import POOLING, MultiTaskModel, adapt_encoder, predict_task, task_metrics
+from nlptransfer.modeling.multitask import POOLING, build_multitask_model, evaluate_tasks
 from nlptransfer.recipes._common import command_line, setup_logging
-from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.reporting import format_mean_std, markdown_table, model_card
 from nlptransfer.runs import RunWriter
-from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
+from nlptransfer.trainers.multitask import MultiTaskTrainingArguments, fit_multitask
 
 logger = logging.getLogger("nlptransfer")
 
@@ -130,39 +127,26 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    train = encode_tasks(splits, tasks, tokenizer, "train", model_args.max_length)
-    validation = encode_tasks(splits, tasks, tokenizer, "validation", model_args.max_length)
-    loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
-    build = lambda ts: adapt_encoder(  # noqa: E731 - one shared encoder + the heads of `ts`
-        MultiTaskModel.from_encoder(model_args.model_name_or_path, ts, mt_args.pooling, **loading),
-        transfer_args.strategy, transfer_args.lora_r, transfer_args.lora_alpha, transfer_args.lora_dropout,
-        transfer_args.target_modules,
-    )  # fmt: skip
-    if transfer_args.strategy not in ("full", "frozen", "lora"):
-        raise ConfigError(
-            f"multi-task training supports --strategy full, frozen or lora, not {transfer_args.strategy!r}"
-        )
+    max_length, batch_size = model_args.max_length, training_args.per_device_eval_batch_size
+    train = encode_tasks(splits, tasks, tokenizer, "train", max_length)
+    validation = encode_tasks(splits, tasks, tokenizer, "validation", max_length)
     set_seed(training_args.seed)  # the heads' initialisation
-    first = build(tasks)  # a model or LoRA target that cannot work fails here, before any file is written
+    # a model or LoRA target that cannot work fails here, before any file is written
+    first = build_multitask_model(model_args, transfer_args, tasks, mt_args.pooling)
     with RunWriter.from_training_args(training_args, "multitask") as run:
         # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
-        runs, kept = [], None
+        runs = []
         for s in range(mt_args.seeds):
             seed = training_args.seed + s
             seed_run = {"seed": seed, "multitask": {}, "single_task": {}}
+            model = first  # the first seed's model is the one saved
             if s:
                 set_seed(seed)
-            model, fit = _train(
-                first if s == 0 else build(tasks), tasks, train, validation, tokenizer, training_args, seed
-            )
-            seed_run["multitask"] = _test(
-                model, tasks, splits, tokenizer, model_args.max_length, training_args
-            )
-            seed_run["multitask_train"] = fit
-            if kept is None:
-                kept = model
-            else:
-                del model
+                model = build_multitask_model(model_args, transfer_args, tasks, mt_args.pooling)
+            fit = fit_multitask(model, tasks, train, validation, tokenizer, training_args, seed)
+            tested = evaluate_tasks(model, tokenizer, tasks, splits, "test", batch_size, max_length)
+            seed_run["multitask"], seed_run["multitask_train"] = tested, fit
+            del model
             if mt_args.compare_single_task:
                 single_args = training_args
                 # as many optimizer steps as the multi-task model took
@@ -170,12 +154,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     single_args = replace(training_args, max_steps=fit["steps"])
                 for task in tasks:
                     set_seed(seed)
-                    alone, fit_alone = _train(  # re-encoded: task ids count from 0 in a one-task model
-                        build([task]), [task], encode_tasks(splits, [task], tokenizer, "train", model_args.max_length),
-                        encode_tasks(splits, [task], tokenizer, "validation", model_args.max_length),
-                        tokenizer, single_args, seed,
-                    )  # fmt: skip
-                    tested = _test(alone, [task], splits, tokenizer, model_args.max_length, training_args)
+                    # re-encoded: task ids count from 0 in a one-task model
+                    alone = build_multitask_model(model_args, transfer_args, [task], mt_args.pooling)
+                    fit_alone = fit_multitask(
+                        alone,
+                        [task],
+                        encode_tasks(splits, [task], tokenizer, "train", max_length),
+                        encode_tasks(splits, [task], tokenizer, "validation", max_length),
+                        tokenizer,
+                        single_args,
+                        seed,
+                    )
+                    tested = evaluate_tasks(alone, tokenizer, [task], splits, "test", batch_size, max_length)
                     seed_run["single_task"][task.name] = tested[task.name]
                     seed_run.setdefault("single_task_train", {})[task.name] = fit_alone
             runs.append(seed_run)
@@ -185,15 +175,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
         for task in tasks:
             metric = task.primary_metric
             mt = [r["multitask"][task.name][metric] for r in runs]
-            row = {"task": task.name, "dataset": task.dataset, "type": task.type, "metric": metric,
-                   "n test": len(splits[task.name]["test"]), "multi-task": _mean_std(mt)}  # fmt: skip
+            row = {
+                "task": task.name,
+                "dataset": task.dataset,
+                "type": task.type,
+                "metric": metric,
+                "n test": len(splits[task.name]["test"]),
+                "multi-task": format_mean_std(mt),
+            }
             summary[task.name] = {"metric": metric, "multitask": mt}
             if mt_args.compare_single_task:
                 st = [r["single_task"][task.name][metric] for r in runs]
                 delta = [a - b for a, b in zip(mt, st, strict=True)]
-                row.update(
-                    {"single-task": _mean_std(st), "Δ (multi - single)": _mean_std(delta, signed=True)}
-                )
+                row["single-task"] = format_mean_std(st)
+                row["Δ (multi - single)"] = format_mean_std(delta, signed=True)
                 summary[task.name].update(single_task=st, delta=delta)
             rows.append(row)
         columns = ["task", "dataset", "type", "metric", "n test", "multi-task"]
@@ -203,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
         # 5. Save (main process): the multi-task model, per-task exports, metrics, config, card.
         command = command_line("multitask", argv)
-        trainable, total = count_parameters(kept)
+        trainable, total = count_parameters(first)
         metrics = {
             "recipe": "multitask",
             "tasks": [dataclasses.asdict(t) for t in tasks],
@@ -212,10 +207,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "trainable_parameters": trainable,
             "total_parameters": total,
         }
-        kept.save_pretrained(run, tokenizer)
+        first.save_pretrained(run, tokenizer)
         if mt_args.export_tasks and mt_args.pooling == "pooler":
             for task in tasks:
-                kept.export_task(task.name, run, tokenizer, relpath=f"tasks/{task.name}")
+                first.export_task(task.name, run, tokenizer, relpath=f"tasks/{task.name}")
         run.write_json("metrics.json", metrics)
         run.write_yaml("config.yaml", config_to_dict(model_args, mt_args, transfer_args, training_args))
         run.write_text("results.md", table + "\n")
@@ -229,8 +224,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             trainable=trainable,
             total=total,
             command=command,
-            notes=_notes(tasks, training_args, mt_args),
-            load_snippet=_load_snippet(run.output_dir, tasks[0].name),
+            notes=card_notes(tasks, training_args, mt_args),
+            load_snippet=load_snippet(run.output_dir, tasks[0].name),
         )
         run.write_text("README.md", card)
         print(
@@ -239,53 +234,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return metrics
 
 
-def _train(model, tasks, train, validation, tokenizer, training_args, seed):
-    """Train `model` on `tasks` with the Trainer; returns (model, train metrics)."""
-    set_seed(seed)
-    with tempfile.TemporaryDirectory(prefix="nlptransfer-mt-") as scratch:
-        args = replace(training_args, output_dir=scratch, seed=seed)  # checkpoints never land in the run dir
-        trainer = MultiTaskTrainer(
-            model=model,
-            args=args,
-            train_dataset=MultiTaskDataset({t.name: train[t.name] for t in tasks}),
-            eval_dataset={t.name: validation[t.name] for t in tasks},
-            processing_class=tokenizer,
-        )
-        started = time.perf_counter()
-        output = trainer.train()
-        fit = {**output.metrics, "wall_seconds": round(time.perf_counter() - started, 1),
-               "steps": trainer.state.global_step, "log_history": list(trainer.state.log_history)}  # fmt: skip
-    return model, fit
-
-
-def _test(model, tasks, splits, tokenizer, max_length, training_args) -> dict[str, dict]:
-    out = {}
-    for task in tasks:
-        test = splits[task.name]["test"]
-        preds = predict_task(model, tokenizer, task.name, list(test["text"]),
-                             training_args.per_device_eval_batch_size, max_length)  # fmt: skip
-        out[task.name] = task_metrics(task, preds, references(task, test))
-    return out
-
-
-def _mean_std(values: list[float], signed: bool = False) -> str:
-    fmt = "{:+.4f}" if signed else "{:.4f}"
-    if len(values) == 1:
-        return fmt.format(values[0])
-    return f"{fmt.format(float(np.mean(values)))} ± {float(np.std(values, ddof=1)):.4f}"
-
-
-def _notes(tasks, training_args, mt_args) -> list[str]:
+def card_notes(tasks, training_args, mt_args) -> list[str]:
+    """The model card's notes: metrics, task sampling and what the single-task models are."""
+    temperature = ""
+    if training_args.task_sampling == "temperature":
+        temperature = f" (T={training_args.sampling_temperature})"
     notes = [
         "Primary metrics: macro-F1 (classification), micro-F1 (multi-label), Pearson r (regression) on each "
         "task's test split; 'combined' validation score = their mean.",
-        f"Batches are drawn per task with {training_args.task_sampling} sampling"
-        + (
-            f" (T={training_args.sampling_temperature})"
-            if training_args.task_sampling == "temperature"
-            else ""
-        )
-        + f"; {training_args.num_train_epochs:g} epoch(s) = that many passes' worth of batches over all tasks.",
+        f"Batches are drawn per task with {training_args.task_sampling} sampling{temperature}; "
+        f"{training_args.num_train_epochs:g} epoch(s) = that many passes' worth of batches over all tasks.",
     ]
     if mt_args.compare_single_task and mt_args.single_task_budget == "epochs":
         notes.append(
@@ -302,7 +260,8 @@ def _notes(tasks, training_args, mt_args) -> list[str]:
     return notes
 
 
-def _load_snippet(output_dir: Path, first: str) -> str:
+def load_snippet(output_dir: Path, first: str) -> str:
+    """The card's code: the multi-task model, and task `first` as a plain transformers pipeline."""
     return (
         "from nlptransfer.modeling.multitask import MultiTaskModel, predict_task\n"
         "from transformers import AutoTokenizer, pipeline\n"

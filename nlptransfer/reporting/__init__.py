@@ -8,19 +8,29 @@
 
 from __future__ import annotations
 
-from nlptransfer.reporting.cards import model_card, render_card
+from nlptransfer.reporting.cards import model_card, pretraining_card, render_card
 from nlptransfer.reporting.figures import domain_heatmap_figure
 from nlptransfer.reporting.html import build_report, load_run, run_figures
-from nlptransfer.reporting.tables import csv_text, format_summary, markdown_table, write_comparison
+from nlptransfer.reporting.tables import (
+    csv_text,
+    format_mean_std,
+    format_summary,
+    markdown_table,
+    pretraining_table,
+    write_comparison,
+)
 
 __all__ = [
     "build_report",
     "csv_text",
     "domain_heatmap_figure",
+    "format_mean_std",
     "format_summary",
     "load_run",
     "markdown_table",
     "model_card",
+    "pretraining_card",
+    "pretraining_table",
     "render_card",
     "run_figures",
     "write_comparison",

@@ -1,14 +1,17 @@
 """Model cards: the README.md every run writes into its output directory.
 
 `render_card` is the one writer (front matter, title, body, then "Use", "Reproduce" and "Notes");
-`model_card` is the card of a fine-tuned model with its measured results, written through it.
+`model_card` is the card of a fine-tuned model with its measured results and `pretraining_card` the card of
+a continued-pretraining (DAPT/TAPT) run, both written through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-__all__ = ["model_card", "render_card"]
+__all__ = ["model_card", "pretraining_card", "render_card"]
 
 _DEFAULT_TAGS = ("nlptransfer", "transfer-learning")
 
@@ -83,4 +86,48 @@ def model_card(
         command=command,
         notes=notes,
         pipeline_tag=pipeline_tag,
+    )
+
+
+def pretraining_card(
+    metrics: Mapping[str, Any],
+    *,
+    base_model: str,
+    strategy: str,
+    whole_word_mask: bool,
+    table: str,
+    command: str,
+    notes: Sequence[str] = (),
+    output_dir: str | Path,
+) -> str:
+    """The card of a masked-LM model pretrained further on a corpus (`metrics`: the run's metrics.json, with
+    mode, corpus, train_texts and heldout_texts); `table`: its before/after results."""
+    mode = "task-adaptive (TAPT)" if metrics["mode"] == "tapt" else "domain-adaptive (DAPT)"
+    corpus = metrics["corpus"]
+    body = [
+        f"Continued masked-LM training ({strategy}, whole-word masking "
+        f"{'on' if whole_word_mask else 'off'}) on {metrics['train_texts']} texts of `{corpus}`. "
+        f"Masked-LM loss on {metrics['heldout_texts']} held-out texts, same tokenizer and masking before and after; "
+        "tokenizer fertility (subwords per word) on the same texts:",
+        "",
+        table,
+        "",
+    ]
+    load_snippet = "\n".join(
+        [
+            "from transformers import AutoModelForSequenceClassification, pipeline",
+            f'fill = pipeline("fill-mask", model="{output_dir}")',
+            f'clf = AutoModelForSequenceClassification.from_pretrained("{output_dir}", num_labels=4)  # then fine-tune',
+        ]
+    )
+    use_note = f"or `python -m nlptransfer.recipes.text_classification --model_name_or_path {output_dir}`."
+    return render_card(
+        title=f"{Path(base_model).name}, {mode} masked-LM pretraining on {corpus}",
+        body=body,
+        load_snippet=load_snippet,
+        command=command,
+        notes=notes,
+        use_note=use_note,
+        pipeline_tag="fill-mask",
+        tags=("nlptransfer", "domain-adaptation", "dapt"),
     )

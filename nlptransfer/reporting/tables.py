@@ -1,4 +1,5 @@
-"""Tables as text: markdown tables, the one CSV writer, and the comparison's summary, markdown and files."""
+"""Tables as text: markdown tables and their cells (`format_mean_std`), the one CSV writer, the comparison's
+summary, markdown and files, and the before/after table of continued pretraining."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nlptransfer.evaluation.comparison import NOISE_RULE, ROW_KEYS, ComparisonResult, metric_label
+from nlptransfer.evaluation.statistics import mean_std
 from nlptransfer.reporting.figures import comparison_figure, data_efficiency_figure
 from nlptransfer.runs import write_bytes_atomic, write_text_atomic
 
-__all__ = ["csv_text", "format_cell", "format_summary", "markdown_table", "write_comparison"]
+__all__ = [
+    "csv_text",
+    "format_cell",
+    "format_mean_std",
+    "format_summary",
+    "markdown_table",
+    "pretraining_table",
+    "write_comparison",
+]
 
 
 def format_cell(value: Any) -> str:
@@ -20,6 +32,16 @@ def format_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
+
+
+def format_mean_std(values: Sequence[float], signed: bool = False) -> str:
+    """Repeated runs' scores as a cell: "0.7512 ± 0.0123" (mean ± sample std, 4 decimals), a single run as
+    its value alone; `signed` puts a sign on the mean (differences: "+0.0210 ± 0.0100")."""
+    fmt = "{:+.4f}" if signed else "{:.4f}"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    mean, std = mean_std(np.asarray(values, dtype=np.float64))
+    return f"{fmt.format(mean)} ± {std:.4f}"
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -32,6 +54,33 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(list(columns)), sep] + [line(r) for r in cells])
+
+
+def pretraining_table(metrics: Mapping[str, Any]) -> str:
+    """The `metrics.json` of a continued-pretraining run as markdown: held-out masked-LM loss and perplexity
+    before and after training, then the fertility (subwords per word) of the base and the used tokenizer."""
+    losses = [
+        {
+            "model": f"{when} training",
+            "mlm_loss": metrics[f"mlm_loss_{when}"],
+            "perplexity": metrics[f"perplexity_{when}"],
+        }
+        for when in ("before", "after")
+    ]
+    fertility = [
+        {
+            "tokenizer": name,
+            "subwords_per_word": report["fertility"],
+            "fragmented_words": report["fragmented_rate"],
+            "unknown_words": report["unknown_rate"],
+        }
+        for name, report in (("base", metrics["fertility_base_tokenizer"]), ("used", metrics["fertility"]))
+    ]
+    return (
+        markdown_table(losses, ["model", "mlm_loss", "perplexity"])
+        + "\n\n"
+        + markdown_table(fertility, ["tokenizer", "subwords_per_word", "fragmented_words", "unknown_words"])
+    )
 
 
 def csv_text(

@@ -14,17 +14,25 @@ It is a `TransferTrainer`, so layer-wise learning-rate decay and gradual unfreez
         train_dataset=MultiTaskDataset(encode_tasks(splits, tasks, tok, "train", 128)),
         eval_dataset=encode_tasks(splits, tasks, tok, "validation", 128),  # name -> dataset
         processing_class=tok)
+
+`fit_multitask(model, tasks, train, validation, tok, training_args, seed)` does the same in one call
+(checkpoints in a scratch folder) and returns the train metrics.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding
+from transformers import DataCollatorWithPadding, set_seed
 
-from nlptransfer.data.multitask import MultiTaskBatchSampler, MultiTaskDataset
+from nlptransfer.data.multitask import MultiTaskBatchSampler, MultiTaskDataset, TaskConfig
 from nlptransfer.errors import ConfigError
 from nlptransfer.modeling.multitask import task_metrics
 from nlptransfer.trainers.multitask.config import MultiTaskTrainingArguments
@@ -114,3 +122,35 @@ def _metrics_fn(task):
         return task_metrics(task, scale(logits), scale(labels))
 
     return compute
+
+
+def fit_multitask(
+    model,
+    tasks: Sequence[TaskConfig],
+    train: dict[str, Any],
+    validation: dict[str, Any],
+    tokenizer,
+    training_args: MultiTaskTrainingArguments,
+    seed: int,
+) -> dict:
+    """Train `model` on `tasks` (`train` / `validation`: task name -> encoded split, from `encode_tasks`) with
+    a `MultiTaskTrainer` seeded with `seed`; checkpoints go to a scratch folder, never the run's output
+    directory. Returns the train metrics with `wall_seconds`, `steps` and the Trainer's `log_history`."""
+    set_seed(seed)
+    with tempfile.TemporaryDirectory(prefix="nlptransfer-mt-") as scratch:
+        args = replace(training_args, output_dir=scratch, seed=seed)
+        trainer = MultiTaskTrainer(
+            model=model,
+            args=args,
+            train_dataset=MultiTaskDataset({t.name: train[t.name] for t in tasks}),
+            eval_dataset={t.name: validation[t.name] for t in tasks},
+            processing_class=tokenizer,
+        )
+        started = time.perf_counter()
+        output = trainer.train()
+        return {
+            **output.metrics,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "steps": trainer.state.global_step,
+            "log_history": list(trainer.state.log_history),
+        }
