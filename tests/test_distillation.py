@@ -32,8 +32,13 @@ def tiny(tmp_path_factory):
         id2label=dict(enumerate(LABELS)),
         label2id={n: i for i, n in enumerate(LABELS)},
     )
-    return {"root": root, "model_dir": model_dir, "csv": csv, "teacher": teacher,
-            "tok": AutoTokenizer.from_pretrained(model_dir)}  # fmt: skip
+    return {
+        "root": root,
+        "model_dir": model_dir,
+        "csv": csv,
+        "teacher": teacher,
+        "tok": AutoTokenizer.from_pretrained(model_dir),
+    }
 
 
 def test_relational_losses_are_zero_for_the_teacher_itself_and_positive_otherwise():
@@ -95,7 +100,7 @@ def test_distillation_trainer_runs_a_few_steps(tiny, tmp_path):
             report_to="none",
             save_strategy="no",
             use_cpu=True,
-        ),  # fmt: skip
+        ),
         train_dataset=encoded["train"],
         processing_class=tiny["tok"],
     )
@@ -141,10 +146,33 @@ def test_load_classifier_keeps_a_matching_head_and_replaces_another(tiny, tmp_pa
 
 
 def _argv(tiny, out, *extra):
-    return ["--model_name_or_path", str(tiny["model_dir"]), "--dataset", str(tiny["csv"]), "--text_column", "review",
-            "--label_column", "sentiment", "--output_dir", str(out), "--student_layers", "1", "--teacher_epochs", "1",
-            "--max_steps", "3", "--per_device_train_batch_size", "8", "--learning_rate", "1e-2", "--use_cpu", "true",
-            "--max_length", "32", *extra]  # fmt: skip
+    return [
+        "--model_name_or_path",
+        str(tiny["model_dir"]),
+        "--dataset",
+        str(tiny["csv"]),
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--output_dir",
+        str(out),
+        "--student_layers",
+        "1",
+        "--teacher_epochs",
+        "1",
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "8",
+        "--learning_rate",
+        "1e-2",
+        "--use_cpu",
+        "true",
+        "--max_length",
+        "32",
+        *extra,
+    ]
 
 
 def test_recipe_with_an_incompatible_student_is_one_line_exit_2(tiny, tmp_path, capsys):

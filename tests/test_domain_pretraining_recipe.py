@@ -28,11 +28,30 @@ def corpus(tmp_path):
 
 def _argv(model_dir, corpus, out, *extra):
     return [
-        "--model_name_or_path", str(model_dir), "--corpus", str(corpus), "--output_dir", str(out),
-        "--max_steps", "60", "--per_device_train_batch_size", "8", "--learning_rate", "5e-3",
-        "--max_length", "32", "--use_cpu", "true", "--logging_steps", "20", "--warmup_steps", "0",
-        "--mlm_probability", "0.3", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model_dir),
+        "--corpus",
+        str(corpus),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "60",
+        "--per_device_train_batch_size",
+        "8",
+        "--learning_rate",
+        "5e-3",
+        "--max_length",
+        "32",
+        "--use_cpu",
+        "true",
+        "--logging_steps",
+        "20",
+        "--warmup_steps",
+        "0",
+        "--mlm_probability",
+        "0.3",
+        *extra,
+    ]
 
 
 def test_dapt_with_vocab_extension_lowers_mlm_loss_and_feeds_classification(
@@ -40,8 +59,19 @@ def test_dapt_with_vocab_extension_lowers_mlm_loss_and_feeds_classification(
 ):
     out = tmp_path / "dapt"
     with caplog.at_level("WARNING", logger="nlptransfer"):
-        metrics = dp.main(_argv(model_dir, corpus, out, "--extend_vocab", "2", "--min_count", "3",
-                                "--reference_corpus", "none"))  # fmt: skip
+        metrics = dp.main(
+            _argv(
+                model_dir,
+                corpus,
+                out,
+                "--extend_vocab",
+                "2",
+                "--min_count",
+                "3",
+                "--reference_corpus",
+                "none",
+            )
+        )
     assert "no masked-LM head" in caplog.text and metrics["new_mlm_head"]
     assert metrics["mode"] == "dapt" and metrics["vocab_extension"] == 2
     assert metrics["mlm_loss_after"] < 0.7 * metrics["mlm_loss_before"]
@@ -61,11 +91,28 @@ def test_dapt_with_vocab_extension_lowers_mlm_loss_and_feeds_classification(
     rows = [{"text": t, "label": "liver" if "hepato" in t else "other"} for t in DOMAIN * 3]
     data = tmp_path / "task.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = tc.main([
-        "--model_name_or_path", str(out), "--dataset", str(data), "--output_dir", str(tmp_path / "clf"),
-        "--num_train_epochs", "1", "--use_cpu", "true", "--max_length", "32", "--eval_strategy", "no",
-        "--save_strategy", "no", "--load_best_model_at_end", "false",
-    ])  # fmt: skip
+    result = tc.main(
+        [
+            "--model_name_or_path",
+            str(out),
+            "--dataset",
+            str(data),
+            "--output_dir",
+            str(tmp_path / "clf"),
+            "--num_train_epochs",
+            "1",
+            "--use_cpu",
+            "true",
+            "--max_length",
+            "32",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "false",
+        ]
+    )
     assert "f1_macro" in result["test"]
 
 
@@ -74,8 +121,21 @@ def test_tapt_uses_train_split_only_with_lora(model_dir, tmp_path):
     data = tmp_path / "task.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "tapt"
-    metrics = dp.main(_argv(model_dir, data, out, "--strategy", "lora", "--lora_r", "4", "--max_steps", "30",
-                            "--new_words", str(_words(tmp_path))))  # fmt: skip
+    metrics = dp.main(
+        _argv(
+            model_dir,
+            data,
+            out,
+            "--strategy",
+            "lora",
+            "--lora_r",
+            "4",
+            "--max_steps",
+            "30",
+            "--new_words",
+            str(_words(tmp_path)),
+        )
+    )
     assert metrics["mode"] == "tapt"
     assert metrics["train_texts"] + metrics["heldout_texts"] < len(rows)  # the test split is not read
     assert (out / "adapter" / "adapter_config.json").exists()

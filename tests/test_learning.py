@@ -310,6 +310,7 @@ def test_multitask_learns_every_task(random_dir, tmp_path):
 
 # -------------------------------------------------------------------------------- translation
 
+
 def copy_pairs(n: int, seed: int) -> Dataset:
     rng = random.Random(seed)
     texts = [" ".join(rng.choices(EN, k=rng.randint(2, 5))) for _ in range(n)]

@@ -192,7 +192,7 @@ def test_trainer_learns_and_reports_per_task_and_combined_metrics(setup, tmp_pat
             save_strategy="no",
             use_cpu=True,
             task_sampling="temperature",
-        ),  # fmt: skip
+        ),
         train_dataset=MultiTaskDataset(
             encode_tasks(setup["splits"], setup["tasks"], setup["tok"], "train", 32)
         ),
@@ -285,15 +285,41 @@ def test_bad_task_lists(specs, match):
 def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
     out = tmp_path / "run"
     metrics = recipe.main(
-        ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"]),
-         "--output_dir", str(out), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
-         "--learning_rate", "5e-3", "--use_cpu", "true", "--eval_strategy", "no", "--max_length", "32",
-         "--single_task_budget", "steps"]
-    )  # fmt: skip
+        [
+            "--model_name_or_path",
+            str(setup["model_dir"]),
+            "--tasks",
+            json.dumps(setup["specs"]),
+            "--output_dir",
+            str(out),
+            "--num_train_epochs",
+            "1",
+            "--per_device_train_batch_size",
+            "8",
+            "--learning_rate",
+            "5e-3",
+            "--use_cpu",
+            "true",
+            "--eval_strategy",
+            "no",
+            "--max_length",
+            "32",
+            "--single_task_budget",
+            "steps",
+        ]
+    )
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete"
-    for f in ("heads.safetensors", "multitask_config.json", "encoder/model.safetensors", "metrics.json",
-              "README.md", "results.md", "tasks/three/model.safetensors", "tasks/rating/config.json"):  # fmt: skip
+    for f in (
+        "heads.safetensors",
+        "multitask_config.json",
+        "encoder/model.safetensors",
+        "metrics.json",
+        "README.md",
+        "results.md",
+        "tasks/three/model.safetensors",
+        "tasks/rating/config.json",
+    ):
         assert f in run["files"] and (out / f).is_file()
     assert set(metrics["summary"]) == {"three", "two", "rating"}
     for row in metrics["summary"].values():
@@ -315,7 +341,17 @@ def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
 
 
 def test_a_bad_lora_target_fails_before_any_file_is_written(setup, tmp_path, capsys):
-    argv = ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"][:1]),
-            "--strategy", "lora", "--target_modules", "nope", "--output_dir", str(tmp_path / "o")]  # fmt: skip
+    argv = [
+        "--model_name_or_path",
+        str(setup["model_dir"]),
+        "--tasks",
+        json.dumps(setup["specs"][:1]),
+        "--strategy",
+        "lora",
+        "--target_modules",
+        "nope",
+        "--output_dir",
+        str(tmp_path / "o"),
+    ]
     assert "LoRA cannot be applied to the encoder" in _run(argv, capsys)
     assert not (tmp_path / "o").exists()

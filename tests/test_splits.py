@@ -67,7 +67,9 @@ def test_unlabelled_and_multilabel_are_random() -> None:
     drawn = subsample(multi, 10, seed=0, label_column="labels")["text"]
     assert drawn == [f"t{i}" for i in subsample_indices(30, 10, seed=0)]  # random rows, in their order
     shuffled = subsample(text, 10, 0, None)["text"]  # no labels: a seeded shuffle
-    assert shuffled == text.shuffle(seed=0)["text"][:10] and shuffled != sorted(shuffled, key=lambda t: int(t[1:]))
+    assert shuffled == text.shuffle(seed=0)["text"][:10] and shuffled != sorted(
+        shuffled, key=lambda t: int(t[1:])
+    )
 
 
 def test_regression_target_is_not_stratified_silently() -> None:

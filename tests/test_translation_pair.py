@@ -47,9 +47,16 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-t5")
     tok = toy_tokenizer()
     config = T5Config(
-        vocab_size=len(tok), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
-    )  # fmt: skip
+        vocab_size=len(tok),
+        d_model=16,
+        d_ff=32,
+        d_kv=8,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     T5ForConditionalGeneration(config).save_pretrained(path)
     tok.save_pretrained(path)
@@ -61,9 +68,26 @@ def child_tsv(tmp_path_factory) -> Path:
     return write_tsv(tmp_path_factory.mktemp("child") / "pairs.tsv", toy_pairs(120, "reva", 2))
 
 
-TINY = ["--max_steps", "3", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-        "--max_test_samples", "6", "--num_beams", "2", "--max_new_tokens", "12", "--logging_steps", "1",
-        "--max_source_length", "32", "--max_target_length", "32"]  # fmt: skip
+TINY = [
+    "--max_steps",
+    "3",
+    "--per_device_train_batch_size",
+    "8",
+    "--per_device_eval_batch_size",
+    "16",
+    "--max_test_samples",
+    "6",
+    "--num_beams",
+    "2",
+    "--max_new_tokens",
+    "12",
+    "--logging_steps",
+    "1",
+    "--max_source_length",
+    "32",
+    "--max_target_length",
+    "32",
+]
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -170,12 +194,23 @@ def test_trainer_freezes_a_side_and_trains_embeddings_first(tiny_marian_dir, tmp
     model, tok = load_seq2seq(str(tiny_marian_dir))
     data = tokenize_pairs(Dataset.from_list(toy_pairs(32, "rev")), tok, 32, 32)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    args = Seq2SeqTrainingArguments(str(tmp_path), max_steps=4, per_device_train_batch_size=8, learning_rate=1e-2,
-                                    report_to="none", save_strategy="no", disable_tqdm=True)  # fmt: skip
+    args = Seq2SeqTrainingArguments(
+        str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=8,
+        learning_rate=1e-2,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     trainer = TranslationTransferTrainer(
-        model=model, args=args, train_dataset=data, data_collator=DataCollatorForSeq2Seq(tok, model=model),
-        freeze="encoder", embeddings_only_steps=2,
-    )  # fmt: skip
+        model=model,
+        args=args,
+        train_dataset=data,
+        data_collator=DataCollatorForSeq2Seq(tok, model=model),
+        freeze="encoder",
+        embeddings_only_steps=2,
+    )
     seen = []
 
     class Record(TrainerCallback):
@@ -202,8 +237,15 @@ def _run(tmp_path, *argv):
 
 
 def test_recipe_with_a_marian_checkpoint_from_disk(tiny_marian_dir, child_tsv, tmp_path):
-    out, metrics = _run(tmp_path, "--parent_model", str(tiny_marian_dir), "--child_dataset", str(child_tsv),
-                        "--child_train_size", "60")  # fmt: skip
+    out, metrics = _run(
+        tmp_path,
+        "--parent_model",
+        str(tiny_marian_dir),
+        "--child_dataset",
+        str(child_tsv),
+        "--child_train_size",
+        "60",
+    )
     assert set(metrics["results"]) == {"zero_shot", "scratch", "transfer"}
     assert metrics["training"]["transfer"]["train_pairs_used"] == 60
     run = json.loads((out / "run.json").read_text())
@@ -224,10 +266,28 @@ def test_recipe_with_a_marian_checkpoint_from_disk(tiny_marian_dir, child_tsv, t
 
 
 def test_recipe_with_a_t5_checkpoint_lora_and_vocab_extension(tiny_t5_dir, child_tsv, tmp_path):
-    out, metrics = _run(tmp_path, "--parent_model", str(tiny_t5_dir), "--child_dataset", str(child_tsv),
-                        "--child_train_size", "60", "--strategy", "lora", "--target_modules", "q", "v",
-                        "--vocab", "extend", "--extend_vocab_size", "60", "--runs", "transfer",
-                        "--source_prefix", "translate: ")  # fmt: skip
+    out, metrics = _run(
+        tmp_path,
+        "--parent_model",
+        str(tiny_t5_dir),
+        "--child_dataset",
+        str(child_tsv),
+        "--child_train_size",
+        "60",
+        "--strategy",
+        "lora",
+        "--target_modules",
+        "q",
+        "v",
+        "--vocab",
+        "extend",
+        "--extend_vocab_size",
+        "60",
+        "--runs",
+        "transfer",
+        "--source_prefix",
+        "translate: ",
+    )
     assert set(metrics["results"]) == {"transfer"}
     t = metrics["training"]["transfer"]
     assert t["trainable_parameters"] < t["total_parameters"] / 2  # adapters only
@@ -243,10 +303,36 @@ def test_recipe_with_a_t5_checkpoint_lora_and_vocab_extension(tiny_t5_dir, child
 
 def test_offline_parent_is_trained_once_and_cached(child_tsv, tmp_path, tmp_cache):
     parent = write_tsv(tmp_path / "parent.tsv", toy_pairs(200, "rev", 5))
-    argv = ["--parent_dataset", str(parent), "--child_dataset", str(child_tsv), "--child_train_size", "60",
-            "--vocab_size", "100", "--d_model", "16", "--layers", "1", "--attention_heads", "2",
-            "--ffn_dim", "32", "--parent_max_steps", "3", "--parent_batch_size", "16", "--runs", "zero_shot",
-            "--max_test_samples", "4", "--num_beams", "1", "--max_new_tokens", "8"]  # fmt: skip
+    argv = [
+        "--parent_dataset",
+        str(parent),
+        "--child_dataset",
+        str(child_tsv),
+        "--child_train_size",
+        "60",
+        "--vocab_size",
+        "100",
+        "--d_model",
+        "16",
+        "--layers",
+        "1",
+        "--attention_heads",
+        "2",
+        "--ffn_dim",
+        "32",
+        "--parent_max_steps",
+        "3",
+        "--parent_batch_size",
+        "16",
+        "--runs",
+        "zero_shot",
+        "--max_test_samples",
+        "4",
+        "--num_beams",
+        "1",
+        "--max_new_tokens",
+        "8",
+    ]
     metrics = translation_pair.main([*argv, "--output_dir", str(tmp_path / "a")])
     # the offline parent is also scored on its own pair's test split (the same number of pairs)
     assert set(metrics["results"]) == {"parent_own_pair", "zero_shot"}
@@ -269,10 +355,34 @@ def test_parent_max_length_filters_the_parent_pairs(child_tsv, tmp_path, tmp_cac
     from nlptransfer.errors import run_cli
 
     parent = write_tsv(tmp_path / "parent.tsv", toy_pairs(200, "rev", 5))
-    argv = ["--parent_dataset", str(parent), "--child_dataset", str(child_tsv), "--child_train_size", "60",
-            "--vocab_size", "100", "--d_model", "16", "--layers", "1", "--attention_heads", "2",
-            "--ffn_dim", "32", "--parent_max_steps", "1", "--runs", "zero_shot", "--max_test_samples", "2",
-            "--num_beams", "1", "--max_new_tokens", "4"]  # fmt: skip
+    argv = [
+        "--parent_dataset",
+        str(parent),
+        "--child_dataset",
+        str(child_tsv),
+        "--child_train_size",
+        "60",
+        "--vocab_size",
+        "100",
+        "--d_model",
+        "16",
+        "--layers",
+        "1",
+        "--attention_heads",
+        "2",
+        "--ffn_dim",
+        "32",
+        "--parent_max_steps",
+        "1",
+        "--runs",
+        "zero_shot",
+        "--max_test_samples",
+        "2",
+        "--num_beams",
+        "1",
+        "--max_new_tokens",
+        "4",
+    ]
     translation_pair.main([*argv, "--parent_max_length", "8", "--output_dir", str(tmp_path / "short")])
     record = json.loads(next((tmp_cache / "translation").glob("*/nlptransfer_parent.json")).read_text())
     n_train = len(bible.load_parallel(str(parent), "src", "tgt", seed=42)["train"])
@@ -314,8 +424,10 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, tiny_marian_dir, child_
     msg = _cli_error(capsys, [*base, "--child_dataset", str(child_tsv), "--child_train_size", "5000"])
     assert "has 97 training pairs" in msg or "training pairs; pass --child_train_size" in msg
     assert "strategy 'frozen' does not apply" in _cli_error(capsys, [*base, "--strategy", "frozen"])
-    msg = _cli_error(capsys, [*base, "--child_dataset", str(child_tsv), "--child_train_size", "50",
-                              "--max_source_length", "1"])  # fmt: skip
+    msg = _cli_error(
+        capsys,
+        [*base, "--child_dataset", str(child_tsv), "--child_train_size", "50", "--max_source_length", "1"],
+    )
     assert "no training pair fits 1 / 64 tokens" in msg and "raise --max_source_length" in msg
     # a tokenizer bigger than the model's embedding matrix
     bad = tmp_path / "mismatch"
@@ -323,8 +435,19 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, tiny_marian_dir, child_
     model.resize_token_embeddings(len(tok) - 10)
     model.save_pretrained(bad)
     tok.save_pretrained(bad)
-    msg = _cli_error(capsys, ["--parent_model", str(bad), "--child_dataset", str(child_tsv), "--output_dir", out,
-                              "--child_train_size", "50"])  # fmt: skip
+    msg = _cli_error(
+        capsys,
+        [
+            "--parent_model",
+            str(bad),
+            "--child_dataset",
+            str(child_tsv),
+            "--output_dir",
+            out,
+            "--child_train_size",
+            "50",
+        ],
+    )
     assert "tokens but the model's embedding matrix has" in msg
     assert not Path(out).exists()  # nothing written for bad input
 
@@ -356,9 +479,22 @@ def test_bible_pairs_hold_out_whole_books_and_cache():
 
 @pytest.mark.slow
 def test_recipe_on_the_bible_with_a_tiny_parent(tiny_marian_dir, tmp_path):
-    out, metrics = _run(tmp_path, "--parent_model", str(tiny_marian_dir), "--child_dataset", "bible-ro-en",
-                        "--child_train_size", "300", "--runs", "scratch", "transfer",
-                        "--max_source_length", "64", "--max_target_length", "64")  # fmt: skip
+    out, metrics = _run(
+        tmp_path,
+        "--parent_model",
+        str(tiny_marian_dir),
+        "--child_dataset",
+        "bible-ro-en",
+        "--child_train_size",
+        "300",
+        "--runs",
+        "scratch",
+        "transfer",
+        "--max_source_length",
+        "64",
+        "--max_target_length",
+        "64",
+    )
     assert metrics["child_pair"] == "ro->en" and metrics["test"]["n"] == 6
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert rows[0]["reference"].startswith("In the beginning was the Word")
