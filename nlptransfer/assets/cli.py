@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from nlptransfer.assets.download import fetch, verify
+from nlptransfer.assets.download import check_files, fetch, verify_archive
 from nlptransfer.assets.registry import (
     CATALOGUE,
     DEFAULT_FETCH,
@@ -35,7 +35,9 @@ def cli(argv: Sequence[str] | None = None) -> None:
     p_fetch.add_argument("keys", nargs="*", metavar="KEY")
     p_fetch.add_argument("--force", action="store_true", help="download and extract again")
     sub.add_parser("list", help="show the catalogue")
-    p_verify = sub.add_parser("verify", help="re-hash cached archives (default: all cached)")
+    p_verify = sub.add_parser(
+        "verify", help="re-hash cached archives and extracted files (default: all cached)"
+    )
     p_verify.add_argument("keys", nargs="*", metavar="KEY")
     args = parser.parse_args(argv)
 
@@ -62,8 +64,22 @@ def cli(argv: Sequence[str] | None = None) -> None:
                 f"no cached archives in {cache_dir() / 'archives'}; run `python -m nlptransfer.assets fetch` first"
             )
         for key in keys:
-            path = verify(key)
-            print(f"{key}\tok\t{get_artifact(key).sha256}\t{path}")
+            get_artifact(key)
+        bad: list[str] = []
+        for key in keys:
+            path = verify_archive(key)
+            problems = check_files(key)
+            for problem in problems:  # one line per file that differs from the manifest
+                print(f"{key}\tCHANGED\t{problem}")
+            if problems:
+                bad.append(key)
+            else:
+                print(f"{key}\tok\t{get_artifact(key).sha256}\t{path}")
+        if bad:
+            raise AssetError(
+                f"extracted files of {', '.join(bad)} differ from the manifest (listed above); run "
+                + " and ".join(f"`python -m nlptransfer.assets fetch {k} --force`" for k in bad)
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

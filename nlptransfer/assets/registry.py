@@ -9,8 +9,11 @@ from pathlib import Path
 
 from nlptransfer.errors import AssetError
 
-#: Written last into an asset folder: the folder is complete.
+#: Written last into an asset folder: the folder is complete. It is also the manifest: the size,
+#: mtime and sha256 of every extracted file (`download.read_manifest`).
 MARKER = ".complete"
+#: Markers without this `manifest_version` come from older versions (a bare file list).
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
