@@ -157,9 +157,34 @@ def load_tokenizer(
     name = str(name_or_path)
     path = _prepare(name, trust_remote_code)
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except _LOAD_ERRORS as err:
         raise _failure(name, path, err, "a tokenizer", True, hint) from err
+    check_tokenizer(tokenizer, name)
+    return tokenizer
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def check_tokenizer(tokenizer, name: str) -> None:
+    """Refuse a tokenizer with no vocabulary beyond its special tokens (transformers 5 builds one, silently,
+    for a model folder without tokenizer files: every word would become [UNK])."""
+    try:
+        vocab = tokenizer.get_vocab()
+    except (AttributeError, NotImplementedError, TypeError, ValueError):
+        return  # a tokenizer without a vocabulary listing (byte-level etc.): nothing to judge
+    special = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    if vocab and len(set(vocab) - special) > 0:
+        return
+    folder = Path(name).expanduser()
+    where = f"{name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:4])}, ...)"
+    if not folder.is_dir():
+        where = f"the tokenizer of {name!r} has an empty vocabulary"
+    raise ModelError(
+        f"{where}: its tokenizer would map every word to the unknown token; copy the tokenizer files of the "
+        "model it was trained from into the folder (tokenizer.save_pretrained(folder))"
+    )
 
 
 def load_model(

@@ -1,0 +1,64 @@
+"""Issue 15, the loading side: a model folder the tool cannot use as asked is one `error:` line (exit 2),
+never a traceback or a silently wrong answer: no tokenizer files, truncated weights, not a classifier, bad
+predict/explain numbers, --max_length beyond the model, an adapter's base model that moved."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tiny import tiny_model_dir
+from transformers import AutoTokenizer
+
+from nlptransfer import ModelArguments, ModelError, TransferArguments, cli
+from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
+
+LABELS = ["negative", "positive"]
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(model_dir, tmp_path_factory):
+    """A run's output directory: a tiny classifier with its labels, safetensors weights and tokenizer."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    model = build_classifier(ModelArguments(str(model_dir)), TransferArguments(), LABELS)
+    save_classifier(model, AutoTokenizer.from_pretrained(model_dir), out)
+    return out
+
+
+def _error(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(a) for a in argv])
+    assert info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: ") and not any("Traceback" in x for x in lines), lines
+    return lines[-1]
+
+
+def _without_tokenizer(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    for name in TOKENIZER_FILES:
+        (dest / name).unlink(missing_ok=True)
+    return dest
+
+
+# ---- #7 a folder without tokenizer files ------------------------------------------------------
+
+
+def test_folder_without_tokenizer_files_is_refused(model_dir, tmp_path):
+    bare = _without_tokenizer(model_dir, tmp_path / "bare")
+    with pytest.raises(ModelError, match="no tokenizer files"):
+        load_tokenizer(bare)
+    assert len(load_tokenizer(model_dir)) > 5  # a real one still loads
+
+
+def test_predict_on_a_run_without_tokenizer_files_is_one_line(run_dir, tmp_path, capsys):
+    bare = _without_tokenizer(run_dir, tmp_path / "bare")
+    line = _error(capsys, ["predict", "--model", bare, "--text", "good movie"])
+    assert "no tokenizer files" in line and str(bare) in line
