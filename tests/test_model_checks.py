@@ -62,3 +62,18 @@ def test_predict_on_a_run_without_tokenizer_files_is_one_line(run_dir, tmp_path,
     bare = _without_tokenizer(run_dir, tmp_path / "bare")
     line = _error(capsys, ["predict", "--model", bare, "--text", "good movie"])
     assert "no tokenizer files" in line and str(bare) in line
+
+
+# ---- #17 truncated safetensors ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep", [0.5, 20])
+def test_truncated_safetensors_is_one_line(run_dir, tmp_path, capsys, keep):
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    data = (run_dir / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: int(len(data) * keep) if keep < 1 else keep])
+    line = _error(capsys, ["predict", "--model", broken, "--text", "good movie"])
+    assert "truncated or corrupt" in line and str(broken) in line
+    with pytest.raises(ModelError, match="truncated or corrupt"):
+        build_classifier(ModelArguments(str(broken)), TransferArguments(), LABELS)

@@ -33,7 +33,11 @@ from nlptransfer.errors import ModelError
 logger = logging.getLogger("nlptransfer")
 
 PICKLED = (".bin", ".pt", ".pth")
-_LOAD_ERRORS = (OSError, ValueError, TypeError, pickle.UnpicklingError)
+try:  # a truncated or corrupt *.safetensors file
+    from safetensors import SafetensorError
+except ImportError:  # pragma: no cover - safetensors ships with transformers
+    SafetensorError = OSError
+_LOAD_ERRORS = (OSError, ValueError, TypeError, pickle.UnpicklingError, SafetensorError)
 _warned: set[str] = set()
 
 
@@ -122,6 +126,11 @@ def _failure(name: str, path: str, err: Exception, what: str, allow_pickle: bool
         return ModelError(
             f"model {name!r}: torch refused to unpickle its pickled weights ({_first_line(err)[:160]}); the "
             "file is corrupt or holds code, not just tensors: use safetensors weights from a trusted source"
+        )
+    if isinstance(err, SafetensorError) or "deserializing header" in text:
+        return ModelError(
+            f"model {name!r}: its safetensors weights are truncated or corrupt ({_first_line(err)[:160]}); "
+            "copy or download the model folder again"
         )
     if isinstance(err, OSError) and not allow_pickle and ".bin" in text:
         return _pickle_refused(name)
