@@ -77,3 +77,34 @@ def test_truncated_safetensors_is_one_line(run_dir, tmp_path, capsys, keep):
     assert "truncated or corrupt" in line and str(broken) in line
     with pytest.raises(ModelError, match="truncated or corrupt"):
         build_classifier(ModelArguments(str(broken)), TransferArguments(), LABELS)
+
+
+# ---- #8 a model that is not a classifier -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mlm_dir(model_dir, tmp_path_factory):
+    """A domain-pretraining output: a masked-LM checkpoint with its tokenizer, no classification head."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    out = tmp_path_factory.mktemp("mlm") / "mlm"
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig.from_pretrained(model_dir)).save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("command", ["predict", "explain"])
+@pytest.mark.parametrize("which", ["mlm", "encoder"])
+def test_a_model_that_is_not_a_classifier_is_refused(mlm_dir, model_dir, capsys, command, which):
+    pytest.importorskip("captum") if command == "explain" else None
+    folder = mlm_dir if which == "mlm" else model_dir
+    line = _error(capsys, [command, "--model", folder, "--text", "good movie"])
+    assert "is not a trained classifier" in line
+    assert ("BertForMaskedLM" if which == "mlm" else "BertModel") in line
+
+
+def test_a_trained_classifier_still_predicts(run_dir):
+    rows = cli.cli(["predict", "--model", str(run_dir), "--text", "good movie"])
+    assert rows[0]["label"] in LABELS

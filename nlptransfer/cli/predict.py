@@ -40,7 +40,8 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     """
     from transformers import AutoModelForSequenceClassification
 
-    from nlptransfer.modeling.load import load_config, load_model, load_peft_model, load_tokenizer
+    from nlptransfer.modeling.classifier import load_trained_classifier
+    from nlptransfer.modeling.load import load_config, load_peft_model, load_tokenizer
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -54,9 +55,19 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     config = load_config(path, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     if (path / "adapter_config.json").is_file():
-        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get(
-            "base_model_name_or_path"
-        )
+        try:
+            spec = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ModelError(
+                f"{path}/adapter_config.json is not readable JSON ({err}); rerun the training"
+            ) from None
+        task = spec.get("task_type") if isinstance(spec, dict) else None
+        if task != "SEQ_CLS":
+            raise ModelError(
+                f"{path} is not a trained classifier: its adapter_config.json has task_type {task!r}, not "
+                "SEQ_CLS; pass the output directory of a classification run"
+            )
+        base = spec.get("base_model_name_or_path")
         labels = {
             "num_labels": config.num_labels,
             "id2label": config.id2label,
@@ -68,7 +79,7 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
             path, auto_class=AutoModelForSequenceClassification, config=base_config, **flags
         )
     else:
-        model = load_model(AutoModelForSequenceClassification, path, **flags)
+        model = load_trained_classifier(path, **flags)
     return model, tokenizer, config
 
 

@@ -10,6 +10,7 @@ from nlptransfer.modeling.classifier import (
     count_parameters,
     head_parameter_names,
     load_classifier,
+    load_trained_classifier,
     save_classifier,
 )
 from nlptransfer.modeling.load import (
@@ -26,6 +27,7 @@ __all__ = [
     "count_parameters",
     "head_parameter_names",
     "load_classifier",
+    "load_trained_classifier",
     "save_classifier",
     "load_config",
     "load_model",

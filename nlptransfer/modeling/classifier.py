@@ -73,6 +73,32 @@ def load_classifier(
     return model
 
 
+def load_trained_classifier(
+    name_or_path: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False
+) -> PreTrainedModel:
+    """A fine-tuned classifier exactly as saved (`load_model`); a folder that is not one (a bare encoder,
+    a domain-pretraining output: its head would be random) is one ModelError line naming what it is."""
+    name = str(name_or_path)
+    model, info = load_model(
+        AutoModelForSequenceClassification,
+        name,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        output_loading_info=True,
+    )
+    prefix = model.base_model_prefix + "."
+    head_missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
+    if head_missing:
+        archs = ", ".join(model.config.architectures or []) or model.config.model_type
+        raise ModelError(
+            f"{name!r} is not a trained classifier: it is a {archs} checkpoint without classification head "
+            f"weights ({', '.join(head_missing[:3])} missing), so every answer would come from a random head; "
+            "pass the output directory of a classification run, or fine-tune this model first "
+            "(nlptransfer run text_classification --model_name_or_path ...)"
+        )
+    return model
+
+
 def head_parameter_names(model: PreTrainedModel) -> set[str]:
     """Names of parameters outside the pretrained backbone (the task head)."""
     prefix = model.base_model_prefix
