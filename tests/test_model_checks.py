@@ -108,3 +108,22 @@ def test_a_model_that_is_not_a_classifier_is_refused(mlm_dir, model_dir, capsys,
 def test_a_trained_classifier_still_predicts(run_dir):
     rows = cli.cli(["predict", "--model", str(run_dir), "--text", "good movie"])
     assert rows[0]["label"] in LABELS
+
+
+# ---- #16 numbers that must be positive -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command,flag,value",
+    [
+        ("predict", "--batch_size", "0"),
+        ("predict", "--batch_size", "-3"),
+        ("predict", "--max_length", "0"),
+        ("explain", "--steps", "0"),
+        ("explain", "--steps", "-1"),
+        ("explain", "--max_length", "0"),
+    ],
+)
+def test_zero_or_negative_numbers_are_one_line(run_dir, capsys, command, flag, value):
+    line = _error(capsys, [command, "--model", run_dir, "--text", "good movie", flag, value])
+    assert f"{flag} {value}" in line and "at least 1" in line

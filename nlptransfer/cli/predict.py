@@ -191,9 +191,18 @@ def format_rows(rows: list[dict], fmt: str) -> str:
     return csv_text(table, columns)
 
 
+def check_positive(args: argparse.Namespace, *flags: str) -> None:
+    """Each `--flag` given (not None) is a whole number >= 1, or one ConfigError line naming it."""
+    for flag in flags:
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag} {value} must be a whole number of at least 1; pass e.g. --{flag} 1")
+
+
 def cmd_predict(args: argparse.Namespace) -> list[dict]:
     from nlptransfer.runs import write_text_atomic
 
+    check_positive(args, "batch_size", "max_length")
     if bool(args.input) == bool(args.text):
         raise ConfigError('pass either --input FILE or --text "..." (one or more), not both and not neither')
     out = check_output(args.output, args.overwrite, (".jsonl", ".csv"))
