@@ -127,3 +127,36 @@ def test_a_trained_classifier_still_predicts(run_dir):
 def test_zero_or_negative_numbers_are_one_line(run_dir, capsys, command, flag, value):
     line = _error(capsys, [command, "--model", run_dir, "--text", "good movie", flag, value])
     assert f"{flag} {value}" in line and "at least 1" in line
+
+
+# ---- #14 --max_length beyond the model's positions --------------------------------------------
+
+LONG = " ".join(["good movie but the plot was dull"] * 30)  # ~210 tokens; the tiny model takes 64
+
+
+@pytest.mark.parametrize("command", ["predict", "explain"])
+def test_max_length_above_the_position_limit_is_one_line(run_dir, capsys, command):
+    line = _error(capsys, [command, "--model", run_dir, "--text", LONG, "--max_length", "100"])
+    assert "--max_length 100" in line and "64 positions" in line and "--max_length 64 or less" in line
+
+
+def test_long_texts_are_truncated_to_the_model_limit_by_default(run_dir):
+    # the run saved no max_length: the default 128 is above the tiny model's 64 positions
+    rows = cli.cli(["predict", "--model", str(run_dir), "--text", LONG, "--text", "good"])
+    assert [r["label"] in LABELS for r in rows] == [True, True]
+    pytest.importorskip("captum")
+    assert cli.cli(["explain", "--model", str(run_dir), "--text", LONG, "--steps", "2"])["label"] in LABELS
+
+
+def test_check_max_length(model_dir):
+    from transformers import AutoConfig, RobertaConfig
+
+    from nlptransfer import ConfigError
+    from nlptransfer.modeling import check_max_length, position_limit
+
+    config = AutoConfig.from_pretrained(model_dir)
+    check_max_length(config, 64)
+    for bad in (65, 0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="--max_length"):
+            check_max_length(config, bad)
+    assert position_limit(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output
-from nlptransfer.cli.predict import check_positive, load_run_model, run_settings
+from nlptransfer.cli.predict import check_positive, inference_max_length, load_run_model, run_settings
 from nlptransfer.errors import ConfigError, ModelError
 
 EXAMPLES = """examples:
@@ -102,8 +102,9 @@ def cmd_explain(args: argparse.Namespace) -> dict:
         args.model, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code
     )
     max_length, _ = run_settings(Path(args.model))
+    length = inference_max_length(model.config, args.max_length, max_length)
     tokens, scores, label, prob = explain_text(
-        model, tokenizer, config, args.text, args.max_length or max_length, args.target, args.steps
+        model, tokenizer, config, args.text, length, args.target, args.steps
     )
     print(f"prediction: {label} ({prob:.3f})   attribution to it, scaled to [-1, 1]:")
     for tok, s in zip(tokens, scores, strict=True):

@@ -199,6 +199,18 @@ def check_positive(args: argparse.Namespace, *flags: str) -> None:
             raise ConfigError(f"--{flag} {value} must be a whole number of at least 1; pass e.g. --{flag} 1")
 
 
+def inference_max_length(config, requested: int | None, saved: int) -> int:
+    """The max_length to tokenize with: an explicit `--max_length` is checked against the model's position
+    limit (one line when above); the run's saved one is clamped to it, so long texts are truncated."""
+    from nlptransfer.modeling.load import check_max_length, position_limit
+
+    if requested is not None:
+        check_max_length(config, requested)
+        return requested
+    limit = position_limit(config)
+    return min(saved, limit) if limit is not None else saved
+
+
 def cmd_predict(args: argparse.Namespace) -> list[dict]:
     from nlptransfer.runs import write_text_atomic
 
@@ -214,7 +226,13 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
     )
     max_length, thresholds = run_settings(Path(args.model))
     rows = predict_rows(
-        model, tokenizer, config, texts, args.max_length or max_length, args.batch_size, thresholds
+        model,
+        tokenizer,
+        config,
+        texts,
+        inference_max_length(model.config, args.max_length, max_length),
+        args.batch_size,
+        thresholds,
     )
     if out is None:
         sys.stdout.write(format_rows(rows, "jsonl"))

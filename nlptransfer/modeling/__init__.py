@@ -14,10 +14,12 @@ from nlptransfer.modeling.classifier import (
     save_classifier,
 )
 from nlptransfer.modeling.load import (
+    check_max_length,
     load_config,
     load_model,
     load_peft_model,
     load_tokenizer,
+    position_limit,
     resolve,
 )
 
@@ -29,9 +31,11 @@ __all__ = [
     "load_classifier",
     "load_trained_classifier",
     "save_classifier",
+    "check_max_length",
     "load_config",
     "load_model",
     "load_peft_model",
     "load_tokenizer",
+    "position_limit",
     "resolve",
 ]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from nlptransfer import assets
 from nlptransfer.config import DEFAULT_MODEL
-from nlptransfer.errors import ModelError
+from nlptransfer.errors import ConfigError, ModelError
 
 logger = logging.getLogger("nlptransfer")
 
@@ -141,6 +141,38 @@ def _failure(name: str, path: str, err: Exception, what: str, allow_pickle: bool
 
 # ----------------------------------------------------------------------------------------------
 # loaders
+
+
+# position embeddings offset by padding_idx + 1 (RoBERTa and its relatives): 514 rows hold 512 tokens
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer", "ernie_m", "mpnet", "data2vec-text")
+
+
+def position_limit(config) -> int | None:
+    """The most tokens `config`'s model takes (its learned position embeddings), or None when unbounded
+    (relative positions, e.g. T5)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
+        pad = getattr(config, "pad_token_id", None)
+        limit -= (pad if isinstance(pad, int) and pad >= 0 else 1) + 1
+    return limit
+
+
+def check_max_length(config, max_length: int, flag: str = "--max_length") -> None:
+    """One ConfigError line when `max_length` is below 1 or above the model's position limit (which would
+    crash on the first long text, mid-training or mid-prediction)."""
+    if max_length is None:
+        return
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise ConfigError(f"{flag} {max_length!r} must be a whole number of at least 1; pass e.g. {flag} 128")
+    limit = position_limit(config)
+    if limit is not None and max_length > limit:
+        name = getattr(config, "_name_or_path", "") or getattr(config, "model_type", "the model")
+        raise ConfigError(
+            f"{flag} {max_length} is more tokens than model {name!r} takes ({limit} positions); "
+            f"pass {flag} {limit} or less"
+        )
 
 
 def load_config(
