@@ -160,3 +160,56 @@ def test_check_max_length(model_dir):
         with pytest.raises(ConfigError, match="--max_length"):
             check_max_length(config, bad)
     assert position_limit(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+
+
+# ---- #6 an adapter's base model is recorded so that it loads from any directory -------------------
+
+
+@pytest.fixture()
+def adapter_run(model_dir, tmp_path, monkeypatch):
+    """An adapter-only run trained from the base given as a path relative to the working directory."""
+    work = tmp_path / "work"
+    shutil.copytree(model_dir, work / "models" / "base")
+    monkeypatch.chdir(work)
+    transfer = TransferArguments(strategy="lora", target_modules=["query", "value"])
+    model = build_classifier(ModelArguments("models/base"), transfer, LABELS)
+    save_classifier(model, AutoTokenizer.from_pretrained("models/base"), work / "run", merge_adapters=False)
+    return work
+
+
+def _recorded(folder: Path) -> str:
+    import json
+
+    return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+
+
+def test_adapter_records_the_base_as_an_absolute_path(adapter_run, tmp_path, monkeypatch):
+    base = adapter_run / "models" / "base"
+    assert _recorded(adapter_run / "run") == str(base.resolve())
+    assert _recorded(adapter_run / "run" / "adapter") == str(base.resolve())
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "models").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    rows = cli.cli(["predict", "--model", str(adapter_run / "run"), "--text", "good movie"])
+    assert rows[0]["label"] in LABELS
+
+
+def test_adapter_whose_base_moved_is_one_line(adapter_run, capsys):
+    base = adapter_run / "models" / "base"
+    shutil.move(base, adapter_run / "models" / "moved")
+    line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
+    assert str(base.resolve()) in line and "base_model_name_or_path" in line
+
+
+def test_adapter_with_a_relative_base_from_another_directory_is_one_line(
+    adapter_run, tmp_path, capsys, monkeypatch
+):
+    import json
+
+    spec_file = adapter_run / "run" / "adapter_config.json"
+    spec = json.loads(spec_file.read_text())
+    spec["base_model_name_or_path"] = "models/base"  # as adapters saved before the fix recorded it
+    spec_file.write_text(json.dumps(spec))
+    monkeypatch.chdir(tmp_path)
+    line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
+    assert "'models/base'" in line and "base_model_name_or_path" in line

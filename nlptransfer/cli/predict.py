@@ -41,7 +41,7 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     from transformers import AutoModelForSequenceClassification
 
     from nlptransfer.modeling.classifier import load_trained_classifier
-    from nlptransfer.modeling.load import load_config, load_peft_model, load_tokenizer
+    from nlptransfer.modeling.load import adapter_base, load_config, load_peft_model, load_tokenizer
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -74,7 +74,10 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
             "label2id": config.label2id,
             "problem_type": config.problem_type,
         }
-        base_config = load_config(base, trust_remote_code=trust_remote_code, **labels) if base else None
+        base_config = None
+        if base:
+            base, hint = adapter_base(path, base)
+            base_config = load_config(base, trust_remote_code=trust_remote_code, hint=hint, **labels)
         model = load_peft_model(
             path, auto_class=AutoModelForSequenceClassification, config=base_config, **flags
         )

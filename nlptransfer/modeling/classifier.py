@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ModelError
-from nlptransfer.modeling.load import load_config, load_model
+from nlptransfer.modeling.load import load_config, load_model, portable_name
 from nlptransfer.runs import RunWriter
 
 
@@ -173,6 +173,10 @@ def save_classifier(
     top = Path(relpath)
     written = []
     if isinstance(model, PeftModel):
+        for peft_config in model.peft_config.values():  # the base, loadable from any working directory
+            recorded = peft_config.base_model_name_or_path or model.get_base_model().name_or_path
+            if recorded:
+                peft_config.base_model_name_or_path = portable_name(recorded)
         adapter = top / "adapter"
         written += run.save_pretrained(model, adapter)
         written += run.save_pretrained(model.base_model.config, adapter)  # id2label/label2id for the head

@@ -46,6 +46,53 @@ def resolve(name_or_path: str) -> str:
     return assets.resolve_model(str(name_or_path))
 
 
+def portable_name(name_or_path: str) -> str:
+    """How a run records the model it started from, so that loading it later does not depend on the working
+    directory: an existing local folder -> its absolute path (the embedded alias when it is the cached copy
+    of an embedded model); a Hub id or alias -> unchanged."""
+    text = str(name_or_path)
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        return text
+    folder = folder.resolve()
+    for alias, key in assets.embedded_models().items():
+        try:
+            if assets.asset_dir(key).resolve() == folder:
+                return alias
+        except (OSError, ValueError):
+            continue
+    return str(folder)
+
+
+def adapter_base(adapter_dir: str | Path, recorded: str) -> tuple[str, str]:
+    """(base model to load, hint for a failure) of the base an adapter's adapter_config.json records.
+
+    A recorded absolute path that does not exist is one ModelError line; a relative one (adapters saved
+    before bases were recorded absolute) is read relative to the current directory, with a warning."""
+    spec_file = Path(adapter_dir) / "adapter_config.json"
+    fix = (
+        f"set base_model_name_or_path in {spec_file} to the base model's folder (an absolute path) or its "
+        "Hub id"
+    )
+    folder = Path(recorded).expanduser()
+    if folder.is_absolute():
+        if not folder.is_dir():
+            raise ModelError(
+                f"the adapter in {adapter_dir} was trained on base model {recorded!r}, which does not exist "
+                f"here; {fix}"
+            )
+    elif folder.is_dir():
+        logger.warning(
+            "adapter %s records its base model as the relative path %r; using %s (from the current "
+            "directory): if that is not the base it was trained on, %s",
+            adapter_dir,
+            recorded,
+            folder.resolve(),
+            fix,
+        )
+    return recorded, f"the adapter in {adapter_dir} records base model {recorded!r}; {fix}"
+
+
 # ----------------------------------------------------------------------------------------------
 # checks before transformers is called
 
@@ -296,8 +343,14 @@ def load_peft_model(
         base = spec.get("base_model_name_or_path")
         if not base or auto_class is None:
             raise ModelError(f"adapter {name!r} names no base model; load the base and pass base_model")
+        base, hint = adapter_base(folder, base)
         base_model = load_model(
-            auto_class, base, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, config=config
+            auto_class,
+            base,
+            allow_pickle=allow_pickle,
+            trust_remote_code=trust_remote_code,
+            config=config,
+            hint=hint,
         )
     try:
         return PeftModel.from_pretrained(base_model, folder, **kwargs)
