@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output
-from nlptransfer.cli.predict import load_run_model, run_settings
+from nlptransfer.cli.predict import check_positive, inference_max_length, load_run_model, run_settings
 from nlptransfer.errors import ConfigError, ModelError
 
 EXAMPLES = """examples:
@@ -95,14 +95,16 @@ def explanation_html(tokens: list[str], scores: list[float], label: str, prob: f
 
 
 def cmd_explain(args: argparse.Namespace) -> dict:
+    check_positive(args, "steps", "max_length")
     layer_integrated_gradients()  # no captum: say so before loading the model
     out = check_output(args.html, args.overwrite, (".html", ".htm"))
     model, tokenizer, config = load_run_model(
         args.model, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code
     )
     max_length, _ = run_settings(Path(args.model))
+    length = inference_max_length(model.config, args.max_length, max_length)
     tokens, scores, label, prob = explain_text(
-        model, tokenizer, config, args.text, max_length, args.target, args.steps
+        model, tokenizer, config, args.text, length, args.target, args.steps
     )
     print(f"prediction: {label} ({prob:.3f})   attribution to it, scaled to [-1, 1]:")
     for tok, s in zip(tokens, scores, strict=True):
@@ -121,6 +123,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", required=True, help="the text to explain")
     p.add_argument("--target", default=None, help="label to explain (default: the predicted one)")
     p.add_argument("--steps", type=int, default=50, help="integration steps (default: 50)")
+    p.add_argument("--max_length", type=int, default=None, help="default: the run's max_length")
     p.add_argument("--html", metavar="FILE", help="also write a colored HTML snippet")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --html file")
     add_loading_flags(p)

@@ -40,7 +40,8 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     """
     from transformers import AutoModelForSequenceClassification
 
-    from nlptransfer.modeling.load import load_config, load_model, load_peft_model, load_tokenizer
+    from nlptransfer.modeling.classifier import load_trained_classifier
+    from nlptransfer.modeling.load import adapter_base, load_config, load_peft_model, load_tokenizer
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -54,21 +55,34 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     config = load_config(path, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     if (path / "adapter_config.json").is_file():
-        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get(
-            "base_model_name_or_path"
-        )
+        try:
+            spec = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ModelError(
+                f"{path}/adapter_config.json is not readable JSON ({err}); rerun the training"
+            ) from None
+        task = spec.get("task_type") if isinstance(spec, dict) else None
+        if task != "SEQ_CLS":
+            raise ModelError(
+                f"{path} is not a trained classifier: its adapter_config.json has task_type {task!r}, not "
+                "SEQ_CLS; pass the output directory of a classification run"
+            )
+        base = spec.get("base_model_name_or_path")
         labels = {
             "num_labels": config.num_labels,
             "id2label": config.id2label,
             "label2id": config.label2id,
             "problem_type": config.problem_type,
         }
-        base_config = load_config(base, trust_remote_code=trust_remote_code, **labels) if base else None
+        base_config = None
+        if base:
+            base, hint = adapter_base(path, base)
+            base_config = load_config(base, trust_remote_code=trust_remote_code, hint=hint, **labels)
         model = load_peft_model(
             path, auto_class=AutoModelForSequenceClassification, config=base_config, **flags
         )
     else:
-        model = load_model(AutoModelForSequenceClassification, path, **flags)
+        model = load_trained_classifier(path, **flags)
     return model, tokenizer, config
 
 
@@ -180,9 +194,30 @@ def format_rows(rows: list[dict], fmt: str) -> str:
     return csv_text(table, columns)
 
 
+def check_positive(args: argparse.Namespace, *flags: str) -> None:
+    """Each `--flag` given (not None) is a whole number >= 1, or one ConfigError line naming it."""
+    for flag in flags:
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag} {value} must be a whole number of at least 1; pass e.g. --{flag} 1")
+
+
+def inference_max_length(config, requested: int | None, saved: int) -> int:
+    """The max_length to tokenize with: an explicit `--max_length` is checked against the model's position
+    limit (one line when above); the run's saved one is clamped to it, so long texts are truncated."""
+    from nlptransfer.modeling.load import check_max_length, position_limit
+
+    if requested is not None:
+        check_max_length(config, requested)
+        return requested
+    limit = position_limit(config)
+    return min(saved, limit) if limit is not None else saved
+
+
 def cmd_predict(args: argparse.Namespace) -> list[dict]:
     from nlptransfer.runs import write_text_atomic
 
+    check_positive(args, "batch_size", "max_length")
     if bool(args.input) == bool(args.text):
         raise ConfigError('pass either --input FILE or --text "..." (one or more), not both and not neither')
     out = check_output(args.output, args.overwrite, (".jsonl", ".csv"))
@@ -194,7 +229,13 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
     )
     max_length, thresholds = run_settings(Path(args.model))
     rows = predict_rows(
-        model, tokenizer, config, texts, args.max_length or max_length, args.batch_size, thresholds
+        model,
+        tokenizer,
+        config,
+        texts,
+        inference_max_length(model.config, args.max_length, max_length),
+        args.batch_size,
+        thresholds,
     )
     if out is None:
         sys.stdout.write(format_rows(rows, "jsonl"))

@@ -10,13 +10,16 @@ from nlptransfer.modeling.classifier import (
     count_parameters,
     head_parameter_names,
     load_classifier,
+    load_trained_classifier,
     save_classifier,
 )
 from nlptransfer.modeling.load import (
+    check_max_length,
     load_config,
     load_model,
     load_peft_model,
     load_tokenizer,
+    position_limit,
     resolve,
 )
 
@@ -26,10 +29,13 @@ __all__ = [
     "count_parameters",
     "head_parameter_names",
     "load_classifier",
+    "load_trained_classifier",
     "save_classifier",
+    "check_max_length",
     "load_config",
     "load_model",
     "load_peft_model",
     "load_tokenizer",
+    "position_limit",
     "resolve",
 ]

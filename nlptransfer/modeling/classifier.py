@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ModelError
-from nlptransfer.modeling.load import load_config, load_model
+from nlptransfer.modeling.load import load_config, load_model, portable_name
 from nlptransfer.runs import RunWriter
 
 
@@ -69,6 +69,32 @@ def load_classifier(
         }
         model = load_model(
             AutoModelForSequenceClassification, name_or_path, **flags, **labels, ignore_mismatched_sizes=True
+        )
+    return model
+
+
+def load_trained_classifier(
+    name_or_path: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False
+) -> PreTrainedModel:
+    """A fine-tuned classifier exactly as saved (`load_model`); a folder that is not one (a bare encoder,
+    a domain-pretraining output: its head would be random) is one ModelError line naming what it is."""
+    name = str(name_or_path)
+    model, info = load_model(
+        AutoModelForSequenceClassification,
+        name,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        output_loading_info=True,
+    )
+    prefix = model.base_model_prefix + "."
+    head_missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
+    if head_missing:
+        archs = ", ".join(model.config.architectures or []) or model.config.model_type
+        raise ModelError(
+            f"{name!r} is not a trained classifier: it is a {archs} checkpoint without classification head "
+            f"weights ({', '.join(head_missing[:3])} missing), so every answer would come from a random head; "
+            "pass the output directory of a classification run, or fine-tune this model first "
+            "(nlptransfer run text_classification --model_name_or_path ...)"
         )
     return model
 
@@ -147,6 +173,10 @@ def save_classifier(
     top = Path(relpath)
     written = []
     if isinstance(model, PeftModel):
+        for peft_config in model.peft_config.values():  # the base, loadable from any working directory
+            recorded = peft_config.base_model_name_or_path or model.get_base_model().name_or_path
+            if recorded:
+                peft_config.base_model_name_or_path = portable_name(recorded)
         adapter = top / "adapter"
         written += run.save_pretrained(model, adapter)
         written += run.save_pretrained(model.base_model.config, adapter)  # id2label/label2id for the head

@@ -28,18 +28,69 @@ from pathlib import Path
 
 from nlptransfer import assets
 from nlptransfer.config import DEFAULT_MODEL
-from nlptransfer.errors import ModelError
+from nlptransfer.errors import ConfigError, ModelError
 
 logger = logging.getLogger("nlptransfer")
 
 PICKLED = (".bin", ".pt", ".pth")
-_LOAD_ERRORS = (OSError, ValueError, TypeError, pickle.UnpicklingError)
+try:  # a truncated or corrupt *.safetensors file
+    from safetensors import SafetensorError
+except ImportError:  # pragma: no cover - safetensors ships with transformers
+    SafetensorError = OSError
+_LOAD_ERRORS = (OSError, ValueError, TypeError, pickle.UnpicklingError, SafetensorError)
 _warned: set[str] = set()
 
 
 def resolve(name_or_path: str) -> str:
     """An embedded model alias -> its cached asset folder (fetched if needed); anything else unchanged."""
     return assets.resolve_model(str(name_or_path))
+
+
+def portable_name(name_or_path: str) -> str:
+    """How a run records the model it started from, so that loading it later does not depend on the working
+    directory: an existing local folder -> its absolute path (the embedded alias when it is the cached copy
+    of an embedded model); a Hub id or alias -> unchanged."""
+    text = str(name_or_path)
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        return text
+    folder = folder.resolve()
+    for alias, key in assets.embedded_models().items():
+        try:
+            if assets.asset_dir(key).resolve() == folder:
+                return alias
+        except (OSError, ValueError):
+            continue
+    return str(folder)
+
+
+def adapter_base(adapter_dir: str | Path, recorded: str) -> tuple[str, str]:
+    """(base model to load, hint for a failure) of the base an adapter's adapter_config.json records.
+
+    A recorded absolute path that does not exist is one ModelError line; a relative one (adapters saved
+    before bases were recorded absolute) is read relative to the current directory, with a warning."""
+    spec_file = Path(adapter_dir) / "adapter_config.json"
+    fix = (
+        f"set base_model_name_or_path in {spec_file} to the base model's folder (an absolute path) or its "
+        "Hub id"
+    )
+    folder = Path(recorded).expanduser()
+    if folder.is_absolute():
+        if not folder.is_dir():
+            raise ModelError(
+                f"the adapter in {adapter_dir} was trained on base model {recorded!r}, which does not exist "
+                f"here; {fix}"
+            )
+    elif folder.is_dir():
+        logger.warning(
+            "adapter %s records its base model as the relative path %r; using %s (from the current "
+            "directory): if that is not the base it was trained on, %s",
+            adapter_dir,
+            recorded,
+            folder.resolve(),
+            fix,
+        )
+    return recorded, f"the adapter in {adapter_dir} records base model {recorded!r}; {fix}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,6 +174,11 @@ def _failure(name: str, path: str, err: Exception, what: str, allow_pickle: bool
             f"model {name!r}: torch refused to unpickle its pickled weights ({_first_line(err)[:160]}); the "
             "file is corrupt or holds code, not just tensors: use safetensors weights from a trusted source"
         )
+    if isinstance(err, SafetensorError) or "deserializing header" in text:
+        return ModelError(
+            f"model {name!r}: its safetensors weights are truncated or corrupt ({_first_line(err)[:160]}); "
+            "copy or download the model folder again"
+        )
     if isinstance(err, OSError) and not allow_pickle and ".bin" in text:
         return _pickle_refused(name)
     if isinstance(err, OSError) and not Path(path).expanduser().is_dir():
@@ -132,6 +188,38 @@ def _failure(name: str, path: str, err: Exception, what: str, allow_pickle: bool
 
 # ----------------------------------------------------------------------------------------------
 # loaders
+
+
+# position embeddings offset by padding_idx + 1 (RoBERTa and its relatives): 514 rows hold 512 tokens
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer", "ernie_m", "mpnet", "data2vec-text")
+
+
+def position_limit(config) -> int | None:
+    """The most tokens `config`'s model takes (its learned position embeddings), or None when unbounded
+    (relative positions, e.g. T5)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
+        pad = getattr(config, "pad_token_id", None)
+        limit -= (pad if isinstance(pad, int) and pad >= 0 else 1) + 1
+    return limit
+
+
+def check_max_length(config, max_length: int, flag: str = "--max_length") -> None:
+    """One ConfigError line when `max_length` is below 1 or above the model's position limit (which would
+    crash on the first long text, mid-training or mid-prediction)."""
+    if max_length is None:
+        return
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise ConfigError(f"{flag} {max_length!r} must be a whole number of at least 1; pass e.g. {flag} 128")
+    limit = position_limit(config)
+    if limit is not None and max_length > limit:
+        name = getattr(config, "_name_or_path", "") or getattr(config, "model_type", "the model")
+        raise ConfigError(
+            f"{flag} {max_length} is more tokens than model {name!r} takes ({limit} positions); "
+            f"pass {flag} {limit} or less"
+        )
 
 
 def load_config(
@@ -157,9 +245,34 @@ def load_tokenizer(
     name = str(name_or_path)
     path = _prepare(name, trust_remote_code)
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except _LOAD_ERRORS as err:
         raise _failure(name, path, err, "a tokenizer", True, hint) from err
+    check_tokenizer(tokenizer, name)
+    return tokenizer
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def check_tokenizer(tokenizer, name: str) -> None:
+    """Refuse a tokenizer with no vocabulary beyond its special tokens (transformers 5 builds one, silently,
+    for a model folder without tokenizer files: every word would become [UNK])."""
+    try:
+        vocab = tokenizer.get_vocab()
+    except (AttributeError, NotImplementedError, TypeError, ValueError):
+        return  # a tokenizer without a vocabulary listing (byte-level etc.): nothing to judge
+    special = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    if vocab and len(set(vocab) - special) > 0:
+        return
+    folder = Path(name).expanduser()
+    where = f"{name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:4])}, ...)"
+    if not folder.is_dir():
+        where = f"the tokenizer of {name!r} has an empty vocabulary"
+    raise ModelError(
+        f"{where}: its tokenizer would map every word to the unknown token; copy the tokenizer files of the "
+        "model it was trained from into the folder (tokenizer.save_pretrained(folder))"
+    )
 
 
 def load_model(
@@ -230,8 +343,14 @@ def load_peft_model(
         base = spec.get("base_model_name_or_path")
         if not base or auto_class is None:
             raise ModelError(f"adapter {name!r} names no base model; load the base and pass base_model")
+        base, hint = adapter_base(folder, base)
         base_model = load_model(
-            auto_class, base, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, config=config
+            auto_class,
+            base,
+            allow_pickle=allow_pickle,
+            trust_remote_code=trust_remote_code,
+            config=config,
+            hint=hint,
         )
     try:
         return PeftModel.from_pretrained(base_model, folder, **kwargs)

@@ -1,0 +1,215 @@
+"""Issue 15, the loading side: a model folder the tool cannot use as asked is one `error:` line (exit 2),
+never a traceback or a silently wrong answer: no tokenizer files, truncated weights, not a classifier, bad
+predict/explain numbers, --max_length beyond the model, an adapter's base model that moved."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tiny import tiny_model_dir
+from transformers import AutoTokenizer
+
+from nlptransfer import ModelArguments, ModelError, TransferArguments, cli
+from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
+
+LABELS = ["negative", "positive"]
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(model_dir, tmp_path_factory):
+    """A run's output directory: a tiny classifier with its labels, safetensors weights and tokenizer."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    model = build_classifier(ModelArguments(str(model_dir)), TransferArguments(), LABELS)
+    save_classifier(model, AutoTokenizer.from_pretrained(model_dir), out)
+    return out
+
+
+def _error(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(a) for a in argv])
+    assert info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: ") and not any("Traceback" in x for x in lines), lines
+    return lines[-1]
+
+
+def _without_tokenizer(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    for name in TOKENIZER_FILES:
+        (dest / name).unlink(missing_ok=True)
+    return dest
+
+
+# ---- #7 a folder without tokenizer files ------------------------------------------------------
+
+
+def test_folder_without_tokenizer_files_is_refused(model_dir, tmp_path):
+    bare = _without_tokenizer(model_dir, tmp_path / "bare")
+    with pytest.raises(ModelError, match="no tokenizer files"):
+        load_tokenizer(bare)
+    assert len(load_tokenizer(model_dir)) > 5  # a real one still loads
+
+
+def test_predict_on_a_run_without_tokenizer_files_is_one_line(run_dir, tmp_path, capsys):
+    bare = _without_tokenizer(run_dir, tmp_path / "bare")
+    line = _error(capsys, ["predict", "--model", bare, "--text", "good movie"])
+    assert "no tokenizer files" in line and str(bare) in line
+
+
+# ---- #17 truncated safetensors ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep", [0.5, 20])
+def test_truncated_safetensors_is_one_line(run_dir, tmp_path, capsys, keep):
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    data = (run_dir / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: int(len(data) * keep) if keep < 1 else keep])
+    line = _error(capsys, ["predict", "--model", broken, "--text", "good movie"])
+    assert "truncated or corrupt" in line and str(broken) in line
+    with pytest.raises(ModelError, match="truncated or corrupt"):
+        build_classifier(ModelArguments(str(broken)), TransferArguments(), LABELS)
+
+
+# ---- #8 a model that is not a classifier -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mlm_dir(model_dir, tmp_path_factory):
+    """A domain-pretraining output: a masked-LM checkpoint with its tokenizer, no classification head."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    out = tmp_path_factory.mktemp("mlm") / "mlm"
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig.from_pretrained(model_dir)).save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("command", ["predict", "explain"])
+@pytest.mark.parametrize("which", ["mlm", "encoder"])
+def test_a_model_that_is_not_a_classifier_is_refused(mlm_dir, model_dir, capsys, command, which):
+    pytest.importorskip("captum") if command == "explain" else None
+    folder = mlm_dir if which == "mlm" else model_dir
+    line = _error(capsys, [command, "--model", folder, "--text", "good movie"])
+    assert "is not a trained classifier" in line
+    assert ("BertForMaskedLM" if which == "mlm" else "BertModel") in line
+
+
+def test_a_trained_classifier_still_predicts(run_dir):
+    rows = cli.cli(["predict", "--model", str(run_dir), "--text", "good movie"])
+    assert rows[0]["label"] in LABELS
+
+
+# ---- #16 numbers that must be positive -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command,flag,value",
+    [
+        ("predict", "--batch_size", "0"),
+        ("predict", "--batch_size", "-3"),
+        ("predict", "--max_length", "0"),
+        ("explain", "--steps", "0"),
+        ("explain", "--steps", "-1"),
+        ("explain", "--max_length", "0"),
+    ],
+)
+def test_zero_or_negative_numbers_are_one_line(run_dir, capsys, command, flag, value):
+    line = _error(capsys, [command, "--model", run_dir, "--text", "good movie", flag, value])
+    assert f"{flag} {value}" in line and "at least 1" in line
+
+
+# ---- #14 --max_length beyond the model's positions --------------------------------------------
+
+LONG = " ".join(["good movie but the plot was dull"] * 30)  # ~210 tokens; the tiny model takes 64
+
+
+@pytest.mark.parametrize("command", ["predict", "explain"])
+def test_max_length_above_the_position_limit_is_one_line(run_dir, capsys, command):
+    line = _error(capsys, [command, "--model", run_dir, "--text", LONG, "--max_length", "100"])
+    assert "--max_length 100" in line and "64 positions" in line and "--max_length 64 or less" in line
+
+
+def test_long_texts_are_truncated_to_the_model_limit_by_default(run_dir):
+    # the run saved no max_length: the default 128 is above the tiny model's 64 positions
+    rows = cli.cli(["predict", "--model", str(run_dir), "--text", LONG, "--text", "good"])
+    assert [r["label"] in LABELS for r in rows] == [True, True]
+    pytest.importorskip("captum")
+    assert cli.cli(["explain", "--model", str(run_dir), "--text", LONG, "--steps", "2"])["label"] in LABELS
+
+
+def test_check_max_length(model_dir):
+    from transformers import AutoConfig, RobertaConfig
+
+    from nlptransfer import ConfigError
+    from nlptransfer.modeling import check_max_length, position_limit
+
+    config = AutoConfig.from_pretrained(model_dir)
+    check_max_length(config, 64)
+    for bad in (65, 0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="--max_length"):
+            check_max_length(config, bad)
+    assert position_limit(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+
+
+# ---- #6 an adapter's base model is recorded so that it loads from any directory -------------------
+
+
+@pytest.fixture()
+def adapter_run(model_dir, tmp_path, monkeypatch):
+    """An adapter-only run trained from the base given as a path relative to the working directory."""
+    work = tmp_path / "work"
+    shutil.copytree(model_dir, work / "models" / "base")
+    monkeypatch.chdir(work)
+    transfer = TransferArguments(strategy="lora", target_modules=["query", "value"])
+    model = build_classifier(ModelArguments("models/base"), transfer, LABELS)
+    save_classifier(model, AutoTokenizer.from_pretrained("models/base"), work / "run", merge_adapters=False)
+    return work
+
+
+def _recorded(folder: Path) -> str:
+    import json
+
+    return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+
+
+def test_adapter_records_the_base_as_an_absolute_path(adapter_run, tmp_path, monkeypatch):
+    base = adapter_run / "models" / "base"
+    assert _recorded(adapter_run / "run") == str(base.resolve())
+    assert _recorded(adapter_run / "run" / "adapter") == str(base.resolve())
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "models").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    rows = cli.cli(["predict", "--model", str(adapter_run / "run"), "--text", "good movie"])
+    assert rows[0]["label"] in LABELS
+
+
+def test_adapter_whose_base_moved_is_one_line(adapter_run, capsys):
+    base = adapter_run / "models" / "base"
+    shutil.move(base, adapter_run / "models" / "moved")
+    line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
+    assert str(base.resolve()) in line and "base_model_name_or_path" in line
+
+
+def test_adapter_with_a_relative_base_from_another_directory_is_one_line(
+    adapter_run, tmp_path, capsys, monkeypatch
+):
+    import json
+
+    spec_file = adapter_run / "run" / "adapter_config.json"
+    spec = json.loads(spec_file.read_text())
+    spec["base_model_name_or_path"] = "models/base"  # as adapters saved before the fix recorded it
+    spec_file.write_text(json.dumps(spec))
+    monkeypatch.chdir(tmp_path)
+    line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
+    assert "'models/base'" in line and "base_model_name_or_path" in line
