@@ -47,6 +47,39 @@ def run_status(path: str | Path) -> str | None:
     return read_marker(path).get("status")
 
 
+def _folder_problem(path: Path) -> str | None:
+    """Why a run cannot create or write the folder `path` (one line naming the fix), or None."""
+    if path.is_symlink() and not path.exists():
+        missing = os.readlink(path)
+        return (
+            f"output_dir {str(path)!r} is a symlink to the missing {missing!r}; remove it or choose another"
+        )
+    if path.exists() and not path.is_dir():
+        return f"output_dir {str(path)!r} is a file; pass a directory path to --output_dir"
+    existing = path
+    for parent in path.parents:  # the nearest existing ancestor must be a writable folder
+        if parent.is_symlink() and not parent.exists():
+            missing = os.readlink(parent)
+            return f"{str(parent)!r} (a parent of output_dir) is a symlink to the missing {missing!r}; fix it"
+        if parent.exists() or parent == parent.parent:
+            if not path.exists():
+                existing = parent
+            break
+    if not existing.is_dir():
+        where = f"{str(existing)!r} (a parent of output_dir {str(path)!r})"
+        return f"{where} is a file, not a folder; choose another --output_dir"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        which = f"output_dir {str(path)!r}"
+        if existing != path:
+            which = f"the folder {str(existing)!r} (a parent of output_dir {str(path)!r})"
+        return f"{which} is not writable; fix its permissions or choose another --output_dir"
+    marker = path / MARKER
+    if (marker.exists() or marker.is_symlink()) and (marker.is_symlink() or not marker.is_file()):
+        kind = "a symlink" if marker.is_symlink() else "a folder"
+        return f"{str(marker)!r} is {kind}, not a run record; move it away or choose another --output_dir"
+    return None
+
+
 def _entries(path: Path) -> list[str]:
     """Every file under `path` (relative posix paths, sorted), symlinks included but never followed."""
     found = []
@@ -109,8 +142,8 @@ def check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:
 
 
 def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
-    if path.exists() and not path.is_dir():
-        raise OutputDirError(f"output_dir {str(path)!r} is a file; pass a directory path to --output_dir")
+    if problem := _folder_problem(path):
+        raise OutputDirError(problem)
     existing = list(path.iterdir()) if path.is_dir() else []
     status = run_status(path)
     unfinished = status in ("running", "failed")

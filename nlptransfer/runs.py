@@ -48,6 +48,23 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, overwrite: bool = True)
     `overwrite=False` never replaces an existing file, even one created meanwhile (OutputDirError).
     """
     path = Path(path)
+    try:
+        return _write_bytes_atomic(path, data, overwrite)
+    except OutputDirError:
+        raise
+    except OSError as err:
+        raise OutputDirError(
+            f"cannot write {path}: {err.strerror or err}; check that its folder exists, is a folder and is "
+            "writable (and the disk is not full), or choose another output path"
+        ) from err
+
+
+def _write_bytes_atomic(path: Path, data: bytes, overwrite: bool) -> Path:
+    if path.is_symlink() and not path.exists():
+        raise OutputDirError(
+            f"{path} is a symlink to the missing {os.readlink(path)!r}; nothing is written through a "
+            "dangling symlink: remove it or choose another path"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

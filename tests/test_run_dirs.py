@@ -5,14 +5,18 @@ ends in one `error:` line with exit code 2 and nothing written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from tiny import sentiment_rows, tiny_model_dir, write_csv
 
 from nlptransfer import cli
-from nlptransfer.errors import run_cli
+from nlptransfer.errors import OutputDirError, run_cli
 from nlptransfer.recipes import sentiment
 from nlptransfer.runs import RunWriter
 
@@ -137,3 +141,109 @@ def test_overwriting_removes_only_listed_files_inside_output_dir(tmp_path):
         run.write_text("kept.txt", "new")
     assert outside.read_text() == "keep"
     assert _files(out) == {"run.json", "kept.txt"} and (out / "kept.txt").read_text() == "new"
+
+
+# ---- #15: output folder problems end in one line ------------------------------------------------
+
+
+def _bad_output_dirs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("x")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "missing", target_is_directory=True)
+    marker_folder = tmp_path / "marker_folder"
+    (marker_folder / "run.json").mkdir(parents=True)
+    return {
+        "output_dir-is-a-file": (a_file, "is a file"),
+        "parent-is-a-file": (a_file / "out", "is a file, not a folder"),
+        "grandparent-is-a-file": (a_file / "sub" / "out", "is a file, not a folder"),
+        "dangling-symlink": (dangling, "symlink to the missing"),
+        "under-a-dangling-symlink": (dangling / "out", "symlink to the missing"),
+        "run.json-is-a-folder": (marker_folder, "is a folder, not a run record"),
+    }
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "output_dir-is-a-file",
+        "parent-is-a-file",
+        "grandparent-is-a-file",
+        "dangling-symlink",
+        "under-a-dangling-symlink",
+        "run.json-is-a-folder",
+    ],
+)
+def test_an_unusable_output_dir_is_one_line(model_dir, data_csv, tmp_path, capsys, case, overwrite):
+    out, expected = _bad_output_dirs(tmp_path)[case]
+    before = _files(tmp_path)
+    extra = ("--overwrite_output_dir", "true") if overwrite else ()
+    err = _one_line_error(capsys, _argv(model_dir, data_csv, out, *extra))
+    assert expected in err, err
+    assert _files(tmp_path) == before and not (tmp_path / "missing").exists()
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path):
+    """`folder` unwritable: chmod 555 for a regular user; as root (whom chmod does not stop) a read-only bind
+    mount of the folder onto itself, unmounted afterwards (skipped when mounting is not allowed)."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    mount = shutil.which("mount")
+    done = mount and subprocess.run(
+        [mount, "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True, check=False
+    )
+    if not done or done.returncode != 0 or os.access(folder, os.W_OK):
+        if done and done.returncode == 0:
+            subprocess.run(["umount", str(folder)], check=False)
+        pytest.skip(
+            "running as root without permission for a read-only bind mount: cannot make a folder unwritable"
+        )
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("sub", ["", "new/out"], ids=["output_dir", "parent"])
+def test_an_unwritable_output_dir_is_one_line(model_dir, data_csv, tmp_path, capsys, sub):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with _read_only(locked):
+        err = _one_line_error(capsys, _argv(model_dir, data_csv, locked / sub if sub else locked))
+    assert "not writable" in err and not list(locked.iterdir())
+
+
+def test_a_write_error_mid_run_is_one_line(tmp_path):
+    """The root of every write (disk full, a folder where a file goes): an OutputDirError, not an OSError."""
+    out = tmp_path / "out"
+    with pytest.raises(OutputDirError, match="cannot write"), RunWriter.start(out, "test") as run:
+        (out / "taken").mkdir()
+        (out / "taken" / "x").write_text("x")
+        run.write_text("taken", "a folder is in the way")
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+
+# ---- nlptransfer cp -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["missing.yaml", "nowhere/x.yaml"])
+def test_cp_refuses_a_dangling_symlink(tmp_path, capsys, target):
+    link = tmp_path / "mine.yaml"
+    link.symlink_to(tmp_path / target)
+    err = _one_line_error(capsys, ["cp", "sentiment/minilm_lora", str(link)], main=cli.cli)
+    assert "symlink" in err and str(link) in err
+    assert link.is_symlink() and not (tmp_path / target).exists() and not (tmp_path / "nowhere").exists()
+
+
+def test_cp_refuses_a_dangling_symlink_as_folder(tmp_path, capsys):
+    link = tmp_path / "configs"
+    link.symlink_to(tmp_path / "nodir", target_is_directory=True)
+    err = _one_line_error(capsys, ["cp", "sentiment/minilm_lora", f"{link}/"], main=cli.cli)
+    assert "symlink" in err and not (tmp_path / "nodir").exists()
