@@ -8,9 +8,12 @@
 
 A run directory holds `run.json`: which recipe wrote it, whether the run finished (`running`, `complete`,
 `failed`) and the files it wrote. A directory that holds anything else is refused unless
-`--overwrite_output_dir`; even then only files a previous nlptransfer run wrote are replaced, nothing is
-deleted. Under `accelerate launch` every process checks the directory, only the main one writes, the
-others wait at barriers. Every path a run writes must stay inside its output directory.
+`--overwrite_output_dir`, and even then only when every file in it is listed in the run.json of a previous
+run (anything else there is the user's: refused, naming the files). Overwriting removes the previous run's
+listed files at the start (never any other file), so no stale file of the old run (a top-level
+`adapter_config.json` of a LoRA run) survives beside the new one, and a crash leaves only the new run's
+files. Under `accelerate launch` every process checks the directory, only the main one writes, the others
+wait at barriers. Every path a run writes must stay inside its output directory.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from typing import Any
 import yaml
 
 from nlptransfer.errors import OutputDirError
+from nlptransfer.run_dirs import MARKER, check_output_dir, last_checkpoint, read_marker, remove_previous_run
+from nlptransfer.run_dirs import run_status as run_status  # re-exported: `from nlptransfer.runs import ...`
 
-MARKER = "run.json"
 logger = logging.getLogger("nlptransfer")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process umask (the only portable way is to set and restore it)
@@ -44,6 +48,23 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, overwrite: bool = True)
     `overwrite=False` never replaces an existing file, even one created meanwhile (OutputDirError).
     """
     path = Path(path)
+    try:
+        return _write_bytes_atomic(path, data, overwrite)
+    except OutputDirError:
+        raise
+    except OSError as err:
+        raise OutputDirError(
+            f"cannot write {path}: {err.strerror or err}; check that its folder exists, is a folder and is "
+            "writable (and the disk is not full), or choose another output path"
+        ) from err
+
+
+def _write_bytes_atomic(path: Path, data: bytes, overwrite: bool) -> Path:
+    if path.is_symlink() and not path.exists():
+        raise OutputDirError(
+            f"{path} is a symlink to the missing {os.readlink(path)!r}; nothing is written through a "
+            "dangling symlink: remove it or choose another path"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -105,76 +126,6 @@ def wait_for_everyone() -> None:
 # run directories
 
 
-def last_checkpoint(path: str | Path) -> Path | None:
-    """The newest complete `checkpoint-<step>` folder in `path`, or None.
-
-    The Trainer writes `trainer_state.json` last, so a checkpoint cut short by a crash (no state file)
-    is skipped in favour of the one before it.
-    """
-    path = Path(path)
-    steps = []
-    for p in path.glob("checkpoint-*") if path.is_dir() else []:
-        suffix = p.name.removeprefix("checkpoint-")
-        if p.is_dir() and suffix.isdigit() and (p / "trainer_state.json").is_file():
-            steps.append((int(suffix), p))
-    return max(steps)[1] if steps else None
-
-
-def read_marker(path: str | Path) -> dict:
-    """The run.json of the run directory `path`, or {} when there is none (or it is unreadable)."""
-    try:
-        record = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def run_status(path: str | Path) -> str | None:
-    """`status` of the run.json in `path` ("running", "complete" or "failed"), or None when there is none."""
-    return read_marker(path).get("status")
-
-
-def _check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:
-    """Refuse a directory this run must not write into (OutputDirError); True when resuming into it.
-
-    `resume=True` accepts an unfinished run (run.json status "running" or "failed") that has a complete
-    checkpoint: the directory is kept as it is (nothing deleted) and the run continues.
-    """
-    if path.exists() and not path.is_dir():
-        raise OutputDirError(f"output_dir {str(path)!r} is a file; pass a directory path to --output_dir")
-    existing = list(path.iterdir()) if path.is_dir() else []
-    status = run_status(path)
-    unfinished = status in ("running", "failed")
-    if resume:
-        if unfinished and last_checkpoint(path) is not None:
-            return True
-        if status == "complete":
-            raise OutputDirError(
-                f"output_dir {str(path)!r} holds a finished run, nothing to resume; drop --resume, or choose "
-                "a new --output_dir"
-            )
-        if existing or unfinished:
-            raise OutputDirError(
-                f"output_dir {str(path)!r} holds no checkpoint-* folder to resume from; the interrupted run "
-                "needs --save_strategy steps (or epoch) to be resumable: drop --resume and pass "
-                "--overwrite_output_dir, or choose a new --output_dir"
-            )
-        return False  # an empty or missing directory: nothing to resume, start afresh
-    if existing and not overwrite:
-        if unfinished and last_checkpoint(path) is not None:
-            raise OutputDirError(
-                f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
-                "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "
-                "over (only files nlptransfer wrote get replaced)"
-            )
-        what = "a previous run" if status else f"{len(existing)} file(s) not written by this run"
-        raise OutputDirError(
-            f"output_dir {str(path)!r} already holds {what}; choose a new --output_dir or pass "
-            f"--overwrite_output_dir (only files nlptransfer wrote get replaced)"
-        )
-    return False
-
-
 class RunWriter:
     """Writes the files of one output directory and records each one; only the main process writes.
 
@@ -208,19 +159,31 @@ class RunWriter:
         writes run.json (status "running") while the others wait.
         """
         run = cls(output_dir)
-        run.resumed = _check_output_dir(run.output_dir, overwrite, resume)
+        run.resumed = check_output_dir(run.output_dir, overwrite, resume)
         wait_for_everyone()  # every process has checked the directory before the main one writes into it
         previous = read_marker(run.output_dir) if run.resumed else {}
         run.started = previous.get("started") or time.time()
-        if not run.resumed:  # a resumed run's checkpoints are its own
-            run._before = run._trainer_files()
         if run.is_main:
-            run.output_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                if overwrite and not run.resumed and run.output_dir.is_dir():
+                    removed = remove_previous_run(run.output_dir)
+                    if removed:
+                        logger.info(
+                            "removed %d file(s) of the previous run in %s", len(removed), run.output_dir
+                        )
+                run.output_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise OutputDirError(
+                    f"cannot prepare output_dir {str(run.output_dir)!r}: {err.strerror or err}; fix its "
+                    "permissions or choose another --output_dir"
+                ) from err
             record = {"recipe": recipe, "status": "running", "started": run.started, "files": []}
             if run.resumed:
                 record["resumed"] = time.time()
             write_json_atomic(run.output_dir / MARKER, record)
         wait_for_everyone()
+        if not run.resumed:  # a resumed run's checkpoints are its own (an overwritten run's are gone)
+            run._before = run._trainer_files()
         return run
 
     @classmethod

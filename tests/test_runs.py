@@ -146,7 +146,7 @@ def test_a_previous_runs_files_are_not_listed(tmp_path):
         run.write_text("new.txt", "new")
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "complete" and record["files"] == ["new.txt"]
-    assert (out / "old.txt").read_text() == "old"  # nothing deleted
+    assert _files(out) == {"run.json", "new.txt"}  # the previous run's own files are gone (issue 15 #3)
 
 
 def test_save_pretrained_records_exactly_what_it_wrote(model_dir, tmp_path):

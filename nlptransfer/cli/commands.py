@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from nlptransfer.cli.common import Subcommand, check_output
@@ -96,8 +97,16 @@ def cmd_cp(args: argparse.Namespace) -> None:
         key = matches[0]
     src = configs[key]
     dest = Path(args.dest)
+    for path in (dest, *dest.parents):  # never write through (or into) a symlink to nothing
+        if path.is_symlink() and not path.exists():
+            raise OutputDirError(
+                f"{path} is a symlink to the missing {os.readlink(path)!r}; cp does not write through a "
+                "dangling symlink: remove it or choose another destination"
+            )
     if dest.is_dir() or args.dest.endswith(("/", "\\")):
         dest = dest / src.name
+    if dest.is_symlink():
+        raise OutputDirError(f"{dest} is a symlink; choose another destination (cp never overwrites)")
     if dest.exists():
         raise OutputDirError(f"{dest} already exists; choose another destination (cp never overwrites)")
     if not dest.parent.is_dir():

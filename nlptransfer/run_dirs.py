@@ -1,0 +1,190 @@
+"""Output directories before a run writes into them: which folder may hold a run, what a run.json says.
+
+A run directory holds `run.json` (see `nlptransfer.runs`). `check_output_dir` refuses, in one line, a folder
+a run must not write into: a file, a dangling symlink, a parent that is a file, an unwritable folder, a
+`run.json` that is not a file, a previous run without `--overwrite_output_dir`, and, even with it, any file
+that the previous run.json does not list (the user's own: named in the message). `remove_previous_run`
+removes exactly the files a previous run.json lists, never anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from nlptransfer.errors import OutputDirError
+
+MARKER = "run.json"
+
+
+def last_checkpoint(path: str | Path) -> Path | None:
+    """The newest complete `checkpoint-<step>` folder in `path`, or None.
+
+    The Trainer writes `trainer_state.json` last, so a checkpoint cut short by a crash (no state file)
+    is skipped in favour of the one before it.
+    """
+    path = Path(path)
+    steps = []
+    for p in path.glob("checkpoint-*") if path.is_dir() else []:
+        suffix = p.name.removeprefix("checkpoint-")
+        if p.is_dir() and suffix.isdigit() and (p / "trainer_state.json").is_file():
+            steps.append((int(suffix), p))
+    return max(steps)[1] if steps else None
+
+
+def read_marker(path: str | Path) -> dict:
+    """The run.json of the run directory `path`, or {} when there is none (or it is unreadable)."""
+    try:
+        record = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def run_status(path: str | Path) -> str | None:
+    """`status` of the run.json in `path` ("running", "complete" or "failed"), or None when there is none."""
+    return read_marker(path).get("status")
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why a run cannot create or write the folder `path` (one line naming the fix), or None."""
+    if path.is_symlink() and not path.exists():
+        missing = os.readlink(path)
+        return (
+            f"output_dir {str(path)!r} is a symlink to the missing {missing!r}; remove it or choose another"
+        )
+    if path.exists() and not path.is_dir():
+        return f"output_dir {str(path)!r} is a file; pass a directory path to --output_dir"
+    existing = path
+    for parent in path.parents:  # the nearest existing ancestor must be a writable folder
+        if parent.is_symlink() and not parent.exists():
+            missing = os.readlink(parent)
+            return f"{str(parent)!r} (a parent of output_dir) is a symlink to the missing {missing!r}; fix it"
+        if parent.exists() or parent == parent.parent:
+            if not path.exists():
+                existing = parent
+            break
+    if not existing.is_dir():
+        where = f"{str(existing)!r} (a parent of output_dir {str(path)!r})"
+        return f"{where} is a file, not a folder; choose another --output_dir"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        which = f"output_dir {str(path)!r}"
+        if existing != path:
+            which = f"the folder {str(existing)!r} (a parent of output_dir {str(path)!r})"
+        return f"{which} is not writable; fix its permissions or choose another --output_dir"
+    marker = path / MARKER
+    if (marker.exists() or marker.is_symlink()) and (marker.is_symlink() or not marker.is_file()):
+        kind = "a symlink" if marker.is_symlink() else "a folder"
+        return f"{str(marker)!r} is {kind}, not a run record; move it away or choose another --output_dir"
+    return None
+
+
+def _entries(path: Path) -> list[str]:
+    """Every file under `path` (relative posix paths, sorted), symlinks included but never followed."""
+    found = []
+    for root, dirs, files in os.walk(path):
+        here = Path(root)
+        links = [d for d in dirs if (here / d).is_symlink()]
+        dirs[:] = [d for d in dirs if d not in links]
+        found += [(here / name).relative_to(path).as_posix() for name in files + links]
+    return sorted(found)
+
+
+def _listed_files(path: Path) -> set[str]:
+    """The files the run.json in `path` lists (a previous run's own files)."""
+    files = read_marker(path).get("files")
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+
+
+def _not_ours(path: Path) -> list[str]:
+    """Files in `path` that no run.json there lists: the user's, never replaced or removed."""
+    listed = _listed_files(path) | {MARKER}
+    return [f for f in _entries(path) if f not in listed]
+
+
+def remove_previous_run(path: Path) -> list[str]:
+    """Remove the files the previous run.json lists (only those, and only inside `path`, never through a
+    symlinked folder), then the folders that left empty. Returns what was removed."""
+    root = path.resolve()
+    listed = _listed_files(path)
+    removed = []
+    for rel in _entries(path):
+        if rel not in listed or rel == MARKER:
+            continue
+        target = path / rel
+        if not target.parent.resolve().is_relative_to(root):
+            continue
+        target.unlink()
+        removed.append(rel)
+        for parent in target.parents:
+            if parent.resolve() == root:
+                break
+            try:
+                parent.rmdir()  # only an empty folder
+            except OSError:
+                break
+    return removed
+
+
+def check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:
+    """Refuse a directory this run must not write into (OutputDirError); True when resuming into it.
+
+    `resume=True` accepts an unfinished run (run.json status "running" or "failed") that has a complete
+    checkpoint: the directory is kept as it is (nothing deleted) and the run continues.
+    """
+    try:
+        return _check_unsafe(path, overwrite, resume)
+    except OSError as err:
+        raise OutputDirError(
+            f"cannot check output_dir {str(path)!r}: {err.strerror or err}; choose another --output_dir"
+        ) from err
+
+
+def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
+    if problem := _folder_problem(path):
+        raise OutputDirError(problem)
+    existing = list(path.iterdir()) if path.is_dir() else []
+    status = run_status(path)
+    unfinished = status in ("running", "failed")
+    if resume:
+        if unfinished and last_checkpoint(path) is not None:
+            return True
+        if status == "complete":
+            raise OutputDirError(
+                f"output_dir {str(path)!r} holds a finished run, nothing to resume; drop --resume, or choose "
+                "a new --output_dir"
+            )
+        if existing or unfinished:
+            raise OutputDirError(
+                f"output_dir {str(path)!r} holds no checkpoint-* folder to resume from; the interrupted run "
+                "needs --save_strategy steps (or epoch) to be resumable: drop --resume and pass "
+                "--overwrite_output_dir, or choose a new --output_dir"
+            )
+        return False  # an empty or missing directory: nothing to resume, start afresh
+    if existing and not overwrite:
+        if unfinished and last_checkpoint(path) is not None:
+            raise OutputDirError(
+                f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
+                "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "
+                "over (only files nlptransfer wrote get replaced)"
+            )
+        what = "a previous run" if status else f"{len(existing)} file(s) not written by this run"
+        raise OutputDirError(
+            f"output_dir {str(path)!r} already holds {what}; choose a new --output_dir or pass "
+            f"--overwrite_output_dir (only files nlptransfer wrote get replaced)"
+        )
+    if existing and (foreign := _not_ours(path)):
+        whose = (
+            "no run.json lists"
+            if status
+            else "and no run.json (it is not an nlptransfer run directory); their names"
+        )
+        if status == "running":
+            whose += " (a run killed before it finished lists none of its files)"
+        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+        raise OutputDirError(
+            f"output_dir {str(path)!r} holds {len(foreign)} file(s) {whose}: {shown}; --overwrite_output_dir "
+            "replaces only a previous run's own files: move these away, or choose a new --output_dir"
+        )
+    return False
