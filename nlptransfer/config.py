@@ -95,6 +95,13 @@ class DataArguments:
             "protocol: VADER 0.5 as in the paper, PubMed 0.2, local files 0.2)."
         },
     )
+    normalize_labels: bool = field(
+        default=False,
+        metadata={
+            "help": "Strip surrounding whitespace and casefold string labels, so 'Positive' and 'positive ' "
+            "are one class. Off: such labels stay separate classes, with a warning naming them."
+        },
+    )
     split_seed: int = field(default=42, metadata={"help": "Seed of the train/validation/test split."})
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use at most this many training examples (seeded subsample)."}
