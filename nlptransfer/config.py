@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
 
 STRATEGIES = ("full", "frozen", "lora", "ia3", "prompt_tuning")
@@ -94,6 +95,13 @@ class DataArguments:
             "protocol: VADER 0.5 as in the paper, PubMed 0.2, local files 0.2)."
         },
     )
+    normalize_labels: bool = field(
+        default=False,
+        metadata={
+            "help": "Strip surrounding whitespace and casefold string labels, so 'Positive' and 'positive ' "
+            "are one class. Off: such labels stay separate classes, with a warning naming them."
+        },
+    )
     split_seed: int = field(default=42, metadata={"help": "Seed of the train/validation/test split."})
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use at most this many training examples (seeded subsample)."}
@@ -104,6 +112,8 @@ class DataArguments:
     )
 
     def __post_init__(self):
+        if self.split_seed < 0:
+            raise ConfigError(f"split_seed={self.split_seed} must be >= 0 (e.g. --split_seed 42)")
         if [d.lower() for d in self.eval_datasets] == ["none"]:
             self.eval_datasets = []
         for name in ("validation_fraction", "test_fraction"):
@@ -228,6 +238,8 @@ class RunArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        if self.seed < 0:
+            raise ConfigError(f"seed={self.seed} must be >= 0 (e.g. --seed 42)")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError(
                 f"num_train_epochs={self.num_train_epochs} trains nothing; pass --num_train_epochs > 0 "
@@ -297,6 +309,9 @@ class RecipeParser(HfArgumentParser):
             metavar="YAML",
             help=f"YAML file of settings (e.g. recipes/<recipe>/*.yaml){shipped}; flags override it.",
         )
+        for action in self._actions:  # NaN / inf pass float(); no setting means them
+            if action.type is float:
+                action.type = finite_float
         if self.defaults_file is not None:
             self.set_defaults(**self._read_yaml(self.defaults_file))
 
@@ -342,7 +357,11 @@ class RecipeParser(HfArgumentParser):
         for key in data:
             if key not in valid:
                 raise self._unknown(str(key), str(path))
-        return data
+        return {key: self._yaml_value(key, value, str(path)) for key, value in data.items()}
+
+    def _yaml_value(self, key: str, value: Any, where: str) -> Any:
+        action = next(a for a in self._actions if a.dest == key)
+        return yaml_value(key, value, where, action, field_types(self.dataclass_types, key))
 
 
 def _take_config(argv: list[str]) -> tuple[str | None, list[str]]:

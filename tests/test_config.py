@@ -171,7 +171,7 @@ def test_cli_overrides_yaml(tmp_path):
         ("stratgy: lora\n", [], "unknown config key 'stratgy'.*did you mean 'strategy'"),
         ("", ["--learning_rat", "1e-3"], "unknown config key 'learning_rat'.*did you mean 'learning_rate'"),
         ("", ["--strat", "full"], "did you mean 'strategy'"),  # no silent abbreviations
-        ("strategy: bitfit\n", [], "unknown strategy 'bitfit'; choose one of full, frozen"),
+        ("strategy: bitfit\n", [], "'strategy'.* value 'bitfit'; expected one of full, frozen"),
         ("", ["--strategy", "bitfit"], "invalid choice: 'bitfit'"),
         ("", ["--learning_rate", "fast"], "invalid float value: 'fast'"),
         ("- a\n- b\n", [], "must hold a mapping"),
@@ -185,6 +185,71 @@ def test_bad_config(tmp_path, yaml_text, argv, match):
     with pytest.raises(ConfigError, match=match) as err:
         sentiment.make_parser().parse(["--config", str(cfg), *argv])
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "match"),
+    [
+        ("learning_rate: null\n", r"'learning_rate'.* value null \(null is not allowed\); expected a finite"),
+        ("learning_rate: .nan\n", r"'learning_rate'.* value nan; expected a finite number"),
+        ("learning_rate: .inf\n", r"'learning_rate'.* value inf; expected a finite number"),
+        ("learning_rate: fast\n", r"'learning_rate'.* value 'fast'; expected a finite number"),
+        ("per_device_train_batch_size: 8.5\n", r"'per_device_train_batch_size'.* 8.5 \(has a fraction\)"),
+        ("max_steps: 2.5\n", r"'max_steps'.* value 2.5 \(has a fraction\); expected an integer"),
+        ("max_steps: true\n", r"'max_steps'.* value True \(a yes/no value.*expected an integer"),
+        ("seed: -1\n", r"seed=-1 must be >= 0"),
+        ("seed: null\n", r"'seed'.* value null"),
+        ("split_seed: -3\n", r"split_seed=-3 must be >= 0"),
+        ("lora_r: [1, 2]\n", r"'lora_r'.* \(a list is not allowed\); expected an integer"),
+        ("overwrite_output_dir: maybe\n", r"'overwrite_output_dir'.* 'maybe'; expected true or false"),
+        ("eval_strategy: no\n", r"'eval_strategy'.* value False \(a yes/no value; quote it"),
+        ("max_length: {a: 1}\n", r"'max_length'.* \(a mapping is not allowed\)"),
+        ("validation_fraction: true\n", r"'validation_fraction'.* True .*expected a finite number"),
+        (
+            "target_modules: [query, {a: 1}]\n",
+            r"'target_modules'.* value \{'a': 1\}; expected a list of text",
+        ),
+    ],
+)
+def test_yaml_values_are_type_checked_like_flags(tmp_path, yaml_text, match):
+    """Issue 15 #11: YAML values went to the dataclasses unchecked (argparse converts only string
+    defaults): `max_steps: true` trained one step, `learning_rate: null` / `.nan` crashed."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=match) as err:
+        sentiment.make_parser().parse(["--config", str(cfg)])
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_values_convert_like_flags(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "learning_rate: 1e-3\nmax_steps: 3.0\nvalidation_fraction: null\neval_datasets: vader-nyt\n"
+        "overwrite_output_dir: yes\nstrategy: lora\neval_strategy: 'no'\n",
+        encoding="utf-8",
+    )
+    _, data, transfer, _, training = sentiment.make_parser().parse(["--config", str(cfg)])
+    assert training.learning_rate == 1e-3 and training.max_steps == 3 and type(training.max_steps) is int
+    assert data.validation_fraction is None and data.eval_datasets == ["vader-nyt"]
+    assert training.overwrite_output_dir is True and transfer.strategy == "lora"
+    assert training.eval_strategy == "no"
+
+
+@pytest.mark.parametrize("argv", [["--learning_rate", "nan"], ["--seed", "-1"], ["--max_steps", "true"]])
+def test_flags_refuse_the_same_values(argv):
+    with pytest.raises(ConfigError) as err:
+        sentiment.make_parser().parse(argv)
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_type_error_through_main_is_one_line(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("max_steps: true\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(sentiment.main, ["--config", str(cfg), "--output_dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith("error:") and "max_steps" in err[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_config_file(tmp_path):

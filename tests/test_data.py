@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -155,6 +156,32 @@ def test_string_labels_sorted_and_label_names_order(tmp_path: Path) -> None:
     for split in dd.values():
         for row in split:
             assert ("pos", "neg")[row["label"]] == ROWS[row["id"]]["label"]
+
+
+def _case_variants(tmp_path: Path) -> Path:
+    labels = ["Positive", "positive ", "POSITIVE", "negative", " Negative"]
+    rows = [{"text": f"text number {i}", "label": labels[i % len(labels)]} for i in range(60)]
+    return _write(tmp_path / "cases.jsonl", rows)
+
+
+def test_labels_differing_by_case_or_whitespace_warn(tmp_path: Path, caplog) -> None:
+    """Issue 15 #10: 'Positive' and 'positive ' silently became separate classes."""
+    caplog.set_level(logging.WARNING, logger="nlptransfer")
+    dd = load_source(str(_case_variants(tmp_path)))
+    assert len(dd["train"].features["label"].names) == 5  # kept apart, as asked
+    lines = [r.getMessage() for r in caplog.records if "differ only by case" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert "' Negative', 'negative'" in lines[0] and "'POSITIVE', 'Positive', 'positive '" in lines[0]
+    assert "--normalize_labels true" in lines[0]
+
+
+def test_normalize_labels_merges_them(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="nlptransfer")
+    dd = load_source(str(_case_variants(tmp_path)), normalize_labels=True)
+    assert dd["train"].features["label"].names == ["negative", "positive"]
+    assert "differ only by case" not in caplog.text
+    total = sum(len(split) for split in dd.values())
+    assert total == 60
 
 
 def test_label_names_for_int_ids(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 from tiny import sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, pipeline
 
@@ -242,6 +243,39 @@ def test_task_name_used_twice_is_one_line_exit_2(setup, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     with pytest.raises(ConfigError, match="used twice"):
         parse_tasks(specs)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a.b", "../escape", "/abs/path", "sub/dir", "", " x", "-lead", "x" * 65, "tâche", True, 1.5, ["x"]],
+)
+def test_task_names_must_be_safe_identifiers(name):
+    """Issue 15 #1: a task name becomes `tasks/<name>/`; 'a.b' ended in a KeyError traceback."""
+    with pytest.raises(ConfigError) as err:
+        parse_tasks([{"name": name, "dataset": "d"}])
+    assert "\n" not in str(err.value)
+    if name:
+        assert "used as a folder name" in str(err.value)
+
+
+def test_an_absolute_path_task_name_is_refused_before_anything_is_written(setup, tmp_path, capsys):
+    target = tmp_path / "elsewhere"
+    for name in (str(target), "a.b"):
+        cfg = tmp_path / "c.yaml"
+        spec = {**setup["specs"][0], "name": name}
+        cfg.write_text(yaml.safe_dump({"tasks": [spec, setup["specs"][1]]}), encoding="utf-8")
+        out = tmp_path / "o"
+        argv = [
+            "--config",
+            str(cfg),
+            "--model_name_or_path",
+            str(setup["model_dir"]),
+            "--output_dir",
+            str(out),
+        ]
+        line = _run(argv, capsys)
+        assert f"has name {name!r}" in line and "used as a folder name" in line
+        assert not out.exists() and not target.exists()
 
 
 @pytest.mark.parametrize(

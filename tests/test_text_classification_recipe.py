@@ -47,6 +47,23 @@ def test_multiclass_with_class_weights_and_selection(model_dir, data_csv, tmp_pa
     assert saved["test_report"]["negative"]["support"] > 0
 
 
+def test_normalize_labels_through_the_recipe(model_dir, tmp_path, caplog):
+    """Issue 15 #10: --normalize_labels true merges 'Positive' / 'positive ' into one class."""
+    rows = sentiment_rows(90)
+    for i, row in enumerate(rows):
+        if i % 2:
+            row["sentiment"] = f" {row['sentiment'].upper()}"
+    data = write_csv(tmp_path / "cases.csv", rows)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("normalize_labels: true\nnum_train_epochs: 1\n", encoding="utf-8")
+    out = tmp_path / "norm"
+    caplog.set_level(logging.WARNING, logger="nlptransfer")
+    tc.main([*_argv(model_dir, data, out), "--config", str(cfg)])
+    config = json.loads((out / "config.json").read_text())
+    assert set(config["id2label"].values()) == {"negative", "neutral", "positive"}
+    assert "differ only by case" not in caplog.text
+
+
 def _multilabel_jsonl(path, n=90):
     rows = sentiment_rows(n)
     with path.open("w", encoding="utf-8") as f:

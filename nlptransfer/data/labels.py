@@ -120,6 +120,42 @@ def check_labels(ds: Dataset, split: str, where: str, skip: list[int]) -> None:
         )
 
 
+def _label_form(value: str) -> str:
+    return value.strip().casefold()
+
+
+def normalize_label_case(splits: dict[str, Dataset], normalize: bool, where: str) -> dict[str, Dataset]:
+    """String labels that differ only by case or surrounding whitespace ('Positive', 'positive ').
+
+    `normalize` (`--normalize_labels true`): strip + casefold every split's labels so they are one class;
+    otherwise one warning names the colliding labels (they stay separate classes).
+    """
+    feature = splits["train"].features["label"]
+    if not (isinstance(feature, Value) and feature.dtype in ("string", "large_string")):
+        return splits
+    if normalize:
+
+        def norm(batch: dict) -> dict:
+            return {"label": [v if v is None else _label_form(v) for v in batch["label"]]}
+
+        return {split: ds.map(norm, batched=True, desc="normalizing labels") for split, ds in splits.items()}
+    forms: dict[str, set[str]] = {}
+    for ds in splits.values():
+        for value in ds.unique("label"):
+            if isinstance(value, str):
+                forms.setdefault(_label_form(value), set()).add(value)
+    clashes = [sorted(group) for group in forms.values() if len(group) > 1]
+    if clashes:
+        shown = "; ".join(", ".join(repr(v) for v in group) for group in sorted(clashes))
+        logger.warning(
+            "%s: labels that differ only by case or surrounding whitespace are separate classes: %s; "
+            "pass --normalize_labels true to merge them (strip + casefold)",
+            where,
+            shown,
+        )
+    return splits
+
+
 def _label_type_ok(dtype: str) -> bool:
     return dtype in ("string", "large_string", "bool") or dtype.startswith(("int", "uint", "float"))
 

@@ -39,6 +39,7 @@ from nlptransfer.data.labels import (
     check_eval_labels,
     check_labels,
     encode_labels,
+    normalize_label_case,
 )
 from nlptransfer.data.multilabel import (
     DELIMITED,
@@ -176,6 +177,7 @@ def load_source(
     test_fraction: float | None = None,
     seed: int = 42,
     label_names: list[str] | None = None,
+    normalize_labels: bool = False,
 ) -> DatasetDict:
     """Load `source` (embedded name, local file/folder, or Hub id) as train/validation/test.
 
@@ -184,7 +186,8 @@ def load_source(
     string) unless already one; `label_names` fixes the order (integer labels 0..n-1 that are not
     among the names are read as positions in it). List-valued labels (or `;`-lists in csv/tsv) and
     `label_column="a,b,c"` (0/1 columns) give a multi-label `labels` column instead.
-    `label_column=None` (or "none") loads unlabelled text. `validation_fraction`/`test_fraction`
+    `label_column=None` (or "none") loads unlabelled text. String class labels that differ only by case
+    or surrounding whitespace get a warning, or with `normalize_labels` are stripped and casefolded. `validation_fraction`/`test_fraction`
     default to the source's split protocol (PubMed 0.1/0.2, everything else 0.1/0.5).
     """
     source = str(source)
@@ -239,6 +242,9 @@ def load_source(
     splits = {split: _drop_rows(ds, skips[split], split, where) for split, ds in splits.items()}
 
     if labelled and not multilabel:
+        splits = normalize_label_case(splits, normalize_labels, where)
+        if normalize_labels and label_names is not None:
+            label_names = [str(n).strip().casefold() for n in label_names]
         splits = encode_labels(splits, label_names, where)
 
     stratify = labelled and not multilabel

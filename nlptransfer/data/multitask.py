@@ -26,6 +26,7 @@ import dataclasses
 import difflib
 import logging
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ logger = logging.getLogger("nlptransfer")
 
 TASK_TYPES = ("classification", "multilabel", "regression")
 SAMPLING = ("proportional", "temperature", "round_robin")
+# A task name becomes a folder (`tasks/<name>/`) and a metric prefix: a safe identifier, never a path.
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass
@@ -102,6 +105,12 @@ def parse_tasks(specs: Sequence[dict[str, Any]] | str) -> list[TaskConfig]:
         for key in ("name", "dataset"):
             if not spec.get(key):
                 raise ConfigError(f"tasks[{i}] has no {key}; every task needs a name and a dataset")
+        name = spec["name"]
+        if not isinstance(name, str | int) or isinstance(name, bool) or not TASK_NAME.fullmatch(str(name)):
+            raise ConfigError(
+                f"tasks[{i}] has name {name!r}; a task name is used as a folder name, so use 1-64 letters, "
+                "digits, '_' or '-' starting with a letter or digit (e.g. movie_rating)"
+            )
         task = TaskConfig(**{k: v for k, v in spec.items() if k != "label_names"})
         task.name = str(task.name)
         if task.type not in TASK_TYPES:

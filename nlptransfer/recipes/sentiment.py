@@ -75,13 +75,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         validation_fraction=data_args.validation_fraction,
         test_fraction=data_args.test_fraction,
         seed=data_args.split_seed,
+        normalize_labels=data_args.normalize_labels,
     )
     label_names = source["train"].features["label"].names
     tests = {data_args.dataset: source["test"]}
     for name in data_args.eval_datasets:
         if name in tests:
             continue
-        other = load_source(name, seed=data_args.split_seed)["test"]
+        other = load_source(name, seed=data_args.split_seed, normalize_labels=data_args.normalize_labels)
+        other = other["test"]
         other = check_eval_labels(source["train"], other, name)  # re-encoded to the training label order
         tests[name] = other
     source["train"] = subsample(source["train"], data_args.max_train_samples, data_args.split_seed)

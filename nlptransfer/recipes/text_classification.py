@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         validation_fraction=data_args.validation_fraction,
         test_fraction=data_args.test_fraction,
         seed=data_args.split_seed,
+        normalize_labels=data_args.normalize_labels,
     )
     multilabel = is_multilabel(splits["train"])
     names = label_names(splits["train"])
