@@ -83,7 +83,9 @@ def _pickled_model(root: Path) -> None:
 def _config_only_model(root: Path) -> None:
     src = tiny_model_dir(root / "src")
     (root / "empty-model").mkdir()
-    shutil.copy(src / "config.json", root / "empty-model" / "config.json")
+    for f in src.iterdir():  # config and tokenizer, no weights
+        if f.suffix != ".safetensors":
+            shutil.copy(f, root / "empty-model" / f.name)
     shutil.rmtree(root / "src")
 
 
