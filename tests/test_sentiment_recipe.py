@@ -124,8 +124,13 @@ def test_previous_run_is_never_overwritten(model_dir, data_csv, tmp_path, capsys
     msg = _fails(_argv(model_dir, data_csv, out), capsys)
     assert "--overwrite_output_dir" in msg and "1 file(s)" in msg
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
-    sentiment.main(_argv(model_dir, data_csv, out, "--overwrite_output_dir", "true"))
+    # --overwrite_output_dir replaces only a previous run's own files: a user's file means refuse, by name
+    msg = _fails(_argv(model_dir, data_csv, out, "--overwrite_output_dir", "true"), capsys)
+    assert "notes.txt" in msg
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert (out / "notes.txt").read_text() == "mine"  # nothing of the user's lost
+    (out / "notes.txt").unlink()
+    sentiment.main(_argv(model_dir, data_csv, out))
     msg = _fails(_argv(model_dir, data_csv, out), capsys)
     assert "previous run" in msg
 
