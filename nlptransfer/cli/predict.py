@@ -41,7 +41,7 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     from transformers import AutoModelForSequenceClassification
 
     from nlptransfer.modeling.classifier import load_trained_classifier
-    from nlptransfer.modeling.load import adapter_base, load_config, load_peft_model, load_tokenizer
+    from nlptransfer.modeling.load import load_config, load_peft_model, load_tokenizer
 
     path = Path(model_dir)
     if not path.is_dir():
@@ -55,31 +55,18 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     config = load_config(path, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     if (path / "adapter_config.json").is_file():
-        try:
-            spec = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ModelError(
-                f"{path}/adapter_config.json is not readable JSON ({err}); rerun the training"
-            ) from None
-        task = spec.get("task_type") if isinstance(spec, dict) else None
-        if task != "SEQ_CLS":
-            raise ModelError(
-                f"{path} is not a trained classifier: its adapter_config.json has task_type {task!r}, not "
-                "SEQ_CLS; pass the output directory of a classification run"
-            )
-        base = spec.get("base_model_name_or_path")
         labels = {
             "num_labels": config.num_labels,
             "id2label": config.id2label,
             "label2id": config.label2id,
             "problem_type": config.problem_type,
         }
-        base_config = None
-        if base:
-            base, hint = adapter_base(path, base)
-            base_config = load_config(base, trust_remote_code=trust_remote_code, hint=hint, **labels)
         model = load_peft_model(
-            path, auto_class=AutoModelForSequenceClassification, config=base_config, **flags
+            path,
+            auto_class=AutoModelForSequenceClassification,
+            base_overrides=labels,
+            task_type="SEQ_CLS",
+            **flags,
         )
     else:
         model = load_trained_classifier(path, **flags)

@@ -319,13 +319,16 @@ def load_peft_model(
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
     config=None,
+    base_overrides: dict | None = None,
+    task_type: str | None = None,
     **kwargs,
 ):
     """A peft adapter folder on its base model (`PeftModel.from_pretrained`; the task type picks the class).
 
     `base_model`: an already loaded base; otherwise `auto_class` loads the base named in the adapter's
-    `adapter_config.json` through `load_model` (same rules; `config` for its labels). `kwargs` go to
-    `PeftModel.from_pretrained` (e.g. `is_trainable=True`).
+    `adapter_config.json` through `load_model` (same rules; `config` for its labels, or `base_overrides`
+    applied to the base's own config). `task_type` (e.g. "SEQ_CLS"): refuse an adapter of another task.
+    `kwargs` go to `PeftModel.from_pretrained` (e.g. `is_trainable=True`).
     """
     from peft import PeftModel
 
@@ -337,6 +340,12 @@ def load_peft_model(
         raise ModelError(
             f"{name!r} holds no readable adapter_config.json ({_first_line(err)}); pass a peft adapter folder"
         ) from err
+    if task_type is not None and (spec.get("task_type") if isinstance(spec, dict) else None) != task_type:
+        found = spec.get("task_type") if isinstance(spec, dict) else None
+        raise ModelError(
+            f"{folder} is not a trained classifier: its adapter_config.json has task_type {found!r}, not "
+            f"{task_type}; pass the output directory of a classification run"
+        )
     if not allow_pickle and only_pickled_weights(folder):
         raise _pickle_refused(name)
     if base_model is None:
@@ -344,6 +353,8 @@ def load_peft_model(
         if not base or auto_class is None:
             raise ModelError(f"adapter {name!r} names no base model; load the base and pass base_model")
         base, hint = adapter_base(folder, base)
+        if config is None and base_overrides:
+            config = load_config(base, trust_remote_code=trust_remote_code, hint=hint, **base_overrides)
         base_model = load_model(
             auto_class,
             base,
