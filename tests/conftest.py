@@ -20,3 +20,25 @@ def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "nlpcache"
     monkeypatch.setenv("NLPTRANSFER_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """The tiny BERT of `tiny.tiny_model_dir`, saved like a pretrained checkpoint (one per test module)."""
+    from tiny import tiny_model_dir
+
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(model_dir, tmp_path_factory):
+    """A run's output directory: a tiny negative/positive classifier, safetensors weights and tokenizer."""
+    from transformers import AutoTokenizer
+
+    from nlptransfer import ModelArguments, TransferArguments
+    from nlptransfer.modeling import build_classifier, save_classifier
+
+    out = tmp_path_factory.mktemp("run") / "run"
+    model = build_classifier(ModelArguments(str(model_dir)), TransferArguments(), ["negative", "positive"])
+    save_classifier(model, AutoTokenizer.from_pretrained(model_dir), out)
+    return out

@@ -33,11 +33,6 @@ from nlptransfer.trainers import TransferTrainingArguments
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
-
-
 @dataclass
 class Case:
     extra: list[str]  # flags after the common ones (later flags override earlier ones)

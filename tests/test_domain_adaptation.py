@@ -45,11 +45,6 @@ NAMES = ["negative", "neutral", "positive"]
 PROBES = ["good movie", "awful boring plot", "the film was not bad"]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
-
-
 # ----------------------------------------------------------------------------------------------
 # losses
 

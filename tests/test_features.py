@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
-from tiny import WORDS, sentiment_rows, tiny_model_dir
+from tiny import WORDS, sentiment_rows
 from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
@@ -33,11 +33,6 @@ from nlptransfer.modeling import build_classifier, save_classifier
 
 LABELS = ["negative", "neutral", "positive"]
 MAX_LENGTH = 32
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

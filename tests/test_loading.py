@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import tiny_model_dir
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from nlptransfer import ModelArguments, ModelError, TransferArguments, cli, features
@@ -26,20 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 LABELS = ["negative", "positive"]
 TEXTS = ["good movie", "bad plot", "great film", "awful actor", "fun story", "dull scene"]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def run_dir(model_dir, tmp_path_factory):
-    """A run's output directory: a tiny classifier with its labels, safetensors weights and tokenizer."""
-    out = tmp_path_factory.mktemp("run") / "run"
-    model = build_classifier(ModelArguments(str(model_dir)), TransferArguments(), LABELS)
-    save_classifier(model, AutoTokenizer.from_pretrained(model_dir), out)
-    return out
 
 
 def _pickled(src: Path, dest: Path, weights: str = "model.safetensors", pickled: str = "pytorch_model.bin"):

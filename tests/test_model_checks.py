@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tiny import tiny_model_dir
 from transformers import AutoTokenizer
 
 from nlptransfer import ModelArguments, ModelError, TransferArguments, cli
@@ -16,20 +15,6 @@ from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifi
 
 LABELS = ["negative", "positive"]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def run_dir(model_dir, tmp_path_factory):
-    """A run's output directory: a tiny classifier with its labels, safetensors weights and tokenizer."""
-    out = tmp_path_factory.mktemp("run") / "run"
-    model = build_classifier(ModelArguments(str(model_dir)), TransferArguments(), LABELS)
-    save_classifier(model, AutoTokenizer.from_pretrained(model_dir), out)
-    return out
 
 
 def _error(capsys, argv) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from peft import AutoPeftModelForSequenceClassification, PeftModel
-from tiny import tiny_model_dir
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from nlptransfer import ModelArguments, ModelError, TransferArguments
@@ -13,11 +12,6 @@ from nlptransfer.modeling import build_classifier, count_parameters, save_classi
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = ["good movie", "bad plot and awful actor", "the film was not boring", "this"]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 def _perturb_trainable(model):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny import sentiment_rows, tiny_model_dir, write_csv
+from tiny import sentiment_rows, write_csv
 
 from nlptransfer import NlpTransferError
 from nlptransfer.config import ModelArguments, TransferArguments
@@ -23,11 +23,6 @@ from nlptransfer.recipes import sentiment
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tiny import sentiment_rows, tiny_model_dir, write_csv
+from tiny import sentiment_rows, write_csv
 
 from nlptransfer import cli
 from nlptransfer.errors import OutputDirError, run_cli
 from nlptransfer.recipes import sentiment
 from nlptransfer.runs import RunWriter
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import accelerate
 import pytest
-from tiny import DOMAIN, sentiment_rows, tiny_domain_model_dir, tiny_model_dir, write_csv
+from tiny import DOMAIN, sentiment_rows, tiny_domain_model_dir, write_csv
 from transformers import AutoTokenizer
 
 from nlptransfer import ModelArguments, TransferArguments
@@ -26,11 +26,6 @@ class SecondProcess:
 
     def wait_for_everyone(self):
         pass
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture

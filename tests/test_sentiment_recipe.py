@@ -8,16 +8,11 @@ import sys
 
 import pytest
 import yaml
-from tiny import sentiment_rows, tiny_model_dir, write_csv
+from tiny import sentiment_rows, write_csv
 from transformers import pipeline
 
 from nlptransfer.errors import run_cli
 from nlptransfer.recipes import sentiment
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture

@@ -8,16 +8,11 @@ import json
 import logging
 
 import pytest
-from tiny import sentiment_rows, tiny_model_dir, write_csv
+from tiny import sentiment_rows, write_csv
 from transformers import AutoConfig, pipeline
 
 from nlptransfer.errors import run_cli
 from nlptransfer.recipes import text_classification as tc
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture

@@ -6,17 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from datasets import ClassLabel, Dataset
-from tiny import sentiment_rows, tiny_model_dir
+from tiny import sentiment_rows
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from nlptransfer import TransferArguments, TransferTrainer, TransferTrainingArguments
 from nlptransfer.modeling import apply_strategy
 from nlptransfer.trainers import balanced_class_weights, layer_groups
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory.mktemp("models"))
 
 
 def _data(model_dir, n=24):
