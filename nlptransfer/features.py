@@ -38,17 +38,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import logging
-import os
 import struct
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import PartialState
 from datasets import ClassLabel, Dataset
 from torch import nn
 from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -58,9 +56,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_utils import TrainOutput
 
 from nlptransfer import assets
-from nlptransfer.errors import ConfigError, DataError, ModelError
+from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirError
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling.load import load_model, load_tokenizer
+from nlptransfer.runs import is_main_process, write_bytes_atomic
 from nlptransfer.selection import rank_by_score
 from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
@@ -243,19 +242,15 @@ def _load_cached(path: Path, n_rows: int) -> np.ndarray | None:
     return features
 
 
-def _save_atomic(path: Path, features: np.ndarray) -> None:
-    """Temp file in the same folder, then rename: a reader never sees a half-written cache file."""
+def _save_cache(path: Path, features: np.ndarray) -> None:
+    """Through the one atomic writer: a reader never sees a half-written cache file."""
+    buffer = io.BytesIO()
+    np.save(buffer, features, allow_pickle=False)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, features, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as err:  # the cache only saves time: a read-only or full disk must not stop training
+        write_bytes_atomic(path, buffer.getvalue())
+    except (
+        OutputDirError
+    ) as err:  # the cache only saves time: a read-only or full disk must not stop training
         logger.warning("could not write the feature cache %s (%s); continuing without it", path, err)
 
 
@@ -318,8 +313,8 @@ def extract_features(
     finally:
         backbone.train(was_training)
     features = np.ascontiguousarray(features, dtype=np.float32)
-    if path is not None and PartialState().is_main_process:
-        _save_atomic(path, features)
+    if path is not None and is_main_process():
+        _save_cache(path, features)
         logger.info("feature cache written: %s", path)
     return features
 
