@@ -292,6 +292,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+USER_SET = "_nlptransfer_user_set"
+
+
+def user_set(config: Any) -> frozenset[str]:
+    """The fields of a parsed argument dataclass that the user set with --config or a flag (empty for one
+    built in code): a recipe may then adapt a default (e.g. clamp --max_length) but never a user's value."""
+    return getattr(config, USER_SET, frozenset())
+
+
 class RecipeParser(HfArgumentParser):
     """`HfArgumentParser` with YAML defaults and one-line errors.
 
@@ -327,9 +336,15 @@ class RecipeParser(HfArgumentParser):
         return ConfigError(f"unknown config key {key!r} in {where}; {hint}")
 
     def parse(self, argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+        """The dataclasses, in order; `user_set(obj)` names the fields of each that the user set (--config
+        or a flag), as opposed to the recipe's defaults."""
         config_path, argv = _take_config(list(sys.argv[1:] if argv is None else argv))
+        given: set[str] = set()
         if config_path is not None:
-            self.set_defaults(**self._read_yaml(config_path))
+            from_file = self._read_yaml(config_path)
+            self.set_defaults(**from_file)
+            given |= set(from_file)
+        given |= self._flags_given(argv)
         args, remaining = self.parse_known_args(argv)
         for token in remaining:
             if token.startswith("--"):
@@ -343,6 +358,7 @@ class RecipeParser(HfArgumentParser):
             keys = {f.name for f in dataclasses.fields(dtype) if f.init}
             try:
                 outputs.append(dtype(**{k: v for k, v in vars(args).items() if k in keys}))
+                object.__setattr__(outputs[-1], USER_SET, frozenset(keys & given))
             except ConfigError:
                 raise
             except (ValueError, TypeError) as err:
@@ -350,6 +366,15 @@ class RecipeParser(HfArgumentParser):
                 raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
         check_conflicts(*outputs)
         return tuple(outputs)
+
+    def _flags_given(self, argv: Sequence[str]) -> set[str]:
+        """The fields named by the flags in `argv` (`--x v`, `--x=v`, `--no_x`)."""
+        options = self._option_string_actions
+        return {
+            options[token.split("=", 1)[0]].dest
+            for token in argv
+            if token.startswith("--") and token.split("=", 1)[0] in options
+        }
 
     def _read_yaml(self, path: str | Path) -> dict[str, Any]:
         data = read_yaml(path)

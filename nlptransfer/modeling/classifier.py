@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ModelError
-from nlptransfer.modeling.load import load_config, load_model, portable_name
+from nlptransfer.modeling.load import fit_max_length, load_config, load_model, portable_name
 from nlptransfer.runs import RunWriter
 
 
@@ -46,6 +46,7 @@ def build_classifier(
         trust_remote_code=model_args.trust_remote_code,
         from_scratch=model_args.from_scratch,
     )
+    fit_max_length(model_args, model.config)
     return apply_strategy(model, transfer_args)
 
 

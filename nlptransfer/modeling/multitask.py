@@ -42,7 +42,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data.multitask import TaskConfig, references
 from nlptransfer.errors import ConfigError, ModelError
-from nlptransfer.modeling.load import load_model
+from nlptransfer.modeling.load import fit_max_length, load_model
 from nlptransfer.runs import RunWriter
 
 POOLING = ("pooler", "mean")
@@ -380,6 +380,7 @@ def build_multitask_model(
         allow_pickle=model_args.allow_pickle,
         trust_remote_code=model_args.trust_remote_code,
     )
+    fit_max_length(model_args, model.encoder.config)
     return adapt_encoder(
         model,
         transfer_args.strategy,

@@ -40,6 +40,7 @@ from nlptransfer.evaluation.metrics import classification_metrics, make_compute_
 from nlptransfer.modeling import (
     build_classifier,
     count_parameters,
+    fit_max_length,
     load_classifier,
     load_tokenizer,
     save_classifier,
@@ -150,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             distill_args.student, trust_remote_code=model_args.trust_remote_code
         )
         check_compatible(teacher, student, tokenizer, student_tokenizer)
+    for model in [teacher] + ([student] if distill_args.student else []):
+        fit_max_length(model_args, model.config)  # a --max_length given fits both (a default is lowered)
     with RunWriter.from_training_args(training_args, "distill") as run:
         fits = {}
         with tempfile.TemporaryDirectory(prefix="nlptransfer-distill-") as scratch:

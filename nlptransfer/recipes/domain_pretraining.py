@@ -48,7 +48,7 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_corpus
 from nlptransfer.errors import ConfigError, run_cli
-from nlptransfer.modeling import load_tokenizer
+from nlptransfer.modeling import fit_max_length, load_tokenizer
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import pretraining_card, pretraining_table
 from nlptransfer.runs import RunWriter
@@ -181,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         reference = embeddings.reference_texts(args.reference_corpus)
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model, base_path, new_head = embeddings.load_mlm_model(model_args.model_name_or_path, **loading)
+    fit_max_length(model_args, model.config)
     notes = []
     if new_head:
         notes.append(
