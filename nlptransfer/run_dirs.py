@@ -33,6 +33,17 @@ def last_checkpoint(path: str | Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
+def has_checkpoint(path: str | Path) -> bool:
+    """Whether `path` holds a complete checkpoint at any depth: a recipe that trains several models keeps
+    each one's checkpoints in its own subfolder (translation: `checkpoints-scratch/`, `checkpoints-transfer/`)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    return last_checkpoint(path) is not None or any(
+        last_checkpoint(folder) is not None for folder in path.rglob("*") if folder.is_dir()
+    )
+
+
 def read_marker(path: str | Path) -> dict:
     """The run.json of the run directory `path`, or {} when there is none (or it is unreadable)."""
     try:
@@ -148,7 +159,7 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
     status = run_status(path)
     unfinished = status in ("running", "failed")
     if resume:
-        if unfinished and last_checkpoint(path) is not None:
+        if unfinished and has_checkpoint(path):
             return True
         if status == "complete":
             raise OutputDirError(
@@ -163,7 +174,7 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
             )
         return False  # an empty or missing directory: nothing to resume, start afresh
     if existing and not overwrite:
-        if unfinished and last_checkpoint(path) is not None:
+        if unfinished and has_checkpoint(path):
             raise OutputDirError(
                 f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
                 "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "
