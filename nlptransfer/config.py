@@ -240,6 +240,15 @@ class RunArguments(TrainingArguments):
     def __post_init__(self):
         if self.seed < 0:
             raise ConfigError(f"seed={self.seed} must be >= 0 (e.g. --seed 42)")
+        if self.save_on_each_node:
+            # RunWriter writes on the global main process only (the Trainer's default `should_save`); with
+            # this flag the Trainer would also save checkpoints on every other machine's first process:
+            # racing writes into a shared output_dir, or checkpoints without run.json on a local one.
+            raise ConfigError(
+                "--save_on_each_node is not supported: the global main process (process 0 on machine 0) "
+                "writes the run's files and checkpoints into one --output_dir; drop the flag and put "
+                "--output_dir on a filesystem every machine sees"
+            )
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError(
                 f"num_train_epochs={self.num_train_epochs} trains nothing; pass --num_train_epochs > 0 "

@@ -13,7 +13,12 @@ run (anything else there is the user's: refused, naming the files). Overwriting 
 listed files at the start (never any other file), so no stale file of the old run (a top-level
 `adapter_config.json` of a LoRA run) survives beside the new one, and a crash leaves only the new run's
 files. Under `accelerate launch` every process checks the directory, only the main one writes, the others
-wait at barriers. Every path a run writes must stay inside its output directory.
+wait at barriers. "Main" is the GLOBAL main process (process 0 on machine 0, accelerate's
+`is_main_process`), not each machine's first process: the Trainer saves checkpoints on the same process
+(`TrainingArguments.should_save` with its default `save_on_each_node=False`, which `RunArguments` enforces),
+so on a cluster the output directory gets one writer, and must be on a filesystem every machine sees for
+`--resume` and `--load_best_model_at_end` (every process reads the checkpoints; each also writes its own
+`rng_state_<rank>.pth` into them). Every path a run writes must stay inside its output directory.
 """
 
 from __future__ import annotations
@@ -113,7 +118,8 @@ def _partial_state():
 
 
 def is_main_process() -> bool:
-    """True on the process that writes files (always true without `accelerate launch`/torchrun)."""
+    """True on the process that writes files: the global main process (process 0 of all machines), never
+    another machine's first process; always true without `accelerate launch`/torchrun."""
     return _partial_state().is_main_process
 
 
