@@ -428,3 +428,45 @@ def test_shipped_accelerate_configs_load(name):
         header = path.read_text()[:800]
         assert "--machine_rank 0" in header and "--machine_rank 1" in header
         assert config.rdzv_backend == "static" and config.main_process_port
+
+
+def test_resume_from_the_last_steps_checkpoint_takes_no_further_step(model_dir, tmp_path):
+    """A run killed after its final checkpoint (while testing or saving) resumes without training on: the
+    Trainer alone would take one more optimizer step from a checkpoint at max_steps."""
+    from transformers import AutoModelForSequenceClassification
+
+    from nlptransfer.data import load_source
+    from nlptransfer.modeling import load_tokenizer
+    from nlptransfer.trainers import TransferTrainingArguments
+    from nlptransfer.training import fit_classifier
+
+    data = write_csv(tmp_path / "reviews.csv", sentiment_rows(60))
+    splits = load_source(str(data), text_column="review", label_column="sentiment", seed=0)
+    labels = splits["train"].features["label"].names
+    tokenizer = load_tokenizer(str(model_dir))
+
+    def fit(resume: str | None):
+        args = TransferTrainingArguments(
+            str(tmp_path / "out"),
+            max_steps=4,
+            save_strategy="steps",
+            save_steps=4,
+            learning_rate=5e-3,
+            per_device_train_batch_size=8,
+            use_cpu=True,
+            report_to="none",
+            eval_strategy="no",
+            resume_from_checkpoint=resume,
+        )
+        model = build_classifier(ModelArguments(str(model_dir)), TransferArguments(), labels)
+        return fit_classifier(model, tokenizer, args, splits, labels)
+
+    first = fit(None)
+    checkpoint = tmp_path / "out" / "checkpoint-4"
+    saved = AutoModelForSequenceClassification.from_pretrained(checkpoint).state_dict()
+    again = fit(str(checkpoint))
+    # the checkpoint's state (the run's logs but its end-of-training summary); no step logged after it
+    assert again.log_history == [e for e in first.log_history if "train_runtime" not in e]
+    for name, value in again.model.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+    assert not (tmp_path / "out" / "checkpoint-5").exists()
