@@ -46,6 +46,15 @@ def resolve(name_or_path: str) -> str:
     return assets.resolve_model(str(name_or_path))
 
 
+def record_portable_base(peft_model) -> None:
+    """Set every adapter's `base_model_name_or_path` to `portable_name` of its base before the adapter is
+    saved, so `PeftModel.from_pretrained` finds the base from any working directory."""
+    for peft_config in peft_model.peft_config.values():
+        recorded = peft_config.base_model_name_or_path or peft_model.get_base_model().name_or_path
+        if recorded:
+            peft_config.base_model_name_or_path = portable_name(recorded)
+
+
 def portable_name(name_or_path: str) -> str:
     """How a run records the model it started from, so that loading it later does not depend on the working
     directory: an existing local folder -> its absolute path (the embedded alias when it is the cached copy

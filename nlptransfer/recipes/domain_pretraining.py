@@ -49,6 +49,7 @@ from nlptransfer.config import (
 from nlptransfer.data import load_corpus
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import fit_max_length, load_tokenizer
+from nlptransfer.modeling.load import record_portable_base
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import pretraining_card, pretraining_table
 from nlptransfer.runs import RunWriter
@@ -237,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             train_model, tokenizer, train_texts, training_args, max_length=model_args.max_length, **masking
         )
         if transfer_args.strategy == "lora":
+            record_portable_base(train_model)  # the base loads from any working directory
             run.save_pretrained(train_model, "adapter", save_embedding_layers=bool(extension))
             run.save_pretrained(tokenizer, "adapter")
             model = train_model.merge_and_unload()
