@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from nlptransfer.errors import OutputDirError
 
 MARKER = "run.json"
+_CHECKPOINT = re.compile(r"checkpoint-\d+")
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
@@ -103,9 +105,20 @@ def _entries(path: Path) -> list[str]:
 
 
 def _listed_files(path: Path) -> set[str]:
-    """The files the run.json in `path` lists (a previous run's own files)."""
-    files = read_marker(path).get("files")
-    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+    """The files the run.json in `path` lists (a previous run's own files). For a run that never finished
+    (killed outright), also the files the Trainer wrote into its `checkpoint-<step>` folders after the run
+    started: the Trainer reports no file names, so run.json lists them only at the end."""
+    record = read_marker(path)
+    files = record.get("files")
+    listed = {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+    started = record.get("started")
+    if record.get("status") in ("running", "failed") and isinstance(started, int | float):
+        for rel in _entries(path):
+            target = path / rel
+            in_checkpoint = any(_CHECKPOINT.fullmatch(part) for part in Path(rel).parts[:-1])
+            if in_checkpoint and not target.is_symlink() and target.stat().st_mtime >= started:
+                listed.add(rel)
+    return listed
 
 
 def _not_ours(path: Path) -> list[str]:

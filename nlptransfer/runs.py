@@ -239,12 +239,22 @@ class RunWriter:
 
     # ------------------------------------------------------------------ writing
 
+    def _flush(self) -> None:
+        """Keep run.json's file list current while the run goes, so that a run killed outright (SIGKILL,
+        power loss: no `fail`) still names its files and `--overwrite_output_dir` may replace them."""
+        if self.is_main and self.started is not None and not self.done:
+            record = read_marker(self.output_dir)
+            if record.get("status") == "running":
+                record["files"] = self.files
+                write_json_atomic(self.output_dir / MARKER, record)
+
     def write_bytes(self, relpath: str | Path, data: bytes) -> Path | None:
         target = self._file(relpath)
         if not self.is_main:
             return None
         write_bytes_atomic(target, data)
         self._record(target)
+        self._flush()
         return target
 
     def write_text(self, relpath: str | Path, text: str) -> Path | None:
@@ -274,6 +284,7 @@ class RunWriter:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, target)
                 written.append(self._record(target))
+        self._flush()
         return written
 
     def save_pretrained(self, obj, relpath: str | Path = "", **kwargs) -> list[str]:
@@ -299,6 +310,7 @@ class RunWriter:
                 recorded.append(self._record(target))
             else:
                 logger.warning("not recording %s: no such file in %s", target, self.output_dir)
+        self._flush()
         return recorded
 
     def _trainer_files(self) -> dict[str, tuple[int, int]]:
