@@ -30,6 +30,7 @@ from transformers.trainer_utils import TrainOutput
 
 from nlptransfer.evaluation.metrics import (
     classification_metrics,
+    collapse_warning,
     make_compute_metrics,
     make_preprocess_logits,
 )
@@ -192,7 +193,10 @@ def fit_classifier(
         fit.thresholds = tune_thresholds(
             val_probs, multi_hot(splits["validation"]["labels"], len(label_names))
         )
-    fit.validation_metrics = evaluate(fit, splits["validation"])
+    scored = score_split(fit, splits["validation"])
+    fit.validation_metrics = scored.scores
+    if warning := collapse_warning(scored.preds, label_names, multilabel):
+        logger.warning(warning)
     return fit
 
 

@@ -36,7 +36,7 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ModelError, run_cli
-from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics
+from nlptransfer.evaluation.metrics import classification_metrics, collapse_warning, make_compute_metrics
 from nlptransfer.modeling import (
     build_classifier,
     count_parameters,
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             started = time.perf_counter()
             output = trainer.train()
-            fits["student (distilled)"] = as_fit_result(
+            fits["student (distilled)"] = as_fit = as_fit_result(
                 student,
                 tokenizer,
                 label_names,
@@ -198,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 train_metrics={**output.metrics, "wall_seconds": round(time.perf_counter() - started, 1)},
                 log_history=list(trainer.state.log_history),
             )
+            if warning := collapse_warning(
+                predict(as_fit, list(splits["validation"]["text"]))[0], label_names
+            ):
+                logger.warning(warning)
 
             # 5. The same student on the labels alone, same budget.
             if distill_args.compare_student_alone:
