@@ -195,11 +195,12 @@ class CompareArguments:
     scratch: bool = field(
         default=True, metadata={"help": "Include the random-initialisation (no transfer) neural baseline."}
     )
-    compare_adapter_lr: float = field(
-        default=1e-3,
+    compare_adapter_lr: float | None = field(
+        default=None,
         metadata={
-            "help": "Learning rate of the frozen and peft strategies in --compare (a head or adapter alone "
-            "needs larger steps than full fine-tuning; full and scratch use --learning_rate)."
+            "help": "Learning rate of every compared strategy but full in --compare. Unset: each strategy's "
+            "own default (recipes/strategy_defaults.yaml), as a single run with that --strategy takes; "
+            "full and scratch use --learning_rate."
         },
     )
 
