@@ -237,13 +237,25 @@ def load_config(
 
 
 def load_tokenizer(
-    name_or_path: str | Path, *, trust_remote_code: bool = False, hint: str | None = None, **kwargs
+    name_or_path: str | Path,
+    *,
+    trust_remote_code: bool = False,
+    hint: str | None = None,
+    max_length: int | None = None,
+    **kwargs,
 ):
-    """`AutoTokenizer` of a model (`kwargs` go to `from_pretrained`)."""
+    """`AutoTokenizer` of a model (`kwargs` go to `from_pretrained`). With `max_length` (the recipe's
+    --max_length), refuse in one line, before any work, a length the model's position table cannot hold."""
     from transformers import AutoTokenizer
 
     name = str(name_or_path)
     path = _prepare(name, trust_remote_code)
+    if max_length is not None:
+        try:
+            config = load_config(name, trust_remote_code=trust_remote_code, hint=hint)
+        except ModelError:
+            config = None  # e.g. an adapter folder: the model loader reports what is wrong with it
+        check_max_length(config, max_length)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except _LOAD_ERRORS as err:

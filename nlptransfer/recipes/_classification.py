@@ -156,7 +156,11 @@ def comparison_methods(
             class_weight="balanced" if training_args.class_weighted_loss else None,
         )
     }
-    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    tokenizer = load_tokenizer(
+        model_args.model_name_or_path,
+        trust_remote_code=model_args.trust_remote_code,
+        max_length=model_args.max_length,
+    )
 
     def neural(model_overrides: dict, strategy: str, name: str):
         lr = training_args.learning_rate if strategy == "full" else compare_args.compare_adapter_lr

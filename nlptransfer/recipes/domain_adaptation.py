@@ -156,7 +156,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     label_names = raw[pairs[0][0]]["train"].features["label"].names
 
     # 2. Model, tokenizer, frozen features (cached on disk; shared by distances, iw, LogME, frozen training).
-    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    tokenizer = load_tokenizer(
+        model_args.model_name_or_path,
+        trust_remote_code=model_args.trust_remote_code,
+        max_length=model_args.max_length,
+    )
     feature_model = build_classifier(model_args, TransferArguments(strategy="frozen"), label_names)
     pooled_ok = head_reads_pooler(feature_model)
     cached = transfer_args.strategy == "frozen" and transfer_args.cache_features and pooled_ok

@@ -179,7 +179,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     reference = None
     if args.extend_vocab and args.reference_corpus.lower() != "none":
         reference = embeddings.reference_texts(args.reference_corpus)
-    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    tokenizer = load_tokenizer(
+        model_args.model_name_or_path,
+        trust_remote_code=model_args.trust_remote_code,
+        max_length=model_args.max_length,
+    )
     model, base_path, new_head = embeddings.load_mlm_model(model_args.model_name_or_path, **loading)
     notes = []
     if new_head:

@@ -126,7 +126,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     splits = load_tasks(tasks, mt_args.split_seed)
 
     # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
-    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    tokenizer = load_tokenizer(
+        model_args.model_name_or_path,
+        trust_remote_code=model_args.trust_remote_code,
+        max_length=model_args.max_length,
+    )
     max_length, batch_size = model_args.max_length, training_args.per_device_eval_batch_size
     train = encode_tasks(splits, tasks, tokenizer, "train", max_length)
     validation = encode_tasks(splits, tasks, tokenizer, "validation", max_length)

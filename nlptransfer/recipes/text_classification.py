@@ -88,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Validate the model before touching the output directory.
     if compare_args.compare:
         compare_sizes(compare_args, len(splits["train"]))  # bad --train_sizes fail before any work
-    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    tokenizer = load_tokenizer(
+        model_args.model_name_or_path,
+        trust_remote_code=model_args.trust_remote_code,
+        max_length=model_args.max_length,
+    )
     model = build_classifier(
         model_args,
         transfer_args,
