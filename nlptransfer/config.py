@@ -238,8 +238,10 @@ class RunArguments(TrainingArguments):
     )
 
     def __post_init__(self):
-        if self.seed < 0:
-            raise ConfigError(f"seed={self.seed} must be >= 0 (e.g. --seed 42)")
+        if not 0 <= self.seed < 2**32:  # torch/numpy seeds: 0 .. 2**32 - 1 (a larger one is a ValueError)
+            raise ConfigError(f"seed={self.seed} must be between 0 and 2**32 - 1 (e.g. --seed 42)")
+        if self.output_dir is not None and not str(self.output_dir).strip():  # '' would be the working dir
+            raise ConfigError("output_dir is empty; pass the run's folder, e.g. --output_dir outputs/my-run")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError(
                 f"num_train_epochs={self.num_train_epochs} trains nothing; pass --num_train_epochs > 0 "

@@ -330,11 +330,17 @@ COMMON_RECIPE_CASES = [
     Case(["--lerning_rate", "1"], "learning_rate"),
     Case(["--learning_rate", "nan"], "learning_rate"),
     Case(["--per_device_train_batch_size", "-8"], "per_device_train_batch_size"),
+    Case(["--output_dir", "{model}"], "--overwrite_output_dir"),  # would overwrite the base model
+    Case(["--output_dir", ""], "output_dir"),
+    Case(["--learning_rate", "inf"], "learning_rate"),
+    Case(["--seed", "99999999999999999999"], "seed"),
+    Case(["--config", "{root}/c.yaml"], "max_steps", write("c.yaml", "max_steps: true\n")),
 ]
 
 CLASSIFIER_CASES = [
     Case(["--dataset", "{root}/nope.csv"], "nope.csv"),
     Case(["--dataset", "{root}/empty.csv"], "empty", write("empty.csv", "")),
+    Case(["--dataset", "{root}"], "has no .csv"),
     Case(["--text_column", "body"], "--text_column"),
     Case(["--label_column", "stars"], "--label_column"),
     Case(["--model_name_or_path", M], "--allow_pickle", copy_model("model", pickle_weights)),
@@ -493,6 +499,10 @@ CASES: dict[str, list[Case]] = {
         Case([*PREDICT_RUN, "--max_length", "0"], "--max_length"),
         Case(["--model", "{run}"], "--input"),
         Case(["--model", "{run}", "--input", "{root}/nope.csv"], "nope.csv"),
+        Case(["--model", "{run}", "--input", "{root}"], "is not a file"),
+        Case(
+            ["--model", "{run}", "--input", "{root}/t.csv"], "UTF-8", write("t.csv", b"text\n\xff\xfe\x00x\n")
+        ),
         Case(["--model", "{run}", "--input", "{root}/t.csv"], "--text_column", write("t.csv", "body\nx\n")),
         Case([*PREDICT_RUN, "--output", "{root}/p.jsonl"], "already exists", write("p.jsonl", "mine")),
         Case([*PREDICT_RUN, "--output", "{root}/p.exe"], ".jsonl"),
