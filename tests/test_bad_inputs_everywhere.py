@@ -373,6 +373,7 @@ CASES: dict[str, list[Case]] = {
         Case(["--child_dataset", "{root}/p.tsv"], "target", write("p.tsv", "source\tother\na\tb\n")),
         Case(["--child_dataset", "{root}/p.tsv"], "no source side", write("p.tsv", "")),
         Case(["--child_dataset", "bible-xx-yy"], "bible-xx-yy"),
+        Case(["--child_dataset", "{root}"], "case"),
         Case(["--child_train_size", "0"], "child_train_size"),
         Case(["--runs", "sideways"], "sideways"),
         Case(["--parent_model", M], "--allow_pickle", copy_model("marian", pickle_weights)),
@@ -397,6 +398,7 @@ CASES: dict[str, list[Case]] = {
     "domain_pretraining": COMMON_RECIPE_CASES
     + [
         Case(["--corpus", "{root}/nope.txt"], "nope.txt"),
+        Case(["--corpus", "{root}"], "case"),
         Case(["--corpus", "{root}/c.txt"], "empty", write("c.txt", "")),
         Case(["--corpus", "{root}/c.txt"], "UTF-8", write("c.txt", b"\x89PNG\r\n\x1a\n\xff\xfe\x00")),
         Case(["--strategy", "ia3"], "full or lora"),
@@ -411,7 +413,7 @@ CASES: dict[str, list[Case]] = {
     "multitask": COMMON_RECIPE_CASES
     + [
         Case(["--tasks", "[]"], "non-empty list"),
-        Case(["--tasks", "not json ["], "tasks must be"),
+        Case(["--tasks", "not json ["], "got 'not json ['"),
         Case(["--tasks", "{tasks:name=/etc/evil}"], "used as a folder name"),
         Case(["--tasks", "{tasks:name=../up}"], "used as a folder name"),
         Case(["--tasks", "{tasks:name=a.b}"], "used as a folder name"),
@@ -420,6 +422,8 @@ CASES: dict[str, list[Case]] = {
         Case(["--tasks", "{tasks:label_column=stars}"], "stars"),
         Case(["--tasks", "{tasks:type=ranking}"], "ranking"),
         Case(["--task_sampling", "random"], "random"),
+        Case(["--tasks", "{tasks:weight=nan}"], "weight"),
+        Case(["--tasks", '{"name": "a"}'], "got {'name': 'a'}"),
         Case(["--model_name_or_path", M], "--allow_pickle", copy_model("model", pickle_weights)),
         Case(["--model_name_or_path", M], "--trust_remote_code", copy_model("model", remote_code)),
     ],
@@ -488,6 +492,11 @@ CASES: dict[str, list[Case]] = {
         Case(["--model", "{root}/nope", "--text", "x"], "nope"),
         Case(["--model", M, "--text", "x"], "config.json", not_a_run),
         Case(["--model", M, "--text", "x"], "run.json", run_json_running),
+        Case(
+            ["--model", M, "--text", "x"],
+            "config.yaml",
+            copy_model("run", lambda m: (m / "config.yaml").write_text("a: [1,")),
+        ),
         Case(["--model", M, "--text", "x"], "--allow_pickle", copy_model("run", pickle_weights)),
         Case(["--model", M, "--text", "x"], "truncated", copy_model("run", truncate_weights)),
         Case(["--model", M, "--text", "x"], "tokenizer", copy_model("run", drop_tokenizer)),
@@ -514,6 +523,21 @@ CASES: dict[str, list[Case]] = {
         Case(["{root}/nope", "--output", "{root}/r.html"], "nope"),
         Case([M, "--output", "{root}/r.html"], "run", not_a_run),
         Case(["{root}/f.txt", "--output", "{root}/r.html"], "f.txt", write("f.txt", "mine")),
+        Case(
+            [M, "--output", "{root}/r.html"],
+            "metrics.json",
+            copy_model("run", lambda m: (m / "metrics.json").write_text("{bad")),
+        ),
+        Case(
+            [M, "--output", "{root}/r.html"],
+            "metrics.json",
+            copy_model("run", lambda m: (m / "metrics.json").write_text("[1, 2]")),
+        ),
+        Case(
+            [M, "--output", "{root}/r.html"],
+            "run.json",
+            copy_model("run", lambda m: (m / "run.json").write_text("[]")),
+        ),
         Case([M, "--output", "{root}/r.html"], "finished run", write("m/run.json", "{broken")),
         Case(["{run}", "--output", "{root}/r.html"], "already exists", write("r.html", "mine")),
         Case(["{run}", "--output", "{root}/r.html"], "r.md", write("r.md", "mine")),
