@@ -254,7 +254,19 @@ class RunArguments(TrainingArguments):
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (e.g. --{name} 8)")
+        for name in ("logging_steps", "save_steps", "eval_steps", "warmup_steps"):
+            if getattr(self, name, None) is not None and getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (e.g. --{name} 50)")
         super().__post_init__()
+        from transformers.integrations import get_available_reporting_integrations
+
+        installed = get_available_reporting_integrations()
+        missing = [name for name in self.report_to if name not in installed]
+        if missing:  # the Trainer would fail with a traceback once the run has started
+            raise ConfigError(
+                f"report_to {', '.join(missing)}: not installed here (installed: {', '.join(installed) or 'none'}); "
+                "install it or pass --report_to none"
+            )
 
 
 def configs_dir() -> Path | None:

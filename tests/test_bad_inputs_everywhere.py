@@ -335,6 +335,12 @@ COMMON_RECIPE_CASES = [
     Case(["--learning_rate", "inf"], "learning_rate"),
     Case(["--seed", "99999999999999999999"], "seed"),
     Case(["--config", "{root}/c.yaml"], "max_steps", write("c.yaml", "max_steps: true\n")),
+    Case(["--report_to", "wandb"], "report_to"),
+    Case(["--optim", "sgdx"], "optim"),
+    Case(["--lr_scheduler_type", "wobbly"], "lr_scheduler_type"),
+    Case(["--warmup_steps", "-1"], "warmup_steps"),
+    Case(["--logging_steps", "-5"], "logging_steps"),
+    Case(["--num_train_epochs", "nan"], "num_train_epochs"),
 ]
 
 CLASSIFIER_CASES = [
@@ -486,7 +492,8 @@ CASES: dict[str, list[Case]] = {
         Case(["sentiment/minilm_lora", LOCKED + "/x.yaml"], "nlptransfer-battery"),
         Case(["sentiment/minilm_lora"], "dest"),
         Case([], "config"),
-        Case(["minilm_full", "{root}/x.yaml"], "unknown config"),  # in three recipes: ambiguous
+        Case(["minilm_full", "{root}/x.yaml"], "unknown config"),
+        Case(["sentiment/minilm_lora", ""], "destination"),  # in three recipes: ambiguous
     ],
     "predict": [
         Case(["--model", "{root}/nope", "--text", "x"], "nope"),

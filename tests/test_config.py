@@ -200,6 +200,8 @@ def test_bad_config(tmp_path, yaml_text, argv, match):
         ("seed: -1\n", r"seed=-1 must be between 0 and 2\*\*32 - 1"),
         ("seed: 4294967296\n", r"seed=4294967296 must be between 0"),
         ("output_dir: ''\n", "output_dir is empty"),
+        ("report_to: wandb\n", "report_to wandb: not installed here"),
+        ("logging_steps: -5\n", r"logging_steps=-5(.0)? must be >= 0"),
         ("seed: null\n", r"'seed'.* value null"),
         ("split_seed: -3\n", r"split_seed=-3 must be >= 0"),
         ("lora_r: [1, 2]\n", r"'lora_r'.* \(a list is not allowed\); expected an integer"),

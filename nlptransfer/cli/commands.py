@@ -95,6 +95,8 @@ def cmd_cp(args: argparse.Namespace) -> None:
             raise ConfigError(f"unknown config {args.config!r}; shipped configs: {', '.join(configs)}")
         key = matches[0]
     src = configs[key]
+    if not args.dest.strip():  # Path('') is the working directory
+        raise ConfigError("the destination is empty; pass a file name or folder, e.g. my_lora.yaml")
     dest = Path(args.dest)
     refuse_dangling_symlink(dest, "destination")
     if dest.is_dir() or args.dest.endswith(("/", "\\")):
