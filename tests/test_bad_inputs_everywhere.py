@@ -347,6 +347,8 @@ CLASSIFIER_CASES = [
     Case(["--dataset", "{root}/nope.csv"], "nope.csv"),
     Case(["--dataset", "{root}/empty.csv"], "empty", write("empty.csv", "")),
     Case(["--dataset", "{root}"], "has no .csv"),
+    Case(["--text_column", ""], "text_column"),
+    Case(["--label_column", "review"], "label"),
     Case(["--text_column", "body"], "--text_column"),
     Case(["--label_column", "stars"], "--label_column"),
     Case(["--model_name_or_path", M], "--allow_pickle", copy_model("model", pickle_weights)),
