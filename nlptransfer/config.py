@@ -239,8 +239,10 @@ class RunArguments(TrainingArguments):
     )
 
     def __post_init__(self):
-        if self.seed < 0:
-            raise ConfigError(f"seed={self.seed} must be >= 0 (e.g. --seed 42)")
+        if not 0 <= self.seed < 2**32:  # torch/numpy seeds: 0 .. 2**32 - 1 (a larger one is a ValueError)
+            raise ConfigError(f"seed={self.seed} must be between 0 and 2**32 - 1 (e.g. --seed 42)")
+        if self.output_dir is not None and not str(self.output_dir).strip():  # '' would be the working dir
+            raise ConfigError("output_dir is empty; pass the run's folder, e.g. --output_dir outputs/my-run")
         if self.save_on_each_node:
             # RunWriter writes on the global main process only (the Trainer's default `should_save`); with
             # this flag the Trainer would also save checkpoints on every other machine's first process:
@@ -262,7 +264,19 @@ class RunArguments(TrainingArguments):
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (e.g. --{name} 8)")
+        for name in ("logging_steps", "save_steps", "eval_steps", "warmup_steps"):
+            if getattr(self, name, None) is not None and getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (e.g. --{name} 50)")
         super().__post_init__()
+        from transformers.integrations import get_available_reporting_integrations
+
+        installed = get_available_reporting_integrations()
+        missing = [name for name in self.report_to if name not in installed]
+        if missing:  # the Trainer would fail with a traceback once the run has started
+            raise ConfigError(
+                f"report_to {', '.join(missing)}: not installed here (installed: {', '.join(installed) or 'none'}); "
+                "install it or pass --report_to none"
+            )
 
 
 def configs_dir() -> Path | None:

@@ -14,10 +14,36 @@ import os
 import re
 from pathlib import Path
 
-from nlptransfer.errors import OutputDirError
+from nlptransfer.errors import DataError, OutputDirError
 
 MARKER = "run.json"
 _CHECKPOINT = re.compile(r"checkpoint-\d+")
+
+
+def read_run_file(path: str | Path) -> dict:
+    """A mapping a run saved (`metrics.json`, `config.yaml`, `run.json`, ...), {} when the file is absent;
+    one DataError line when it is unreadable or not a mapping (a run folder edited or cut short by hand)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise DataError(
+            f"{path} is not valid {kind} ({type(err).__name__}); was the run interrupted while writing it? "
+            "Rerun it or restore the file"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DataError(
+            f"{path} holds a {type(data).__name__}, not the mapping a run writes; rerun or restore it"
+        )
+    return data
 
 
 def last_checkpoint(path: str | Path) -> Path | None:

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tiny import DOMAIN, sentiment_rows, write_csv
+from tiny import DOMAIN, sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoTokenizer
 
 from nlptransfer import ModelArguments, ModelError, TransferArguments, cli
@@ -21,6 +21,13 @@ from nlptransfer.recipes.sentiment import make_parser
 
 LABELS = ["negative", "positive"]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """The tiny BERT with 64 positions, below the default --max_length 128 (the limit these tests check);
+    conftest's run_dir is built from it here."""
+    return tiny_model_dir(tmp_path_factory.mktemp("models"), positions=64)
 
 
 def _error(capsys, argv) -> str:

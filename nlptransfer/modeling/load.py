@@ -262,7 +262,8 @@ def load_config(
 def load_tokenizer(
     name_or_path: str | Path, *, trust_remote_code: bool = False, hint: str | None = None, **kwargs
 ):
-    """`AutoTokenizer` of a model (`kwargs` go to `from_pretrained`)."""
+    """`AutoTokenizer` of a model (`kwargs` go to `from_pretrained`). The recipes check --max_length against
+    the model (`fit_max_length`) when they build it, before the output directory is touched."""
     from transformers import AutoTokenizer
 
     name = str(name_or_path)

@@ -53,7 +53,7 @@ from nlptransfer.trainers.distillation import (
     DistillationTrainingArguments,
     check_compatible,
     label_list,
-    spread_layers,
+    pick_student_layers,
     truncated_student,
 )
 from nlptransfer.training import FitResult, encode, fit_classifier, predict
@@ -131,26 +131,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Teacher and student are loaded and checked before the output directory is touched.
     loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
+    tokenizing = {"trust_remote_code": model_args.trust_remote_code}
     if distill_args.teacher:
         teacher = load_classifier(distill_args.teacher, **loading)
-        tokenizer = load_tokenizer(distill_args.teacher, trust_remote_code=model_args.trust_remote_code)
+        tokenizer = load_tokenizer(distill_args.teacher, **tokenizing)
         if label_list(teacher) != label_names:
             raise ModelError(
                 f"teacher {distill_args.teacher!r} has labels {label_list(teacher)} but {data_args.dataset} has "
                 f"{label_names}; distil on data with the teacher's labels"
             )
     else:
-        tokenizer = load_tokenizer(
-            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
-        )
+        tokenizer = load_tokenizer(model_args.model_name_or_path, **tokenizing)
         teacher = build_classifier(model_args, TransferArguments(strategy="full"), label_names)
     student_tokenizer = tokenizer
     if distill_args.student:
         student = load_classifier(distill_args.student, label_names, **loading)
-        student_tokenizer = load_tokenizer(
-            distill_args.student, trust_remote_code=model_args.trust_remote_code
-        )
+        student_tokenizer = load_tokenizer(distill_args.student, **tokenizing)
         check_compatible(teacher, student, tokenizer, student_tokenizer)
+    else:  # the teacher cut to --student_layers: checked now, before the teacher trains
+        layers = pick_student_layers(teacher.config, distill_args.student_layers, distill_args.layer_pick)
     for model in [teacher] + ([student] if distill_args.student else []):
         fit_max_length(model_args, model.config)  # a --max_length given fits both (a default is lowered)
     with RunWriter.from_training_args(training_args, "distill") as run:
@@ -169,11 +168,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             else:
                 fits["teacher"] = as_fit_result(teacher, tokenizer, label_names, model_args, training_args)
             if not distill_args.student:
-                total = teacher.config.num_hidden_layers
-                k = distill_args.student_layers
-                layers = list(range(k)) if distill_args.layer_pick == "first" else spread_layers(total, k)
                 student = truncated_student(teacher, layers)
-                logger.info("student: teacher layers %s of %d", layers, total)
+                logger.info("student: teacher layers %s of %d", layers, teacher.config.num_hidden_layers)
             initial = copy.deepcopy(student)
 
             # 4. Distil into the student.
