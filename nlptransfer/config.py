@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser, Trainer, TrainingArguments
 
 from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
@@ -253,6 +253,32 @@ class RunArguments(TrainingArguments):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (e.g. --{name} 8)")
         super().__post_init__()
+        # What torch's DataLoader and the Trainer's optimizer set-up would only reject mid-run, with a traceback.
+        if self.dataloader_num_workers < 0:
+            raise ConfigError(
+                f"dataloader_num_workers={self.dataloader_num_workers} must be >= 0 (0 = load in this process)"
+            )
+        if self.dataloader_persistent_workers and self.dataloader_num_workers == 0:
+            raise ConfigError(
+                "--dataloader_persistent_workers true needs worker processes; pass --dataloader_num_workers 1 "
+                "or more, or drop it"
+            )
+        check_optimizer(self)
+
+
+def check_optimizer(args: TrainingArguments) -> None:
+    """`--optim` and `--optim_args` as the Trainer will read them (its own parser), so that a malformed
+    `--optim_args` or an optimizer whose package is missing fails in one line before any work."""
+    try:
+        Trainer.get_optimizer_cls_and_kwargs(args)
+    except Exception as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        if "pass a model" in message or "pass a `model`" in message:
+            return  # every other check passed; only the model (given at training time) was missing
+        optim = getattr(args.optim, "value", args.optim)
+        given = f"--optim {optim}" + (f" --optim_args {args.optim_args!r}" if args.optim_args else "")
+        hint = " (--optim_args look like key=value,key=value)" if args.optim_args else ""
+        raise ConfigError(f"{given} cannot be used: {message}{hint}") from err
 
 
 def configs_dir() -> Path | None:
@@ -345,7 +371,7 @@ class RecipeParser(HfArgumentParser):
                 outputs.append(dtype(**{k: v for k, v in vars(args).items() if k in keys}))
             except ConfigError:
                 raise
-            except (ValueError, TypeError) as err:
+            except Exception as err:  # TrainingArguments also raises OSError, KeyError, ImportError...
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
         check_conflicts(*outputs)

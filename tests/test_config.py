@@ -278,3 +278,27 @@ def test_help_documents_every_field(capsys):
         "--config",
     ):
         assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        # TrainingArguments raises FileNotFoundError (not ValueError) for a missing accelerator_config file
+        (["--accelerator_config", ""], "invalid TransferTrainingArguments setting"),
+        # torch's DataLoader and the Trainer's optimizer set-up rejected these only mid-run, with a traceback
+        (["--dataloader_persistent_workers", "true"], "needs worker processes"),
+        (["--dataloader_num_workers", "-1"], "dataloader_num_workers=-1 must be >= 0"),
+        (["--optim_args", "~"], "--optim adamw_torch_fused --optim_args '~' cannot be used.*key=value"),
+        (["--optim", "galore_adamw"], "--optim galore_adamw cannot be used.*galore_torch"),
+    ],
+)
+def test_training_settings_that_failed_mid_run_fail_while_parsing(argv, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        sentiment.make_parser().parse(["--output_dir", str(tmp_path / "o"), *argv])
+
+
+def test_optimizer_settings_that_work_still_parse(tmp_path):
+    _, _, _, _, args = sentiment.make_parser().parse(
+        ["--output_dir", str(tmp_path / "o"), "--optim", "sgd", "--optim_args", "momentum=0.9"]
+    )
+    assert args.optim == "sgd" and args.optim_args == "momentum=0.9"
