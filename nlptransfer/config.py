@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser, Trainer, TrainingArguments
+from accelerate.utils import TorchDynamoPlugin
+from transformers import HfArgumentParser, Seq2SeqTrainer, Trainer, TrainingArguments
 
 from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
@@ -264,6 +265,23 @@ class RunArguments(TrainingArguments):
                 "or more, or drop it"
             )
         check_optimizer(self)
+        if self.torch_compile_backend is not None:  # accelerate reads it only when the Trainer starts
+            try:
+                TorchDynamoPlugin(backend=self.torch_compile_backend, mode=self.torch_compile_mode)
+            except Exception as err:
+                raise ConfigError(
+                    f"torch_compile_backend={self.torch_compile_backend!r} is not a torch.compile backend "
+                    "(e.g. --torch_compile_backend inductor)"
+                ) from err
+        generation_config = getattr(self, "generation_config", None)  # Seq2SeqTrainingArguments
+        if isinstance(generation_config, str | Path):
+            try:
+                Seq2SeqTrainer.load_generation_config(generation_config)
+            except Exception as err:
+                raise ConfigError(
+                    f"generation_config={str(generation_config)!r} is not a generation config file, folder "
+                    "or Hub id that can be loaded here; fix the path or leave it unset"
+                ) from err
 
 
 def check_optimizer(args: TrainingArguments) -> None:

@@ -302,3 +302,34 @@ def test_optimizer_settings_that_work_still_parse(tmp_path):
         ["--output_dir", str(tmp_path / "o"), "--optim", "sgd", "--optim_args", "momentum=0.9"]
     )
     assert args.optim == "sgd" and args.optim_args == "momentum=0.9"
+
+
+@pytest.mark.parametrize(
+    "yaml_text, match",
+    [
+        ("dataset: {a: 1}\n", "config key 'dataset'.*a mapping is not allowed"),
+        ("torch_compile_backend: []\n", "config key 'torch_compile_backend'.*a list is not allowed"),
+    ],
+)
+def test_yaml_structure_only_where_the_field_takes_it(yaml_text, match, tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    with pytest.raises(ConfigError, match=match):
+        sentiment.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
+
+
+def test_yaml_task_list_still_parses(tmp_path):
+    (tmp_path / "c.yaml").write_text("tasks:\n  - {name: a, dataset: x.csv}\n")
+    _, mt, _, _ = multitask.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
+    assert mt.tasks == [{"name": "a", "dataset": "x.csv"}]
+
+
+@pytest.mark.parametrize(
+    "make_parser, argv, match",
+    [
+        (sentiment.make_parser, ["--torch_compile_backend", ".."], "'..' is not a torch.compile backend"),
+        (translation_pair.make_parser, ["--generation_config", "none"], "generation_config='none' is not"),
+    ],
+)
+def test_settings_read_only_when_the_trainer_starts_are_checked_up_front(make_parser, argv, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        make_parser().parse(["--output_dir", str(tmp_path / "o"), *argv])
