@@ -264,6 +264,11 @@ class RunArguments(TrainingArguments):
                 "--dataloader_persistent_workers true needs worker processes; pass --dataloader_num_workers 1 "
                 "or more, or drop it"
             )
+        if self.debug:  # DebugUnderflowOverflow hooks crash on bool tensors; TPU metrics need a TPU
+            raise ConfigError(
+                f"TrainingArguments' debug={','.join(getattr(d, 'value', str(d)) for d in self.debug)} is not "
+                "supported; remove it (--debug alone on the command line shows the traceback of an error)"
+            )
         check_optimizer(self)
         if self.torch_compile_backend is not None:  # accelerate reads it only when the Trainer starts
             try:

@@ -333,3 +333,10 @@ def test_yaml_task_list_still_parses(tmp_path):
 def test_settings_read_only_when_the_trainer_starts_are_checked_up_front(make_parser, argv, match, tmp_path):
     with pytest.raises(ConfigError, match=match):
         make_parser().parse(["--output_dir", str(tmp_path / "o"), *argv])
+
+
+def test_trainer_debug_options_are_refused_in_one_line(tmp_path):
+    """`debug: underflow_overflow` (YAML; `--debug` is run_cli's traceback switch) crashed mid-run."""
+    (tmp_path / "c.yaml").write_text("debug: [underflow_overflow]\n")
+    with pytest.raises(ConfigError, match="debug=underflow_overflow is not supported"):
+        domain_pretraining.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
