@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch._inductor
 import yaml
 from accelerate.utils import TorchDynamoPlugin
 from transformers import HfArgumentParser, Seq2SeqTrainer, Trainer, TrainingArguments
@@ -270,6 +271,12 @@ class RunArguments(TrainingArguments):
                 "supported; remove it (--debug alone on the command line shows the traceback of an error)"
             )
         check_optimizer(self)
+        modes = list(torch._inductor.list_mode_options())  # torch.compile rejects others mid-run
+        if self.torch_compile_mode is not None and self.torch_compile_mode not in modes:
+            raise ConfigError(
+                f"torch_compile_mode={self.torch_compile_mode!r} is not a torch.compile mode; choose one of "
+                f"{', '.join(modes)}"
+            )
         if self.torch_compile_backend is not None:  # accelerate reads it only when the Trainer starts
             try:
                 TorchDynamoPlugin(backend=self.torch_compile_backend, mode=self.torch_compile_mode)

@@ -327,6 +327,7 @@ def test_yaml_task_list_still_parses(tmp_path):
     "make_parser, argv, match",
     [
         (sentiment.make_parser, ["--torch_compile_backend", ".."], "'..' is not a torch.compile backend"),
+        (sentiment.make_parser, ["--torch_compile_mode", "-1"], "'-1' is not a torch.compile mode"),
         (translation_pair.make_parser, ["--generation_config", "none"], "generation_config='none' is not"),
     ],
 )
