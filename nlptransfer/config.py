@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from nlptransfer.config_training import check_training_settings
 from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
 
@@ -268,15 +269,7 @@ class RunArguments(TrainingArguments):
             if getattr(self, name, None) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (e.g. --{name} 50)")
         super().__post_init__()
-        from transformers.integrations import get_available_reporting_integrations
-
-        installed = get_available_reporting_integrations()
-        missing = [name for name in self.report_to if name not in installed]
-        if missing:  # the Trainer would fail with a traceback once the run has started
-            raise ConfigError(
-                f"report_to {', '.join(missing)}: not installed here (installed: {', '.join(installed) or 'none'}); "
-                "install it or pass --report_to none"
-            )
+        check_training_settings(self)  # what the Trainer, DataLoader or torch.compile reject only mid-run
 
 
 def configs_dir() -> Path | None:
@@ -385,7 +378,7 @@ class RecipeParser(HfArgumentParser):
                 object.__setattr__(outputs[-1], USER_SET, frozenset(keys & given))
             except ConfigError:
                 raise
-            except (ValueError, TypeError) as err:
+            except Exception as err:  # TrainingArguments also raises OSError, KeyError, ImportError...
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
         check_conflicts(*outputs)

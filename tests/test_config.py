@@ -330,3 +330,66 @@ def test_compare_uses_the_same_per_strategy_settings():
     assert strategy_settings("full", training_args) == {}
     assert strategy_settings("lora", training_args, adapter_lr=5e-4) == {"learning_rate": 5e-4}
     assert strategy_settings("full", training_args, adapter_lr=5e-4) == {}
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        # TrainingArguments raises FileNotFoundError (not ValueError) for a missing accelerator_config file
+        (["--accelerator_config", ""], "invalid TransferTrainingArguments setting"),
+        # torch's DataLoader and the Trainer's optimizer set-up rejected these only mid-run, with a traceback
+        (["--dataloader_persistent_workers", "true"], "needs worker processes"),
+        (["--dataloader_num_workers", "-1"], "dataloader_num_workers=-1 must be >= 0"),
+        (["--optim_args", "~"], "--optim adamw_torch_fused --optim_args '~' cannot be used.*key=value"),
+        (["--optim", "galore_adamw"], "--optim galore_adamw cannot be used.*galore_torch"),
+    ],
+)
+def test_training_settings_that_failed_mid_run_fail_while_parsing(argv, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        sentiment.make_parser().parse(["--output_dir", str(tmp_path / "o"), *argv])
+
+
+def test_optimizer_settings_that_work_still_parse(tmp_path):
+    _, _, _, _, args = sentiment.make_parser().parse(
+        ["--output_dir", str(tmp_path / "o"), "--optim", "sgd", "--optim_args", "momentum=0.9"]
+    )
+    assert args.optim == "sgd" and args.optim_args == "momentum=0.9"
+
+
+@pytest.mark.parametrize(
+    "yaml_text, match",
+    [
+        ("dataset: {a: 1}\n", "config key 'dataset'.*a mapping is not allowed"),
+        ("torch_compile_backend: []\n", "config key 'torch_compile_backend'.*a list is not allowed"),
+    ],
+)
+def test_yaml_structure_only_where_the_field_takes_it(yaml_text, match, tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    with pytest.raises(ConfigError, match=match):
+        sentiment.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
+
+
+def test_yaml_task_list_still_parses(tmp_path):
+    (tmp_path / "c.yaml").write_text("tasks:\n  - {name: a, dataset: x.csv}\n")
+    _, mt, _, _ = multitask.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
+    assert mt.tasks == [{"name": "a", "dataset": "x.csv"}]
+
+
+@pytest.mark.parametrize(
+    "make_parser, argv, match",
+    [
+        (sentiment.make_parser, ["--torch_compile_backend", ".."], "'..' is not a torch.compile backend"),
+        (sentiment.make_parser, ["--torch_compile_mode", "-1"], "'-1' is not a torch.compile mode"),
+        (translation_pair.make_parser, ["--generation_config", "none"], "generation_config='none' is not"),
+    ],
+)
+def test_settings_read_only_when_the_trainer_starts_are_checked_up_front(make_parser, argv, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        make_parser().parse(["--output_dir", str(tmp_path / "o"), *argv])
+
+
+def test_trainer_debug_options_are_refused_in_one_line(tmp_path):
+    """`debug: underflow_overflow` (YAML; `--debug` is run_cli's traceback switch) crashed mid-run."""
+    (tmp_path / "c.yaml").write_text("debug: [underflow_overflow]\n")
+    with pytest.raises(ConfigError, match="debug=underflow_overflow is not supported"):
+        domain_pretraining.make_parser().parse(["--config", str(tmp_path / "c.yaml")])

@@ -117,6 +117,10 @@ class MultiTaskModel(nn.Module):
         """The transformers model under a peft wrapper (or the encoder itself)."""
         return self.encoder.get_base_model() if hasattr(self.encoder, "get_base_model") else self.encoder
 
+    def activation_checkpointing_enable(self, **kwargs) -> None:
+        """`--activation_checkpointing true`: the Trainer calls this; the shared encoder checkpoints."""
+        self.base_encoder.activation_checkpointing_enable(**kwargs)
+
     def task_index(self, name: str) -> int:
         return [t.name for t in self.tasks].index(name)
 

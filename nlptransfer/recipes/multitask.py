@@ -47,7 +47,7 @@ logger = logging.getLogger("nlptransfer")
 
 @dataclass
 class MultiTaskArguments:
-    tasks: str | None = field(
+    tasks: list | str | None = field(  # list: the YAML list; str: the flag's JSON
         default=None,
         metadata={
             "help": "The tasks: a YAML list of {name, dataset, type: classification|multilabel|regression, "
