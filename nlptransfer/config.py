@@ -271,6 +271,14 @@ class RunArguments(TrainingArguments):
                 "supported; remove it (--debug alone on the command line shows the traceback of an error)"
             )
         check_optimizer(self)
+        if self.save_strategy == "best" and self.metric_for_best_model is None:  # the Trainer's own check
+            raise ConfigError("--save_strategy best needs --metric_for_best_model (e.g. f1_macro, or loss)")
+        checkpoint = self.resume_from_checkpoint
+        if checkpoint and not Path(checkpoint).is_dir():  # the Trainer looked for it only when training
+            raise ConfigError(
+                f"resume_from_checkpoint={checkpoint!r} is not a checkpoint folder; pass a checkpoint-* folder "
+                "or use --resume true on the interrupted run's output_dir"
+            )
         modes = list(torch._inductor.list_mode_options())  # torch.compile rejects others mid-run
         if self.torch_compile_mode is not None and self.torch_compile_mode not in modes:
             raise ConfigError(
