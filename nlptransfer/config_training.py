@@ -39,6 +39,14 @@ def check_training_settings(args) -> None:
             "supported; remove it (--debug alone on the command line shows the traceback of an error)"
         )
     check_optimizer(args)
+    if args.save_strategy == "best" and args.metric_for_best_model is None:  # the Trainer's own check
+        raise ConfigError("--save_strategy best needs --metric_for_best_model (e.g. f1_macro, or loss)")
+    checkpoint = args.resume_from_checkpoint
+    if checkpoint and not Path(checkpoint).is_dir():  # the Trainer looked for it only when training
+        raise ConfigError(
+            f"resume_from_checkpoint={checkpoint!r} is not a checkpoint folder; pass a checkpoint-* folder "
+            "or use --resume true on the interrupted run's output_dir"
+        )
     if args.torch_compile_mode is not None:  # listed by torch._inductor (documented by torch.compile)
         from torch import _inductor
 

@@ -380,6 +380,8 @@ def test_yaml_task_list_still_parses(tmp_path):
     [
         (sentiment.make_parser, ["--torch_compile_backend", ".."], "'..' is not a torch.compile backend"),
         (sentiment.make_parser, ["--torch_compile_mode", "-1"], "'-1' is not a torch.compile mode"),
+        (domain_pretraining.make_parser, ["--save_strategy", "best"], "needs --metric_for_best_model"),
+        (sentiment.make_parser, ["--resume_from_checkpoint", "a/b"], "'a/b' is not a checkpoint folder"),
         (translation_pair.make_parser, ["--generation_config", "none"], "generation_config='none' is not"),
     ],
 )

@@ -49,7 +49,7 @@ RECIPES = [
     "distill",
 ]
 PARSE_EXAMPLES = 50  # per recipe; parsing only, milliseconds each
-RUN_EXAMPLES = 8  # per recipe; most are rejected while parsing, the others train one step
+RUN_EXAMPLES = 12  # per recipe; most are rejected while parsing, the others train one step
 SETTINGS = dict(
     deadline=None,
     derandomize=True,  # the same examples on every run (CI stability); no example database
