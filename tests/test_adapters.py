@@ -9,13 +9,16 @@ from __future__ import annotations
 import pytest
 import torch
 from peft import AutoPeftModelForSequenceClassification, PeftModel
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+from tiny import toy_word_tokenizer
+from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from nlptransfer.cli.predict import load_run_model
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.modeling import build_classifier, count_parameters, save_classifier
+from nlptransfer.modeling.seq2seq import build_marian
 from nlptransfer.strategies import STRATEGIES, TABLE
+from nlptransfer.trainers.translation.trainer import apply_seq2seq_strategy, check_seq2seq_strategy
 
 NAMES = ["negative", "positive"]
 TEXTS = ["good film the plot", "bad boring movie", "great actor but dull scene"]
@@ -187,3 +190,37 @@ def test_peft_config_and_strategy_peft_come_together():
         TransferArguments(strategy="peft")
     with pytest.raises(ConfigError, match="applies to --strategy peft"):
         TransferArguments(strategy="lora", peft_config="peft.yaml")
+
+
+# ------------------------------------------------------------------------------ seq2seq (translation)
+
+SEQ2SEQ = [s for s in STRATEGIES if TABLE[s].seq2seq]
+
+
+def test_translation_takes_full_and_the_merging_methods_and_refuses_the_rest_in_one_line():
+    assert SEQ2SEQ == ["full", "lora", "dora", "ia3", "loha", "lokr", "vera"]
+    for strategy in set(STRATEGIES) - set(SEQ2SEQ) - {"peft"}:
+        with pytest.raises(
+            ConfigError, match=f"strategy '{strategy}' does not apply to translation; use one of"
+        ):
+            check_seq2seq_strategy(TransferArguments(strategy=strategy))
+
+
+@pytest.mark.parametrize("strategy", SEQ2SEQ[1:])
+def test_a_seq2seq_adapter_merges_into_a_plain_model_with_identical_logits(strategy, tmp_path):
+    tok = toy_word_tokenizer()
+    torch.manual_seed(0)
+    model = build_marian(tok, d_model=32, layers=1, heads=2, ffn_dim=64, max_positions=32, dropout=0.0)
+    model = trained(
+        apply_seq2seq_strategy(
+            model, TransferArguments(strategy=strategy, target_modules=["q_proj", "v_proj"])
+        )
+    )
+    batch = tok(["a b c", "d e"], text_target=["a b c", "d e"], return_tensors="pt", padding=True)
+    model.eval()
+    with torch.no_grad():
+        expected = model(**batch).logits
+    save_classifier(model, tok, tmp_path)
+    plain = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.allclose(plain(**batch).logits, expected, atol=1e-5)
