@@ -295,7 +295,7 @@ def test_python_api_raises_specific_errors(model_dir, tmp_path):
     with pytest.raises(ConfigError):
         ModelArguments(max_length=2)
     with pytest.raises(ConfigError):
-        TransferArguments(strategy="bitfit")
+        TransferArguments(strategy="adapterx")
     with pytest.raises(ConfigError):
         DataArguments(test_fraction=0)
     with pytest.raises(ConfigError):

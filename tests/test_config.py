@@ -171,8 +171,8 @@ def test_cli_overrides_yaml(tmp_path):
         ("stratgy: lora\n", [], "unknown config key 'stratgy'.*did you mean 'strategy'"),
         ("", ["--learning_rat", "1e-3"], "unknown config key 'learning_rat'.*did you mean 'learning_rate'"),
         ("", ["--strat", "full"], "did you mean 'strategy'"),  # no silent abbreviations
-        ("strategy: bitfit\n", [], "'strategy'.* value 'bitfit'; expected one of full, frozen"),
-        ("", ["--strategy", "bitfit"], "invalid choice: 'bitfit'"),
+        ("strategy: adapterx\n", [], "'strategy'.* value 'adapterx'; expected one of full, frozen"),
+        ("", ["--strategy", "adapterx"], "invalid choice: 'adapterx'"),
         ("", ["--learning_rate", "fast"], "invalid float value: 'fast'"),
         ("- a\n- b\n", [], "must hold a mapping"),
         ("", ["--layerwise_lr_decay", "1.5"], r"layerwise_lr_decay=1.5 must be in \(0, 1\]"),
