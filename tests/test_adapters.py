@@ -15,7 +15,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassificati
 from nlptransfer.cli.predict import load_run_model
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ConfigError, ModelError
-from nlptransfer.modeling import build_classifier, count_parameters, save_classifier
+from nlptransfer.modeling import apply_strategy, build_classifier, count_parameters, save_classifier
 from nlptransfer.modeling.seq2seq import build_marian
 from nlptransfer.strategies import STRATEGIES, TABLE
 from nlptransfer.trainers.translation.trainer import apply_seq2seq_strategy, check_seq2seq_strategy
@@ -224,3 +224,15 @@ def test_a_seq2seq_adapter_merges_into_a_plain_model_with_identical_logits(strat
     plain = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
     with torch.no_grad():
         assert torch.allclose(plain(**batch).logits, expected, atol=1e-5)
+
+
+def test_bitfit_on_a_backbone_without_bias_terms_is_one_model_error(model_dir):
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    with torch.no_grad():
+        for module in model.bert.modules():
+            if getattr(module, "bias", None) is not None:
+                module.bias = None  # as in Llama-style models: no bias anywhere in the backbone
+    with pytest.raises(
+        ModelError, match="bitfit cannot be applied to BertForSequenceClassification: its backbone"
+    ):
+        apply_strategy(model, TransferArguments(strategy="bitfit"))

@@ -142,7 +142,7 @@ CASES: dict[str, Case] = {
     ),
     "peft config target modules absent": Case(
         ["--strategy", "peft", "--peft_config", "{root}/p.json"],
-        "target_modules",
+        "pick target_modules in",
         _write("p.json", '{"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"]}'),
     ),
     "peft config missing file": Case(

@@ -109,8 +109,14 @@ def apply_strategy(
         return model
     if strategy in ("frozen", "bitfit"):
         head = head_parameter_names(model)
+        biases = {n for n, _ in model.named_parameters() if strategy == "bitfit" and n.endswith(".bias")}
+        if strategy == "bitfit" and not biases - head:
+            raise ModelError(
+                f"bitfit cannot be applied to {type(model).__name__}: its backbone has no bias terms, so only "
+                "the head would train; use --strategy frozen, lora or ln_tuning"
+            )
         for name, param in model.named_parameters():
-            param.requires_grad = name in head or (strategy == "bitfit" and name.endswith(".bias"))
+            param.requires_grad = name in head or name in biases
         return model
     peft_config = peft_config_for(model, transfer_args, task_type)
     try:
@@ -120,9 +126,10 @@ def apply_strategy(
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
         )
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        where = f"target_modules in {transfer_args.peft_config}" if strategy == "peft" else "--target_modules"
         raise ModelError(
-            f"{strategy} cannot be applied to {type(model).__name__}: {first}; pick --target_modules from "
-            f"the model's linear layers: {', '.join(linear)}"
+            f"{strategy} cannot be applied to {type(model).__name__}: {first}; pick {where} from the "
+            f"model's linear layers: {', '.join(linear)}"
         ) from err
     if peft_config.peft_type == "PREFIX_TUNING" and task_type == TaskType.SEQ_CLS:
         check_prefix_tuning(peft_model, model)
