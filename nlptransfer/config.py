@@ -211,11 +211,12 @@ class CompareArguments:
     scratch: bool = field(
         default=True, metadata={"help": "Include the random-initialisation (no transfer) neural baseline."}
     )
-    compare_adapter_lr: float = field(
-        default=1e-3,
+    compare_adapter_lr: float | None = field(
+        default=None,
         metadata={
-            "help": "Learning rate of the frozen and peft strategies in --compare (a head or adapter alone "
-            "needs larger steps than full fine-tuning; full and scratch use --learning_rate)."
+            "help": "Learning rate of every compared strategy but full in --compare. Unset: each strategy's "
+            "own default (recipes/strategy_defaults.yaml), as a single run with that --strategy takes; "
+            "full and scratch use --learning_rate."
         },
     )
 
@@ -256,6 +257,15 @@ class RunArguments(TrainingArguments):
     def __post_init__(self):
         if self.seed < 0:
             raise ConfigError(f"seed={self.seed} must be >= 0 (e.g. --seed 42)")
+        if self.save_on_each_node:
+            # RunWriter writes on the global main process only (the Trainer's default `should_save`); with
+            # this flag the Trainer would also save checkpoints on every other machine's first process:
+            # racing writes into a shared output_dir, or checkpoints without run.json on a local one.
+            raise ConfigError(
+                "--save_on_each_node is not supported: the global main process (process 0 on machine 0) "
+                "writes the run's files and checkpoints into one --output_dir; drop the flag and put "
+                "--output_dir on a filesystem every machine sees"
+            )
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError(
                 f"num_train_epochs={self.num_train_epochs} trains nothing; pass --num_train_epochs > 0 "
@@ -308,6 +318,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+USER_SET = "_nlptransfer_user_set"
+
+
+def user_set(config: Any) -> frozenset[str]:
+    """The fields of a parsed argument dataclass that the user set with --config or a flag (empty for one
+    built in code): a recipe may then adapt a default (e.g. clamp --max_length) but never a user's value."""
+    return getattr(config, USER_SET, frozenset())
+
+
 class RecipeParser(HfArgumentParser):
     """`HfArgumentParser` with YAML defaults and one-line errors.
 
@@ -343,9 +362,15 @@ class RecipeParser(HfArgumentParser):
         return ConfigError(f"unknown config key {key!r} in {where}; {hint}")
 
     def parse(self, argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+        """The dataclasses, in order; `user_set(obj)` names the fields of each that the user set (--config
+        or a flag), as opposed to the recipe's defaults."""
         config_path, argv = _take_config(list(sys.argv[1:] if argv is None else argv))
+        given: set[str] = set()
         if config_path is not None:
-            self.set_defaults(**self._read_yaml(config_path))
+            from_file = self._read_yaml(config_path)
+            self.set_defaults(**from_file)
+            given |= set(from_file)
+        given |= self._flags_given(argv)
         args, remaining = self.parse_known_args(argv)
         for token in remaining:
             if token.startswith("--"):
@@ -359,6 +384,7 @@ class RecipeParser(HfArgumentParser):
             keys = {f.name for f in dataclasses.fields(dtype) if f.init}
             try:
                 outputs.append(dtype(**{k: v for k, v in vars(args).items() if k in keys}))
+                object.__setattr__(outputs[-1], USER_SET, frozenset(keys & given))
             except ConfigError:
                 raise
             except (ValueError, TypeError) as err:
@@ -366,6 +392,15 @@ class RecipeParser(HfArgumentParser):
                 raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
         check_conflicts(*outputs)
         return tuple(outputs)
+
+    def _flags_given(self, argv: Sequence[str]) -> set[str]:
+        """The fields named by the flags in `argv` (`--x v`, `--x=v`, `--no_x`)."""
+        options = self._option_string_actions
+        return {
+            options[token.split("=", 1)[0]].dest
+            for token in argv
+            if token.startswith("--") and token.split("=", 1)[0] in options
+        }
 
     def _read_yaml(self, path: str | Path) -> dict[str, Any]:
         data = read_yaml(path)

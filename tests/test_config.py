@@ -28,7 +28,7 @@ from nlptransfer.recipes import (
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipes/accelerate/ holds `accelerate launch` configs, loaded by accelerate in test_reliability.py.
-YAMLS = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if p.parent.name != "accelerate")
+YAMLS = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate")
 RECIPE_PARSERS = {
     "sentiment": sentiment.make_parser,
     "text_classification": text_classification.make_parser,
@@ -278,3 +278,61 @@ def test_help_documents_every_field(capsys):
         "--config",
     ):
         assert name in out
+
+
+# ---- strategy-aware defaults (issue 16) ------------------------------------------------------------
+
+
+def _strategy_run(argv):
+    from nlptransfer.recipes.sentiment import make_parser
+    from nlptransfer.strategy_defaults import apply_strategy_defaults
+
+    _, _, transfer_args, _, training_args = make_parser().parse(argv)
+    changed = apply_strategy_defaults(transfer_args, training_args)
+    return changed, training_args
+
+
+def test_a_strategy_without_a_learning_rate_takes_its_own_default(tmp_path, caplog):
+    from nlptransfer.strategy_defaults import strategy_table
+
+    table = strategy_table()
+    assert set(table) >= {"full", "frozen", "lora"} and table["full"] == {}
+    with caplog.at_level("INFO", logger="nlptransfer"):
+        changed, args = _strategy_run(["--strategy", "lora"])
+    assert changed == {"learning_rate": table["lora"]["learning_rate"]} and args.learning_rate == 1e-3
+    assert "--strategy lora: using its defaults --learning_rate 0.001" in caplog.text
+    changed, args = _strategy_run(["--strategy", "frozen"])
+    assert (args.learning_rate, args.num_train_epochs) == (1e-2, 10)
+    changed, args = _strategy_run([])  # full: the recipe's own settings
+    assert changed == {} and args.learning_rate == 5e-5
+
+
+def test_every_strategy_but_full_has_its_own_learning_rate():
+    """A strategy without a row would train an adapter or a head at full fine-tuning's rate and stall."""
+    from nlptransfer.strategies import STRATEGIES
+    from nlptransfer.strategy_defaults import strategy_table
+
+    table = strategy_table()
+    assert set(table) == set(STRATEGIES)
+    assert all(table[s]["learning_rate"] >= 1e-4 for s in STRATEGIES if s != "full")
+
+
+def test_a_users_own_setting_always_wins(tmp_path):
+    changed, args = _strategy_run(["--strategy", "lora", "--learning_rate", "2e-4"])
+    assert changed == {} and args.learning_rate == 2e-4
+    (tmp_path / "mine.yaml").write_text("strategy: frozen\nlearning_rate: 3.0e-3\n")
+    changed, args = _strategy_run(["--config", str(tmp_path / "mine.yaml")])
+    assert args.learning_rate == 3e-3 and changed == {"num_train_epochs": 10}
+    changed, args = _strategy_run(["--strategy", "frozen", "--max_steps", "5"])
+    assert changed == {"learning_rate": 1e-2}  # --max_steps given: the epochs are not the budget
+
+
+def test_compare_uses_the_same_per_strategy_settings():
+    from nlptransfer.recipes.sentiment import make_parser
+    from nlptransfer.strategy_defaults import strategy_settings
+
+    training_args = make_parser().parse([])[-1]
+    assert strategy_settings("lora", training_args) == {"learning_rate": 1e-3}
+    assert strategy_settings("full", training_args) == {}
+    assert strategy_settings("lora", training_args, adapter_lr=5e-4) == {"learning_rate": 5e-4}
+    assert strategy_settings("full", training_args, adapter_lr=5e-4) == {}

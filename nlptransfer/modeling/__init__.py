@@ -14,6 +14,7 @@ from nlptransfer.modeling.classifier import (
 )
 from nlptransfer.modeling.load import (
     check_max_length,
+    fit_max_length,
     load_config,
     load_model,
     load_peft_model,
@@ -31,6 +32,7 @@ __all__ = [
     "load_trained_classifier",
     "save_classifier",
     "check_max_length",
+    "fit_max_length",
     "load_config",
     "load_model",
     "load_peft_model",

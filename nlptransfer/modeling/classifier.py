@@ -17,7 +17,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ModelError
 from nlptransfer.modeling.adapters import apply_strategy, merges
-from nlptransfer.modeling.load import load_config, load_model, portable_name
+from nlptransfer.modeling.load import fit_max_length, load_config, load_model, record_portable_base
 from nlptransfer.runs import RunWriter
 
 
@@ -45,6 +45,7 @@ def build_classifier(
         trust_remote_code=model_args.trust_remote_code,
         from_scratch=model_args.from_scratch,
     )
+    fit_max_length(model_args, model.config)
     return apply_strategy(model, transfer_args)
 
 
@@ -124,10 +125,7 @@ def save_classifier(
     top = Path(relpath)
     written = []
     if isinstance(model, PeftModel):
-        for peft_config in model.peft_config.values():  # the base, loadable from any working directory
-            recorded = peft_config.base_model_name_or_path or model.get_base_model().name_or_path
-            if recorded:
-                peft_config.base_model_name_or_path = portable_name(recorded)
+        record_portable_base(model)  # the base, loadable from any working directory
         adapter = top / "adapter"
         written += run.save_pretrained(model, adapter)
         written += run.save_pretrained(model.base_model.config, adapter)  # id2label/label2id for the head

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,8 +43,11 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data.multitask import TaskConfig, references
 from nlptransfer.errors import ConfigError, ModelError
-from nlptransfer.modeling.load import load_model
+from nlptransfer.evaluation.metrics import collapse_warning
+from nlptransfer.modeling.load import fit_max_length, load_model
 from nlptransfer.runs import RunWriter
+
+logger = logging.getLogger("nlptransfer")
 
 POOLING = ("pooler", "mean")
 STRATEGIES = ("full", "frozen", "lora")
@@ -327,6 +331,10 @@ def evaluate_tasks(
         rows = splits[task.name][split]
         preds = predict_task(model, tokenizer, task.name, list(rows["text"]), batch_size, max_length)
         out[task.name] = task_metrics(task, preds, references(task, rows))
+        if task.type != "regression":
+            multilabel = task.type == "multilabel"
+            if warning := collapse_warning(preds, task.label_names, multilabel, f"{task.name} {split}"):
+                logger.warning(warning)
     return out
 
 
@@ -380,6 +388,7 @@ def build_multitask_model(
         allow_pickle=model_args.allow_pickle,
         trust_remote_code=model_args.trust_remote_code,
     )
+    fit_max_length(model_args, model.encoder.config)
     return adapt_encoder(
         model,
         transfer_args.strategy,

@@ -36,10 +36,11 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ModelError, run_cli
-from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics
+from nlptransfer.evaluation.metrics import classification_metrics, collapse_warning, make_compute_metrics
 from nlptransfer.modeling import (
     build_classifier,
     count_parameters,
+    fit_max_length,
     load_classifier,
     load_tokenizer,
     save_classifier,
@@ -150,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             distill_args.student, trust_remote_code=model_args.trust_remote_code
         )
         check_compatible(teacher, student, tokenizer, student_tokenizer)
+    for model in [teacher] + ([student] if distill_args.student else []):
+        fit_max_length(model_args, model.config)  # a --max_length given fits both (a default is lowered)
     with RunWriter.from_training_args(training_args, "distill") as run:
         fits = {}
         with tempfile.TemporaryDirectory(prefix="nlptransfer-distill-") as scratch:
@@ -186,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             started = time.perf_counter()
             output = trainer.train()
-            fits["student (distilled)"] = as_fit_result(
+            fits["student (distilled)"] = as_fit = as_fit_result(
                 student,
                 tokenizer,
                 label_names,
@@ -195,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 train_metrics={**output.metrics, "wall_seconds": round(time.perf_counter() - started, 1)},
                 log_history=list(trainer.state.log_history),
             )
+            if warning := collapse_warning(
+                predict(as_fit, list(splits["validation"]["text"]))[0], label_names
+            ):
+                logger.warning(warning)
 
             # 5. The same student on the labels alone, same budget.
             if distill_args.compare_student_alone:
