@@ -27,8 +27,8 @@ from transformers import HfArgumentParser, TrainingArguments
 from nlptransfer.config_training import check_training_settings
 from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
+from nlptransfer.strategies import STRATEGIES, strategy_help
 
-STRATEGIES = ("full", "frozen", "lora", "ia3", "prompt_tuning")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -132,21 +132,30 @@ class TransferArguments:
     strategy: str = field(
         default="full",
         metadata={
-            "help": "How to transfer: full (fine-tune everything), frozen (train only the new head), "
-            "lora, ia3 (peft adapters) or prompt_tuning (peft soft prompt).",
+            "help": strategy_help(),
             "choices": list(STRATEGIES),
         },
     )
     target_modules: list[str] | None = field(
         default=None,
         metadata={
-            "help": "Modules that get adapters (lora/ia3). Default: peft's choice for the architecture."
+            "help": "Modules that get adapters (lora, dora, ia3, loha, lokr, vera, ln_tuning). Default: "
+            "peft's choice for the architecture (ln_tuning: every LayerNorm)."
+        },
+    )
+    peft_config: str | None = field(
+        default=None,
+        metadata={
+            "help": "--strategy peft: a YAML/JSON file holding any peft config, e.g. {peft_type: LORA, r: 4, "
+            "target_modules: [query, value]}; the task type is set by the recipe."
         },
     )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank: higher = more capacity, more parameters."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA input."})
-    num_virtual_tokens: int = field(default=20, metadata={"help": "Soft-prompt length for prompt_tuning."})
+    num_virtual_tokens: int = field(
+        default=20, metadata={"help": "Virtual tokens of prompt_tuning / prefix_tuning."}
+    )
     cache_features: bool = field(
         default=True,
         metadata={
@@ -157,7 +166,7 @@ class TransferArguments:
     merge_adapters: bool = field(
         default=True,
         metadata={
-            "help": "lora/ia3: write the adapter merged into a plain transformers model at the top of "
+            "help": "Strategies that merge (lora, dora, ia3, loha, lokr, vera): write the adapter merged into a plain transformers model at the top of "
             "output_dir (what pipeline() loads); the PEFT-format adapter is always saved in adapter/. "
             "false: only the adapter is written (small). Ignored by other strategies."
         },
@@ -170,6 +179,13 @@ class TransferArguments:
             )
         if self.lora_r < 1:
             raise ConfigError(f"lora_r={self.lora_r} must be >= 1 (e.g. --lora_r 8)")
+        if self.strategy == "peft" and not self.peft_config:
+            raise ConfigError("--strategy peft needs --peft_config FILE (a YAML/JSON peft config)")
+        if self.peft_config and self.strategy != "peft":
+            raise ConfigError(
+                f"--peft_config applies to --strategy peft, not {self.strategy!r}; add --strategy peft or "
+                "drop --peft_config"
+            )
 
 
 @dataclass
@@ -448,6 +464,12 @@ def check_conflicts(*configs: Any) -> None:
             f"--gradual_unfreezing_steps applies to --strategy full only, not {transfer.strategy!r}; "
             "drop it or use --strategy full"
         )
+    compare = next((c for c in configs if isinstance(c, CompareArguments)), None)
+    if compare is not None and compare.compare and "peft" in compare.compare_strategies:
+        if transfer is None or not transfer.peft_config:
+            raise ConfigError(
+                "--compare_strategies peft needs the method: add --strategy peft --peft_config FILE"
+            )
 
 
 def config_to_dict(*configs: Any) -> dict[str, Any]:

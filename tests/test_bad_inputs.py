@@ -128,10 +128,44 @@ CASES: dict[str, Case] = {
     ),
     "pickled weights": Case(["--model_name_or_path", "{root}/pickled"], "--allow_pickle", _pickled_model),
     # strategies and peft settings
-    "unknown strategy": Case(["--strategy", "bitfit"], "invalid choice"),
+    "unknown strategy": Case(["--strategy", "adapterx"], "invalid choice"),
     "lora target modules absent": Case(
         ["--strategy", "lora", "--target_modules", "q_proj"], "--target_modules"
     ),
+    "dora target modules absent": Case(
+        ["--strategy", "dora", "--target_modules", "q_proj"], "--target_modules"
+    ),
+    "peft config unknown method": Case(
+        ["--strategy", "peft", "--peft_config", "{root}/p.yaml"],
+        "unknown peft_type 'NOPE'",
+        _write("p.yaml", "peft_type: NOPE\nr: 4\n"),
+    ),
+    "peft config target modules absent": Case(
+        ["--strategy", "peft", "--peft_config", "{root}/p.json"],
+        "pick target_modules in",
+        _write("p.json", '{"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"]}'),
+    ),
+    "peft config missing file": Case(
+        ["--strategy", "peft", "--peft_config", "{root}/none.yaml"], "not a file"
+    ),
+    "peft config invalid file": Case(
+        ["--strategy", "peft", "--peft_config", "{root}/p.yaml"], "not readable", _write("p.yaml", "a: [1,\n")
+    ),
+    "peft config unknown key": Case(
+        ["--strategy", "peft", "--peft_config", "{root}/p.yaml"],
+        "invalid LORA config",
+        _write("p.yaml", "peft_type: LORA\nrank: 4\n"),
+    ),
+    "peft config without strategy peft": Case(
+        ["--strategy", "lora", "--peft_config", "{root}/p.yaml"],
+        "--strategy peft",
+        _write("p.yaml", "peft_type: LORA\n"),
+    ),
+    "strategy peft without peft config": Case(["--strategy", "peft"], "--peft_config FILE"),
+    "compare peft without peft config": Case(
+        ["--compare", "true", "--compare_strategies", "peft"], "--peft_config FILE", recipe="tc"
+    ),
+    "prefix tuning on bert": Case(["--strategy", "prefix_tuning"], "past_key_values"),
     "lora rank 0": Case(["--strategy", "lora", "--lora_r", "0"], "lora_r"),
     "unknown compare strategy": Case(
         ["--compare", "true", "--compare_strategies", "adapterx"], "compare_strategies"
@@ -262,7 +296,7 @@ def test_python_api_raises_specific_errors(model_dir, tmp_path):
     with pytest.raises(ConfigError):
         ModelArguments(max_length=2)
     with pytest.raises(ConfigError):
-        TransferArguments(strategy="bitfit")
+        TransferArguments(strategy="adapterx")
     with pytest.raises(ConfigError):
         DataArguments(test_fraction=0)
     with pytest.raises(ConfigError):

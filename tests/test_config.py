@@ -171,8 +171,8 @@ def test_cli_overrides_yaml(tmp_path):
         ("stratgy: lora\n", [], "unknown config key 'stratgy'.*did you mean 'strategy'"),
         ("", ["--learning_rat", "1e-3"], "unknown config key 'learning_rat'.*did you mean 'learning_rate'"),
         ("", ["--strat", "full"], "did you mean 'strategy'"),  # no silent abbreviations
-        ("strategy: bitfit\n", [], "'strategy'.* value 'bitfit'; expected one of full, frozen"),
-        ("", ["--strategy", "bitfit"], "invalid choice: 'bitfit'"),
+        ("strategy: adapterx\n", [], "'strategy'.* value 'adapterx'; expected one of full, frozen"),
+        ("", ["--strategy", "adapterx"], "invalid choice: 'adapterx'"),
         ("", ["--learning_rate", "fast"], "invalid float value: 'fast'"),
         ("- a\n- b\n", [], "must hold a mapping"),
         ("", ["--layerwise_lr_decay", "1.5"], r"layerwise_lr_decay=1.5 must be in \(0, 1\]"),
@@ -309,6 +309,16 @@ def test_a_strategy_without_a_learning_rate_takes_its_own_default(tmp_path, capl
     assert (args.learning_rate, args.num_train_epochs) == (1e-2, 10)
     changed, args = _strategy_run([])  # full: the recipe's own settings
     assert changed == {} and args.learning_rate == 5e-5
+
+
+def test_every_strategy_but_full_has_its_own_learning_rate():
+    """A strategy without a row would train an adapter or a head at full fine-tuning's rate and stall."""
+    from nlptransfer.strategies import STRATEGIES
+    from nlptransfer.strategy_defaults import strategy_table
+
+    table = strategy_table()
+    assert set(table) == set(STRATEGIES)
+    assert all(table[s]["learning_rate"] >= 1e-4 for s in STRATEGIES if s != "full")
 
 
 def test_a_users_own_setting_always_wins(tmp_path):

@@ -332,6 +332,10 @@ def test_single_pair_saves_models_and_runs_the_negative_transfer_guard(model_dir
         ("labels_differ", r"different label sets: only in source \['neutral'\]"),
         ("bad_method", "unknown method 'adabn'; choose from none, dann, coral, mmd, iw"),
         ("negative_reversal", "reversal_weight=-0.5 must be >= 0"),
+        (
+            "absent_target_modules",
+            "lora cannot be applied to BertForSequenceClassification.*--target_modules",
+        ),
     ],
 )
 def test_bad_inputs_one_line_exit_2(case, match, model_dir, tmp_path, capsys):
@@ -344,6 +348,8 @@ def test_bad_inputs_one_line_exit_2(case, match, model_dir, tmp_path, capsys):
         target = _domain_csv(tmp_path / "b2.csv", 30, 2, labels=("negative", "positive"))
     elif case == "bad_method":
         extra = ["--method", "none", "adabn"]
+    elif case == "absent_target_modules":  # the strategy is built before the output directory is touched
+        extra = ["--strategy", "lora", "--target_modules", "q_proj"]
     else:
         extra = ["--reversal_weight", "-0.5"]
     out = tmp_path / "out"

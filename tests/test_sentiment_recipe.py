@@ -135,7 +135,7 @@ def test_bad_inputs_one_line_exit_2(model_dir, data_csv, tmp_path, capsys):
     cases = {
         "missing file": (["--dataset", str(tmp_path / "nope.csv")], "nope.csv"),
         "missing column": (["--text_column", "body"], "--text_column"),
-        "bad strategy": (["--strategy", "bitfit"], "invalid choice"),
+        "bad strategy": (["--strategy", "adapterx"], "invalid choice"),
         "bad target modules": (["--strategy", "lora", "--target_modules", "q_proj"], "--target_modules"),
         "unknown key": (["--lerning_rate", "1"], "did you mean 'learning_rate'"),
         "missing model": (["--model_name_or_path", str(tmp_path / "no-model")], "embedded default"),

@@ -134,6 +134,19 @@ def test_compare_with_data_efficiency_curve(model_dir, data_csv, tmp_path):
     assert not (out / "compare_runs").exists()  # per-run Trainer scratch space is not left behind
 
 
+def test_compare_takes_the_new_strategies_and_a_peft_config(model_dir, data_csv, tmp_path):
+    """--strategy peft --peft_config FILE: the compared `peft` uses the file's method; the other compared
+    strategies (bitfit, dora here) run without it."""
+    (tmp_path / "peft.yaml").write_text("peft_type: LOKR\nr: 2\n", encoding="utf-8")
+    out = tmp_path / "cmp"
+    flags = "--compare true --seeds 1 --scratch false --compare_strategies bitfit dora peft --strategy peft"
+    argv = _argv(model_dir, data_csv, out, *flags.split(), "--peft_config", str(tmp_path / "peft.yaml"))
+    tc.main([*argv, "--max_steps", "3"])
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
+    assert {r["method"] for r in rows} == {"tfidf_logreg", "bitfit", "dora", "peft"}
+    assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
+
+
 def _fails(argv, capsys) -> str:
     with pytest.raises(SystemExit) as exit_info:
         run_cli(tc.main, argv)

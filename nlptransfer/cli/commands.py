@@ -8,14 +8,7 @@ from pathlib import Path
 from nlptransfer.cli.common import Subcommand, check_output, refuse_dangling_symlink
 from nlptransfer.cli.run import NO_CONFIGS, recipe_names, shipped_configs
 from nlptransfer.errors import ConfigError, OutputDirError
-
-STRATEGY_HELP = {
-    "full": "fine-tune every weight + a new head",
-    "frozen": "train only the new head (feature extraction; features cached on disk)",
-    "lora": "LoRA adapters + head (peft); merged plain model at the top of the output dir",
-    "ia3": "IA3 scaling vectors + head (peft); merged like lora",
-    "prompt_tuning": "a soft prompt + head (peft); cannot merge, the output dir holds the adapter",
-}
+from nlptransfer.strategies import TABLE
 
 # ----------------------------------------------------------------------------------------------- list
 
@@ -62,7 +55,7 @@ def cmd_list(args: argparse.Namespace) -> None:
             out.append(f"  {'':40s} aliases: {', '.join(aliases[1:])}")
     out.append("")
     out.append("Strategies (--strategy):")
-    out += [f"  {name:14s} {text}" for name, text in STRATEGY_HELP.items()]
+    out += [f"  {name:14s} {row.describe()}" for name, row in TABLE.items()]
     out.append("")
     out.append("Licences are not recorded in the asset catalogue; see each package's page on PyPI.")
     print("\n".join(out))

@@ -34,8 +34,8 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     """(model, tokenizer, config) of a run directory: a plain model, or an adapter-only directory.
 
     Loaded through `nlptransfer.modeling.load` (safetensors only unless `allow_pickle`, no model code run
-    unless `trust_remote_code`). A top-level `adapter_config.json` (prompt tuning, or lora/ia3 with
-    `--merge_adapters false`) is loaded on its base model, the head rebuilt from the labels in the
+    unless `trust_remote_code`). A top-level `adapter_config.json` (a peft method that
+    does not merge, or `--merge_adapters false`) is loaded on its base model, the head rebuilt from the labels in the
     `config.json` saved beside it.
     """
     from transformers import AutoModelForSequenceClassification

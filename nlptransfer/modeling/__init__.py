@@ -4,11 +4,10 @@ strategy, save, load a fine-tuned one), seq2seq (`seq2seq`) and multi-task (`mul
 The names most callers need are re-exported here: `from nlptransfer.modeling import build_classifier`.
 """
 
+from nlptransfer.modeling.adapters import apply_strategy, head_parameter_names
 from nlptransfer.modeling.classifier import (
-    apply_strategy,
     build_classifier,
     count_parameters,
-    head_parameter_names,
     load_classifier,
     load_trained_classifier,
     save_classifier,

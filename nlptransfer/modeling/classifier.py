@@ -1,11 +1,9 @@
 """Build a classifier for a task under a transfer strategy, save it so plain transformers/peft load it, and
 load a fine-tuned one back (`load_classifier`).
 
-Strategies (`TransferArguments.strategy`):
-- `full`: every pretrained weight and the new head train.
-- `frozen`: feature extraction; the backbone is frozen, only the new head trains.
-- `lora`, `ia3`: peft adapters on the backbone; `prompt_tuning`: a peft soft prompt. With
-  `task_type="SEQ_CLS"` peft keeps the new classification head trainable *and* saves it with the adapter.
+Strategies (`TransferArguments.strategy`): the rows of `nlptransfer.strategies.TABLE`, built by
+`nlptransfer.modeling.adapters.apply_strategy`. With `task_type="SEQ_CLS"` peft keeps the new
+classification head trainable *and* saves it with the adapter (modules_to_save).
 """
 
 from __future__ import annotations
@@ -13,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from peft import IA3Config, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ModelError
+from nlptransfer.modeling.adapters import apply_strategy, merges
 from nlptransfer.modeling.load import fit_max_length, load_config, load_model, record_portable_base
 from nlptransfer.runs import RunWriter
 
@@ -100,55 +99,6 @@ def load_trained_classifier(
     return model
 
 
-def head_parameter_names(model: PreTrainedModel) -> set[str]:
-    """Names of parameters outside the pretrained backbone (the task head)."""
-    prefix = model.base_model_prefix
-    return {n for n, _ in model.named_parameters() if not n.startswith(prefix + ".")}
-
-
-def apply_strategy(
-    model: PreTrainedModel, transfer_args: TransferArguments, task_type: TaskType = TaskType.SEQ_CLS
-) -> PreTrainedModel | PeftModel:
-    """The model prepared for `transfer_args.strategy`; peft adapters use `task_type` (seq2seq models:
-    `TaskType.SEQ_2_SEQ_LM`)."""
-    strategy = transfer_args.strategy
-    if strategy == "full":
-        return model
-    if strategy == "frozen":
-        head = head_parameter_names(model)
-        for name, param in model.named_parameters():
-            param.requires_grad = name in head
-        return model
-    if strategy == "lora":
-        peft_config = LoraConfig(
-            task_type=task_type,
-            r=transfer_args.lora_r,
-            lora_alpha=transfer_args.lora_alpha,
-            lora_dropout=transfer_args.lora_dropout,
-            target_modules=transfer_args.target_modules,
-        )
-    elif strategy == "ia3":
-        peft_config = IA3Config(task_type=task_type, target_modules=transfer_args.target_modules)
-        if transfer_args.target_modules:
-            # IA3 scales feed-forward layers' *inputs*; a user list names no feed-forward modules.
-            peft_config.feedforward_modules = []
-    else:  # prompt_tuning
-        peft_config = PromptTuningConfig(
-            task_type=task_type, num_virtual_tokens=transfer_args.num_virtual_tokens
-        )
-    try:
-        return get_peft_model(model, peft_config)
-    except ValueError as err:
-        linear = sorted(
-            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-        )
-        first = str(err).strip().splitlines()[0]
-        raise ModelError(
-            f"{strategy} cannot be applied to {type(model).__name__}: {first}; pick --target_modules from "
-            f"the model's linear layers: {', '.join(linear)}"
-        ) from err
-
-
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -164,9 +114,10 @@ def save_classifier(
 
     Full/frozen models: a plain transformers model (`pipeline("text-classification", model=output_dir)`).
     peft models: the adapter and the trained head in PEFT format under `adapter/`, with the label config
-    beside it (`AutoPeftModelForSequenceClassification.from_pretrained(dir, num_labels=...)`). For lora/ia3
-    with `merge_adapters`, the top level holds the merged plain model; otherwise (and always for prompt
-    tuning, which cannot merge) the top level holds the adapter as well.
+    beside it (`AutoPeftModelForSequenceClassification.from_pretrained(dir, num_labels=...)`). For a method
+    that merges (`nlptransfer.strategies.TABLE`: lora, dora, ia3, loha, lokr, vera) with `merge_adapters`,
+    the top level holds the merged plain model; otherwise (always for prompt/prefix tuning, ln_tuning and
+    the other methods that cannot merge) the top level holds the adapter as well.
     """
     run = output if isinstance(output, RunWriter) else RunWriter(output)
     if not run.is_main:
@@ -179,8 +130,7 @@ def save_classifier(
         written += run.save_pretrained(model, adapter)
         written += run.save_pretrained(model.base_model.config, adapter)  # id2label/label2id for the head
         written += run.save_pretrained(tokenizer, adapter)
-        kind = model.peft_config[model.active_adapter].peft_type.value
-        if merge_adapters and kind in ("LORA", "IA3"):
+        if merge_adapters and merges(model):
             written += run.save_pretrained(model.merge_and_unload(), top)
         else:
             written += run.save_pretrained(model, top)

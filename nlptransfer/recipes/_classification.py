@@ -31,6 +31,7 @@ from nlptransfer.evaluation.metrics import confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
 from nlptransfer.reporting import format_summary, load_run, model_card, run_figures, write_comparison
 from nlptransfer.runs import RunWriter
+from nlptransfer.strategies import TABLE
 from nlptransfer.strategy_defaults import strategy_settings
 from nlptransfer.trainers import TransferTrainingArguments
 from nlptransfer.training import FitResult, ScoredSplit, evaluate, fit_classifier, multi_hot
@@ -108,7 +109,10 @@ def write_run_figures(run: RunWriter) -> None:
 
 
 def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:
-    if strategy == "prompt_tuning" or (strategy in ("lora", "ia3") and not merged):
+    row = TABLE[strategy]
+    if strategy == "peft":  # merged or not depends on the method in --peft_config: what was saved says
+        merged = not (Path(output_dir) / "adapter_config.json").is_file()
+    if (row.peft_type or strategy == "peft") and not ((row.merges or strategy == "peft") and merged):
         return (
             "from peft import AutoPeftModelForSequenceClassification\n"
             "from transformers import AutoConfig, AutoTokenizer, pipeline\n"
@@ -177,7 +181,11 @@ def comparison_methods(
             set_seed(seed)
             model = build_classifier(
                 dataclasses.replace(model_args, **model_overrides),
-                dataclasses.replace(transfer_args, strategy=strategy),
+                dataclasses.replace(
+                    transfer_args,
+                    strategy=strategy,
+                    peft_config=transfer_args.peft_config if strategy == "peft" else None,
+                ),
                 label_names,
                 problem_type="multi_label_classification" if multilabel else "single_label_classification",
             )

@@ -161,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     pooled_ok = head_reads_pooler(feature_model)
     cached = transfer_args.strategy == "frozen" and transfer_args.cache_features and pooled_ok
     save_under = "models" if da.save_models and not da.matrix else None
+    # The strategy applies to this model (or fails in one line) before the output directory is touched.
+    trainable, total = count_parameters(build_classifier(model_args, transfer_args, label_names))
     with RunWriter.from_training_args(training_args, "domain_adaptation") as run:
         domains = {
             n: prepare_domain(
@@ -178,7 +180,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             for n in names
         }
-        trainable, total = count_parameters(build_classifier(model_args, transfer_args, label_names))
 
         # 3. Train every method on every pair. The Trainer wants an output_dir per run; nothing is saved
         # there (save_strategy "no"): scratch space.

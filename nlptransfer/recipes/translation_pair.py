@@ -18,7 +18,7 @@ a whole book no model saw in any language.
 
 Output directory: the transferred child (`AutoModelForSeq2SeqLM.from_pretrained(<dir>).generate(...)`; beam
 settings in its generation_config.json; transformers 5 removed the "translation" pipeline), `adapter/` for
-lora/ia3, `metrics.json`, `config.yaml`, `predictions.jsonl` (test sources, references and every system's
+the peft methods, `metrics.json`, `config.yaml`, `predictions.jsonl` (test sources, references and every system's
 output), `README.md` (model card) and `run.json`.
 
 The machinery (offline parent, length filter, child training, scoring, saving) is `nlptransfer.translation`.

@@ -25,6 +25,7 @@ from transformers import PreTrainedModel, Seq2SeqTrainer, TrainerCallback
 
 from nlptransfer.errors import ConfigError
 from nlptransfer.modeling import apply_strategy
+from nlptransfer.strategies import TABLE
 
 logger = logging.getLogger("nlptransfer")
 
@@ -127,16 +128,18 @@ class TranslationTransferTrainer(Seq2SeqTrainer):
 
 
 def check_seq2seq_strategy(transfer_args) -> None:
-    """Only full fine-tuning and the peft adapters that merge (lora, ia3) apply to a seq2seq child."""
-    if transfer_args.strategy not in ("full", "lora", "ia3"):
+    """Only full fine-tuning and the peft methods that merge (`nlptransfer.strategies.TABLE` rows with
+    `seq2seq`) apply to a seq2seq child, whose output is a plain model."""
+    if not TABLE[transfer_args.strategy].seq2seq:
+        usable = ", ".join(s.name for s in TABLE.values() if s.seq2seq)
         raise ConfigError(
-            f"strategy {transfer_args.strategy!r} does not apply to translation; use full, lora or ia3 "
+            f"strategy {transfer_args.strategy!r} does not apply to translation; use one of {usable} "
             "(and --freeze encoder|decoder to hold one side still)"
         )
 
 
 def apply_seq2seq_strategy(model: PreTrainedModel, transfer_args) -> PreTrainedModel:
-    """`full` leaves the model as it is; `lora` / `ia3` wrap it in a peft seq2seq adapter
+    """`full` leaves the model as it is; the merging peft methods wrap it in a peft seq2seq adapter
     (`nlptransfer.modeling.apply_strategy` with `TaskType.SEQ_2_SEQ_LM`)."""
     check_seq2seq_strategy(transfer_args)
     return apply_strategy(model, transfer_args, task_type=TaskType.SEQ_2_SEQ_LM)
