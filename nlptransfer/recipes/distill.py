@@ -44,6 +44,7 @@ from nlptransfer.modeling import (
     load_tokenizer,
     save_classifier,
 )
+from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import RunWriter
@@ -107,6 +108,7 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, distill_args, training_args = make_parser().parse(argv)
     setup_logging()
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     set_seed(training_args.seed)
 
     # 1. Data.

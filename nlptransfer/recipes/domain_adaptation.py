@@ -50,8 +50,9 @@ from nlptransfer.adaptation import (
 )
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.errors import ConfigError, run_cli
-from nlptransfer.features import head_reads_pooler
+from nlptransfer.features import head_pooling
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer
+from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
 from nlptransfer.runs import RunWriter
@@ -144,6 +145,7 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, da, transfer_args, training_args = make_parser().parse(argv)
     setup_logging()
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
 
     # 1. Data: every domain once, checked before anything is built or written.
     names = list(dict.fromkeys(da.domains)) if da.matrix else [da.source, da.target]
@@ -158,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Model, tokenizer, frozen features (cached on disk; shared by distances, iw, LogME, frozen training).
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     feature_model = build_classifier(model_args, TransferArguments(strategy="frozen"), label_names)
-    pooled_ok = head_reads_pooler(feature_model)
+    pooled_ok = head_pooling(feature_model) is not None
     cached = transfer_args.strategy == "frozen" and transfer_args.cache_features and pooled_ok
     save_under = "models" if da.save_models and not da.matrix else None
     with RunWriter.from_training_args(training_args, "domain_adaptation") as run:

@@ -36,7 +36,8 @@ from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, 
 from nlptransfer.data.multitask import encode_tasks, load_tasks, parse_tasks
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import count_parameters, load_tokenizer
-from nlptransfer.modeling.multitask import POOLING, build_multitask_model, evaluate_tasks
+from nlptransfer.modeling.multitask import build_multitask_model, evaluate_tasks
+from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import format_mean_std, markdown_table, model_card
 from nlptransfer.runs import RunWriter
@@ -63,14 +64,6 @@ class MultiTaskArguments:
         metadata={"help": "Default cap on each task's validation and test rows (a task's own value wins)."},
     )
     split_seed: int = field(default=42, metadata={"help": "Seed of the train/validation/test splits."})
-    pooling: str = field(
-        default="pooler",
-        metadata={
-            "help": "What the heads read: pooler ([CLS] through the pooler, as AutoModelForSequenceClassification; "
-            "tasks export as plain classifiers) or mean (masked mean of the last hidden states).",
-            "choices": list(POOLING),
-        },
-    )
     compare_single_task: bool = field(
         default=True,
         metadata={"help": "Also train each task alone (same settings and epochs) and report the difference."},
@@ -90,7 +83,8 @@ class MultiTaskArguments:
     export_tasks: bool = field(
         default=True,
         metadata={
-            "help": "Write every task as a plain transformers classifier under tasks/<name>/ (pooler only)."
+            "help": "Write every task as a classifier pipeline() loads under tasks/<name>/ (cls/mean/max: "
+            "after import nlptransfer)."
         },
     )
 
@@ -117,6 +111,7 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, mt_args, transfer_args, training_args = make_parser().parse(argv)
     setup_logging()
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
 
     # 1. Tasks and their data (every task's train/validation/test; tasks on one dataset share its split).
     tasks = parse_tasks(mt_args.tasks)
@@ -132,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     validation = encode_tasks(splits, tasks, tokenizer, "validation", max_length)
     set_seed(training_args.seed)  # the heads' initialisation
     # a model or LoRA target that cannot work fails here, before any file is written
-    first = build_multitask_model(model_args, transfer_args, tasks, mt_args.pooling)
+    first = build_multitask_model(model_args, transfer_args, tasks)
     with RunWriter.from_training_args(training_args, "multitask") as run:
         # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
         runs = []
@@ -142,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             model = first  # the first seed's model is the one saved
             if s:
                 set_seed(seed)
-                model = build_multitask_model(model_args, transfer_args, tasks, mt_args.pooling)
+                model = build_multitask_model(model_args, transfer_args, tasks)
             fit = fit_multitask(model, tasks, train, validation, tokenizer, training_args, seed)
             tested = evaluate_tasks(model, tokenizer, tasks, splits, "test", batch_size, max_length)
             seed_run["multitask"], seed_run["multitask_train"] = tested, fit
@@ -155,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 for task in tasks:
                     set_seed(seed)
                     # re-encoded: task ids count from 0 in a one-task model
-                    alone = build_multitask_model(model_args, transfer_args, [task], mt_args.pooling)
+                    alone = build_multitask_model(model_args, transfer_args, [task])
                     fit_alone = fit_multitask(
                         alone,
                         [task],
@@ -208,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "total_parameters": total,
         }
         first.save_pretrained(run, tokenizer)
-        if mt_args.export_tasks and mt_args.pooling == "pooler":
+        if mt_args.export_tasks:
             for task in tasks:
                 first.export_task(task.name, run, tokenizer, relpath=f"tasks/{task.name}")
         run.write_json("metrics.json", metrics)

@@ -32,6 +32,7 @@ from nlptransfer.config import (
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.errors import run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer
+from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._classification import (
     compare_sizes,
     error_analysis,
@@ -61,6 +62,7 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
     setup_logging()
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     set_seed(training_args.seed)
 
     # 1. Data: train/validation/test, stratified seeded subsamples for the CPU budget.
