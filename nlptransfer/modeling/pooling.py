@@ -209,6 +209,8 @@ def pooled_classifier(
     model = PooledForSequenceClassification(config)
     model.encoder = encoder
     model.config.encoder = encoder.config
+    model.config._name_or_path = encoder.config._name_or_path  # the base an adapter records
+    model.name_or_path = encoder.name_or_path
     return model
 
 
@@ -317,3 +319,13 @@ def resolve_run_pooling(model_args) -> str:
         logger.info("pooling: %s (%s)", choice, why)
     model_args.pooling = choice
     return choice
+
+
+def model_pooling(model) -> str:
+    """The pooling a built classifier reads: its `nlptransfer_pooled` config's, else "pooler" (the model's
+    own transformers head). Works through a peft wrapper."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if getattr(config, "model_type", None) == MODEL_TYPE:
+        return config.pooling
+    return "pooler"
