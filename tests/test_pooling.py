@@ -262,3 +262,90 @@ def test_bad_pooling_is_one_line(model_dir, tmp_path, capsys):
     assert len([line for line in err if line.startswith("error: ")]) == 1 and "--pooling" in err[-1]
     assert "average" in err[-1] and not any("Traceback" in line for line in err)
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------- the other recipes' heads
+
+
+def _pooled_run(out, pooling="mean"):
+    import yaml
+
+    assert yaml.safe_load((out / "config.yaml").read_text())["pooling"] == pooling
+
+
+def test_distillation_teacher_and_student_use_the_pooling(model_dir, tmp_path):
+    from nlptransfer.recipes import distill
+
+    out = tmp_path / "distill"
+    data = write_csv(tmp_path / "d.csv", sentiment_rows(60))
+    distill.main(
+        [
+            *("--model_name_or_path", str(model_dir), "--dataset", str(data), "--output_dir", str(out)),
+            *("--text_column", "review", "--label_column", "sentiment", "--student_layers", "1"),
+            *("--teacher_epochs", "1", "--max_steps", "3", "--per_device_train_batch_size", "8"),
+            *("--learning_rate", "1e-2", "--use_cpu", "true", "--max_length", "32", "--pooling", "mean"),
+        ]
+    )
+    _pooled_run(out)
+    for folder in (out, out / "teacher"):
+        config = json.loads((folder / "config.json").read_text())
+        assert config["model_type"] == "nlptransfer_pooled" and config["pooling"] == "mean"
+    assert json.loads((out / "config.json").read_text())["encoder"]["num_hidden_layers"] == 1
+    assert pipeline("text-classification", model=str(out))("good")[0]["label"] in {
+        "negative",
+        "neutral",
+        "positive",
+    }
+
+
+@pytest.mark.parametrize("strategy", ["frozen", "full"])
+def test_domain_adaptation_heads_use_the_pooling(model_dir, tmp_path, tmp_cache, strategy):
+    from nlptransfer.recipes import domain_adaptation
+
+    a = write_csv(tmp_path / "a.csv", sentiment_rows(60, seed=1))
+    b = write_csv(tmp_path / "b.csv", sentiment_rows(60, seed=2))
+    out = tmp_path / "da"
+    metrics = domain_adaptation.main(
+        [
+            *("--model_name_or_path", str(model_dir), "--output_dir", str(out), "--text_column", "review"),
+            *("--label_column", "sentiment", "--num_train_epochs", "1", "--per_device_train_batch_size"),
+            *("16", "--learning_rate", "1e-2", "--use_cpu", "true", "--target_labelled_samples", "20"),
+            *("--distance_samples", "30", "--source", str(a), "--target", str(b), "--method", "coral"),
+            *("--strategy", strategy, "--pooling", "mean"),
+        ]
+    )
+    _pooled_run(out)
+    assert metrics["pairs"]
+    saved = out / "models" / "coral"
+    assert json.loads((saved / "config.json").read_text())["pooling"] == "mean"
+    assert pipeline("text-classification", model=str(saved))("good")[0]["label"] in {
+        "negative",
+        "neutral",
+        "positive",
+    }
+
+
+def test_multitask_heads_use_the_pooling_and_export(model_dir, tmp_path):
+    from nlptransfer.modeling.multitask import MultiTaskModel
+    from nlptransfer.recipes import multitask
+
+    data = write_csv(tmp_path / "m.csv", sentiment_rows(60))
+    specs = [{"name": "three", "dataset": str(data), "text_column": "review", "label_column": "sentiment"}]
+    out = tmp_path / "mt"
+    multitask.main(
+        [
+            *("--model_name_or_path", str(model_dir), "--tasks", json.dumps(specs), "--output_dir", str(out)),
+            *("--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--learning_rate", "5e-3"),
+            *("--use_cpu", "true", "--eval_strategy", "no", "--max_length", "32", "--pooling", "max"),
+            *("--single_task_budget", "steps"),
+        ]
+    )
+    _pooled_run(out, "max")
+    model = MultiTaskModel.from_pretrained(out)
+    assert model.pooling == "max"
+    tok = AutoTokenizer.from_pretrained(out / "tasks" / "three")
+    exported = AutoModelForSequenceClassification.from_pretrained(out / "tasks" / "three").eval()
+    batch = tok(TEXTS, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        mine = model.eval()(**batch, task_ids=torch.zeros(len(TEXTS), dtype=torch.long)).logits
+        assert torch.allclose(exported(**batch).logits, mine, atol=1e-5)

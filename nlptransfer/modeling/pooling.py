@@ -104,9 +104,23 @@ class PooledConfig(PreTrainedConfig):
     pooling: str = "mean"
     classifier_dropout: float | None = None
 
+    # The encoder's sizes, read (and, for layer-dropping distillation, written) through the classifier's
+    # config as on any transformers classifier.
     @property
     def hidden_size(self) -> int:
         return self.encoder.hidden_size
+
+    @property
+    def vocab_size(self) -> int:
+        return self.encoder.vocab_size
+
+    @property
+    def num_hidden_layers(self) -> int:
+        return self.encoder.num_hidden_layers
+
+    @num_hidden_layers.setter
+    def num_hidden_layers(self, value: int) -> None:
+        self.encoder.num_hidden_layers = value
 
 
 class PooledForSequenceClassification(PreTrainedModel):
