@@ -225,9 +225,15 @@ def test_frozen_mean_cached_features_predict_like_the_saved_model(model_dir, tmp
     train_x = extract_features(model, tok, texts, max_length=32, cache=tmp_path / "cache")
     assert np.allclose(train_x, extract_features(model, tok, texts, pooling="mean", cache=False), atol=1e-6)
     args = TransferTrainingArguments(
-        output_dir=str(tmp_path / "t"), num_train_epochs=20, learning_rate=5e-2, use_cpu=True,
-        per_device_train_batch_size=16, report_to=[], save_strategy="no", seed=0,
-    )  # fmt: skip
+        output_dir=str(tmp_path / "t"),
+        num_train_epochs=20,
+        learning_rate=5e-2,
+        use_cpu=True,
+        per_device_train_batch_size=16,
+        report_to=[],
+        save_strategy="no",
+        seed=0,
+    )
     train_head_on_features(model, train_x, labels, training_args=args)
     head = model.classifier
     expected = head(torch.from_numpy(train_x)).detach().numpy()  # what the trained head gives on features

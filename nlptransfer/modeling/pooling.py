@@ -324,9 +324,11 @@ def resolve_pooling(name_or_path: str, pooling: str = "auto") -> tuple[str, str]
 def resolve_run_pooling(model_args) -> str:
     """Resolve `model_args.pooling` ("auto" -> a concrete pooling) once at the start of a run, in place,
     so config.yaml records the value used; logs it in one line."""
-    from nlptransfer.modeling.load import resolve
+    from nlptransfer import assets  # an embedded alias -> its folder, as modeling.load.resolve does
 
-    choice, why = resolve_pooling(resolve(model_args.model_name_or_path), model_args.pooling)
+    choice, why = resolve_pooling(
+        assets.resolve_model(str(model_args.model_name_or_path)), model_args.pooling
+    )
     if model_args.pooling == "auto" and "not a local folder" in why:
         logger.warning("pooling: %s (%s)", choice, why)
     else:
