@@ -355,3 +355,34 @@ def test_multitask_heads_use_the_pooling_and_export(model_dir, tmp_path):
     with torch.no_grad():
         mine = model.eval()(**batch, task_ids=torch.zeros(len(TEXTS), dtype=torch.long)).logits
         assert torch.allclose(exported(**batch).logits, mine, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        ("--strategy", "lora", "--merge_adapters", "false"),  # no --target_modules: peft's defaults apply
+        ("--strategy", "prompt_tuning", "--num_virtual_tokens", "4"),
+    ],
+    ids=["full", "lora-adapter", "prompt"],
+)
+def test_nlptransfer_predict_and_explain_load_pooled_runs(model_dir, tmp_path, extra):
+    from nlptransfer import cli
+
+    data = write_csv(tmp_path / "r.csv", sentiment_rows(60))
+    out = tmp_path / "run"
+    argv = ["run", "sentiment", "--model_name_or_path", str(model_dir), "--dataset", str(data)]
+    argv += ["--eval_datasets", "none", "--text_column", "review", "--label_column", "sentiment"]
+    argv += ["--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "8"]
+    argv += ["--learning_rate", "1e-2", "--use_cpu", "true", "--max_length", "32", "--pooling", "mean"]
+    cli.main([*argv, *extra])
+    saved = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    rows = cli.cli(
+        ["predict", "--model", str(out), "--input", str(out / "predictions.jsonl")]
+        + ["--output", str(tmp_path / "p.jsonl")]
+    )
+    assert [r["label"] for r in rows] == [s["prediction"] for s in saved]
+    assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in saved], abs=1e-4)
+    if not extra:
+        result = cli.cli(["explain", "--model", str(out), "--text", "good movie but boring", "--steps", "4"])
+        assert result["tokens"][1:-1] == ["good", "movie", "but", "boring"]

@@ -48,6 +48,7 @@ logger = logging.getLogger("nlptransfer")
 MODEL_TYPE = "nlptransfer_pooled"
 # The encoders whose peft default target modules the pooled architecture inherits (peft looks them up by
 # model_type, and ours is MODEL_TYPE): the union of theirs, so LoRA & co. need no --target_modules.
+_ENCODER_SIZES = ("hidden_size", "num_hidden_layers", "num_attention_heads")
 _PEFT_ENCODERS = ("bert", "roberta", "xlm-roberta", "distilbert", "deberta", "deberta-v2", "electra", "mpnet")
 
 
@@ -105,14 +106,15 @@ class PooledConfig(PreTrainedConfig):
     classifier_dropout: float | None = None
 
     # The encoder's sizes, read (and, for layer-dropping distillation, written) through the classifier's
-    # config as on any transformers classifier.
+    # config as on any transformers classifier. No vocab_size: peft would then compare it with the base's
+    # by loading the base's config.json as this class.
     @property
     def hidden_size(self) -> int:
         return self.encoder.hidden_size
 
-    @property
-    def vocab_size(self) -> int:
-        return self.encoder.vocab_size
+    @hidden_size.setter
+    def hidden_size(self, value: int) -> None:
+        self.encoder.hidden_size = value
 
     @property
     def num_hidden_layers(self) -> int:
@@ -121,6 +123,26 @@ class PooledConfig(PreTrainedConfig):
     @num_hidden_layers.setter
     def num_hidden_layers(self, value: int) -> None:
         self.encoder.num_hidden_layers = value
+
+    @property
+    def num_attention_heads(self) -> int:
+        return self.encoder.num_attention_heads
+
+    @num_attention_heads.setter
+    def num_attention_heads(self, value: int) -> None:
+        self.encoder.num_attention_heads = value
+
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        """The encoder's config: what reads the text (peft's prompt tuning sizes its embeddings from it)."""
+        return self.encoder
+
+    def to_dict(self) -> dict:
+        """With the encoder's sizes at the top level too, where peft's prompt learning reads them."""
+        out = super().to_dict()
+        for key in _ENCODER_SIZES:
+            if isinstance(out.get("encoder"), dict) and key in out["encoder"]:
+                out[key] = out["encoder"][key]
+        return out
 
 
 class PooledForSequenceClassification(PreTrainedModel):
