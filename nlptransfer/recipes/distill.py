@@ -108,7 +108,6 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, distill_args, training_args = make_parser().parse(argv)
     setup_logging()
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     set_seed(training_args.seed)
 
     # 1. Data.
@@ -131,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         splits[split] = subsample(splits[split], cap, data_args.split_seed, label_column=None)
 
     # 2. Teacher and student are loaded and checked before the output directory is touched.
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
     if distill_args.teacher:
         teacher = load_classifier(distill_args.teacher, **loading)

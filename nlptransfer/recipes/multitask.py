@@ -111,7 +111,6 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, mt_args, transfer_args, training_args = make_parser().parse(argv)
     setup_logging()
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
 
     # 1. Tasks and their data (every task's train/validation/test; tasks on one dataset share its split).
     tasks = parse_tasks(mt_args.tasks)
@@ -121,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     splits = load_tasks(tasks, mt_args.split_seed)
 
     # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     max_length, batch_size = model_args.max_length, training_args.per_device_eval_batch_size
     train = encode_tasks(splits, tasks, tokenizer, "train", max_length)

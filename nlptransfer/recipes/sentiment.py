@@ -66,7 +66,6 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
     setup_logging()
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     set_seed(training_args.seed)
 
     # 1. Data: train/validation/test of the source domain, test splits of the others.
@@ -95,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
     if compare_args.compare:
         compare_sizes(compare_args, len(source["train"]))  # bad --train_sizes fail before any work
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(model_args, transfer_args, label_names)
     with RunWriter.from_training_args(training_args, "sentiment") as run:

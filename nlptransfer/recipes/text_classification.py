@@ -62,7 +62,6 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
     setup_logging()
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     set_seed(training_args.seed)
 
     # 1. Data: train/validation/test, stratified seeded subsamples for the CPU budget.
@@ -90,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Validate the model before touching the output directory.
     if compare_args.compare:
         compare_sizes(compare_args, len(splits["train"]))  # bad --train_sizes fail before any work
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(
         model_args,
