@@ -277,6 +277,8 @@ def _pooled_run(out, pooling="mean"):
     import yaml
 
     assert yaml.safe_load((out / "config.yaml").read_text())["pooling"] == pooling
+    card = (out / "README.md").read_text()
+    assert f"`{pooling}` pooling" in card and ("import nlptransfer" in card or "from nlptransfer" in card)
 
 
 def test_distillation_teacher_and_student_use_the_pooling(model_dir, tmp_path):

@@ -53,6 +53,7 @@ from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.features import head_pooling
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
+from nlptransfer.recipes._classification import load_snippet
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
 from nlptransfer.runs import RunWriter
@@ -232,15 +233,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if save_under is None:
             snippet = "# no models saved (matrix run or --save_models false)"
         else:
-            snippet = (
-                "from transformers import pipeline\n"
-                f"clf = pipeline('text-classification', model='{run.output_dir}/models/{da.method[0]}')"
+            snippet = load_snippet(
+                f"{run.output_dir}/models/{da.method[0]}", "full", True, model_args.pooling
             )
         card = model_card(
             title=f"{model}: {what}",
             base_model=model_args.model_name_or_path,
             dataset=", ".join(names),
             strategy=transfer_args.strategy,
+            pooling=model_args.pooling,
             label_names=label_names,
             results_table=report,
             trainable=trainable,

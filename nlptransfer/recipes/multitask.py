@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             base_model=model_args.model_name_or_path,
             dataset=", ".join(sorted({t.dataset for t in tasks})),
             strategy=transfer_args.strategy,
+            pooling=model_args.pooling,
             label_names=[t.name for t in tasks],
             results_table=table,
             trainable=trainable,
@@ -263,7 +264,7 @@ def load_snippet(output_dir: Path, first: str) -> str:
         f"model = MultiTaskModel.from_pretrained('{output_dir}')\n"
         f"tok = AutoTokenizer.from_pretrained('{output_dir}/encoder')\n"
         f"print(predict_task(model, tok, '{first}', ['what a great film']))\n"
-        f"clf = pipeline('text-classification', model='{output_dir}/tasks/{first}')  # one task, plain transformers"
+        f"clf = pipeline('text-classification', model='{output_dir}/tasks/{first}')  # one task (pooled heads: loads once nlptransfer is imported)"
     )
 
 
