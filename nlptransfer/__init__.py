@@ -59,14 +59,14 @@ def __dir__() -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# The pooled classifier architecture (`modeling.pooling`, model_type "nlptransfer_pooled") is registered
+# The pooled classifier architecture (`nlptransfer.pooled`, model_type "nlptransfer_pooled") is registered
 # with the transformers Auto classes as soon as both nlptransfer and transformers are imported, in either
 # order, so `import nlptransfer` + `pipeline("text-classification", model=dir)` loads it (no remote code)
 # while `python -m nlptransfer.assets` still starts without importing torch.
 
 
 def _register_pooled() -> None:
-    importlib.import_module(".modeling.pooling", __name__)
+    importlib.import_module(".pooled", __name__)
 
 
 class _AfterTransformers(importlib.abc.MetaPathFinder):

@@ -388,3 +388,23 @@ def test_nlptransfer_predict_and_explain_load_pooled_runs(model_dir, tmp_path, e
     if not extra:
         result = cli.cli(["explain", "--model", str(out), "--text", "good movie but boring", "--steps", "4"])
         assert result["tokens"][1:-1] == ["good", "movie", "but", "boring"]
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["from nlptransfer.modeling import build_classifier", "import peft, nlptransfer", "import nlptransfer"],
+)
+def test_the_pooled_architecture_registers_in_any_import_order(first):
+    """Registration runs when transformers is first imported, even from inside peft's own import."""
+    code = (
+        f"{first}\nimport sys\nprint('torch' in sys.modules)\n"
+        "from transformers import AutoConfig, AutoModelForSequenceClassification\n"
+        "config = AutoConfig.for_model('nlptransfer_pooled', num_labels=2)\n"
+        "print(type(AutoModelForSequenceClassification.from_config(config)).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    torch_loaded, name = done.stdout.split()
+    assert name == "PooledForSequenceClassification"
+    if first == "import nlptransfer":
+        assert torch_loaded == "False"  # `python -m nlptransfer.assets` still starts without torch

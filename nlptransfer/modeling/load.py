@@ -379,7 +379,7 @@ def _pooled_head_config(adapter_dir: Path):
         spec = json.loads((adapter_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    from nlptransfer.modeling.pooling import MODEL_TYPE
+    from nlptransfer.pooled import MODEL_TYPE
 
     if not isinstance(spec, dict) or spec.get("model_type") != MODEL_TYPE:
         return None
