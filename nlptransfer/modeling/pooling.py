@@ -105,7 +105,7 @@ def _st_pooling(folder: Path) -> str | None:
 
 def _has_pooler(folder: Path) -> bool | None:
     """Whether the folder's safetensors weights hold a pooler; None when there are none to read."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     files = sorted(folder.glob("*.safetensors"))
     if not files:
@@ -115,8 +115,8 @@ def _has_pooler(folder: Path) -> bool | None:
             with safe_open(str(file), framework="pt") as f:
                 if any("pooler.dense" in key for key in f.keys()):
                     return True
-        except (OSError, ValueError, RuntimeError):
-            return None
+        except (OSError, ValueError, RuntimeError, SafetensorError):
+            return None  # unreadable weights: the loader reports them in one line
     return False
 
 
