@@ -141,7 +141,16 @@ class PooledForSequenceClassification(PreTrainedModel):
         self.dropout = nn.Dropout(0.1 if rate is None else rate)
         self.classifier = nn.Linear(config.encoder.hidden_size, config.num_labels)
         self.post_init()
+        self.freeze_unused_pooler()
         register_peft_targets()
+
+    def freeze_unused_pooler(self) -> None:
+        """cls/mean/max never read the encoder's pooler: its parameters get no gradient, which DDP (multi-GPU
+        `accelerate launch`) refuses unless they are frozen. They stay in the weights, unchanged."""
+        pooler = getattr(self.encoder, "pooler", None)
+        if self.config.pooling != "pooler" and isinstance(pooler, nn.Module):
+            for param in pooler.parameters():
+                param.requires_grad_(False)
 
     def _init_weights(self, module):
         if module is self.classifier:

@@ -88,6 +88,9 @@ def test_pooled_encoder_loads_every_pretrained_weight(model_dir):
     mine = model.encoder.state_dict()
     assert mine.keys() == reference.keys()
     assert all(torch.equal(mine[k], reference[k]) for k in reference)
+    unused = [n for n, p in model.named_parameters() if "pooler" in n]
+    assert unused and not any(p.requires_grad for n, p in model.named_parameters() if "pooler" in n)
+    assert all(p.requires_grad for n, p in model.named_parameters() if "pooler" not in n)
     _, info = PooledForSequenceClassification.from_pretrained(
         model_dir, config=model.config, output_loading_info=True
     )

@@ -70,6 +70,7 @@ def pooled_classifier(
     model.config.encoder = encoder.config
     model.config._name_or_path = encoder.config._name_or_path  # the base an adapter records
     model.name_or_path = encoder.name_or_path
+    model.freeze_unused_pooler()
     return model
 
 
