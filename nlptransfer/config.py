@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from nlptransfer.config_training import check_training_settings
 from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
 
@@ -210,11 +211,12 @@ class CompareArguments:
     scratch: bool = field(
         default=True, metadata={"help": "Include the random-initialisation (no transfer) neural baseline."}
     )
-    compare_adapter_lr: float = field(
-        default=1e-3,
+    compare_adapter_lr: float | None = field(
+        default=None,
         metadata={
-            "help": "Learning rate of the frozen and peft strategies in --compare (a head or adapter alone "
-            "needs larger steps than full fine-tuning; full and scratch use --learning_rate)."
+            "help": "Learning rate of every compared strategy but full in --compare. Unset: each strategy's "
+            "own default (recipes/strategy_defaults.yaml), as a single run with that --strategy takes; "
+            "full and scratch use --learning_rate."
         },
     )
 
@@ -253,8 +255,19 @@ class RunArguments(TrainingArguments):
     )
 
     def __post_init__(self):
-        if self.seed < 0:
-            raise ConfigError(f"seed={self.seed} must be >= 0 (e.g. --seed 42)")
+        if not 0 <= self.seed < 2**32:  # torch/numpy seeds: 0 .. 2**32 - 1 (a larger one is a ValueError)
+            raise ConfigError(f"seed={self.seed} must be between 0 and 2**32 - 1 (e.g. --seed 42)")
+        if self.output_dir is not None and not str(self.output_dir).strip():  # '' would be the working dir
+            raise ConfigError("output_dir is empty; pass the run's folder, e.g. --output_dir outputs/my-run")
+        if self.save_on_each_node:
+            # RunWriter writes on the global main process only (the Trainer's default `should_save`); with
+            # this flag the Trainer would also save checkpoints on every other machine's first process:
+            # racing writes into a shared output_dir, or checkpoints without run.json on a local one.
+            raise ConfigError(
+                "--save_on_each_node is not supported: the global main process (process 0 on machine 0) "
+                "writes the run's files and checkpoints into one --output_dir; drop the flag and put "
+                "--output_dir on a filesystem every machine sees"
+            )
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError(
                 f"num_train_epochs={self.num_train_epochs} trains nothing; pass --num_train_epochs > 0 "
@@ -267,7 +280,11 @@ class RunArguments(TrainingArguments):
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (e.g. --{name} 8)")
+        for name in ("logging_steps", "save_steps", "eval_steps", "warmup_steps"):
+            if getattr(self, name, None) is not None and getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (e.g. --{name} 50)")
         super().__post_init__()
+        check_training_settings(self)  # what the Trainer, DataLoader or torch.compile reject only mid-run
 
 
 def configs_dir() -> Path | None:
@@ -307,6 +324,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+USER_SET = "_nlptransfer_user_set"
+
+
+def user_set(config: Any) -> frozenset[str]:
+    """The fields of a parsed argument dataclass that the user set with --config or a flag (empty for one
+    built in code): a recipe may then adapt a default (e.g. clamp --max_length) but never a user's value."""
+    return getattr(config, USER_SET, frozenset())
+
+
 class RecipeParser(HfArgumentParser):
     """`HfArgumentParser` with YAML defaults and one-line errors.
 
@@ -342,9 +368,15 @@ class RecipeParser(HfArgumentParser):
         return ConfigError(f"unknown config key {key!r} in {where}; {hint}")
 
     def parse(self, argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+        """The dataclasses, in order; `user_set(obj)` names the fields of each that the user set (--config
+        or a flag), as opposed to the recipe's defaults."""
         config_path, argv = _take_config(list(sys.argv[1:] if argv is None else argv))
+        given: set[str] = set()
         if config_path is not None:
-            self.set_defaults(**self._read_yaml(config_path))
+            from_file = self._read_yaml(config_path)
+            self.set_defaults(**from_file)
+            given |= set(from_file)
+        given |= self._flags_given(argv)
         args, remaining = self.parse_known_args(argv)
         for token in remaining:
             if token.startswith("--"):
@@ -358,13 +390,23 @@ class RecipeParser(HfArgumentParser):
             keys = {f.name for f in dataclasses.fields(dtype) if f.init}
             try:
                 outputs.append(dtype(**{k: v for k, v in vars(args).items() if k in keys}))
+                object.__setattr__(outputs[-1], USER_SET, frozenset(keys & given))
             except ConfigError:
                 raise
-            except (ValueError, TypeError) as err:
+            except Exception as err:  # TrainingArguments also raises OSError, KeyError, ImportError...
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
         check_conflicts(*outputs)
         return tuple(outputs)
+
+    def _flags_given(self, argv: Sequence[str]) -> set[str]:
+        """The fields named by the flags in `argv` (`--x v`, `--x=v`, `--no_x`)."""
+        options = self._option_string_actions
+        return {
+            options[token.split("=", 1)[0]].dest
+            for token in argv
+            if token.startswith("--") and token.split("=", 1)[0] in options
+        }
 
     def _read_yaml(self, path: str | Path) -> dict[str, Any]:
         data = read_yaml(path)

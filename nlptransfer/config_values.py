@@ -28,17 +28,17 @@ def yaml_value(key: str, value: Any, where: str, action: argparse.Action, accept
         if type(None) in accepts or action.default is None:
             return None
         raise _yaml_type_error(key, value, where, action, "null is not allowed")
-    # A text field with no choices may hold structure that its dataclass parses (multitask `tasks:`,
-    # `lr_scheduler_kwargs:`): the YAML list or mapping is what the flag's JSON/YAML text would give.
-    structured = action.type is str and action.choices is None and not listed
+    # A field whose type admits a mapping or list (multitask `tasks: list | str | None`,
+    # `lr_scheduler_kwargs: dict | str | None`) takes it as its dataclass parses the flag's JSON text; any
+    # other text field does not (`dataset: {a: 1}` or `torch_compile_backend: []` crashed mid-run).
     if isinstance(value, dict):
-        if dict in accepts or structured:
+        if dict in accepts:
             return value
         raise _yaml_type_error(key, value, where, action, "a mapping is not allowed")
     if isinstance(value, list):
         if listed:
             return [_convert_scalar(key, v, where, action) for v in value]
-        if list in accepts or structured:
+        if list in accepts:
             return value
         raise _yaml_type_error(key, value, where, action, "a list is not allowed")
     converted = _convert_scalar(key, value, where, action)

@@ -11,11 +11,39 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
-from nlptransfer.errors import OutputDirError
+from nlptransfer.errors import DataError, OutputDirError
 
 MARKER = "run.json"
+_CHECKPOINT = re.compile(r"checkpoint-\d+")
+
+
+def read_run_file(path: str | Path) -> dict:
+    """A mapping a run saved (`metrics.json`, `config.yaml`, `run.json`, ...), {} when the file is absent;
+    one DataError line when it is unreadable or not a mapping (a run folder edited or cut short by hand)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise DataError(
+            f"{path} is not valid {kind} ({type(err).__name__}); was the run interrupted while writing it? "
+            "Rerun it or restore the file"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DataError(
+            f"{path} holds a {type(data).__name__}, not the mapping a run writes; rerun or restore it"
+        )
+    return data
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
@@ -31,6 +59,17 @@ def last_checkpoint(path: str | Path) -> Path | None:
         if p.is_dir() and suffix.isdigit() and (p / "trainer_state.json").is_file():
             steps.append((int(suffix), p))
     return max(steps)[1] if steps else None
+
+
+def has_checkpoint(path: str | Path) -> bool:
+    """Whether `path` holds a complete checkpoint at any depth: a recipe that trains several models keeps
+    each one's checkpoints in its own subfolder (translation: `checkpoints-scratch/`, `checkpoints-transfer/`)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    return last_checkpoint(path) is not None or any(
+        last_checkpoint(folder) is not None for folder in path.rglob("*") if folder.is_dir()
+    )
 
 
 def read_marker(path: str | Path) -> dict:
@@ -92,9 +131,20 @@ def _entries(path: Path) -> list[str]:
 
 
 def _listed_files(path: Path) -> set[str]:
-    """The files the run.json in `path` lists (a previous run's own files)."""
-    files = read_marker(path).get("files")
-    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+    """The files the run.json in `path` lists (a previous run's own files). For a run that never finished
+    (killed outright), also the files the Trainer wrote into its `checkpoint-<step>` folders after the run
+    started: the Trainer reports no file names, so run.json lists them only at the end."""
+    record = read_marker(path)
+    files = record.get("files")
+    listed = {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+    started = record.get("started")
+    if record.get("status") in ("running", "failed") and isinstance(started, int | float):
+        for rel in _entries(path):
+            target = path / rel
+            in_checkpoint = any(_CHECKPOINT.fullmatch(part) for part in Path(rel).parts[:-1])
+            if in_checkpoint and not target.is_symlink() and target.stat().st_mtime >= started:
+                listed.add(rel)
+    return listed
 
 
 def _not_ours(path: Path) -> list[str]:
@@ -148,7 +198,7 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
     status = run_status(path)
     unfinished = status in ("running", "failed")
     if resume:
-        if unfinished and last_checkpoint(path) is not None:
+        if unfinished and has_checkpoint(path):
             return True
         if status == "complete":
             raise OutputDirError(
@@ -163,7 +213,7 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
             )
         return False  # an empty or missing directory: nothing to resume, start afresh
     if existing and not overwrite:
-        if unfinished and last_checkpoint(path) is not None:
+        if unfinished and has_checkpoint(path):
             raise OutputDirError(
                 f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
                 "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "

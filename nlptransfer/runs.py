@@ -13,7 +13,12 @@ run (anything else there is the user's: refused, naming the files). Overwriting 
 listed files at the start (never any other file), so no stale file of the old run (a top-level
 `adapter_config.json` of a LoRA run) survives beside the new one, and a crash leaves only the new run's
 files. Under `accelerate launch` every process checks the directory, only the main one writes, the others
-wait at barriers. Every path a run writes must stay inside its output directory.
+wait at barriers. "Main" is the GLOBAL main process (process 0 on machine 0, accelerate's
+`is_main_process`), not each machine's first process: the Trainer saves checkpoints on the same process
+(`TrainingArguments.should_save` with its default `save_on_each_node=False`, which `RunArguments` enforces),
+so on a cluster the output directory gets one writer, and must be on a filesystem every machine sees for
+`--resume` and `--load_best_model_at_end` (every process reads the checkpoints; each also writes its own
+`rng_state_<rank>.pth` into them). Every path a run writes must stay inside its output directory.
 """
 
 from __future__ import annotations
@@ -113,7 +118,8 @@ def _partial_state():
 
 
 def is_main_process() -> bool:
-    """True on the process that writes files (always true without `accelerate launch`/torchrun)."""
+    """True on the process that writes files: the global main process (process 0 of all machines), never
+    another machine's first process; always true without `accelerate launch`/torchrun."""
     return _partial_state().is_main_process
 
 
@@ -233,12 +239,22 @@ class RunWriter:
 
     # ------------------------------------------------------------------ writing
 
+    def _flush(self) -> None:
+        """Keep run.json's file list current while the run goes, so that a run killed outright (SIGKILL,
+        power loss: no `fail`) still names its files and `--overwrite_output_dir` may replace them."""
+        if self.is_main and self.started is not None and not self.done:
+            record = read_marker(self.output_dir)
+            if record.get("status") == "running":
+                record["files"] = self.files
+                write_json_atomic(self.output_dir / MARKER, record)
+
     def write_bytes(self, relpath: str | Path, data: bytes) -> Path | None:
         target = self._file(relpath)
         if not self.is_main:
             return None
         write_bytes_atomic(target, data)
         self._record(target)
+        self._flush()
         return target
 
     def write_text(self, relpath: str | Path, text: str) -> Path | None:
@@ -268,6 +284,7 @@ class RunWriter:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, target)
                 written.append(self._record(target))
+        self._flush()
         return written
 
     def save_pretrained(self, obj, relpath: str | Path = "", **kwargs) -> list[str]:
@@ -293,6 +310,7 @@ class RunWriter:
                 recorded.append(self._record(target))
             else:
                 logger.warning("not recording %s: no such file in %s", target, self.output_dir)
+        self._flush()
         return recorded
 
     def _trainer_files(self) -> dict[str, tuple[int, int]]:

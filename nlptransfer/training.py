@@ -18,14 +18,19 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from datasets import Dataset, DatasetDict, List, Value
-from transformers import DataCollatorWithPadding
+from peft import PeftModel, set_peft_model_state_dict
+from safetensors.torch import load_file
+from transformers import DataCollatorWithPadding, TrainerState
+from transformers.trainer_utils import TrainOutput
 
 from nlptransfer.evaluation.metrics import (
     classification_metrics,
+    collapse_warning,
     make_compute_metrics,
     make_preprocess_logits,
 )
@@ -37,7 +42,7 @@ from nlptransfer.features import (
     train_head_on_features,
 )
 from nlptransfer.inference import decide, predict_logits, probabilities, tune_thresholds
-from nlptransfer.modeling import count_parameters
+from nlptransfer.modeling import count_parameters, load_model
 from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -165,7 +170,7 @@ def fit_classifier(
         )
         # `--resume true` sets resume_from_checkpoint to the run's last complete checkpoint-*: the Trainer
         # then restores weights, optimizer, scheduler, RNG states and skips the batches already seen.
-        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
+        train_output = train_or_restore(trainer, training_args.resume_from_checkpoint or None)
         log_history = list(trainer.state.log_history)
     seconds = time.perf_counter() - started  # for cached features: extraction (or cache hit) included
     fit = FitResult(
@@ -188,8 +193,32 @@ def fit_classifier(
         fit.thresholds = tune_thresholds(
             val_probs, multi_hot(splits["validation"]["labels"], len(label_names))
         )
-    fit.validation_metrics = evaluate(fit, splits["validation"])
+    scored = score_split(fit, splits["validation"])
+    fit.validation_metrics = scored.scores
+    if warning := collapse_warning(scored.preds, label_names, multilabel):
+        logger.warning(warning)
     return fit
+
+
+def train_or_restore(trainer, checkpoint: str | None = None) -> TrainOutput:
+    """`trainer.train(resume_from_checkpoint=checkpoint)`, except for a checkpoint saved when training had
+    ended (global_step == max_steps: the run was killed while testing or saving). The Trainer would take one
+    more optimizer step from it; here its weights (the best checkpoint's with load_best_model_at_end) and
+    state are restored instead, and the output's training_loss is None (no step ran in this process)."""
+    if checkpoint is None:
+        return trainer.train()
+    state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    if not (state.max_steps > 0 and state.global_step >= state.max_steps):
+        return trainer.train(resume_from_checkpoint=checkpoint)
+    best = state.best_model_checkpoint if trainer.args.load_best_model_at_end else None
+    source = Path(best) if best and Path(best).is_dir() else Path(checkpoint)
+    if isinstance(trainer.model, PeftModel):
+        set_peft_model_state_dict(trainer.model, load_file(source / "adapter_model.safetensors"))
+    else:  # the same class, read through the one loader (safetensors; any sharding; tied weights)
+        trainer.model.load_state_dict(load_model(type(trainer.model), source).state_dict())
+    trainer.state = state
+    logger.info("training had finished at %s: restored it, no further step", source)
+    return TrainOutput(state.global_step, None, {})
 
 
 def _train_on_cached_features(

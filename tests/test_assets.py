@@ -567,3 +567,15 @@ def test_real_vader_fetch_and_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"minilm\t{assets.fetch('minilm')}", f"vader\t{path}"]
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["list", "extra"], ["fetch", "--forse"], ["verify", "--force"], ["nope"]]
+)
+def test_cli_usage_errors_are_one_error_line_exit_2(argv, capsys):
+    from nlptransfer.assets.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and err[0].startswith("error: "), err

@@ -138,6 +138,7 @@ CASES: dict[str, Case] = {
     ),
     # sizes
     "max_length too small": Case(["--max_length", "4"], "--max_length"),
+    "max_length above the model's positions": Case(["--max_length", "1000"], "takes (128 positions)"),
     "zero epochs": Case(["--num_train_epochs", "0", "--max_steps", "-1"], "--num_train_epochs"),
     "zero training samples": Case(["--max_train_samples", "0"], "max_train_samples"),
     "zero batch size": Case(["--per_device_train_batch_size", "0"], "per_device_train_batch_size"),

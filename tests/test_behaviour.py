@@ -106,7 +106,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     """The tiny checkpoints every case starts from, built from configs (no downloads)."""
     root = tmp_path_factory.mktemp("golden-models")
     return {
-        "bert": tiny_model_dir(root, seed=0),
+        "bert": tiny_model_dir(root, seed=0, positions=64),  # the golden metrics' model
         "domain_bert": tiny_domain_model_dir(root, seed=0),
         "marian": tiny_marian_dir(root, seed=0),
     }

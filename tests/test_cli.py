@@ -362,3 +362,17 @@ def _tiny_png(tmp_path):
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def test_an_output_file_through_a_dangling_symlink_is_refused(runs, tmp_path, capsys):
+    """report/predict/explain share check_output: a symlink to nothing would write a file where it points."""
+    (tmp_path / "r.html").symlink_to(tmp_path / "elsewhere.html")
+    line = _error(capsys, ["report", str(runs["full"]), "--output", str(tmp_path / "r.html")])
+    assert "dangling symlink" in line and not (tmp_path / "elsewhere.html").exists()
+    (tmp_path / "p.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    argv = ["predict", "--model", str(runs["full"]), "--text", "x", "--output", str(tmp_path / "p.jsonl")]
+    assert "dangling symlink" in _error(capsys, argv) and not (tmp_path / "elsewhere.jsonl").exists()
+
+
+def test_explain_refuses_an_empty_text(runs, capsys):
+    assert "--text is empty" in _error(capsys, ["explain", "--model", str(runs["full"]), "--text", "  "])

@@ -28,7 +28,7 @@ from nlptransfer.recipes import (
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipes/accelerate/ holds `accelerate launch` configs, loaded by accelerate in test_reliability.py.
-YAMLS = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if p.parent.name != "accelerate")
+YAMLS = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate")
 RECIPE_PARSERS = {
     "sentiment": sentiment.make_parser,
     "text_classification": text_classification.make_parser,
@@ -197,7 +197,11 @@ def test_bad_config(tmp_path, yaml_text, argv, match):
         ("per_device_train_batch_size: 8.5\n", r"'per_device_train_batch_size'.* 8.5 \(has a fraction\)"),
         ("max_steps: 2.5\n", r"'max_steps'.* value 2.5 \(has a fraction\); expected an integer"),
         ("max_steps: true\n", r"'max_steps'.* value True \(a yes/no value.*expected an integer"),
-        ("seed: -1\n", r"seed=-1 must be >= 0"),
+        ("seed: -1\n", r"seed=-1 must be between 0 and 2\*\*32 - 1"),
+        ("seed: 4294967296\n", r"seed=4294967296 must be between 0"),
+        ("output_dir: ''\n", "output_dir is empty"),
+        ("report_to: wandb\n", "report_to wandb: not installed here"),
+        ("logging_steps: -5\n", r"logging_steps=-5(.0)? must be >= 0"),
         ("seed: null\n", r"'seed'.* value null"),
         ("split_seed: -3\n", r"split_seed=-3 must be >= 0"),
         ("lora_r: [1, 2]\n", r"'lora_r'.* \(a list is not allowed\); expected an integer"),
@@ -278,3 +282,114 @@ def test_help_documents_every_field(capsys):
         "--config",
     ):
         assert name in out
+
+
+# ---- strategy-aware defaults (issue 16) ------------------------------------------------------------
+
+
+def _strategy_run(argv):
+    from nlptransfer.recipes.sentiment import make_parser
+    from nlptransfer.strategy_defaults import apply_strategy_defaults
+
+    _, _, transfer_args, _, training_args = make_parser().parse(argv)
+    changed = apply_strategy_defaults(transfer_args, training_args)
+    return changed, training_args
+
+
+def test_a_strategy_without_a_learning_rate_takes_its_own_default(tmp_path, caplog):
+    from nlptransfer.strategy_defaults import strategy_table
+
+    table = strategy_table()
+    assert set(table) >= {"full", "frozen", "lora"} and table["full"] == {}
+    with caplog.at_level("INFO", logger="nlptransfer"):
+        changed, args = _strategy_run(["--strategy", "lora"])
+    assert changed == {"learning_rate": table["lora"]["learning_rate"]} and args.learning_rate == 1e-3
+    assert "--strategy lora: using its defaults --learning_rate 0.001" in caplog.text
+    changed, args = _strategy_run(["--strategy", "frozen"])
+    assert (args.learning_rate, args.num_train_epochs) == (1e-2, 10)
+    changed, args = _strategy_run([])  # full: the recipe's own settings
+    assert changed == {} and args.learning_rate == 5e-5
+
+
+def test_a_users_own_setting_always_wins(tmp_path):
+    changed, args = _strategy_run(["--strategy", "lora", "--learning_rate", "2e-4"])
+    assert changed == {} and args.learning_rate == 2e-4
+    (tmp_path / "mine.yaml").write_text("strategy: frozen\nlearning_rate: 3.0e-3\n")
+    changed, args = _strategy_run(["--config", str(tmp_path / "mine.yaml")])
+    assert args.learning_rate == 3e-3 and changed == {"num_train_epochs": 10}
+    changed, args = _strategy_run(["--strategy", "frozen", "--max_steps", "5"])
+    assert changed == {"learning_rate": 1e-2}  # --max_steps given: the epochs are not the budget
+
+
+def test_compare_uses_the_same_per_strategy_settings():
+    from nlptransfer.recipes.sentiment import make_parser
+    from nlptransfer.strategy_defaults import strategy_settings
+
+    training_args = make_parser().parse([])[-1]
+    assert strategy_settings("lora", training_args) == {"learning_rate": 1e-3}
+    assert strategy_settings("full", training_args) == {}
+    assert strategy_settings("lora", training_args, adapter_lr=5e-4) == {"learning_rate": 5e-4}
+    assert strategy_settings("full", training_args, adapter_lr=5e-4) == {}
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        # TrainingArguments raises FileNotFoundError (not ValueError) for a missing accelerator_config file
+        (["--accelerator_config", ""], "invalid TransferTrainingArguments setting"),
+        # torch's DataLoader and the Trainer's optimizer set-up rejected these only mid-run, with a traceback
+        (["--dataloader_persistent_workers", "true"], "needs worker processes"),
+        (["--dataloader_num_workers", "-1"], "dataloader_num_workers=-1 must be >= 0"),
+        (["--optim_args", "~"], "--optim adamw_torch_fused --optim_args '~' cannot be used.*key=value"),
+        (["--optim", "galore_adamw"], "--optim galore_adamw cannot be used.*galore_torch"),
+    ],
+)
+def test_training_settings_that_failed_mid_run_fail_while_parsing(argv, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        sentiment.make_parser().parse(["--output_dir", str(tmp_path / "o"), *argv])
+
+
+def test_optimizer_settings_that_work_still_parse(tmp_path):
+    _, _, _, _, args = sentiment.make_parser().parse(
+        ["--output_dir", str(tmp_path / "o"), "--optim", "sgd", "--optim_args", "momentum=0.9"]
+    )
+    assert args.optim == "sgd" and args.optim_args == "momentum=0.9"
+
+
+@pytest.mark.parametrize(
+    "yaml_text, match",
+    [
+        ("dataset: {a: 1}\n", "config key 'dataset'.*a mapping is not allowed"),
+        ("torch_compile_backend: []\n", "config key 'torch_compile_backend'.*a list is not allowed"),
+    ],
+)
+def test_yaml_structure_only_where_the_field_takes_it(yaml_text, match, tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    with pytest.raises(ConfigError, match=match):
+        sentiment.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
+
+
+def test_yaml_task_list_still_parses(tmp_path):
+    (tmp_path / "c.yaml").write_text("tasks:\n  - {name: a, dataset: x.csv}\n")
+    _, mt, _, _ = multitask.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
+    assert mt.tasks == [{"name": "a", "dataset": "x.csv"}]
+
+
+@pytest.mark.parametrize(
+    "make_parser, argv, match",
+    [
+        (sentiment.make_parser, ["--torch_compile_backend", ".."], "'..' is not a torch.compile backend"),
+        (sentiment.make_parser, ["--torch_compile_mode", "-1"], "'-1' is not a torch.compile mode"),
+        (translation_pair.make_parser, ["--generation_config", "none"], "generation_config='none' is not"),
+    ],
+)
+def test_settings_read_only_when_the_trainer_starts_are_checked_up_front(make_parser, argv, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        make_parser().parse(["--output_dir", str(tmp_path / "o"), *argv])
+
+
+def test_trainer_debug_options_are_refused_in_one_line(tmp_path):
+    """`debug: underflow_overflow` (YAML; `--debug` is run_cli's traceback switch) crashed mid-run."""
+    (tmp_path / "c.yaml").write_text("debug: [underflow_overflow]\n")
+    with pytest.raises(ConfigError, match="debug=underflow_overflow is not supported"):
+        domain_pretraining.make_parser().parse(["--config", str(tmp_path / "c.yaml")])

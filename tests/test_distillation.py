@@ -14,7 +14,12 @@ from nlptransfer.data import load_source
 from nlptransfer.errors import run_cli
 from nlptransfer.losses import logit_distillation_loss, pairwise_distances, rkd_angle_loss, rkd_distance_loss
 from nlptransfer.recipes import distill
-from nlptransfer.trainers.distillation import check_compatible, spread_layers, truncated_student
+from nlptransfer.trainers.distillation import (
+    check_compatible,
+    pick_student_layers,
+    spread_layers,
+    truncated_student,
+)
 from nlptransfer.training import encode
 
 LABELS = ["negative", "neutral", "positive"]
@@ -189,6 +194,17 @@ def test_recipe_with_an_incompatible_student_is_one_line_exit_2(tiny, tmp_path, 
     assert exit_info.value.code == 2 and len(errors) == 1 and err[-1] == errors[0]
     assert "tokenizers cannot be aligned" in errors[0] and not any("Traceback" in line for line in err)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("k", [0, -1, 3, 99])
+def test_student_layers_outside_the_teacher_fail_before_the_teacher_trains(k, tiny, tmp_path, capsys):
+    assert pick_student_layers(tiny["teacher"].config, 2, "spread") == [0, 1]
+    with pytest.raises(ConfigError, match=f"--student_layers {k} must be between 1 and the teacher's 2"):
+        pick_student_layers(tiny["teacher"].config, k)
+    with pytest.raises(SystemExit):
+        run_cli(distill.main, _argv(tiny, tmp_path / "o", "--student_layers", str(k)))
+    assert "--student_layers" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()  # the run had not started (it was written after the teacher trained)
 
 
 def test_distill_recipe_end_to_end(tiny, tmp_path):

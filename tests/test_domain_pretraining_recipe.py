@@ -116,14 +116,15 @@ def test_dapt_with_vocab_extension_lowers_mlm_loss_and_feeds_classification(
     assert "f1_macro" in result["test"]
 
 
-def test_tapt_uses_train_split_only_with_lora(model_dir, tmp_path):
+def test_tapt_uses_train_split_only_with_lora(model_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(model_dir.parent)  # the model given as a relative path (issue 15: the adapter's base)
     rows = [{"text": f"{t} number {i}", "label": "a" if i % 2 else "b"} for i, t in enumerate(DOMAIN * 3)]
     data = tmp_path / "task.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "tapt"
     metrics = dp.main(
         _argv(
-            model_dir,
+            model_dir.name,
             data,
             out,
             "--strategy",
@@ -138,7 +139,8 @@ def test_tapt_uses_train_split_only_with_lora(model_dir, tmp_path):
     )
     assert metrics["mode"] == "tapt"
     assert metrics["train_texts"] + metrics["heldout_texts"] < len(rows)  # the test split is not read
-    assert (out / "adapter" / "adapter_config.json").exists()
+    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(model_dir.resolve())  # loads from any directory
     assert metrics["mlm_loss_after"] < metrics["mlm_loss_before"]
     tok = AutoTokenizer.from_pretrained(out)
     assert AutoModelForMaskedLM.from_pretrained(out).get_input_embeddings().num_embeddings == len(tok)

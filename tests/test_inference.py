@@ -31,3 +31,48 @@ def test_tune_thresholds_per_label_and_default_without_positives():
     thresholds = tune_thresholds(probs, targets)
     assert thresholds[1] == 0.5  # no positives for label 1: keep 0.5
     assert (decide(probs, True, thresholds)[:, 0] == targets[:, 0]).all()
+
+
+def test_collapse_warning_names_the_class_and_the_fixes():
+    from nlptransfer.evaluation.metrics import collapse_warning
+
+    names = ["negative", "neutral", "positive"]
+    line = collapse_warning([2, 2, 2, 2], names)
+    assert line.startswith("all 4 validation predictions are 'positive'") and "--learning_rate" in line
+    assert "\n" not in line
+    assert collapse_warning([2, 0, 2], names) is None
+    assert collapse_warning([1], names) is None  # one row says nothing
+    multi = np.array([[1, 0, 1], [1, 0, 1]])
+    assert "[negative, positive]" in collapse_warning(multi, names, multilabel=True, where="test")
+    assert collapse_warning(np.array([[1, 0, 1], [0, 0, 1]]), names, multilabel=True) is None
+
+
+def test_a_classifier_that_learned_only_the_prior_warns_once(model_dir, tmp_path, caplog):
+    import torch
+    from tiny import sentiment_rows, write_csv
+
+    from nlptransfer.config import ModelArguments, TransferArguments
+    from nlptransfer.data import load_source
+    from nlptransfer.modeling import build_classifier, load_tokenizer
+    from nlptransfer.trainers import TransferTrainingArguments
+    from nlptransfer.training import fit_classifier
+
+    splits = load_source(
+        str(write_csv(tmp_path / "r.csv", sentiment_rows(60))), text_column="review", label_column="sentiment"
+    )
+    labels = splits["train"].features["label"].names
+    model = build_classifier(ModelArguments(str(model_dir)), TransferArguments(strategy="frozen"), labels)
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([50.0, 0.0, 0.0]))  # every answer: the first class
+    args = TransferTrainingArguments(
+        str(tmp_path / "o"),
+        max_steps=1,
+        learning_rate=1e-9,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+    )
+    with caplog.at_level("WARNING", logger="nlptransfer"):
+        fit_classifier(model, load_tokenizer(str(model_dir)), args, splits, labels, strategy="frozen")
+    warnings = [r.message for r in caplog.records if "class prior" in r.message]
+    assert len(warnings) == 1 and f"are {labels[0]!r}" in warnings[0]

@@ -4,17 +4,30 @@ predict/explain numbers, --max_length beyond the model, an adapter's base model 
 
 from __future__ import annotations
 
+import importlib
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from tiny import DOMAIN, sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoTokenizer
 
 from nlptransfer import ModelArguments, ModelError, TransferArguments, cli
+from nlptransfer.config import user_set
+from nlptransfer.errors import run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
+from nlptransfer.recipes.sentiment import make_parser
 
 LABELS = ["negative", "positive"]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """The tiny BERT with 64 positions, below the default --max_length 128 (the limit these tests check);
+    conftest's run_dir is built from it here."""
+    return tiny_model_dir(tmp_path_factory.mktemp("models"), positions=64)
 
 
 def _error(capsys, argv) -> str:
@@ -198,3 +211,44 @@ def test_adapter_with_a_relative_base_from_another_directory_is_one_line(
     monkeypatch.chdir(tmp_path)
     line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
     assert "'models/base'" in line and "base_model_name_or_path" in line
+
+
+# ---- #14 the recipes check --max_length before anything is written ---------------------------------
+
+
+def _recipe_argv(recipe: str, model_dir: Path, root: Path) -> list[str]:
+    data = write_csv(root / "reviews.csv", sentiment_rows(40))
+    common = ["--model_name_or_path", str(model_dir), "--output_dir", str(root / "out"), "--use_cpu", "true"]
+    if recipe == "multitask":
+        task = {"name": "s", "dataset": str(data), "text_column": "review", "label_column": "sentiment"}
+        return common + ["--tasks", json.dumps([task])]
+    if recipe == "domain_pretraining":
+        (root / "domain.txt").write_text("\n".join(DOMAIN) + "\n", encoding="utf-8")
+        return common + ["--corpus", str(root / "domain.txt")]
+    return common + ["--dataset", str(data), "--text_column", "review", "--label_column", "sentiment"]
+
+
+@pytest.mark.parametrize(
+    "recipe", ["sentiment", "text_classification", "multitask", "distill", "domain_pretraining"]
+)
+def test_recipes_refuse_a_max_length_above_the_model_before_writing(recipe, model_dir, tmp_path, capsys):
+    """Was: a crash on the first long text mid-training, run.json stuck at "running"."""
+    main = importlib.import_module(f"nlptransfer.recipes.{recipe}").main
+    argv = _recipe_argv(recipe, model_dir, tmp_path) + ["--max_length", "100"]
+    with pytest.raises(SystemExit) as info:
+        run_cli(main, argv)
+    assert info.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: --max_length 100") and "64 positions" in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_default_max_length_is_lowered_to_the_model_a_given_one_is_not(model_dir):
+    model_args = make_parser().parse(["--model_name_or_path", str(model_dir)])[0]
+    assert model_args.max_length == 128 and "max_length" not in user_set(model_args)
+    build_classifier(model_args, TransferArguments(), LABELS)
+    assert model_args.max_length == 64  # the recipe default, lowered to the tiny model's positions
+    given = make_parser().parse(["--model_name_or_path", str(model_dir), "--max_length", "64"])[0]
+    assert user_set(given) == {"model_name_or_path", "max_length"}
+    build_classifier(given, TransferArguments(), LABELS)
+    assert given.max_length == 64

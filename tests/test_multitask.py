@@ -389,3 +389,35 @@ def test_a_bad_lora_target_fails_before_any_file_is_written(setup, tmp_path, cap
     ]
     assert "LoRA cannot be applied to the encoder" in _run(argv, capsys)
     assert not (tmp_path / "o").exists()
+
+
+def test_activation_checkpointing_runs_through_the_shared_encoder(setup, tmp_path):
+    """--activation_checkpointing true made the Trainer call a method MultiTaskModel lacked (a traceback)."""
+    out = tmp_path / "ckpt"
+    argv = ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"][:2])]
+    argv += ["--output_dir", str(out), "--max_steps", "2", "--use_cpu", "true", "--max_length", "32"]
+    argv += ["--compare_single_task", "false", "--activation_checkpointing", "true", "--report_to", "none"]
+    recipe.main(argv)
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    model = MultiTaskModel.from_pretrained(out)
+    model.activation_checkpointing_enable()
+    assert model.base_encoder.is_activation_checkpointing
+
+
+def test_batch_eval_metrics_give_the_whole_split_metrics(setup, tmp_path):
+    """--batch_eval_metrics true: the per-task compute_metrics refused compute_result (a TypeError traceback)."""
+    argv = ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"])]
+    argv += ["--max_steps", "2", "--use_cpu", "true", "--max_length", "32", "--compare_single_task", "false"]
+    argv += ["--report_to", "none", "--eval_strategy", "steps", "--eval_steps", "2"]
+    argv += ["--per_device_eval_batch_size", "4", "--seed", "3"]
+    whole = recipe.main([*argv, "--output_dir", str(tmp_path / "whole")])
+    batched = recipe.main([*argv, "--output_dir", str(tmp_path / "batched"), "--batch_eval_metrics", "true"])
+
+    def evals(metrics):
+        return [
+            e
+            for e in json.dumps(metrics["runs"][0], sort_keys=True).split(", ")
+            if '"eval_' in e and "_per_second" not in e and "runtime" not in e
+        ]
+
+    assert evals(batched) and evals(batched) == evals(whole)

@@ -4,6 +4,9 @@ the files a run wrote and says "failed" (with the reason) when the run crashed."
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import accelerate
@@ -232,3 +235,32 @@ def test_atomic_write_without_overwrite_never_clobbers(tmp_path):
     with pytest.raises(OutputDirError, match="already exists"):
         write_text_atomic(path, "second", overwrite=False)
     assert path.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["a.yaml"]
+
+
+def test_a_killed_run_lists_its_files_and_can_be_overwritten(tmp_path):
+    """SIGKILL leaves no chance to mark the run failed: run.json still says "running". It lists the files
+    written so far (kept current as the run goes) and the Trainer's checkpoint files count as the run's, so
+    --overwrite_output_dir replaces them; a user's file put there afterwards is still refused."""
+    out = tmp_path / "out"
+    script = f"""
+import os, signal
+from nlptransfer.runs import RunWriter
+run = RunWriter.start({str(out)!r}, "sentiment")
+run.write_text("metrics.json", "{{}}")
+run.write_with(lambda folder: (folder / "model.safetensors").write_bytes(b"w"))
+ckpt = run.output_dir / "checkpoints-x" / "checkpoint-2"   # what a Trainer writes, unlisted
+ckpt.mkdir(parents=True)
+(ckpt / "trainer_state.json").write_text("{{}}")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "running" and record["files"] == ["metrics.json", "model.safetensors"]
+    (out / "mine.txt").write_text("user notes")
+    with pytest.raises(OutputDirError, match="mine.txt"):
+        RunWriter.start(out, "sentiment", overwrite=True)
+    (out / "mine.txt").unlink()
+    run = RunWriter.start(out, "sentiment", overwrite=True)
+    run.finish()
+    assert sorted(p.name for p in out.iterdir()) == ["run.json"]  # the killed run's files, all replaced

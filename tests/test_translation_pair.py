@@ -7,6 +7,7 @@ the recipe loads them exactly like Hub checkpoints. Slow tests use the real `bib
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForCo
 
 from nlptransfer.data import bible
 from nlptransfer.embeddings import extend_subword_vocabulary
-from nlptransfer.errors import DataError, ModelError
+from nlptransfer.errors import DataError, ModelError, OutputDirError
 from nlptransfer.modeling.seq2seq import (
     build_marian,
     load_seq2seq,
@@ -498,3 +499,34 @@ def test_recipe_on_the_bible_with_a_tiny_parent(tiny_marian_dir, tmp_path):
     assert metrics["child_pair"] == "ro->en" and metrics["test"]["n"] == 6
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert rows[0]["reference"].startswith("In the beginning was the Word")
+
+
+def test_an_interrupted_run_resumes_from_each_childs_checkpoints(tiny_marian_dir, child_tsv, tmp_path):
+    """Issue 15 #13. Was: checkpoints live in checkpoints-<child>/, which --resume did not look in, and its
+    message said the run lacked --save_strategy steps. Here the transfer child is cut after 2 of 4 steps."""
+    argv = ["--parent_model", str(tiny_marian_dir), "--child_dataset", str(child_tsv)]
+    argv += ["--child_train_size", "60", "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
+    argv += ["--seed", "3"]
+    whole, expected = _run(tmp_path / "whole", *argv)
+    out, _ = _run(tmp_path / "cut", *argv)
+    # What a kill during the transfer child's step 3 leaves: scratch finished, transfer at checkpoint-2.
+    run = json.loads((out / "run.json").read_text())
+    shutil.rmtree(out / "checkpoints-transfer" / "checkpoint-4")
+    for name in run["files"]:
+        if not name.startswith("checkpoints-"):
+            (out / name).unlink(missing_ok=True)
+    run.update(status="running", files=[])
+    (out / "run.json").write_text(json.dumps(run))
+    with pytest.raises(OutputDirError, match="--resume true"):
+        _run(tmp_path / "cut", *argv)
+    _, resumed = _run(tmp_path / "cut", *argv, "--resume", "true")
+    for system in ("zero_shot", "scratch", "transfer"):
+        assert resumed["results"][system]["bleu"] == pytest.approx(expected["results"][system]["bleu"])
+    assert resumed["training"]["scratch"]["train_loss"] is None  # finished before the cut: no step ran
+    assert resumed["training"]["transfer"]["train_loss"] > 0
+    state = json.loads((out / "checkpoints-transfer/checkpoint-4/trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    # A finished run has nothing to resume; an output dir without any checkpoint names the real cause.
+    with pytest.raises(OutputDirError, match="finished run"):
+        _run(tmp_path / "cut", *argv, "--resume", "true")

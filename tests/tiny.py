@@ -38,8 +38,12 @@ def tiny_config(vocab_size: int, **kwargs) -> BertConfig:
     )
 
 
-def tiny_model_dir(root: Path, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved like a pretrained checkpoint."""
+def tiny_model_dir(root: Path, seed: int = 0, positions: int = 128) -> Path:
+    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved like a pretrained checkpoint.
+
+    It takes `positions` tokens, so the recipes' default --max_length 128 fits (a longer one is refused).
+    The first 64 position rows and every other weight are those of the 64-position model of the same seed
+    (the golden metrics of tests/test_behaviour.py use `positions=64`); rows 64.. repeat them."""
     path = Path(root) / "tiny-bert"
     if (path / "config.json").exists():
         return path
@@ -49,7 +53,13 @@ def tiny_model_dir(root: Path, seed: int = 0) -> Path:
     tokenizer = BertTokenizerFast(str(path / "vocab.txt"))
     config = tiny_config(len(vocab))
     torch.manual_seed(seed)
-    BertModel(config).save_pretrained(path)
+    model = BertModel(config)
+    if positions > config.max_position_embeddings:
+        table = model.embeddings.position_embeddings.weight.data
+        rows = table.repeat((positions + len(table) - 1) // len(table), 1)[:positions]
+        model.embeddings.position_embeddings = torch.nn.Embedding.from_pretrained(rows.clone(), freeze=False)
+        model.config.max_position_embeddings = positions
+    model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from nlptransfer.assets.registry import (
     get_artifact,
     is_fetched,
 )
+from nlptransfer.cli.common import CliParser
 from nlptransfer.errors import AssetError, run_cli
 
 logger = logging.getLogger("nlptransfer")
@@ -29,8 +29,9 @@ DESCRIPTION = (
 
 def cli(argv: Sequence[str] | None = None) -> None:
     """The CLI body; raises AssetError on user errors (use `main` for the exit-code wrapper)."""
-    parser = argparse.ArgumentParser(prog="python -m nlptransfer.assets", description=DESCRIPTION)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # CliParser: a bad flag or command is one `error:` line and exit 2, like every other nlptransfer command
+    parser = CliParser(prog="python -m nlptransfer.assets", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
     p_fetch = sub.add_parser("fetch", help=f"fetch assets (default: {' '.join(DEFAULT_FETCH)})")
     p_fetch.add_argument("keys", nargs="*", metavar="KEY")
     p_fetch.add_argument("--force", action="store_true", help="download and extract again")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from nlptransfer.cli.common import Subcommand, check_output
+from nlptransfer.cli.common import Subcommand, check_output, refuse_dangling_symlink
 from nlptransfer.cli.run import NO_CONFIGS, recipe_names, shipped_configs
 from nlptransfer.errors import ConfigError, OutputDirError
 
@@ -96,13 +95,10 @@ def cmd_cp(args: argparse.Namespace) -> None:
             raise ConfigError(f"unknown config {args.config!r}; shipped configs: {', '.join(configs)}")
         key = matches[0]
     src = configs[key]
+    if not args.dest.strip():  # Path('') is the working directory
+        raise ConfigError("the destination is empty; pass a file name or folder, e.g. my_lora.yaml")
     dest = Path(args.dest)
-    for path in (dest, *dest.parents):  # never write through (or into) a symlink to nothing
-        if path.is_symlink() and not path.exists():
-            raise OutputDirError(
-                f"{path} is a symlink to the missing {os.readlink(path)!r}; cp does not write through a "
-                "dangling symlink: remove it or choose another destination"
-            )
+    refuse_dangling_symlink(dest, "destination")
     if dest.is_dir() or args.dest.endswith(("/", "\\")):
         dest = dest / src.name
     if dest.is_symlink():

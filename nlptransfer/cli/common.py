@@ -6,6 +6,7 @@ Only the standard library and `nlptransfer.errors` at import time: `nlptransfer 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +38,23 @@ class Subcommand:
     run: Callable[[argparse.Namespace], object]
 
 
+def refuse_dangling_symlink(dest: Path, what: str) -> None:
+    """One line if `dest` or a folder above it is a symlink to nothing: writing there would create a file
+    wherever the link points, outside what the user named."""
+    for path in (dest, *dest.parents):
+        if path.is_symlink() and not path.exists():
+            raise OutputDirError(
+                f"{what} {path} is a symlink to the missing {os.readlink(path)!r}; nlptransfer does not write "
+                "through a dangling symlink: remove it or choose another destination"
+            )
+
+
 def check_output(path: str | None, overwrite: bool, suffixes: tuple[str, ...]) -> Path | None:
     """The output file to write (None if not asked for), refused in one line before any work is done."""
     if path is None:
         return None
     out = Path(path)
+    refuse_dangling_symlink(out, "--output")
     if out.suffix.lower() not in suffixes:
         raise ConfigError(f"--output {path!r}: use a file name ending in {' or '.join(suffixes)}")
     if out.is_dir():

@@ -96,6 +96,8 @@ def explanation_html(tokens: list[str], scores: list[float], label: str, prob: f
 
 def cmd_explain(args: argparse.Namespace) -> dict:
     check_positive(args, "steps", "max_length")
+    if not args.text.strip():  # nothing to attribute: the scores would be of [CLS] and [SEP] alone
+        raise ConfigError('--text is empty; pass the text to explain, e.g. --text "a wonderful, moving film"')
     layer_integrated_gradients()  # no captum: say so before loading the model
     out = check_output(args.html, args.overwrite, (".html", ".htm"))
     model, tokenizer, config = load_run_model(

@@ -75,19 +75,17 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
 
 def run_settings(path: Path) -> tuple[int, list[float] | None]:
     """(max_length, per-label thresholds or None) saved by the run."""
-    import yaml
+    from nlptransfer.run_dirs import read_run_file
 
     max_length, thresholds = 128, None
-    if (path / "config.yaml").is_file():
-        saved = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-        max_length = int(saved.get("max_length") or max_length)
-    if (path / "metrics.json").is_file():
-        saved = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-        found = saved.get("thresholds")
-        if isinstance(found, dict):
-            thresholds = list(found.values())
-        elif isinstance(found, list):
-            thresholds = found
+    saved = read_run_file(path / "config.yaml")
+    if isinstance(saved.get("max_length"), int) and not isinstance(saved["max_length"], bool):
+        max_length = saved["max_length"]
+    found = read_run_file(path / "metrics.json").get("thresholds")
+    if isinstance(found, dict):
+        thresholds = list(found.values())
+    elif isinstance(found, list):
+        thresholds = found
     return max_length, thresholds
 
 

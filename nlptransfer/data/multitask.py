@@ -89,9 +89,10 @@ def parse_tasks(specs: Sequence[dict[str, Any]] | str) -> list[TaskConfig]:
         except yaml.YAMLError as err:
             raise ConfigError(f"--tasks is not valid JSON/YAML ({type(err).__name__}); pass a list") from err
     if not isinstance(specs, list) or not specs:
+        given = repr(specs) if len(repr(specs)) <= 60 else repr(specs)[:57] + "..."
         raise ConfigError(
-            "tasks must be a non-empty list of {name, dataset, type, text_column, label_column, weight} "
-            "(see recipes/multitask/*.yaml)"
+            "tasks must be a non-empty list of {name, dataset, type, text_column, label_column, weight}, "
+            f"got {given} (a JSON list on the command line; see recipes/multitask/*.yaml)"
         )
     tasks: list[TaskConfig] = []
     for i, spec in enumerate(specs):

@@ -15,6 +15,7 @@ from nlptransfer.modeling.classifier import (
 )
 from nlptransfer.modeling.load import (
     check_max_length,
+    fit_max_length,
     load_config,
     load_model,
     load_peft_model,
@@ -38,6 +39,7 @@ __all__ = [
     "load_trained_classifier",
     "save_classifier",
     "check_max_length",
+    "fit_max_length",
     "load_config",
     "load_model",
     "load_peft_model",

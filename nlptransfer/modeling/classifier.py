@@ -18,7 +18,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification, PreTrain
 
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ModelError
-from nlptransfer.modeling.load import load_config, load_model, portable_name, resolve
+from nlptransfer.modeling.load import fit_max_length, load_config, load_model, record_portable_base, resolve
 from nlptransfer.modeling.pooling import MODEL_TYPE, pooled_classifier, resolve_pooling
 from nlptransfer.runs import RunWriter
 
@@ -60,6 +60,7 @@ def build_classifier(
         if config.model_type == MODEL_TYPE and not model_args.from_scratch:
             flags["ignore_mismatched_sizes"] = True  # its trained head has other labels: a new one
         model = load_model(AutoModelForSequenceClassification, name, config=config, **flags)
+    fit_max_length(model_args, model.config)
     return apply_strategy(model, transfer_args)
 
 
@@ -187,10 +188,7 @@ def save_classifier(
     top = Path(relpath)
     written = []
     if isinstance(model, PeftModel):
-        for peft_config in model.peft_config.values():  # the base, loadable from any working directory
-            recorded = peft_config.base_model_name_or_path or model.get_base_model().name_or_path
-            if recorded:
-                peft_config.base_model_name_or_path = portable_name(recorded)
+        record_portable_base(model)  # the base, loadable from any working directory
         adapter = top / "adapter"
         written += run.save_pretrained(model, adapter)
         written += run.save_pretrained(model.base_model.config, adapter)  # id2label/label2id for the head

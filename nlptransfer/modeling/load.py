@@ -27,7 +27,7 @@ import pickle
 from pathlib import Path
 
 from nlptransfer import assets
-from nlptransfer.config import DEFAULT_MODEL
+from nlptransfer.config import DEFAULT_MODEL, user_set
 from nlptransfer.errors import ConfigError, ModelError
 
 logger = logging.getLogger("nlptransfer")
@@ -44,6 +44,15 @@ _warned: set[str] = set()
 def resolve(name_or_path: str) -> str:
     """An embedded model alias -> its cached asset folder (fetched if needed); anything else unchanged."""
     return assets.resolve_model(str(name_or_path))
+
+
+def record_portable_base(peft_model) -> None:
+    """Set every adapter's `base_model_name_or_path` to `portable_name` of its base before the adapter is
+    saved, so `PeftModel.from_pretrained` finds the base from any working directory."""
+    for peft_config in peft_model.peft_config.values():
+        recorded = peft_config.base_model_name_or_path or peft_model.get_base_model().name_or_path
+        if recorded:
+            peft_config.base_model_name_or_path = portable_name(recorded)
 
 
 def portable_name(name_or_path: str) -> str:
@@ -197,6 +206,11 @@ _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer", "ernie
 def position_limit(config) -> int | None:
     """The most tokens `config`'s model takes (its learned position embeddings), or None when unbounded
     (relative positions, e.g. T5)."""
+    encoder = getattr(config, "encoder", None)  # a composite config (the pooled classifier's): its encoder's
+    if getattr(config, "max_position_embeddings", None) is None and hasattr(
+        encoder, "max_position_embeddings"
+    ):
+        config = encoder
     limit = getattr(config, "max_position_embeddings", None)
     if not isinstance(limit, int) or limit <= 0:
         return None
@@ -222,6 +236,20 @@ def check_max_length(config, max_length: int, flag: str = "--max_length") -> Non
         )
 
 
+def fit_max_length(model_args, config) -> int:
+    """`model_args.max_length` checked against the model's position limit before anything is written: a
+    value the user set (`config.user_set`) above the limit is one ConfigError line; a recipe default above
+    it is lowered to the limit (logged once), so a small model runs with the shipped settings. Sets and
+    returns the value, so config.yaml records what the run used."""
+    limit = position_limit(config)
+    if "max_length" in user_set(model_args) or limit is None or model_args.max_length <= limit:
+        check_max_length(config, model_args.max_length)
+        return model_args.max_length
+    logger.info("max_length %d -> %d: the model takes %d positions", model_args.max_length, limit, limit)
+    model_args.max_length = limit
+    return limit
+
+
 def load_config(
     name_or_path: str | Path, *, trust_remote_code: bool = False, hint: str | None = None, **overrides
 ):
@@ -239,7 +267,8 @@ def load_config(
 def load_tokenizer(
     name_or_path: str | Path, *, trust_remote_code: bool = False, hint: str | None = None, **kwargs
 ):
-    """`AutoTokenizer` of a model (`kwargs` go to `from_pretrained`)."""
+    """`AutoTokenizer` of a model (`kwargs` go to `from_pretrained`). The recipes check --max_length against
+    the model (`fit_max_length`) when they build it, before the output directory is touched."""
     from transformers import AutoTokenizer
 
     name = str(name_or_path)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,9 +43,12 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data.multitask import TaskConfig, references
 from nlptransfer.errors import ConfigError, ModelError
-from nlptransfer.modeling.load import load_model, resolve
+from nlptransfer.evaluation.metrics import collapse_warning
+from nlptransfer.modeling.load import fit_max_length, load_model, resolve
 from nlptransfer.modeling.pooling import pool, pooled_classifier, resolve_pooling
 from nlptransfer.runs import RunWriter
+
+logger = logging.getLogger("nlptransfer")
 
 POOLING = ("pooler", "cls", "mean", "max")
 STRATEGIES = ("full", "frozen", "lora")
@@ -113,6 +117,10 @@ class MultiTaskModel(nn.Module):
     def base_encoder(self) -> nn.Module:
         """The transformers model under a peft wrapper (or the encoder itself)."""
         return self.encoder.get_base_model() if hasattr(self.encoder, "get_base_model") else self.encoder
+
+    def activation_checkpointing_enable(self, **kwargs) -> None:
+        """`--activation_checkpointing true`: the Trainer calls this; the shared encoder checkpoints."""
+        self.base_encoder.activation_checkpointing_enable(**kwargs)
 
     def task_index(self, name: str) -> int:
         return [t.name for t in self.tasks].index(name)
@@ -326,6 +334,10 @@ def evaluate_tasks(
         rows = splits[task.name][split]
         preds = predict_task(model, tokenizer, task.name, list(rows["text"]), batch_size, max_length)
         out[task.name] = task_metrics(task, preds, references(task, rows))
+        if task.type != "regression":
+            multilabel = task.type == "multilabel"
+            if warning := collapse_warning(preds, task.label_names, multilabel, f"{task.name} {split}"):
+                logger.warning(warning)
     return out
 
 
@@ -383,6 +395,7 @@ def build_multitask_model(
         allow_pickle=model_args.allow_pickle,
         trust_remote_code=model_args.trust_remote_code,
     )
+    fit_max_length(model_args, model.encoder.config)
     return adapt_encoder(
         model,
         transfer_args.strategy,

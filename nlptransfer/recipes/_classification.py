@@ -32,6 +32,7 @@ from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifi
 from nlptransfer.modeling.pooling import model_pooling
 from nlptransfer.reporting import format_summary, load_run, model_card, run_figures, write_comparison
 from nlptransfer.runs import RunWriter
+from nlptransfer.strategy_defaults import strategy_settings
 from nlptransfer.trainers import TransferTrainingArguments
 from nlptransfer.training import FitResult, ScoredSplit, evaluate, fit_classifier, multi_hot
 
@@ -179,12 +180,13 @@ def comparison_methods(
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
 
     def neural(model_overrides: dict, strategy: str, name: str):
-        lr = training_args.learning_rate if strategy == "full" else compare_args.compare_adapter_lr
+        # the settings a run with --strategy <strategy> would take (recipes/strategy_defaults.yaml)
+        settings = strategy_settings(strategy, training_args, compare_args.compare_adapter_lr)
 
         def fn(seed: int, indices: list[int]) -> dict[str, float]:
             args = dataclasses.replace(
                 training_args,
-                learning_rate=lr,
+                **settings,
                 seed=seed,
                 output_dir=str(work_dir / f"{name}-seed{seed}-n{len(indices)}"),
                 save_strategy="no",

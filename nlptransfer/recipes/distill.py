@@ -36,10 +36,11 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import ModelError, run_cli
-from nlptransfer.evaluation.metrics import classification_metrics, make_compute_metrics
+from nlptransfer.evaluation.metrics import classification_metrics, collapse_warning, make_compute_metrics
 from nlptransfer.modeling import (
     build_classifier,
     count_parameters,
+    fit_max_length,
     load_classifier,
     load_tokenizer,
     save_classifier,
@@ -54,7 +55,7 @@ from nlptransfer.trainers.distillation import (
     DistillationTrainingArguments,
     check_compatible,
     label_list,
-    spread_layers,
+    pick_student_layers,
     truncated_student,
 )
 from nlptransfer.training import FitResult, encode, fit_classifier, predict
@@ -133,26 +134,27 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Teacher and student are loaded and checked before the output directory is touched.
     resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
+    tokenizing = {"trust_remote_code": model_args.trust_remote_code}
     if distill_args.teacher:
         teacher = load_classifier(distill_args.teacher, **loading)
-        tokenizer = load_tokenizer(distill_args.teacher, trust_remote_code=model_args.trust_remote_code)
+        tokenizer = load_tokenizer(distill_args.teacher, **tokenizing)
         if label_list(teacher) != label_names:
             raise ModelError(
                 f"teacher {distill_args.teacher!r} has labels {label_list(teacher)} but {data_args.dataset} has "
                 f"{label_names}; distil on data with the teacher's labels"
             )
     else:
-        tokenizer = load_tokenizer(
-            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
-        )
+        tokenizer = load_tokenizer(model_args.model_name_or_path, **tokenizing)
         teacher = build_classifier(model_args, TransferArguments(strategy="full"), label_names)
     student_tokenizer = tokenizer
     if distill_args.student:
         student = load_classifier(distill_args.student, label_names, **loading)
-        student_tokenizer = load_tokenizer(
-            distill_args.student, trust_remote_code=model_args.trust_remote_code
-        )
+        student_tokenizer = load_tokenizer(distill_args.student, **tokenizing)
         check_compatible(teacher, student, tokenizer, student_tokenizer)
+    else:  # the teacher cut to --student_layers: checked now, before the teacher trains
+        layers = pick_student_layers(teacher.config, distill_args.student_layers, distill_args.layer_pick)
+    for model in [teacher] + ([student] if distill_args.student else []):
+        fit_max_length(model_args, model.config)  # a --max_length given fits both (a default is lowered)
     with RunWriter.from_training_args(training_args, "distill") as run:
         fits = {}
         with tempfile.TemporaryDirectory(prefix="nlptransfer-distill-") as scratch:
@@ -169,11 +171,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             else:
                 fits["teacher"] = as_fit_result(teacher, tokenizer, label_names, model_args, training_args)
             if not distill_args.student:
-                total = teacher.config.num_hidden_layers
-                k = distill_args.student_layers
-                layers = list(range(k)) if distill_args.layer_pick == "first" else spread_layers(total, k)
                 student = truncated_student(teacher, layers)
-                logger.info("student: teacher layers %s of %d", layers, total)
+                logger.info("student: teacher layers %s of %d", layers, teacher.config.num_hidden_layers)
             initial = copy.deepcopy(student)
 
             # 4. Distil into the student.
@@ -189,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             started = time.perf_counter()
             output = trainer.train()
-            fits["student (distilled)"] = as_fit_result(
+            fits["student (distilled)"] = as_fit = as_fit_result(
                 student,
                 tokenizer,
                 label_names,
@@ -198,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 train_metrics={**output.metrics, "wall_seconds": round(time.perf_counter() - started, 1)},
                 log_history=list(trainer.state.log_history),
             )
+            if warning := collapse_warning(
+                predict(as_fit, list(splits["validation"]["text"]))[0], label_names
+            ):
+                logger.warning(warning)
 
             # 5. The same student on the labels alone, same budget.
             if distill_args.compare_student_alone:

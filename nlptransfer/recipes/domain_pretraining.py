@@ -48,7 +48,8 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_corpus
 from nlptransfer.errors import ConfigError, run_cli
-from nlptransfer.modeling import load_tokenizer
+from nlptransfer.modeling import fit_max_length, load_tokenizer
+from nlptransfer.modeling.load import record_portable_base
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import pretraining_card, pretraining_table
 from nlptransfer.runs import RunWriter
@@ -181,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         reference = embeddings.reference_texts(args.reference_corpus)
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model, base_path, new_head = embeddings.load_mlm_model(model_args.model_name_or_path, **loading)
+    fit_max_length(model_args, model.config)
     notes = []
     if new_head:
         notes.append(
@@ -236,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             train_model, tokenizer, train_texts, training_args, max_length=model_args.max_length, **masking
         )
         if transfer_args.strategy == "lora":
+            record_portable_base(train_model)  # the base loads from any working directory
             run.save_pretrained(train_model, "adapter", save_embedding_layers=bool(extension))
             run.save_pretrained(tokenizer, "adapter")
             model = train_model.merge_and_unload()

@@ -48,7 +48,7 @@ logger = logging.getLogger("nlptransfer")
 
 @dataclass
 class MultiTaskArguments:
-    tasks: str | None = field(
+    tasks: list | str | None = field(  # list: the YAML list; str: the flag's JSON
         default=None,
         metadata={
             "help": "The tasks: a YAML list of {name, dataset, type: classification|multilabel|regression, "
@@ -122,12 +122,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
     resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    set_seed(training_args.seed)  # the heads' initialisation
+    # a model, LoRA target or --max_length that cannot work fails here, before any file is written
+    first = build_multitask_model(model_args, transfer_args, tasks)
     max_length, batch_size = model_args.max_length, training_args.per_device_eval_batch_size
     train = encode_tasks(splits, tasks, tokenizer, "train", max_length)
     validation = encode_tasks(splits, tasks, tokenizer, "validation", max_length)
-    set_seed(training_args.seed)  # the heads' initialisation
-    # a model or LoRA target that cannot work fails here, before any file is written
-    first = build_multitask_model(model_args, transfer_args, tasks)
     with RunWriter.from_training_args(training_args, "multitask") as run:
         # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
         runs = []

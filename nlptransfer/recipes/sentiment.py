@@ -43,6 +43,7 @@ from nlptransfer.recipes._classification import (
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
+from nlptransfer.strategy_defaults import apply_strategy_defaults
 from nlptransfer.trainers.transfer import TransferTrainingArguments
 from nlptransfer.training import fit_classifier, prediction_rows, score_split
 
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
     setup_logging()
     set_seed(training_args.seed)
+    if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
+        apply_strategy_defaults(transfer_args, training_args)
 
     # 1. Data: train/validation/test of the source domain, test splits of the others.
     source = load_source(

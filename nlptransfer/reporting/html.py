@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from nlptransfer.errors import DataError
 from nlptransfer.reporting.figures import confusion_figure, cross_domain_figure, loss_figure, per_class_figure
 from nlptransfer.reporting.tables import format_cell, markdown_table
+from nlptransfer.run_dirs import read_run_file
 from nlptransfer.runs import write_text_atomic
 
 __all__ = ["NO_LOG", "Run", "build_report", "load_run", "run_figures"]
@@ -59,13 +59,6 @@ class Run:
         ]
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not valid JSON ({err}); was the run interrupted while writing?") from None
-
-
 def _log_history(path: Path, metrics: dict) -> tuple[list[dict] | None, str | None]:
     if isinstance(metrics.get("log_history"), list):
         return metrics["log_history"], "metrics.json"
@@ -77,7 +70,7 @@ def _log_history(path: Path, metrics: dict) -> tuple[list[dict] | None, str | No
     candidates += list(reversed(checkpoints))  # newest checkpoint holds the longest history
     for candidate in candidates:
         if candidate.is_file():
-            state = _read_json(candidate)
+            state = read_run_file(candidate)
             if state.get("log_history"):
                 return state["log_history"], str(candidate.relative_to(path))
     return None, None
@@ -86,16 +79,14 @@ def _log_history(path: Path, metrics: dict) -> tuple[list[dict] | None, str | No
 def load_run(path: Path) -> Run:
     if not path.is_dir():
         raise DataError(f"{path} is not a directory; pass run output directories to nlptransfer report")
-    metrics = _read_json(path / "metrics.json")
+    metrics = read_run_file(path / "metrics.json")
     comparison = path / "comparison.md"
     if not metrics and not comparison.is_file():
         raise DataError(
             f"{path} has no metrics.json or comparison.md; pass the output directory of a finished run"
         )
-    config = {}
-    if (path / "config.yaml").is_file():
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-    status = _read_json(path / "run.json").get("status", "unknown")
+    config = read_run_file(path / "config.yaml")
+    status = read_run_file(path / "run.json").get("status", "unknown")
     history, source = _log_history(path, metrics)
     extras = {
         name: path / name
@@ -107,7 +98,7 @@ def load_run(path: Path) -> Run:
         name=path.name or str(path),
         metrics=metrics,
         config=config,
-        model_config=_read_json(path / "config.json"),
+        model_config=read_run_file(path / "config.json"),
         status=status,
         log_history=history,
         log_source=source,

@@ -23,8 +23,10 @@ from nlptransfer.modeling.seq2seq import (
     translation_scores,
     unseen_subwords,
 )
+from nlptransfer.run_dirs import last_checkpoint
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.translation import TranslationTrainingArguments, TranslationTransferTrainer
+from nlptransfer.training import train_or_restore
 from nlptransfer.translation.config import TranslationArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -96,7 +98,7 @@ def fit_child(
         **trainer_kwargs,
     )
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=targs.resume_from_checkpoint)
+    result = train_or_restore(trainer, targs.resume_from_checkpoint)
     seconds = time.time() - t0
     evaluation = trainer.evaluate()
     trainable, total = count_parameters(model)
@@ -105,7 +107,7 @@ def fit_child(
         out.rmdir()  # no checkpoints were saved (save_strategy "no"): leave no empty folder behind
     logger.info("%s child: %.1f min, validation loss %.3f", name, seconds / 60, evaluation["eval_loss"])
     return {
-        "train_loss": result.training_loss,
+        "train_loss": result.training_loss,  # None: resumed from the last step, no step ran here
         "validation_loss": evaluation["eval_loss"],
         "validation_perplexity": math.exp(min(evaluation["eval_loss"], 50)),
         "train_seconds": round(seconds, 1),
@@ -121,8 +123,11 @@ def _child_args(training_args, name: str) -> TranslationTrainingArguments:
     values = {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args) if f.init}
     values["output_dir"] = str(Path(training_args.output_dir) / f"checkpoints-{name}")
     values["disable_tqdm"] = True
-    if training_args.resume_from_checkpoint and name not in str(training_args.resume_from_checkpoint):
-        values["resume_from_checkpoint"] = None
+    # --resume: this child continues from its own last checkpoint (none: it starts afresh)
+    checkpoint = last_checkpoint(values["output_dir"]) if training_args.resume else None
+    values["resume_from_checkpoint"] = str(checkpoint) if checkpoint else None
+    if checkpoint:
+        logger.info("%s child: resuming from %s", name, checkpoint)
     return TranslationTrainingArguments(**values)
 
 

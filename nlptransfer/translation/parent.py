@@ -13,7 +13,7 @@ from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTraining
 
 from nlptransfer.assets import cache_dir
 from nlptransfer.data.bible import is_bible_name, load_parallel, parse_bible_name
-from nlptransfer.errors import ConfigError
+from nlptransfer.modeling.load import check_max_length
 from nlptransfer.modeling.seq2seq import (
     build_marian,
     fingerprint,
@@ -57,12 +57,8 @@ def load_parent(args: TranslationArguments, child_train, seed: int):
         parent_dir = train_parent(args, child_train, seed)
         parent, tokenizer = load_seq2seq(str(parent_dir))
         parent_name = f"offline Marian parent {args.parent_dataset} ({parent_dir})"
-    positions = getattr(parent.config, "max_position_embeddings", None)
-    if positions and max(args.max_source_length, args.max_target_length) > positions:
-        raise ConfigError(
-            f"max_source_length/max_target_length ({args.max_source_length}/{args.max_target_length}) exceed the "
-            f"parent's {positions} positions; pass --max_source_length {positions} --max_target_length {positions}"
-        )
+    check_max_length(parent.config, args.max_source_length, "--max_source_length")
+    check_max_length(parent.config, args.max_target_length, "--max_target_length")
     return parent, tokenizer, parent_name, parent_pair
 
 

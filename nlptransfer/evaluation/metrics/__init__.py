@@ -37,6 +37,7 @@ import numpy as np
 from nlptransfer.errors import ConfigError, DataError
 
 __all__ = [
+    "collapse_warning",
     "BUNDLED_METRICS",
     "IGNORE_INDEX",
     "MetricLoadError",
@@ -231,6 +232,31 @@ def classification_metrics(
     ]
     scores["recall_macro"] = load_metric("recall", config).compute(**inputs, average="macro", **prf)["recall"]
     return {key: float(value) for key, value in scores.items()}
+
+
+def collapse_warning(
+    predictions: Any, label_names: Sequence[str], multilabel: bool = False, where: str = "validation"
+) -> str | None:
+    """One line when every prediction is the same class (multi-label: the same label set), i.e. the model
+    learned the class prior only, naming the likely fixes; None otherwise (or for fewer than 2 rows)."""
+    preds = np.asarray(predictions)
+    if len(preds) < 2 or len(label_names) < 2:
+        return None
+    if multilabel:
+        if not (preds == preds[0]).all():
+            return None
+        names = [label_names[j] for j in np.flatnonzero(preds[0])]
+        what = f"the label set [{', '.join(names)}]" if names else "no label"
+    else:
+        if len(np.unique(preds)) > 1:
+            return None
+        what = f"{label_names[int(preds[0])]!r}"
+    return (
+        f"all {len(preds)} {where} predictions are {what}: the model learned only the class prior. Likely "
+        "fixes: a larger --learning_rate for head-only/adapter strategies (frozen ~1e-2, lora ~1e-3), more "
+        "--num_train_epochs, --pooling mean for sentence-embedding models, or check that the labels follow "
+        "the texts"
+    )
 
 
 def per_class_report(

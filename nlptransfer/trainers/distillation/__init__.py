@@ -5,6 +5,7 @@ from nlptransfer.trainers.distillation.trainer import (
     DistillationTrainer,
     check_compatible,
     label_list,
+    pick_student_layers,
     spread_layers,
     truncated_student,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "DistillationTrainingArguments",
     "check_compatible",
     "label_list",
+    "pick_student_layers",
     "spread_layers",
     "truncated_student",
 ]

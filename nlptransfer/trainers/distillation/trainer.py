@@ -109,6 +109,17 @@ def truncated_student(teacher: PreTrainedModel, layers: int | list[int]) -> PreT
     return student
 
 
+def pick_student_layers(config, k: int, pick: str = "first") -> list[int]:
+    """The teacher layers (of `config`) a `k`-layer student keeps: the first k, or `spread` over the teacher.
+    Checked before any training, so a bad --student_layers fails before the run starts."""
+    total = getattr(config, "num_hidden_layers", None)
+    if total is None:
+        raise ModelError(f"{config.model_type} has no num_hidden_layers; pass a student model instead")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= total:
+        raise ConfigError(f"--student_layers {k} must be between 1 and the teacher's {total} layers")
+    return list(range(k)) if pick == "first" else spread_layers(total, k)
+
+
 def spread_layers(total: int, k: int) -> list[int]:
     """k layer indices spread evenly over 0..total-1, always keeping the last one (e.g. 6, 3 -> [1, 3, 5])."""
     if not 1 <= k <= total:

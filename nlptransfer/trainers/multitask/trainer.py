@@ -109,11 +109,19 @@ class MultiTaskTrainer(TransferTrainer):
 def _metrics_fn(task):
     """compute_metrics for one task's `Trainer.evaluate` (logits -> the same metrics as `predict_task`)."""
 
-    def compute(eval_pred):
-        logits = np.asarray(
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def compute(eval_pred, compute_result: bool | None = None):
+        logits = _numpy(
             eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
         )
-        labels = np.asarray(eval_pred.label_ids)
+        labels = _numpy(eval_pred.label_ids)
+        if compute_result is not None:  # --batch_eval_metrics: batches until compute_result=True
+            pending.append((logits, labels))
+            if not compute_result:
+                return {}
+            logits, labels = (np.concatenate(part) for part in zip(*pending, strict=True))
+            pending.clear()
         if task.type == "classification":
             return task_metrics(task, logits.argmax(-1), labels)
         if task.type == "multilabel":
@@ -122,6 +130,13 @@ def _metrics_fn(task):
         return task_metrics(task, scale(logits), scale(labels))
 
     return compute
+
+
+def _numpy(value) -> np.ndarray:
+    """Trainer outputs as numpy: arrays as they are, torch tensors (batch_eval_metrics) detached to CPU."""
+    if hasattr(value, "detach"):
+        return value.detach().float().cpu().numpy()
+    return np.asarray(value)
 
 
 def fit_multitask(

@@ -1,0 +1,84 @@
+"""Training settings that transformers, torch's DataLoader or torch.compile accept when parsed but reject
+only once the run has started (with a traceback): checked while parsing, one ConfigError line each.
+`RunArguments.__post_init__` (nlptransfer.config) calls `check_training_settings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nlptransfer.errors import ConfigError
+
+
+def check_training_settings(args) -> None:
+    """Every check below on a `TrainingArguments` (report_to, dataloader, debug, optimizer, torch.compile,
+    a seq2seq generation_config)."""
+    from accelerate.utils import TorchDynamoPlugin
+    from transformers import Seq2SeqTrainer
+    from transformers.integrations import get_available_reporting_integrations
+
+    installed = get_available_reporting_integrations()
+    missing = [name for name in args.report_to if name not in installed]
+    if missing:  # the Trainer would fail with a traceback once the run has started
+        raise ConfigError(
+            f"report_to {', '.join(missing)}: not installed here (installed: {', '.join(installed) or 'none'}); "
+            "install it or pass --report_to none"
+        )
+    # What torch's DataLoader and the Trainer's optimizer set-up would only reject mid-run, with a traceback.
+    if args.dataloader_num_workers < 0:
+        raise ConfigError(
+            f"dataloader_num_workers={args.dataloader_num_workers} must be >= 0 (0 = load in this process)"
+        )
+    if args.dataloader_persistent_workers and args.dataloader_num_workers == 0:
+        raise ConfigError(
+            "--dataloader_persistent_workers true needs worker processes; pass --dataloader_num_workers 1 "
+            "or more, or drop it"
+        )
+    if args.debug:  # DebugUnderflowOverflow hooks crash on bool tensors; TPU metrics need a TPU
+        raise ConfigError(
+            f"TrainingArguments' debug={','.join(getattr(d, 'value', str(d)) for d in args.debug)} is not "
+            "supported; remove it (--debug alone on the command line shows the traceback of an error)"
+        )
+    check_optimizer(args)
+    if args.torch_compile_mode is not None:  # listed by torch._inductor (documented by torch.compile)
+        from torch import _inductor
+
+        modes = list(_inductor.list_mode_options())  # torch.compile rejects others mid-run
+        if args.torch_compile_mode not in modes:
+            raise ConfigError(
+                f"torch_compile_mode={args.torch_compile_mode!r} is not a torch.compile mode; choose one of "
+                f"{', '.join(modes)}"
+            )
+    if args.torch_compile_backend is not None:  # accelerate reads it only when the Trainer starts
+        try:
+            TorchDynamoPlugin(backend=args.torch_compile_backend, mode=args.torch_compile_mode)
+        except Exception as err:
+            raise ConfigError(
+                f"torch_compile_backend={args.torch_compile_backend!r} is not a torch.compile backend "
+                "(e.g. --torch_compile_backend inductor)"
+            ) from err
+    generation_config = getattr(args, "generation_config", None)  # Seq2SeqTrainingArguments
+    if isinstance(generation_config, str | Path):
+        try:
+            Seq2SeqTrainer.load_generation_config(generation_config)
+        except Exception as err:
+            raise ConfigError(
+                f"generation_config={str(generation_config)!r} is not a generation config file, folder "
+                "or Hub id that can be loaded here; fix the path or leave it unset"
+            ) from err
+
+
+def check_optimizer(args) -> None:
+    """`--optim` and `--optim_args` as the Trainer will read them (its own parser), so that a malformed
+    `--optim_args` or an optimizer whose package is missing fails in one line before any work."""
+    try:
+        from transformers import Trainer
+
+        Trainer.get_optimizer_cls_and_kwargs(args)
+    except Exception as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        if "pass a model" in message or "pass a `model`" in message:
+            return  # every other check passed; only the model (given at training time) was missing
+        optim = getattr(args.optim, "value", args.optim)
+        given = f"--optim {optim}" + (f" --optim_args {args.optim_args!r}" if args.optim_args else "")
+        hint = " (--optim_args look like key=value,key=value)" if args.optim_args else ""
+        raise ConfigError(f"{given} cannot be used: {message}{hint}") from err

@@ -1,0 +1,57 @@
+"""Training defaults per transfer strategy (`recipes/strategy_defaults.yaml`): a user who picks
+`--strategy lora` and sets no learning rate gets LoRA's, not full fine-tuning's (at which adapters and a lone
+head stay at the class prior). The same values serve a single run and `--compare`.
+
+    changed = apply_strategy_defaults(transfer_args, training_args)   # {"learning_rate": 0.001} (logged)
+
+A value the user gave (a flag, or a key of their --config: `config.user_set`) always wins; `--max_steps`
+given by the user also keeps the epochs unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nlptransfer.config import default_config, read_yaml, user_set
+from nlptransfer.errors import ConfigError
+
+logger = logging.getLogger("nlptransfer")
+
+FILE = "strategy_defaults.yaml"
+KEYS = ("learning_rate", "num_train_epochs")
+
+
+def strategy_table() -> dict[str, dict[str, Any]]:
+    """strategy -> {setting: value} from the shipped YAML (only `KEYS` may appear)."""
+    table = read_yaml(default_config(FILE))
+    for strategy, values in table.items():
+        if not isinstance(values, dict) or set(values) - set(KEYS):
+            raise ConfigError(f"recipes/{FILE}: {strategy!r} must map some of {', '.join(KEYS)} to numbers")
+    return table
+
+
+def strategy_settings(strategy: str, training_args, adapter_lr: float | None = None) -> dict[str, Any]:
+    """The training settings `strategy` changes for this run: its table values for the settings the user
+    did not give. `adapter_lr` (--compare_adapter_lr, when set) replaces the learning rate of every strategy
+    but full."""
+    given = user_set(training_args)
+    values = dict(strategy_table().get(strategy, {}))
+    if "learning_rate" in given:
+        values.pop("learning_rate", None)
+    if {"num_train_epochs", "max_steps"} & given:
+        values.pop("num_train_epochs", None)
+    if adapter_lr is not None and strategy != "full":
+        values["learning_rate"] = adapter_lr
+    return {k: v for k, v in values.items() if getattr(training_args, k) != v}
+
+
+def apply_strategy_defaults(transfer_args, training_args) -> dict[str, Any]:
+    """Set `strategy_settings` on `training_args` (so config.yaml records them), log them once, return them."""
+    changed = strategy_settings(transfer_args.strategy, training_args)
+    for key, value in changed.items():
+        setattr(training_args, key, value)
+    if changed:
+        shown = ", ".join(f"--{k} {v:g}" for k, v in changed.items())
+        logger.info("--strategy %s: using its defaults %s (recipes/%s)", transfer_args.strategy, shown, FILE)
+    return changed
