@@ -6,6 +6,9 @@ The public API is imported lazily, so `python -m nlptransfer.assets` starts with
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
@@ -53,3 +56,40 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
+
+
+# ----------------------------------------------------------------------------------------------
+# The pooled classifier architecture (`nlptransfer.pooled`, model_type "nlptransfer_pooled") is registered
+# with the transformers Auto classes as soon as both nlptransfer and transformers are imported, in either
+# order, so `import nlptransfer` + `pipeline("text-classification", model=dir)` loads it (no remote code)
+# while `python -m nlptransfer.assets` still starts without importing torch.
+
+
+def _register_pooled() -> None:
+    importlib.import_module(".pooled", __name__)
+
+
+class _AfterTransformers(importlib.abc.MetaPathFinder):
+    """Registers the pooled architecture right after `transformers` itself is first imported."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "transformers":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            _register_pooled()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if "transformers" in sys.modules:
+    _register_pooled()
+elif not any(isinstance(f, _AfterTransformers) for f in sys.meta_path):
+    sys.meta_path.insert(0, _AfterTransformers())

@@ -34,7 +34,7 @@ from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import DataError
 from nlptransfer.evaluation.metrics import classification_metrics
 from nlptransfer.evaluation.statistics import spearman
-from nlptransfer.features import extract_features, head_reads_pooler
+from nlptransfer.features import extract_features, head_pooling
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling import build_classifier, save_classifier
 from nlptransfer.runs import RunWriter
@@ -137,7 +137,7 @@ def prepare_domain(
         rows[split] = {"text": list(ds["text"]), "label": np.array([remap[y] for y in ds["label"]])}
     n = len(rows["train"]["text"])
     labelled = np.sort(np.random.default_rng(seed).choice(n, min(n, labelled_samples), replace=False))
-    pooling = "head" if head_reads_pooler(feature_model) else "mean"
+    pooling = "head" if head_pooling(feature_model) else "mean"
     features = {
         split: extract_features(
             feature_model, tokenizer, r["text"], pooling=pooling, max_length=max_length, batch_size=batch_size

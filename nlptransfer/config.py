@@ -30,6 +30,7 @@ from nlptransfer.errors import ConfigError
 from nlptransfer.strategies import STRATEGIES, strategy_help
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+POOLINGS = ("auto", "pooler", "cls", "mean", "max")
 
 
 @dataclass
@@ -56,8 +57,22 @@ class ModelArguments:
             "when unpickled. Off: only safetensors weights load."
         },
     )
+    pooling: str = field(
+        default="auto",
+        metadata={
+            "help": "What every head reads: pooler (the model's own transformers head, BERT's pretrained "
+            "pooler), cls (first token), mean or max (over the attention mask); auto: the checkpoint's "
+            "sentence-transformers pooling if it has one, else pooler when it has a pretrained pooler, else "
+            "mean (resolved once per run, recorded in config.yaml).",
+            "choices": list(POOLINGS),
+        },
+    )
 
     def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise ConfigError(
+                f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)} (--pooling)"
+            )
         if self.max_length < 8:
             raise ConfigError(
                 f"max_length={self.max_length} is too small; use at least 8 (e.g. --max_length 128)"

@@ -90,3 +90,14 @@ def check_optimizer(args) -> None:
         given = f"--optim {optim}" + (f" --optim_args {args.optim_args!r}" if args.optim_args else "")
         hint = " (--optim_args look like key=value,key=value)" if args.optim_args else ""
         raise ConfigError(f"{given} cannot be used: {message}{hint}") from err
+
+
+def check_eval_batches(args, rows: int, what: str) -> None:
+    """With --dataloader_drop_last an evaluation split smaller than one batch gives no batch at all (no
+    eval_loss): one line before the run starts instead of a KeyError after training."""
+    if args.dataloader_drop_last and rows < args.per_device_eval_batch_size:
+        raise ConfigError(
+            f"--dataloader_drop_last true drops every batch of the {rows} {what} (batch size "
+            f"{args.per_device_eval_batch_size}); lower --per_device_eval_batch_size to {max(rows, 1)} or drop "
+            "--dataloader_drop_last"
+        )

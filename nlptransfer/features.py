@@ -15,10 +15,12 @@ Trainer, so the result is the same model as training the frozen model every step
     save_classifier(model, tokenizer, output_dir)  # a plain BertForSequenceClassification
 
 Pooling (`extract_features(pooling=...)`):
-- `head` (default): exactly the tensor the classification head consumes, for BERT-family models the
-  pooler output ([CLS] -> dense -> tanh). Only these features can train the head (`train_head_on_features`).
-- `mean`: the attention-masked mean of the last hidden states; `cls`: the first token's last hidden state.
-  For feature-only uses (a logistic-regression probe, clustering); any encoder, even a bare `AutoModel`.
+- `head` (default): exactly the tensor the classification head consumes: for BERT-family models the
+  pooler output ([CLS] -> dense -> tanh), for `--pooling cls/mean/max` classifiers
+  (`modeling.pooling.PooledForSequenceClassification`) that pooling of the last hidden states. Only these
+  features can train the head (`train_head_on_features`).
+- `pooler`, `mean`, `cls`, `max`: one pooling (`modeling.pooling.pool`), for feature-only uses (a
+  logistic-regression probe, clustering); mean/cls/max work for any encoder, even a bare `AutoModel`.
 
 Dropout, and why cached == per-step: a frozen backbone is a fixed feature extractor, so it runs in eval
 mode (no dropout) in both paths. The Trainer puts the whole model in train mode at every step, which would
@@ -49,7 +51,6 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset
 from torch import nn
-from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from torch.utils.hooks import RemovableHandle
 from transformers import AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -59,13 +60,14 @@ from nlptransfer import assets
 from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirError
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling.load import load_model, load_tokenizer
+from nlptransfer.modeling.pooling import PooledForSequenceClassification, classification_loss, pool
 from nlptransfer.runs import is_main_process, write_bytes_atomic
 from nlptransfer.selection import rank_by_score
 from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
 
-POOLINGS = ("head", "mean", "cls")
+POOLINGS = ("head", "pooler", "mean", "cls", "max")
 
 #: Classifiers whose forward is `classifier(dropout(base_model(...).pooler_output))` with the standard
 #: regression / single-label / multi-label losses (checked against transformers 5.24). Others raise.
@@ -81,7 +83,7 @@ HEAD_ON_POOLER = frozenset(
 )
 
 # Bump when the pooling code or the file format changes, so old cache files stop matching.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 # Config fields of the head or of naming only: they do not change what the backbone computes.
 _HEAD_CONFIG_KEYS = frozenset(
     {
@@ -107,18 +109,27 @@ def _backbone(model: nn.Module) -> nn.Module:
     return getattr(model, "base_model", model)
 
 
-def head_reads_pooler(model: nn.Module) -> bool:
-    """Whether `model`'s classification head reads the pooler output (so its input can be cached)."""
-    return type(model).__name__ in HEAD_ON_POOLER
+def head_pooling(model: nn.Module) -> str | None:
+    """The pooling whose output `model`'s classification head reads (so its input can be cached): "pooler"
+    for the BERT-family classifiers of `HEAD_ON_POOLER`, the configured one for the pooled architecture
+    (`modeling.pooling.PooledForSequenceClassification`); None for any other head."""
+    if type(model).__name__ in HEAD_ON_POOLER:
+        return "pooler"
+    if isinstance(model, PooledForSequenceClassification):
+        return model.config.pooling
+    return None
 
 
-def _check_head_supported(model: nn.Module) -> None:
+def _check_head_supported(model: nn.Module) -> str:
     name = type(model).__name__
-    if not head_reads_pooler(model):
+    pooling = head_pooling(model)
+    if pooling is None:
         raise ConfigError(
-            f"feature caching is not supported for {name}: its head is not known to read the pooler "
-            f"output (supported: {', '.join(sorted(HEAD_ON_POOLER))}); pass --cache_features false"
+            f"feature caching is not supported for {name}: its head is not known to read one pooled vector "
+            f"(supported: {', '.join(sorted(HEAD_ON_POOLER))} and --pooling cls/mean/max heads); "
+            "pass --cache_features false"
         )
+    return pooling
 
 
 def _keep_eval(module: nn.Module, args) -> None:
@@ -159,21 +170,10 @@ class _Pooled(nn.Module):
         self.pooling = pooling
 
     def forward(self, **batch) -> SequenceClassifierOutput:
-        out = self.backbone(**batch, return_dict=True)
-        if self.pooling == "head":
-            pooled = out.pooler_output  # [batch, hidden]: what the head's dropout + classifier read
-        else:
-            hidden = out.last_hidden_state  # [batch, seq, hidden]
-            mask = batch.get("attention_mask")
-            if mask is None:
-                mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
-            if self.pooling == "mean":
-                m = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-            else:  # cls: the first attended token, right or left padding alike
-                first = mask.to(torch.long).argmax(dim=1)
-                pooled = hidden[torch.arange(hidden.size(0), device=hidden.device), first]
-        return SequenceClassifierOutput(logits=pooled)
+        out = self.backbone(
+            **batch, return_dict=True
+        )  # [batch, hidden]: what the head's dropout + linear read
+        return SequenceClassifierOutput(logits=pool(out, batch.get("attention_mask"), self.pooling))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,7 +273,8 @@ def extract_features(
     Args:
         model: a `*ForSequenceClassification` (for pooling "head", one of `HEAD_ON_POOLER`) whose backbone
             is frozen; for "mean"/"cls" any encoder, a bare `AutoModel` included.
-        pooling: "head" (what the classification head reads), "mean" or "cls"; see the module docstring.
+        pooling: "head" (what the classification head reads), "pooler", "mean", "cls" or "max"; see the
+            module docstring. The cache key holds the pooling "head" resolves to.
         batch_size, max_length: batching and truncation, as in `predict_logits`.
         cache: folder of the `.npy` cache; None or True: `cache_dir() / "features"`; False: no disk cache.
 
@@ -283,7 +284,7 @@ def extract_features(
     if pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     if pooling == "head":
-        _check_head_supported(model)
+        pooling = _check_head_supported(model)
     texts = list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
@@ -345,27 +346,7 @@ class FeatureHead(nn.Module):
         self, features: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
     ) -> SequenceClassifierOutput:
         logits = self.classifier(self.dropout(features))  # features: [batch, hidden] -> [batch, num_labels]
-        loss = None
-        if labels is not None:
-            config = self.config
-            if config.problem_type is None:
-                if self.num_labels == 1:
-                    config.problem_type = "regression"
-                elif labels.dtype in (torch.long, torch.int):
-                    config.problem_type = "single_label_classification"
-                else:
-                    config.problem_type = "multi_label_classification"
-            if config.problem_type == "regression":
-                loss_fct = MSELoss()
-                loss = (
-                    loss_fct(logits.squeeze(), labels.squeeze())
-                    if self.num_labels == 1
-                    else loss_fct(logits, labels)
-                )
-            elif config.problem_type == "single_label_classification":
-                loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
-            else:
-                loss = BCEWithLogitsLoss()(logits, labels)
+        loss = classification_loss(logits, labels, self.config) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 

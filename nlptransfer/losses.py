@@ -120,12 +120,18 @@ def rkd_angle_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor
 
 
 def pooled(hidden: torch.Tensor, attention_mask: torch.Tensor | None, how: str) -> torch.Tensor:
-    """[batch, hidden] from last hidden states [batch, tokens, hidden]: "cls" (the first token) or "mean"
-    (the attention-masked mean)."""
+    """[batch, hidden] from last hidden states [batch, tokens, hidden]: "cls" (the first attended token's
+    state: the first token with right padding, also right with left padding), "mean" or "max" (over the
+    attended tokens). The one pooling function of nlptransfer (heads, features, RKD)."""
+    mask = attention_mask
+    if mask is None:
+        mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
     if how == "cls":
-        return hidden[:, 0]
-    mask = (
-        attention_mask if attention_mask is not None else torch.ones(hidden.shape[:2], device=hidden.device)
-    )
-    mask = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        first = mask.to(torch.long).argmax(dim=1)
+        return hidden[torch.arange(hidden.size(0), device=hidden.device), first]
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    if how == "max":
+        return hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(1).values
+    if how != "mean":
+        raise ValueError(f"unknown pooling {how!r}; choose cls, mean or max")
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1)

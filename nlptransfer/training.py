@@ -38,7 +38,7 @@ from nlptransfer.features import (
     extract_features,
     feature_dataset,
     freeze_backbone_eval,
-    head_reads_pooler,
+    head_pooling,
     train_head_on_features,
 )
 from nlptransfer.inference import decide, predict_logits, probabilities, tune_thresholds
@@ -122,7 +122,7 @@ def fit_classifier(
     compute_metrics = make_compute_metrics(label_names, multilabel=multilabel)
     if strategy == "frozen":
         freeze_backbone_eval(model)
-        if cache_features and not head_reads_pooler(model):
+        if cache_features and head_pooling(model) is None:
             logger.warning(
                 "feature caching does not support %s; running the frozen backbone every step "
                 "(pass --cache_features false to silence this)",

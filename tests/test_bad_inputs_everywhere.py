@@ -357,7 +357,7 @@ CLASSIFIER_CASES = [
     Case(["--model_name_or_path", M], "--trust_remote_code", copy_model("model", remote_code)),
     Case(["--max_length", "100000"], "--max_length"),
     Case(["--max_length", "0"], "--max_length"),
-    Case(["--strategy", "bitfit"], "invalid choice"),
+    Case(["--strategy", "adapterx"], "invalid choice"),
     Case(["--model_name_or_path", "../../etc/passwd-model"], "passwd-model"),
 ]
 

@@ -263,8 +263,8 @@ def test_unsupported_architecture_is_one_clear_line(tok, data):
 
 def test_input_errors(model_dir, tok, data, tmp_path):
     model = _frozen(model_dir)
-    with pytest.raises(ConfigError, match="unknown pooling 'max'"):
-        extract_features(model, tok, data[0], pooling="max", cache=False)
+    with pytest.raises(ConfigError, match="unknown pooling 'bogus'"):
+        extract_features(model, tok, data[0], pooling="bogus", cache=False)
     with pytest.raises(DataError, match=r"texts\[1\] is NoneType"):
         extract_features(model, tok, ["good", None], cache=False)
     with pytest.raises(DataError, match="3 feature rows but 2 labels"):

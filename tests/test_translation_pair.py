@@ -17,7 +17,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForCo
 
 from nlptransfer.data import bible
 from nlptransfer.embeddings import extend_subword_vocabulary
-from nlptransfer.errors import DataError, ModelError, OutputDirError
+from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirError
 from nlptransfer.modeling.seq2seq import (
     build_marian,
     load_seq2seq,
@@ -530,3 +530,26 @@ def test_an_interrupted_run_resumes_from_each_childs_checkpoints(tiny_marian_dir
     # A finished run has nothing to resume; an output dir without any checkpoint names the real cause.
     with pytest.raises(OutputDirError, match="finished run"):
         _run(tmp_path / "cut", *argv, "--resume", "true")
+
+
+def test_greedy_decoding_ignores_the_beam_length_penalty(tiny_marian_dir, child_tsv, tmp_path):
+    """Found by the property tests: --num_beams 1 with --length_penalty 0 crashed when the child was saved
+    (GenerationConfig refuses a beam-only setting without beams)."""
+    argv = ["--parent_model", str(tiny_marian_dir), "--child_dataset", str(child_tsv), "--runs", "transfer"]
+    out, _ = _run(tmp_path, *argv, "--child_train_size", "60", "--num_beams", "1", "--length_penalty", "0")
+    assert AutoModelForSeq2SeqLM.from_pretrained(out).generation_config.num_beams == 1
+
+
+def test_drop_last_with_a_validation_split_below_one_batch_is_one_line(tiny_marian_dir, child_tsv, tmp_path):
+    """Found by the property tests: no validation batch at all, then a KeyError after training."""
+    argv = [
+        "--parent_model",
+        str(tiny_marian_dir),
+        "--child_dataset",
+        str(child_tsv),
+        "--child_train_size",
+        "60",
+    ]
+    with pytest.raises(ConfigError, match="--dataloader_drop_last"):
+        _run(tmp_path, *argv, "--dataloader_drop_last", "true", "--per_device_eval_batch_size", "512")
+    assert not (tmp_path / "out").exists()

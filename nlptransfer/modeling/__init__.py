@@ -1,5 +1,5 @@
 """Models: loading (`load`: THE one from_pretrained path), classifiers (`classifier`: build, transfer
-strategy, save, load a fine-tuned one), seq2seq (`seq2seq`) and multi-task (`multitask`) models.
+strategy, save, load a fine-tuned one), pooling (`pooling`: --pooling, `auto`, the pooled architecture), seq2seq (`seq2seq`) and multi-task (`multitask`) models.
 
 The names most callers need are re-exported here: `from nlptransfer.modeling import build_classifier`.
 """
@@ -22,6 +22,12 @@ from nlptransfer.modeling.load import (
     position_limit,
     resolve,
 )
+from nlptransfer.modeling.pooling import (
+    PooledConfig,
+    PooledForSequenceClassification,
+    resolve_pooling,
+    resolve_run_pooling,
+)
 
 __all__ = [
     "apply_strategy",
@@ -39,4 +45,8 @@ __all__ = [
     "load_tokenizer",
     "position_limit",
     "resolve",
+    "PooledConfig",
+    "PooledForSequenceClassification",
+    "resolve_pooling",
+    "resolve_run_pooling",
 ]

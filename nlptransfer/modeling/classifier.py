@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
-from transformers import AutoModelForSequenceClassification, PreTrainedModel
+from transformers import AutoModel, AutoModelForSequenceClassification, PreTrainedModel
 
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ModelError
 from nlptransfer.modeling.adapters import apply_strategy, merges
-from nlptransfer.modeling.load import fit_max_length, load_config, load_model, record_portable_base
+from nlptransfer.modeling.load import fit_max_length, load_config, load_model, record_portable_base, resolve
+from nlptransfer.modeling.pooling import MODEL_TYPE, pooled_classifier, resolve_pooling
 from nlptransfer.runs import RunWriter
 
 
@@ -27,24 +28,37 @@ def build_classifier(
     label_names: list[str],
     problem_type: str = "single_label_classification",
 ) -> PreTrainedModel | PeftModel:
-    """A sequence classifier with a new head for `label_names`, prepared for the chosen strategy."""
+    """A sequence classifier with a new head for `label_names`, prepared for the chosen strategy.
+
+    `model_args.pooling` "pooler": the model's own transformers classifier (AutoModelForSequenceClassification);
+    cls/mean/max: `PooledForSequenceClassification` over the pretrained encoder ("auto" is resolved here
+    when the recipe has not resolved it yet, see `pooling.resolve_pooling`)."""
     name = model_args.model_name_or_path
-    config = load_config(
-        name,
-        trust_remote_code=model_args.trust_remote_code,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={label: i for i, label in enumerate(label_names)},
-        problem_type=problem_type,
-    )
-    model = load_model(
-        AutoModelForSequenceClassification,
-        name,
-        config=config,
-        allow_pickle=model_args.allow_pickle,
-        trust_remote_code=model_args.trust_remote_code,
-        from_scratch=model_args.from_scratch,
-    )
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {label: i for i, label in enumerate(label_names)},
+        "problem_type": problem_type,
+    }
+    pooling = model_args.pooling
+    if pooling == "auto":
+        pooling, _ = resolve_pooling(resolve(name), pooling)
+    flags = {
+        "allow_pickle": model_args.allow_pickle,
+        "trust_remote_code": model_args.trust_remote_code,
+        "from_scratch": model_args.from_scratch,
+    }
+    config = load_config(name, trust_remote_code=model_args.trust_remote_code, **labels)
+    if pooling != "pooler" and config.model_type != MODEL_TYPE:
+        # cls/mean/max: the pretrained encoder (AutoModel: any checkpoint naming) under a new pooled head
+        encoder = load_model(AutoModel, name, **flags)
+        model = pooled_classifier(encoder, pooling, **labels)
+    else:
+        if config.model_type == MODEL_TYPE:  # a saved pooled classifier: keep its encoder, new labels
+            config.pooling = pooling if pooling != "pooler" else config.pooling
+        if config.model_type == MODEL_TYPE and not model_args.from_scratch:
+            flags["ignore_mismatched_sizes"] = True  # its trained head has other labels: a new one
+        model = load_model(AutoModelForSequenceClassification, name, config=config, **flags)
     fit_max_length(model_args, model.config)
     return apply_strategy(model, transfer_args)
 

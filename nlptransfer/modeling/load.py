@@ -206,6 +206,11 @@ _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer", "ernie
 def position_limit(config) -> int | None:
     """The most tokens `config`'s model takes (its learned position embeddings), or None when unbounded
     (relative positions, e.g. T5)."""
+    encoder = getattr(config, "encoder", None)  # a composite config (the pooled classifier's): its encoder's
+    if getattr(config, "max_position_embeddings", None) is None and hasattr(
+        encoder, "max_position_embeddings"
+    ):
+        config = encoder
     limit = getattr(config, "max_position_embeddings", None)
     if not isinstance(limit, int) or limit <= 0:
         return None
@@ -377,17 +382,48 @@ def load_peft_model(
         if not base or auto_class is None:
             raise ModelError(f"adapter {name!r} names no base model; load the base and pass base_model")
         base, hint = adapter_base(folder, base)
-        if config is None and base_overrides:
-            config = load_config(base, trust_remote_code=trust_remote_code, hint=hint, **base_overrides)
-        base_model = load_model(
-            auto_class,
-            base,
-            allow_pickle=allow_pickle,
-            trust_remote_code=trust_remote_code,
-            config=config,
-            hint=hint,
-        )
+        pooled = _pooled_head_config(folder) if config is None else None
+        if pooled is not None:  # trained on the pooled architecture: the encoder + that head around it
+            base_model = _pooled_base(pooled, base, allow_pickle, trust_remote_code, hint)
+        else:
+            if config is None and base_overrides:
+                config = load_config(base, trust_remote_code=trust_remote_code, hint=hint, **base_overrides)
+            base_model = load_model(
+                auto_class,
+                base,
+                allow_pickle=allow_pickle,
+                trust_remote_code=trust_remote_code,
+                config=config,
+                hint=hint,
+            )
     try:
         return PeftModel.from_pretrained(base_model, folder, **kwargs)
     except _LOAD_ERRORS as err:
         raise _failure(name, name, err, "a peft adapter", allow_pickle, None) from err
+
+
+def _pooled_head_config(adapter_dir: Path):
+    """The `nlptransfer_pooled` config saved beside an adapter (a --pooling cls/mean/max classifier), or None."""
+    try:
+        spec = json.loads((adapter_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    from nlptransfer.pooled import MODEL_TYPE
+
+    if not isinstance(spec, dict) or spec.get("model_type") != MODEL_TYPE:
+        return None
+    return load_config(adapter_dir)
+
+
+def _pooled_base(config, base: str, allow_pickle: bool, trust_remote_code: bool, hint: str):
+    """The adapter's base as the pooled classifier it was trained as: the pretrained encoder `base` (any
+    checkpoint naming) under a new head of `config`'s labels and pooling (the adapter restores the head)."""
+    from transformers import AutoModel
+
+    from nlptransfer.modeling.pooling import pooled_classifier
+
+    encoder = load_model(
+        AutoModel, base, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, hint=hint
+    )
+    labels = {k: getattr(config, k) for k in ("num_labels", "id2label", "label2id", "problem_type")}
+    return pooled_classifier(encoder, config.pooling, **labels)

@@ -12,8 +12,8 @@ standardised with the training mean/std; predictions come back in the original u
 
 Heads read the encoder's pooled output (`pooling="pooler"`: the [CLS] vector through BERT's pooler, exactly
 what `AutoModelForSequenceClassification` does, so every task exports as an ordinary classifier that
-`pipeline(...)` loads) or the attention-masked mean of the last hidden states (`pooling="mean"`, how
-sentence-transformers trained MiniLM; not exportable).
+`pipeline(...)` loads) or one pooling of the last hidden states (`cls`, `mean`: how sentence-transformers
+trained MiniLM, `max`; `modeling.pooling.pool`), exported as `PooledForSequenceClassification`.
 
 Saved layout (`MultiTaskModel.save_pretrained(dir)`): `encoder/` (a plain transformers model; with LoRA,
 `encoder_adapter/` holds the peft adapter too), `heads.safetensors`, `multitask_config.json`;
@@ -44,12 +44,13 @@ from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data.multitask import TaskConfig, references
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.evaluation.metrics import collapse_warning
-from nlptransfer.modeling.load import fit_max_length, load_model
+from nlptransfer.modeling.load import fit_max_length, load_model, resolve
+from nlptransfer.modeling.pooling import pool, pooled_classifier, resolve_pooling
 from nlptransfer.runs import RunWriter
 
 logger = logging.getLogger("nlptransfer")
 
-POOLING = ("pooler", "mean")
+POOLING = ("pooler", "cls", "mean", "max")
 STRATEGIES = ("full", "frozen", "lora")
 CONFIG_NAME = "multitask_config.json"
 HEADS_NAME = "heads.safetensors"
@@ -129,15 +130,9 @@ class MultiTaskModel(nn.Module):
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         out = self.encoder(input_ids=input_ids, **kwargs)
-        if self.pooling == "pooler":
-            if getattr(out, "pooler_output", None) is None:
-                raise ModelError(
-                    f"{type(self.base_encoder).__name__} has no pooler output; use pooling: mean"
-                )
-            return out.pooler_output
-        mask = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).unsqueeze(-1)
-        hidden = out.last_hidden_state
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        if self.pooling == "pooler" and getattr(out, "pooler_output", None) is None:
+            raise ModelError(f"{type(self.base_encoder).__name__} has no pooler output; use --pooling mean")
+        return pool(out, attention_mask, self.pooling)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, task_ids=None, labels=None):
         if task_ids is None:
@@ -209,25 +204,29 @@ class MultiTaskModel(nn.Module):
         """Write task `name` as an ordinary `AutoModelForSequenceClassification` (pipeline() loads it) into
         `output` (a run's RunWriter, or a folder) under `relpath`; returns the files written (main process).
 
-        Needs `pooling="pooler"` and an architecture whose classifier is one linear layer on the pooled
-        output (BERT family). Regression outputs are rescaled to the original target units.
+        `pooling="pooler"` needs an architecture whose classifier is one linear layer on the pooled output
+        (BERT family); cls/mean/max export as `PooledForSequenceClassification` (loads after
+        `import nlptransfer`). Regression outputs are rescaled to the original target units.
         """
         task = self.tasks[self.task_index(name)]
-        if self.pooling != "pooler":
-            raise ModelError(
-                f"task {name!r} cannot be exported with pooling {self.pooling!r}; use pooling: pooler"
-            )
         encoder = self.base_encoder
         if hasattr(self.encoder, "get_base_model"):
             encoder = copy.deepcopy(self.encoder).merge_and_unload()
         problem = PROBLEM_TYPES[task.type]
         names = task.label_names if task.type != "regression" else [task.label_column]
-        config = copy.deepcopy(encoder.config)
-        config.num_labels = task.num_outputs
-        config.id2label = dict(enumerate(names))
-        config.label2id = {n: i for i, n in enumerate(names)}
-        config.problem_type = problem
-        classifier = AutoModelForSequenceClassification.from_config(config)
+        labels = {
+            "num_labels": task.num_outputs,
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+            "problem_type": problem,
+        }
+        if self.pooling != "pooler":
+            classifier = pooled_classifier(copy.deepcopy(encoder), self.pooling, **labels)
+        else:
+            config = copy.deepcopy(encoder.config)
+            for key, value in labels.items():
+                setattr(config, key, value)
+            classifier = AutoModelForSequenceClassification.from_config(config)
         prefix = classifier.base_model_prefix
         head_keys = {k for k in classifier.state_dict() if not k.startswith(prefix + ".")}
         if head_keys != {"classifier.weight", "classifier.bias"}:
@@ -380,11 +379,15 @@ def build_multitask_model(
     model_args: ModelArguments,
     transfer_args: TransferArguments,
     tasks: Sequence[TaskConfig],
-    pooling: str = "pooler",
+    pooling: str | None = None,
 ) -> MultiTaskModel:
     """One shared pretrained encoder with a new head per task, prepared for `transfer_args.strategy` (as
-    `modeling.build_classifier` does for one task); an unsupported strategy fails before anything loads."""
+    `modeling.build_classifier` does for one task); an unsupported strategy fails before anything loads.
+    `pooling`: what the heads read (default `model_args.pooling`; "auto" is resolved here)."""
     check_strategy(transfer_args.strategy)
+    pooling = pooling or model_args.pooling
+    if pooling == "auto":
+        pooling, _ = resolve_pooling(resolve(model_args.model_name_or_path), pooling)
     model = MultiTaskModel.from_encoder(
         model_args.model_name_or_path,
         tasks,

@@ -29,6 +29,7 @@ from nlptransfer.evaluation.baselines import tfidf_logreg_method
 from nlptransfer.evaluation.comparison import parse_train_sizes, run_comparison
 from nlptransfer.evaluation.metrics import confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
+from nlptransfer.modeling.pooling import model_pooling
 from nlptransfer.reporting import format_summary, load_run, model_card, run_figures, write_comparison
 from nlptransfer.runs import RunWriter
 from nlptransfer.strategies import TABLE
@@ -76,6 +77,7 @@ def save_run(
     Under `accelerate launch` only the main process writes (`RunWriter`); the run is marked complete when
     the recipe's `with run:` block ends.
     """
+    pooling = model_pooling(fit.model)
     save_classifier(fit.model, fit.tokenizer, run, merge_adapters=merge_adapters)
     run.write_json("metrics.json", metrics)
     run.write_yaml("config.yaml", config)
@@ -87,13 +89,14 @@ def save_run(
         base_model=base_model,
         dataset=dataset,
         strategy=strategy,
+        pooling=pooling,
         label_names=fit.label_names,
         results_table=results_table,
         trainable=fit.trainable_parameters,
         total=fit.total_parameters,
         command=command,
         notes=notes,
-        load_snippet=load_snippet(run.output_dir, strategy, merge_adapters),
+        load_snippet=load_snippet(run.output_dir, strategy, merge_adapters, pooling),
         pipeline_tag="text-classification",
     )
     run.write_text("README.md", card)
@@ -108,11 +111,25 @@ def write_run_figures(run: RunWriter) -> None:
         run.write_bytes(name, png)
 
 
-def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:
+def load_snippet(output_dir: Path, strategy: str, merged: bool, pooling: str = "pooler") -> str:
+    """How a user loads this run's model; cls/mean/max heads (the `nlptransfer_pooled` architecture) need
+    `import nlptransfer` first, which registers it with the transformers Auto classes (no remote code)."""
+    first = "import nlptransfer  # registers the pooled classifier (model_type nlptransfer_pooled)\n"
+    first = first if pooling != "pooler" else ""
     row = TABLE[strategy]
     if strategy == "peft":  # merged or not depends on the method in --peft_config: what was saved says
         merged = not (Path(output_dir) / "adapter_config.json").is_file()
     if (row.peft_type or strategy == "peft") and not ((row.merges or strategy == "peft") and merged):
+        if pooling != "pooler":  # the base as the pooled classifier the adapter was trained on
+            return first + (
+                "from peft import PeftConfig, PeftModel\n"
+                "from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, pipeline\n"
+                f"cfg = AutoConfig.from_pretrained('{output_dir}/adapter')  # pooling + labels of the head\n"
+                f"base = PeftConfig.from_pretrained('{output_dir}/adapter').base_model_name_or_path\n"
+                "model = PeftModel.from_pretrained(\n"
+                f"    AutoModelForSequenceClassification.from_pretrained(base, config=cfg), '{output_dir}/adapter')\n"
+                f"clf = pipeline('text-classification', model=model, tokenizer=AutoTokenizer.from_pretrained('{output_dir}'))"
+            )
         return (
             "from peft import AutoPeftModelForSequenceClassification\n"
             "from transformers import AutoConfig, AutoTokenizer, pipeline\n"
@@ -121,7 +138,10 @@ def load_snippet(output_dir: Path, strategy: str, merged: bool) -> str:
             f"    '{output_dir}/adapter', num_labels=cfg.num_labels, id2label=cfg.id2label, label2id=cfg.label2id)\n"
             f"clf = pipeline('text-classification', model=model, tokenizer=AutoTokenizer.from_pretrained('{output_dir}'))"
         )
-    return f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}')"
+    return (
+        first
+        + f"from transformers import pipeline\nclf = pipeline('text-classification', model='{output_dir}')"
+    )
 
 
 def print_summary(headline: str, fit: FitResult, table: str, run: RunWriter) -> None:

@@ -45,6 +45,8 @@ from nlptransfer.modeling import (
     load_tokenizer,
     save_classifier,
 )
+from nlptransfer.modeling.pooling import model_pooling, resolve_run_pooling
+from nlptransfer.recipes._classification import load_snippet
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import RunWriter
@@ -130,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         splits[split] = subsample(splits[split], cap, data_args.split_seed, label_column=None)
 
     # 2. Teacher and student are loaded and checked before the output directory is touched.
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
     tokenizing = {"trust_remote_code": model_args.trust_remote_code}
     if distill_args.teacher:
@@ -255,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             base_model=distill_args.teacher or model_args.model_name_or_path,
             dataset=data_args.dataset,
             strategy="distillation (logits + RKD)",
+            pooling=model_pooling(student),
             label_names=label_names,
             results_table=table,
             trainable=trainable,
@@ -268,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "texts/s: ordered batched prediction over the test split on this machine, in this run (other jobs "
                 "may have shared the CPU); benchmarks/bench_distillation.py measures it on its own.",
             ],
-            load_snippet=f"from transformers import pipeline\nclf = pipeline('text-classification', model='{run.output_dir}')",
+            load_snippet=load_snippet(run.output_dir, "full", True, model_pooling(student)),
         )
         run.write_text("README.md", card)
         print(f"\nDistillation on {data_args.dataset} (test split)\n{table}\nSaved to {run.output_dir}")

@@ -50,8 +50,10 @@ from nlptransfer.adaptation import (
 )
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.errors import ConfigError, run_cli
-from nlptransfer.features import head_reads_pooler
+from nlptransfer.features import head_pooling
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer
+from nlptransfer.modeling.pooling import resolve_run_pooling
+from nlptransfer.recipes._classification import load_snippet
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
 from nlptransfer.runs import RunWriter
@@ -156,9 +158,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     label_names = raw[pairs[0][0]]["train"].features["label"].names
 
     # 2. Model, tokenizer, frozen features (cached on disk; shared by distances, iw, LogME, frozen training).
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     feature_model = build_classifier(model_args, TransferArguments(strategy="frozen"), label_names)
-    pooled_ok = head_reads_pooler(feature_model)
+    pooled_ok = head_pooling(feature_model) is not None
     cached = transfer_args.strategy == "frozen" and transfer_args.cache_features and pooled_ok
     save_under = "models" if da.save_models and not da.matrix else None
     # The strategy applies to this model (or fails in one line) before the output directory is touched.
@@ -231,15 +234,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if save_under is None:
             snippet = "# no models saved (matrix run or --save_models false)"
         else:
-            snippet = (
-                "from transformers import pipeline\n"
-                f"clf = pipeline('text-classification', model='{run.output_dir}/models/{da.method[0]}')"
+            snippet = load_snippet(
+                f"{run.output_dir}/models/{da.method[0]}", "full", True, model_args.pooling
             )
         card = model_card(
             title=f"{model}: {what}",
             base_model=model_args.model_name_or_path,
             dataset=", ".join(names),
             strategy=transfer_args.strategy,
+            pooling=model_args.pooling,
             label_names=label_names,
             results_table=report,
             trainable=trainable,

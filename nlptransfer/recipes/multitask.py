@@ -36,7 +36,8 @@ from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, 
 from nlptransfer.data.multitask import encode_tasks, load_tasks, parse_tasks
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import count_parameters, load_tokenizer
-from nlptransfer.modeling.multitask import POOLING, build_multitask_model, evaluate_tasks
+from nlptransfer.modeling.multitask import build_multitask_model, evaluate_tasks
+from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import format_mean_std, markdown_table, model_card
 from nlptransfer.runs import RunWriter
@@ -63,14 +64,6 @@ class MultiTaskArguments:
         metadata={"help": "Default cap on each task's validation and test rows (a task's own value wins)."},
     )
     split_seed: int = field(default=42, metadata={"help": "Seed of the train/validation/test splits."})
-    pooling: str = field(
-        default="pooler",
-        metadata={
-            "help": "What the heads read: pooler ([CLS] through the pooler, as AutoModelForSequenceClassification; "
-            "tasks export as plain classifiers) or mean (masked mean of the last hidden states).",
-            "choices": list(POOLING),
-        },
-    )
     compare_single_task: bool = field(
         default=True,
         metadata={"help": "Also train each task alone (same settings and epochs) and report the difference."},
@@ -90,7 +83,8 @@ class MultiTaskArguments:
     export_tasks: bool = field(
         default=True,
         metadata={
-            "help": "Write every task as a plain transformers classifier under tasks/<name>/ (pooler only)."
+            "help": "Write every task as a classifier pipeline() loads under tasks/<name>/ (cls/mean/max: "
+            "after import nlptransfer)."
         },
     )
 
@@ -126,10 +120,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     splits = load_tasks(tasks, mt_args.split_seed)
 
     # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     set_seed(training_args.seed)  # the heads' initialisation
     # a model, LoRA target or --max_length that cannot work fails here, before any file is written
-    first = build_multitask_model(model_args, transfer_args, tasks, mt_args.pooling)
+    first = build_multitask_model(model_args, transfer_args, tasks)
     max_length, batch_size = model_args.max_length, training_args.per_device_eval_batch_size
     train = encode_tasks(splits, tasks, tokenizer, "train", max_length)
     validation = encode_tasks(splits, tasks, tokenizer, "validation", max_length)
@@ -142,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             model = first  # the first seed's model is the one saved
             if s:
                 set_seed(seed)
-                model = build_multitask_model(model_args, transfer_args, tasks, mt_args.pooling)
+                model = build_multitask_model(model_args, transfer_args, tasks)
             fit = fit_multitask(model, tasks, train, validation, tokenizer, training_args, seed)
             tested = evaluate_tasks(model, tokenizer, tasks, splits, "test", batch_size, max_length)
             seed_run["multitask"], seed_run["multitask_train"] = tested, fit
@@ -155,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 for task in tasks:
                     set_seed(seed)
                     # re-encoded: task ids count from 0 in a one-task model
-                    alone = build_multitask_model(model_args, transfer_args, [task], mt_args.pooling)
+                    alone = build_multitask_model(model_args, transfer_args, [task])
                     fit_alone = fit_multitask(
                         alone,
                         [task],
@@ -208,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "total_parameters": total,
         }
         first.save_pretrained(run, tokenizer)
-        if mt_args.export_tasks and mt_args.pooling == "pooler":
+        if mt_args.export_tasks:
             for task in tasks:
                 first.export_task(task.name, run, tokenizer, relpath=f"tasks/{task.name}")
         run.write_json("metrics.json", metrics)
@@ -219,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             base_model=model_args.model_name_or_path,
             dataset=", ".join(sorted({t.dataset for t in tasks})),
             strategy=transfer_args.strategy,
+            pooling=model_args.pooling,
             label_names=[t.name for t in tasks],
             results_table=table,
             trainable=trainable,
@@ -268,7 +264,7 @@ def load_snippet(output_dir: Path, first: str) -> str:
         f"model = MultiTaskModel.from_pretrained('{output_dir}')\n"
         f"tok = AutoTokenizer.from_pretrained('{output_dir}/encoder')\n"
         f"print(predict_task(model, tok, '{first}', ['what a great film']))\n"
-        f"clf = pipeline('text-classification', model='{output_dir}/tasks/{first}')  # one task, plain transformers"
+        f"clf = pipeline('text-classification', model='{output_dir}/tasks/{first}')  # one task (pooled heads: loads once nlptransfer is imported)"
     )
 
 

@@ -32,6 +32,7 @@ from nlptransfer.config import (
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.errors import run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer
+from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._classification import (
     compare_sizes,
     error_analysis,
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Validate the model before touching the output directory.
     if compare_args.compare:
         compare_sizes(compare_args, len(splits["train"]))  # bad --train_sizes fail before any work
+    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(
         model_args,

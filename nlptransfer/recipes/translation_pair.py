@@ -33,6 +33,7 @@ from pathlib import Path
 from transformers import AutoModelForSeq2SeqLM, set_seed
 
 from nlptransfer.config import RecipeParser, TransferArguments, config_to_dict
+from nlptransfer.config_training import check_eval_batches
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
@@ -86,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 1. Data: the child pair (its languages name the local files' sides), a seeded training sample, test pairs.
     child = load_child(args, seed)
+    check_eval_batches(training_args, len(child.splits["validation"]), "child validation pairs")
 
     # 2. Parent: a pretrained checkpoint, or the offline Marian trained (once, cached) on the parent pair.
     parent, tokenizer, parent_name, parent_pair = load_parent(args, child.train, seed)

@@ -60,6 +60,7 @@ def model_card(
     dataset: str,
     strategy: str,
     label_names: list[str],
+    pooling: str = "pooler",
     results_table: str,
     trainable: int,
     total: int,
@@ -70,8 +71,8 @@ def model_card(
 ) -> str:
     """The card of a model fine-tuned from `base_model`, with the metrics this run measured."""
     body = [
-        f"Fine-tuned from `{base_model}` on `{dataset}` with the `{strategy}` transfer strategy "
-        f"({trainable:,} of {total:,} parameters trained)."
+        f"Fine-tuned from `{base_model}` on `{dataset}` with the `{strategy}` transfer strategy and "
+        f"`{pooling}` pooling ({trainable:,} of {total:,} parameters trained)."
         + (f" Labels: {', '.join(label_names)}." if label_names else ""),
         "",
         "## Results (test splits; measured by this run)",

@@ -47,7 +47,8 @@ class ChildTest:
         generation = dict(
             num_beams=args.num_beams,
             max_new_tokens=args.max_new_tokens,
-            length_penalty=args.length_penalty,
+            # beam search only: with num_beams 1 GenerationConfig refuses any length_penalty but the default
+            length_penalty=args.length_penalty if args.num_beams > 1 else 1.0,
             batch_size=batch_size,
             max_source_length=args.max_source_length * 4,  # test sources are not filtered by length
             prefix=args.source_prefix,
