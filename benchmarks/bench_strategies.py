@@ -126,7 +126,8 @@ def render(results: list[dict]) -> str:
         f"{len(results)} runs, one at a time; load average before each run {min(loads):.2f}-{max(loads):.2f}.\n"
         "micro-F1 mean ± std over seeds; `vs full`: paired difference in movies micro-F1 and paired t-test.\n\n"
     )
-    return head + markdown_table(rows) + "\n"
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return head + markdown_table(rows, columns) + "\n"
 
 
 def main(argv=None) -> None:
