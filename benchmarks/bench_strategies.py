@@ -95,7 +95,8 @@ def render(results: list[dict]) -> str:
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in results:
         groups.setdefault((r["strategy"], r["pooling"]), []).append(r)
-    full = {r["seed"]: r for r in results if r["strategy"] == "full" and r["pooling"] == "auto"}
+    # the baseline: full fine-tuning with the pooling `auto` picks for it (the pretrained pooler)
+    full = {r["seed"]: r for r in results if r["strategy"] == "full" and r["pooling"] in ("auto", "pooler")}
     rows = []
     for (strategy, pooling), runs in groups.items():
         row = {"strategy": strategy, "pooling": pooling, "seeds": len(runs)}

@@ -65,6 +65,17 @@ def test_auto_reads_the_checkpoint(model_dir, tmp_path):
     assert resolve_pooling(str(model_dir), "max") == ("max", "set by --pooling")
 
 
+def test_auto_is_strategy_aware(model_dir, tmp_path):
+    """Full fine-tuning trains the pretrained pooler and keeps the plain transformers format; the head-only
+    and adapter strategies read the sentence-transformers pooling (the pooler stays as pretrained)."""
+    folder = str(st_folder(model_dir, tmp_path, "mean"))  # the tiny model has pooler weights
+    choice, why = resolve_pooling(folder, "auto", "full")
+    assert choice == "pooler" and "plain transformers" in why
+    for strategy in ("frozen", "lora", "bitfit", "prompt_tuning", None):
+        assert resolve_pooling(folder, "auto", strategy)[0] == "mean", strategy
+    assert resolve_pooling(folder, "cls", "full")[0] == "cls"  # a pooling the user set always wins
+
+
 def test_the_one_pooling_function():
     hidden = torch.tensor([[[1.0, 2.0], [3.0, -4.0], [9.0, 9.0]]])
     mask = torch.tensor([[1, 1, 0]])
@@ -213,7 +224,8 @@ def test_auto_is_resolved_once_and_recorded(model_dir, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="nlptransfer")
     out = tmp_path / "auto"
     folder = st_folder(model_dir, tmp_path, "mean")
-    tc.main(_argv(folder, _separable(tmp_path), out, "--pooling", "auto", "--num_train_epochs", "1"))
+    argv = ["--pooling", "auto", "--strategy", "frozen", "--num_train_epochs", "1"]  # full keeps the pooler
+    tc.main(_argv(folder, _separable(tmp_path), out, *argv))
     assert caplog.text.count("pooling: mean (the checkpoint's sentence-transformers pooling config)") == 1
     assert yaml.safe_load((out / "config.yaml").read_text())["pooling"] == "mean"
     assert json.loads((out / "config.json").read_text())["pooling"] == "mean"

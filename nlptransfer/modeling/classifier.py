@@ -42,7 +42,7 @@ def build_classifier(
     }
     pooling = model_args.pooling
     if pooling == "auto":
-        pooling, _ = resolve_pooling(resolve(name), pooling)
+        pooling, _ = resolve_pooling(resolve(name), pooling, transfer_args.strategy)
     flags = {
         "allow_pickle": model_args.allow_pickle,
         "trust_remote_code": model_args.trust_remote_code,

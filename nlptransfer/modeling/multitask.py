@@ -387,7 +387,7 @@ def build_multitask_model(
     check_strategy(transfer_args.strategy)
     pooling = pooling or model_args.pooling
     if pooling == "auto":
-        pooling, _ = resolve_pooling(resolve(model_args.model_name_or_path), pooling)
+        pooling, _ = resolve_pooling(resolve(model_args.model_name_or_path), pooling, transfer_args.strategy)
     model = MultiTaskModel.from_encoder(
         model_args.model_name_or_path,
         tasks,

@@ -10,7 +10,8 @@ Poolings (`--pooling`, `ModelArguments.pooling`):
   saved models load with plain transformers and without `trust_remote_code`.
 - `auto` (`resolve_pooling`), decided once per run from files only (never the network):
   1. a sentence-transformers checkpoint (`modules.json` naming a Pooling module, e.g. `1_Pooling/config.json`):
-     its pooling mode (`pooling_mode_mean_tokens` -> mean, `_cls_token` -> cls, `_max_tokens` -> max; with
+     for `--strategy full` on a checkpoint that has pooler weights, the pooler (it trains; the output stays
+     a plain transformers model); for every other strategy its pooling mode (`pooling_mode_mean_tokens` -> mean, `_cls_token` -> cls, `_max_tokens` -> max; with
      several modes on, mean > cls > max, since one head reads one vector);
   2. a saved `nlptransfer_pooled` classifier: the pooling it was trained with;
   3. a checkpoint whose weights hold a pooler (`*pooler.dense.weight`, plain BERT-style models): pooler;
@@ -39,6 +40,12 @@ from nlptransfer.pooled import (
 )
 
 logger = logging.getLogger("nlptransfer")
+
+#: Strategies for which `auto` keeps a checkpoint's pretrained pooler even when its sentence-transformers
+#: config says otherwise: full fine-tuning trains the pooler too, and its output is a plain transformers model
+#: that `pipeline()` loads without nlptransfer. The head-only and adapter strategies leave the pooler as it
+#: was pretrained (for all-MiniLM-L6-v2: never trained for its embeddings), so they read the mean.
+FULL_KEEPS_POOLER = ("full",)
 
 __all__ = [
     "MODEL_TYPE",
@@ -134,10 +141,11 @@ def _local_folder(name: str) -> Path | None:
     return Path(config).parent if isinstance(config, str) else None
 
 
-def resolve_pooling(name_or_path: str, pooling: str = "auto") -> tuple[str, str]:
+def resolve_pooling(name_or_path: str, pooling: str = "auto", strategy: str | None = None) -> tuple[str, str]:
     """(pooling, why): `pooling` unless it is "auto", which is decided as the module docstring says.
 
-    `name_or_path` is the model as resolved (an embedded alias already mapped to its folder)."""
+    `name_or_path` is the model as resolved (an embedded alias already mapped to its folder); `strategy`
+    the transfer strategy the head is built for (`full` keeps a pretrained pooler, see `FULL_KEEPS_POOLER`)."""
     check_pooling(pooling)
     if pooling != "auto":
         return pooling, "set by --pooling"
@@ -150,6 +158,11 @@ def resolve_pooling(name_or_path: str, pooling: str = "auto") -> tuple[str, str]
             "is a sentence-transformers model)"
         )
     mode = _st_pooling(folder)
+    if mode is not None and strategy in FULL_KEEPS_POOLER and _has_pooler(folder):
+        return "pooler", (
+            f"--strategy {strategy} trains the checkpoint's pooler with everything else, and the saved model "
+            "stays a plain transformers classifier (measured: README, Transfer strategies)"
+        )
     if mode is not None:
         return mode, "the checkpoint's sentence-transformers pooling config"
     config = _read_json(folder / "config.json")
@@ -167,13 +180,13 @@ def resolve_pooling(name_or_path: str, pooling: str = "auto") -> tuple[str, str]
     return "pooler", "no safetensors weights to inspect; using the plain transformers head"
 
 
-def resolve_run_pooling(model_args) -> str:
-    """Resolve `model_args.pooling` ("auto" -> a concrete pooling) once at the start of a run, in place,
-    so config.yaml records the value used; logs it in one line."""
+def resolve_run_pooling(model_args, strategy: str | None = None) -> str:
+    """Resolve `model_args.pooling` ("auto" -> a concrete pooling for `strategy`) once at the start of a run,
+    in place, so config.yaml records the value used; logs it in one line."""
     from nlptransfer import assets  # an embedded alias -> its folder, as modeling.load.resolve does
 
     choice, why = resolve_pooling(
-        assets.resolve_model(str(model_args.model_name_or_path)), model_args.pooling
+        assets.resolve_model(str(model_args.model_name_or_path)), model_args.pooling, strategy
     )
     if model_args.pooling == "auto" and "not a local folder" in why:
         logger.warning("pooling: %s (%s)", choice, why)

@@ -23,13 +23,14 @@ import numpy as np
 from datasets import DatasetDict
 from transformers import set_seed
 
-from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments
+from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, user_set
 from nlptransfer.errors import DataError
 from nlptransfer.evaluation.baselines import tfidf_logreg_method
 from nlptransfer.evaluation.comparison import parse_train_sizes, run_comparison
 from nlptransfer.evaluation.metrics import confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
-from nlptransfer.modeling.pooling import model_pooling
+from nlptransfer.modeling.load import resolve
+from nlptransfer.modeling.pooling import model_pooling, resolve_pooling
 from nlptransfer.reporting import format_summary, load_run, model_card, run_figures, write_comparison
 from nlptransfer.runs import RunWriter
 from nlptransfer.strategies import TABLE
@@ -184,8 +185,12 @@ def comparison_methods(
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
 
     def neural(model_overrides: dict, strategy: str, name: str):
-        # the settings a run with --strategy <strategy> would take (recipes/strategy_defaults.yaml)
+        # the settings a run with --strategy <strategy> would take (recipes/strategy_defaults.yaml), and
+        # its pooling unless the user chose one
         settings = strategy_settings(strategy, training_args, compare_args.compare_adapter_lr)
+        if "pooling" not in user_set(model_args):
+            name = resolve(model_args.model_name_or_path)
+            model_overrides = {**model_overrides, "pooling": resolve_pooling(name, "auto", strategy)[0]}
 
         def fn(seed: int, indices: list[int]) -> dict[str, float]:
             args = dataclasses.replace(

@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         splits[split] = subsample(splits[split], cap, data_args.split_seed, label_column=None)
 
     # 2. Teacher and student are loaded and checked before the output directory is touched.
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
+    resolve_run_pooling(model_args, "full")  # "auto" -> the pooling used, logged, in config.yaml
     loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
     tokenizing = {"trust_remote_code": model_args.trust_remote_code}
     if distill_args.teacher:

@@ -158,7 +158,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     label_names = raw[pairs[0][0]]["train"].features["label"].names
 
     # 2. Model, tokenizer, frozen features (cached on disk; shared by distances, iw, LogME, frozen training).
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
+    resolve_run_pooling(
+        model_args, transfer_args.strategy
+    )  # "auto" -> the pooling used, logged, in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     feature_model = build_classifier(model_args, TransferArguments(strategy="frozen"), label_names)
     pooled_ok = head_pooling(feature_model) is not None

@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     splits = load_tasks(tasks, mt_args.split_seed)
 
     # 2. Tokenizer and encoded splits; the model is checked before the output directory is touched.
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
+    resolve_run_pooling(
+        model_args, transfer_args.strategy
+    )  # "auto" -> the pooling used, logged, in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     set_seed(training_args.seed)  # the heads' initialisation
     # a model, LoRA target or --max_length that cannot work fails here, before any file is written

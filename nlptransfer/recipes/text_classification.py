@@ -92,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # 2. Validate the model before touching the output directory.
     if compare_args.compare:
         compare_sizes(compare_args, len(splits["train"]))  # bad --train_sizes fail before any work
-    resolve_run_pooling(model_args)  # "auto" -> the pooling used, logged, recorded in config.yaml
+    resolve_run_pooling(
+        model_args, transfer_args.strategy
+    )  # "auto" -> the pooling used, logged, in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(
         model_args,
