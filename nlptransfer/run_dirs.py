@@ -63,12 +63,12 @@ def last_checkpoint(path: str | Path) -> Path | None:
 
 def has_checkpoint(path: str | Path) -> bool:
     """Whether `path` holds a complete checkpoint at any depth: a recipe that trains several models keeps
-    each one's checkpoints in its own subfolder (translation: `checkpoints-scratch/`, `checkpoints-transfer/`)."""
+    each one's checkpoints in its own subfolder (translation: `checkpoints-scratch/`, `checkpoints-transfer/`).
+    Complete as in `last_checkpoint`: a `checkpoint-<step>` folder with its `trainer_state.json`."""
     path = Path(path)
-    if not path.is_dir():
-        return False
-    return last_checkpoint(path) is not None or any(
-        last_checkpoint(folder) is not None for folder in path.rglob("*") if folder.is_dir()
+    return path.is_dir() and any(
+        _CHECKPOINT.fullmatch(p.name) and (p / "trainer_state.json").is_file()
+        for p in path.rglob("checkpoint-*")
     )
 
 
