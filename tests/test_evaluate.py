@@ -6,11 +6,130 @@ heatmaps, the per-class legend, binary tasks)."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
+import pytest
+from tiny import sentiment_rows, write_csv
 
+from nlptransfer.config import DataArguments
+from nlptransfer.data import load_source
+from nlptransfer.data.eval_files import load_test_sets, parse_eval_entry
+from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.evaluation.metrics import per_class_report
+from nlptransfer.recipes import sentiment
+from nlptransfer.recipes import text_classification as tc
 from nlptransfer.reporting import build_report, figures
+
+
+def _renamed(rows: list[dict], text: str, label: str) -> list[dict]:
+    return [{text: r["review"], label: r["sentiment"]} for r in rows]
+
+
+def _train_flags(model_dir, data, out) -> list[str]:
+    flags = (
+        "--max_steps 4 --per_device_train_batch_size 8 --learning_rate 1e-2 --use_cpu true --max_length 32"
+    )
+    paths = ["--model_name_or_path", str(model_dir), "--dataset", str(data), "--output_dir", str(out)]
+    return [*paths, "--text_column", "review", "--label_column", "sentiment", *flags.split()]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Binary review files: the training file and three others, two with the training columns."""
+    root = tmp_path_factory.mktemp("evalfiles")
+    return {
+        "root": root,
+        "train": write_csv(root / "site_a.csv", sentiment_rows(60, seed=0, neutral=False)),
+        "same": write_csv(root / "site_b.csv", sentiment_rows(30, seed=1, neutral=False)),
+        "own": write_csv(
+            root / "site_c.csv", _renamed(sentiment_rows(20, seed=2, neutral=False), "body", "stars")
+        ),
+        "carve": write_csv(root / "site_d.csv", sentiment_rows(30, seed=3, neutral=False)),
+    }
+
+
+# ------------------------------------------------------------------------- items 1, 2, 3: the recipes
+
+
+def test_text_classification_scores_eval_files_and_datasets(model_dir, files, tmp_path, caplog):
+    """#1 --eval_datasets is scored (it was ignored); #2 --eval_files scores every row and the table says
+    which rows; #3 the run's --text_column/--label_column apply to them, `:text=,label=` overrides them;
+    #14 a two-class task is logged as binary."""
+    out = tmp_path / "tc"
+    own = f"{files['own']}:text=body,label=stars"
+    argv = _train_flags(model_dir, files["train"], out)
+    argv += ["--eval_datasets", str(files["carve"]), "--eval_files", str(files["same"]), own]
+    caplog.set_level(logging.INFO, logger="nlptransfer")
+    metrics = tc.main(argv)
+
+    names = [str(files[k]) for k in ("train", "carve", "same", "own")]
+    assert list(metrics["test"]) == names
+    assert all(0 <= metrics["test"][n]["f1_macro"] <= 1 for n in names)
+    rows = metrics["test_rows"]
+    assert rows[str(files["same"])] == "whole file, 30 rows"
+    assert rows[str(files["own"])] == "whole file, 20 rows"
+    assert rows[str(files["carve"])] == "test split, 6 of 30 rows"  # the 20% test carve of a file
+    assert rows[str(files["train"])] == "test split, 12 of 60 rows"
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["test"] == metrics["test"] and saved["test_rows"] == rows
+    card = (out / "README.md").read_text()
+    assert "whole file, 30 rows" in card and "test split, 6 of 30 rows" in card and "rows scored" in card
+    assert "binary labels" in caplog.text and "multi-class" not in caplog.text
+
+
+def test_sentiment_eval_files_share_the_mechanism(model_dir, files, tmp_path):
+    """The sentiment recipe takes --eval_files too; a file whose columns are the defaults (text/label) needs
+    no option even when the run's columns are others (an embedded set, or the golden case's other.csv)."""
+    plain = write_csv(
+        tmp_path / "plain.csv", _renamed(sentiment_rows(15, seed=4, neutral=False), "text", "label")
+    )
+    out = tmp_path / "s"
+    argv = _train_flags(model_dir, files["train"], out) + ["--eval_datasets", "none"]
+    metrics = sentiment.main([*argv, "--eval_files", str(files["same"]), str(plain)])
+    assert set(metrics["test"]) == {str(files["train"]), str(files["same"]), str(plain)}
+    assert metrics["test_rows"][str(plain)] == "whole file, 15 rows"
+    assert "whole file, 15 rows" in (out / "README.md").read_text()
+
+
+def _data_args(files, **kw) -> DataArguments:
+    args = {"dataset": str(files["train"]), "text_column": "review", "label_column": "sentiment"}
+    return DataArguments(**{**args, **kw})
+
+
+def test_eval_file_bad_inputs_are_one_line_each(files, tmp_path):
+    data = _data_args(files)
+    source = load_source(data.dataset, text_column="review", label_column="sentiment")
+    unseen = write_csv(tmp_path / "unseen.csv", [{"review": "fine", "sentiment": "mixed"}] * 3)
+    cases = [
+        (_data_args(files, eval_files=[str(unseen)]), DataError, "mixed"),
+        (_data_args(files, eval_files=[f"{files['own']}:text=body"]), DataError, "sentiment"),
+        (_data_args(files, eval_files=[f"{files['own']}:txt=body"]), ConfigError, "txt"),
+        (_data_args(files, eval_files=[f"{files['own']}:split=half"]), ConfigError, "split"),
+        (_data_args(files, eval_files=[str(files["train"])]), ConfigError, "training --dataset"),
+        (_data_args(files, eval_files=[str(files["same"])] * 2), ConfigError, "twice"),
+        (_data_args(files, eval_files=[str(tmp_path / "gone.csv")]), DataError, "gone.csv"),
+    ]
+    for args, error, fragment in cases:
+        with pytest.raises(error, match=fragment):
+            load_test_sets(args, source)
+    # `none` alone means none; --eval_datasets naming the training set is its test split, already there
+    quiet = _data_args(files, eval_files=["none"], eval_datasets=[str(files["train"])])
+    assert list(load_test_sets(quiet, source)) == [str(files["train"])]
+
+
+def test_parse_eval_entry_options():
+    entry = parse_eval_entry("tags.csv:text=t,label=a,b,c,split=test", whole=True, flag="--eval_files")
+    assert (entry.source, entry.text_column, entry.label_column, entry.whole) == (
+        "tags.csv",
+        "t",
+        "a,b,c",
+        False,
+    )
+    plain = parse_eval_entry(r"C:\data\x.csv", whole=False, flag="--eval_datasets")
+    assert plain.source == r"C:\data\x.csv" and plain.text_column is None and not plain.whole
+    assert parse_eval_entry("vader-tweets:split=all", whole=False, flag="--eval_datasets").whole
+
 
 # ------------------------------------------------------------------------------------ item 14: cosmetics
 
