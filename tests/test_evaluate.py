@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from tiny import sentiment_rows, write_csv
 
+from nlptransfer import cli
 from nlptransfer.config import DataArguments
 from nlptransfer.data import load_source
 from nlptransfer.data.eval_files import load_test_sets, parse_eval_entry
@@ -129,6 +130,60 @@ def test_parse_eval_entry_options():
     plain = parse_eval_entry(r"C:\data\x.csv", whole=False, flag="--eval_datasets")
     assert plain.source == r"C:\data\x.csv" and plain.text_column is None and not plain.whole
     assert parse_eval_entry("vader-tweets:split=all", whole=False, flag="--eval_datasets").whole
+
+
+# ---------------------------------------------------------------------------- item 4: nlptransfer evaluate
+
+
+@pytest.fixture(scope="module")
+def trained(model_dir, files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "run"
+    tc.main(_train_flags(model_dir, files["train"], out))
+    return out
+
+
+def test_evaluate_writes_the_recipes_schema(trained, files, tmp_path, capsys):
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--model", str(trained), "--input", str(files["own"])]
+    metrics = cli.cli([*argv, "--text_column", "body", "--label_column", "stars", "--output_dir", str(out)])
+    assert {"test", "test_report", "test_confusion_matrix", "test_rows"} <= set(metrics)
+    assert metrics["test_rows"] == {str(files["own"]): "whole file, 20 rows"}
+    assert sum(map(sum, metrics["test_confusion_matrix"])) == 20
+    assert (
+        metrics["test_report"]["positive"]["support"]
+        == 10
+        == int(metrics["test_report"]["negative"]["support"])
+    )
+    written = json.loads((out / "run.json").read_text())
+    assert written["status"] == "complete" and written["recipe"] == "evaluate"
+    expected = {"metrics.json", "predictions.jsonl", "results.md", "confusion_matrix.png", "per_class.png"}
+    assert expected <= set(written["files"])
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 20 and set(rows[0]) == {"text", "gold", "label", "score", "probabilities"}
+    assert [r["gold"] for r in rows] == [r["sentiment"] for r in sentiment_rows(20, seed=2, neutral=False)]
+    accuracy = np.mean([r["gold"] == r["label"] for r in rows])
+    assert metrics["test"]["accuracy"] == pytest.approx(accuracy)
+    # the same rows through predict: the same predictions
+    predicted = cli.cli(
+        ["predict", "--model", str(trained), "--input", str(files["own"]), "--text_column", "body"]
+    )
+    assert [p["label"] for p in predicted] == [r["label"] for r in rows]
+    results = (out / "results.md").read_text()
+    assert "whole file, 20 rows" in results and "| 10 " in results and "10.0000" not in results
+    # the output-dir rules of the recipes: a finished evaluation is not overwritten without the flag
+    with pytest.raises(Exception, match="--overwrite_output_dir"):
+        cli.cli([*argv, "--text_column", "body", "--label_column", "stars", "--output_dir", str(out)])
+
+
+def test_evaluate_names_every_unknown_label_in_one_line(trained, tmp_path):
+    rows = [{"review": "good", "sentiment": s} for s in ("positive", "awful", "meh", "negative")]
+    data = write_csv(tmp_path / "odd.csv", rows)
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--model", str(trained), "--input", str(data), "--output_dir", str(out)]
+    with pytest.raises(DataError) as err:
+        cli.cli([*argv, "--text_column", "review", "--label_column", "sentiment"])
+    assert "'awful'" in str(err.value) and "'meh'" in str(err.value) and "\n" not in str(err.value)
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------------------------ item 14: cosmetics
