@@ -396,7 +396,7 @@ CASES: dict[str, list[Case]] = {
         Case(["--eval_datasets", "{data}:split=half"], "split"),
     ],
     "evaluate": [
-        Case(["--model", "{root}/nope", "--input", "{data}"], "nope"),
+        Case(["--model", "{root}/nope", *EVALUATE_RUN[2:]], "nope"),
         Case(["--model", M, *EVALUATE_RUN[2:]], "config.json", not_a_run),
         Case(["--model", M, *EVALUATE_RUN[2:]], "--allow_pickle", copy_model("run", pickle_weights)),
         Case(["--model", M, *EVALUATE_RUN[2:]], "--trust_remote_code", copy_model("run", remote_code)),
