@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from transformers import TrainingArguments
 
 from nlptransfer.config_parser import USER_SET as USER_SET
@@ -268,6 +269,13 @@ class RunArguments(TrainingArguments):
             "last complete checkpoint (weights, optimizer, scheduler, RNG and data order); nothing is deleted."
         },
     )
+    verbose: bool = field(
+        default=False,
+        metadata={
+            "help": "Show every library message and progress bar (dataset steps, weight loading). Off: one "
+            "line per event and one progress bar for training and prediction."
+        },
+    )
 
     def __post_init__(self):
         if not 0 <= self.seed < 2**32:  # torch/numpy seeds: 0 .. 2**32 - 1 (a larger one is a ValueError)
@@ -299,7 +307,14 @@ class RunArguments(TrainingArguments):
             if getattr(self, name, None) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (e.g. --{name} 50)")
         super().__post_init__()
+        if self.dataloader_pin_memory and not accelerator_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warned every epoch
         check_training_settings(self)  # what the Trainer, DataLoader or torch.compile reject only mid-run
+
+
+def accelerator_available() -> bool:
+    """A GPU (or other torch accelerator) is present."""
+    return torch.accelerator.is_available()
 
 
 def config_to_dict(*configs: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguag
 from nlptransfer.embeddings.init import resize_embeddings
 from nlptransfer.errors import DataError, ModelError
 from nlptransfer.modeling.load import load_model, load_peft_model, load_tokenizer, resolve
+from nlptransfer.trainers.progress import one_progress_bar
 
 if TYPE_CHECKING:
     from nlptransfer.runs import RunWriter
@@ -107,6 +108,7 @@ def train_mlm(
         ),
         processing_class=tokenizer,
     )
+    one_progress_bar(trainer)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
     return output, time.perf_counter() - started, list(trainer.state.log_history)

@@ -11,6 +11,9 @@ any recipe opens its run directory.
 from __future__ import annotations
 
 import inspect
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -21,6 +24,18 @@ from transformers import PreTrainedModel
 
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.strategies import MERGING_PEFT_TYPES, TABLE
+
+
+@contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around building a `PeftModel` (`get_peft_model`, `PeftModel.from_pretrained`): peft's constructor reads
+    `model.is_gradient_checkpointing`, a property transformers 5 deprecated, so every adapter run printed a
+    FutureWarning that is not the user's to fix. Exactly that warning is silenced, here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def head_parameter_names(model: PreTrainedModel) -> set[str]:
@@ -120,7 +135,8 @@ def apply_strategy(
         return model
     peft_config = peft_config_for(model, transfer_args, task_type)
     try:
-        peft_model = get_peft_model(model, peft_config)
+        with peft_wrapping():
+            peft_model = get_peft_model(model, peft_config)
     except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as err:
         linear = sorted(
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
