@@ -82,7 +82,6 @@ def test_a_redirected_log_has_no_colour_codes(quiet_log):
 def test_no_warnings_that_are_not_the_users_to_fix(quiet_log):
     assert "pin_memory" not in quiet_log  # printed every epoch on a CPU
     assert "is_gradient_checkpointing" not in quiet_log  # peft reading a deprecated transformers property
-    assert "FutureWarning" not in quiet_log
 
 
 def test_no_progress_bars_of_internal_steps_but_the_training_bar_stays(quiet_log):
