@@ -188,6 +188,8 @@ def mlm_lora_model(
     embedding rows `new_ids`; a randomly initialised MLM head (`new_head`) has its transform trained fully."""
     from peft import get_peft_model  # peft loads slowly: only for LoRA runs
 
+    from nlptransfer.modeling.adapters import peft_wrapping
+
     config = lora_config_for_new_tokens(
         new_ids,
         r=r,
@@ -196,7 +198,8 @@ def mlm_lora_model(
         target_modules=target_modules or ["query", "value"],
         modules_to_save=["transform"] if new_head else None,
     )
-    return get_peft_model(model, config)
+    with peft_wrapping():
+        return get_peft_model(model, config)
 
 
 def load_extended_peft_model(base_model, adapter_dir: str | Path, tokenizer=None, **kwargs):
