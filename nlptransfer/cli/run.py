@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nlptransfer.cli.common import PROG, CliParser, help_formatter
 from nlptransfer.errors import ConfigError
+from nlptransfer.help_cache import answer_help
 
 HELP = "run a recipe (python -m nlptransfer.recipes.<recipe>)"
 
@@ -69,5 +70,6 @@ def run_recipe(argv: list[str]) -> object:
     names = recipe_names()
     if name not in names:
         raise ConfigError(f"unknown recipe {argv[0]!r}; available recipes: {', '.join(names)}")
+    answer_help(name, rest)  # a bare --help / --help_all printed before it imports torch, once cached
     module = importlib.import_module(f"nlptransfer.recipes.{name}")
     return module.main(rest)

@@ -24,6 +24,7 @@ from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguag
 from nlptransfer.embeddings.init import resize_embeddings
 from nlptransfer.errors import DataError, ModelError
 from nlptransfer.modeling.load import load_model, load_peft_model, load_tokenizer, resolve
+from nlptransfer.trainers.progress import one_progress_bar
 
 if TYPE_CHECKING:
     from nlptransfer.runs import RunWriter
@@ -107,6 +108,7 @@ def train_mlm(
         ),
         processing_class=tokenizer,
     )
+    one_progress_bar(trainer)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
     return output, time.perf_counter() - started, list(trainer.state.log_history)
@@ -186,6 +188,8 @@ def mlm_lora_model(
     embedding rows `new_ids`; a randomly initialised MLM head (`new_head`) has its transform trained fully."""
     from peft import get_peft_model  # peft loads slowly: only for LoRA runs
 
+    from nlptransfer.modeling.adapters import peft_wrapping
+
     config = lora_config_for_new_tokens(
         new_ids,
         r=r,
@@ -194,7 +198,8 @@ def mlm_lora_model(
         target_modules=target_modules or ["query", "value"],
         modules_to_save=["transform"] if new_head else None,
     )
-    return get_peft_model(model, config)
+    with peft_wrapping():
+        return get_peft_model(model, config)
 
 
 def load_extended_peft_model(base_model, adapter_dir: str | Path, tokenizer=None, **kwargs):

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -22,6 +25,18 @@ from transformers import PreTrainedModel
 
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.strategies import MERGING_PEFT_TYPES, TABLE
+
+
+@contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around building a `PeftModel` (`get_peft_model`, `PeftModel.from_pretrained`): peft's constructor reads
+    `model.is_gradient_checkpointing`, a property transformers 5 deprecated, so every adapter run printed a
+    FutureWarning that is not the user's to fix. Exactly that warning is silenced, here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def head_parameter_names(model: PreTrainedModel) -> set[str]:
@@ -159,7 +174,8 @@ def apply_strategy(
     peft_config = peft_config_for(model, transfer_args, task_type)
     check_targets(model, transfer_args, task_type, peft_config)
     try:
-        peft_model = get_peft_model(model, peft_config)
+        with peft_wrapping():
+            peft_model = get_peft_model(model, peft_config)
     except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise target_error(model, transfer_args, first) from err

@@ -361,6 +361,8 @@ def load_peft_model(
     """
     from peft import PeftModel
 
+    from nlptransfer.modeling.adapters import peft_wrapping
+
     folder = Path(adapter_dir)
     name = str(adapter_dir)
     try:
@@ -397,7 +399,8 @@ def load_peft_model(
                 hint=hint,
             )
     try:
-        return PeftModel.from_pretrained(base_model, folder, **kwargs)
+        with peft_wrapping():
+            return PeftModel.from_pretrained(base_model, folder, **kwargs)
     except _LOAD_ERRORS as err:
         raise _failure(name, name, err, "a peft adapter", allow_pickle, None) from err
 

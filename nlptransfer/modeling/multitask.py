@@ -44,6 +44,7 @@ from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data.multitask import TaskConfig, references
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.evaluation.metrics import collapse_warning
+from nlptransfer.modeling.adapters import peft_wrapping
 from nlptransfer.modeling.load import fit_max_length, load_model, resolve
 from nlptransfer.modeling.pooling import pool, pooled_classifier, resolve_pooling
 from nlptransfer.runs import RunWriter
@@ -367,7 +368,8 @@ def adapt_encoder(
         target_modules=target_modules,
     )
     try:
-        model.encoder = get_peft_model(model.encoder, config)
+        with peft_wrapping():
+            model.encoder = get_peft_model(model.encoder, config)
     except ValueError as err:
         raise ModelError(
             f"LoRA cannot be applied to the encoder: {str(err).strip().splitlines()[0]}"

@@ -109,7 +109,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, distill_args, training_args = make_parser().parse(argv)
-    setup_logging()
+    setup_logging(training_args.verbose)
     set_seed(training_args.seed)
 
     # 1. Data.

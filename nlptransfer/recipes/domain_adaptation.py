@@ -145,7 +145,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, da, transfer_args, training_args = make_parser().parse(argv)
-    setup_logging()
+    setup_logging(training_args.verbose)
 
     # 1. Data: every domain once, checked before anything is built or written.
     names = list(dict.fromkeys(da.domains)) if da.matrix else [da.source, da.target]

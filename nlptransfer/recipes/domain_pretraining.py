@@ -151,7 +151,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, args, transfer_args, training_args = make_parser().parse(argv)
-    setup_logging()
+    setup_logging(training_args.verbose)
     if transfer_args.strategy not in ("full", "lora"):
         raise ConfigError(
             f"domain pretraining supports --strategy full or lora, not {transfer_args.strategy!r}"

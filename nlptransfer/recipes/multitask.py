@@ -110,7 +110,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, mt_args, transfer_args, training_args = make_parser().parse(argv)
-    setup_logging()
+    setup_logging(training_args.verbose)
 
     # 1. Tasks and their data (every task's train/validation/test; tasks on one dataset share its split).
     tasks = parse_tasks(mt_args.tasks)

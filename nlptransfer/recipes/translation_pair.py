@@ -78,7 +78,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args, transfer_args, training_args = make_parser().parse(argv)
-    setup_logging()
+    setup_logging(training_args.verbose)
     seed = training_args.seed
     set_seed(seed)
     started = time.time()

@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed
 
 from nlptransfer.assets import cache_dir
+from nlptransfer.config import accelerator_available
 from nlptransfer.data.bible import is_bible_name, load_parallel, parse_bible_name
 from nlptransfer.modeling.load import check_max_length
 from nlptransfer.modeling.seq2seq import (
@@ -135,6 +136,7 @@ def parent_trainer(
         train_sampling_strategy="group_by_length",
         seed=seed,
         disable_tqdm=True,
+        dataloader_pin_memory=accelerator_available(),  # as RunArguments: no per-epoch warning on a CPU
     )
     collator = DataCollatorForSeq2Seq(tokenizer, model=model)
     return Seq2SeqTrainer(
