@@ -39,6 +39,7 @@ def check_training_settings(args) -> None:
             "supported; remove it (--debug alone on the command line shows the traceback of an error)"
         )
     check_optimizer(args)
+    check_scheduler(args)
     if args.save_strategy == "best" and args.metric_for_best_model is None:  # the Trainer's own check
         raise ConfigError("--save_strategy best needs --metric_for_best_model (e.g. f1_macro, or loss)")
     checkpoint = args.resume_from_checkpoint
@@ -90,6 +91,25 @@ def check_optimizer(args) -> None:
         given = f"--optim {optim}" + (f" --optim_args {args.optim_args!r}" if args.optim_args else "")
         hint = " (--optim_args look like key=value,key=value)" if args.optim_args else ""
         raise ConfigError(f"{given} cannot be used: {message}{hint}") from err
+
+
+def check_scheduler(args) -> None:
+    """Adam's betas/epsilon and `--lr_scheduler_kwargs`, which torch and the scheduler factory reject only
+    when the optimizer and scheduler are built, after the run has started."""
+    for name in ("adam_beta1", "adam_beta2"):
+        value = getattr(args, name)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(
+                f"{name}={value} must be in [0, 1) (defaults: --adam_beta1 0.9 --adam_beta2 0.999)"
+            )
+    if args.adam_epsilon < 0:
+        raise ConfigError(f"adam_epsilon={args.adam_epsilon} must be >= 0 (default 1e-8)")
+    kwargs = args.lr_scheduler_kwargs
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ConfigError(
+            f"lr_scheduler_kwargs={kwargs!r} must be a JSON object of the scheduler's arguments, e.g. "
+            "--lr_scheduler_kwargs '{\"num_cycles\": 2}', or left unset"
+        )
 
 
 def check_eval_batches(args, rows: int, what: str) -> None:

@@ -350,6 +350,10 @@ def test_compare_uses_the_same_per_strategy_settings():
         # torch's DataLoader and the Trainer's optimizer set-up rejected these only mid-run, with a traceback
         (["--dataloader_persistent_workers", "true"], "needs worker processes"),
         (["--dataloader_num_workers", "-1"], "dataloader_num_workers=-1 must be >= 0"),
+        (["--adam_beta1", "1.0"], r"adam_beta1=1.0 must be in \[0, 1\)"),  # found by test_properties
+        (["--adam_beta2", "-0.5"], r"adam_beta2=-0.5 must be in \[0, 1\)"),
+        (["--adam_epsilon", "-1"], "adam_epsilon=-1.0 must be >= 0"),
+        (["--lr_scheduler_kwargs", "none"], "lr_scheduler_kwargs='none' must be a JSON object"),
         (["--optim_args", "~"], "--optim adamw_torch_fused --optim_args '~' cannot be used.*key=value"),
         (["--optim", "galore_adamw"], "--optim galore_adamw cannot be used.*galore_torch"),
     ],
