@@ -221,6 +221,29 @@ def test_one_seed_has_no_noise_estimate():
     assert "1 seed (7): no noise estimate" in text and "1 seed: no noise estimate" in text
 
 
+def test_two_seeds_are_too_few_for_a_test():
+    """2 seeds = a t-test with 1 degree of freedom: +0.107 'helped' beside +0.102 'no evidence'. No test."""
+    methods = {"tfidf_logreg": fake(0.0), "lora": fake({0: 0.1, 1: 0.114}), "full": fake({0: 0.09, 1: 0.114})}
+    result = run_comparison(methods, [0, 1], [None], 60)
+    assert {v.outcome for v in result.verdicts} == {"too few seeds"}
+    assert all(v.p_value is None for v in result.verdicts)
+    text = format_summary(result)
+    assert "2 seeds: too few for a test" in text and "t-test p" not in text
+    assert "Bottom line at 60 (all) training examples: 2 seeds, so no verdict" in text
+
+
+def test_zero_variance_gives_a_clear_verdict_without_nan():
+    constant = lambda value: lambda seed, indices: {"f1_macro": value, "accuracy": value}  # noqa: E731
+    methods = {"tfidf_logreg": constant(0.5), "lora": constant(0.6), "frozen": constant(0.5)}
+    methods["full"] = constant(0.4)
+    result = run_comparison(methods, SEEDS, [None], 60)
+    by = {v.method: v for v in result.verdicts}
+    assert by["lora"].outcome == "helped" and by["lora"].difference == pytest.approx(0.1)
+    assert by["frozen"].outcome == "no evidence" and by["full"].outcome == "negative"
+    text = format_summary(result)
+    assert "nan" not in text.lower() and "zero variance" in text and "identical to tfidf_logreg" in text
+
+
 def test_run_comparison_errors_before_training():
     called = []
 

@@ -22,7 +22,9 @@ models are trained. For every train size and seed, every method gets the SAME tr
 
 Noise rule (`NOISE_RULE`): a transfer method is compared with the best target-only baseline (highest mean
 at that train size) by a two-sided paired t-test over the seeds (pairs share seed and training subset);
-p < 0.05 is "beyond noise". With one seed there is no noise estimate and no verdict is claimed.
+p < 0.05 is "beyond noise". With fewer than 3 seeds (`MIN_SEEDS`) no test is run and no verdict is claimed
+(a t-test with 1 degree of freedom decides nothing); a difference that is the same on every seed (zero
+variance) is reported as systematic, without a p-value from a degenerate test.
 """
 
 from __future__ import annotations
@@ -64,10 +66,12 @@ MethodFn = Callable[[int, list[int]], dict[str, float]]
 # Target-only methods (no pretrained knowledge) when run_comparison is not told which ones are baselines.
 DEFAULT_BASELINES = ("tfidf_logreg", "scratch")
 ALPHA = 0.05
+MIN_SEEDS = 3  # fewer paired seeds: no test (2 seeds = a t-test with 1 degree of freedom)
 NOISE_RULE = (
     "each transfer method is compared with the best target-only baseline (highest mean at that train size) "
     f"by a two-sided paired t-test over the seeds (runs with the same seed share the training subset); "
-    f"p < {ALPHA:g} counts as beyond noise. With 1 seed there is no noise estimate."
+    f"p < {ALPHA:g} counts as beyond noise. With fewer than {MIN_SEEDS} seeds no test is run (too few to "
+    "tell transfer from noise)."
 )
 # Shown in tables and summaries next to the selected metric.
 EXTRA_METRICS = ("f1_micro", "accuracy")
@@ -120,7 +124,8 @@ def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None
 class Verdict:
     """Did `method` beat the best target-only baseline at `train_size`?
 
-    outcome: "helped", "no evidence", "negative", "no noise estimate" (1 seed) or "no baseline".
+    outcome: "helped", "no evidence", "negative", "no noise estimate" (1 seed), "too few seeds" (2 seeds:
+    no test) or "no baseline".
     difference: mean over seeds of (method - baseline) on the selected metric.
     """
 
@@ -207,7 +212,18 @@ class ComparisonResult:
         seeds = ", ".join(map(str, self.seeds))
         if n == 1:
             return f"1 seed ({seeds}): no noise estimate"
+        if n < MIN_SEEDS:
+            return f"mean ± std (sample std) over {n} seeds ({seeds}): too few for a test"
         return f"mean ± std (sample std) over {n} seeds ({seeds})"
+
+    def paired(self, method: str, other: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The selected metric of `method` and `other` at `size` on the seeds both have (a partial
+        comparison may lack some), in `seeds` order."""
+        rows = [r for r in self.rows if r["train_size"] == size]
+        a = {r["seed"]: r[self.metric] for r in rows if r["method"] == method}
+        b = {r["seed"]: r[self.metric] for r in rows if r["method"] == other}
+        common = [s for s in self.seeds if s in a and s in b]
+        return np.array([a[s] for s in common], dtype=float), np.array([b[s] for s in common], dtype=float)
 
 
 ROW_KEYS = ("method", "kind", "train_size", "seed")
@@ -317,16 +333,36 @@ def _verdict(result: ComparisonResult, method: str, size: int) -> Verdict:
     if not result.baselines:
         text = f"{method}: no target-only baseline was run, so transfer cannot be judged"
         return Verdict(method, size, None, None, None, 0, "no baseline", text)
-    baseline = max(result.baselines, key=lambda b: mean_std(result.scores(b, size))[0])
-    ours, theirs = result.scores(method, size), result.scores(baseline, size)
+    baseline = max(result.baselines, key=lambda b: _mean_or_low(result.scores(b, size)))
+    ours, theirs = result.paired(method, baseline, size)
     diffs = ours - theirs
-    n, diff = len(diffs), float(diffs.mean())
+    n = len(diffs)
+    if n == 0:
+        text = f"{method}: no paired run with {baseline} at this size yet, so no verdict"
+        return Verdict(method, size, baseline, None, None, 0, "too few seeds", text)
+    diff = float(diffs.mean())
     if n < 2:
         text = (
             f"{method}: {diff:+.3f} {label} vs {baseline} (1 seed: no noise estimate; "
-            "run 3 or more seeds to tell transfer from noise)"
+            f"run {MIN_SEEDS} or more seeds to tell transfer from noise)"
         )
         return Verdict(method, size, baseline, diff, None, n, "no noise estimate", text)
+    if n < MIN_SEEDS:
+        text = (
+            f"{method}: {diff:+.3f} {label} vs {baseline} ({n} seeds: too few for a test; run "
+            f"{MIN_SEEDS} or more seeds to tell transfer from noise)"
+        )
+        return Verdict(method, size, baseline, diff, None, n, "too few seeds", text)
+    if float(diffs.std(ddof=1)) == 0.0:  # the same difference on every seed: no spread to test against
+        if diff == 0.0:
+            text = f"{method}: identical to {baseline} on all {n} seeds: NO evidence that transfer helped"
+            return Verdict(method, size, baseline, 0.0, None, n, "no evidence", text)
+        systematic = f"the same {diff:+.3f} on all {n} seeds: systematic, zero variance"
+        if diff > 0:
+            text = f"{method}: {diff:+.3f} {label} over {baseline} ({systematic}): transfer helped"
+            return Verdict(method, size, baseline, diff, None, n, "helped", text)
+        text = f"{method}: {diff:+.3f} {label} vs {baseline} ({systematic}): NEGATIVE transfer"
+        return Verdict(method, size, baseline, diff, None, n, "negative", text)
     p = paired_p_value(diffs)
     evidence = f"paired t-test {'p<0.001' if p < 0.001 else f'p={p:.3f}'}, {n} seeds"
     if p < ALPHA and diff > 0:
@@ -347,3 +383,8 @@ def _verdict(result: ComparisonResult, method: str, size: int) -> Verdict:
             "NO evidence that transfer helped",
         )
     return Verdict(method, size, baseline, diff, p, n, outcome, text)
+
+
+def _mean_or_low(scores: np.ndarray) -> float:
+    """The mean of `scores`, -inf when there are none (a baseline not run yet is never the best)."""
+    return float(scores.mean()) if len(scores) else -math.inf

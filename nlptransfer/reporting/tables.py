@@ -131,8 +131,9 @@ def _bottom_line(result: ComparisonResult, size: int) -> str:
     at = f"at {result.size_label(size)} training examples"
     helped = [v.method for v in verdicts if v.outcome == "helped"]
     negative = [v.method for v in verdicts if v.outcome == "negative"]
-    if all(v.outcome == "no noise estimate" for v in verdicts):
-        return f"Bottom line {at}: 1 seed, so no verdict; rerun with 3 or more seeds."
+    if all(v.outcome in ("no noise estimate", "too few seeds") for v in verdicts):
+        n = max(v.n_seeds for v in verdicts)
+        return f"Bottom line {at}: {n} seed{'s' * (n != 1)}, so no verdict; rerun with 3 or more seeds."
     if all(v.outcome == "no baseline" for v in verdicts):
         return f"Bottom line {at}: no target-only baseline, so no verdict."
     if helped:
