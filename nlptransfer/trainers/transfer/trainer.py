@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
+from nlptransfer.trainers.tie_break import TieBreakCallback
 from nlptransfer.trainers.transfer.config import FineTuningArguments, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -75,6 +76,7 @@ class TransferTrainer(Trainer):
 
     def __init__(self, *args, class_weights: torch.Tensor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.add_callback(TieBreakCallback())  # equal metrics: the lower validation loss is the best
         targs = self.args
         if not isinstance(targs, FineTuningArguments):
             raise TypeError(
