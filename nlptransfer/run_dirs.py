@@ -141,8 +141,7 @@ def _listed_files(path: Path) -> set[str]:
     if record.get("status") in ("running", "failed") and isinstance(started, int | float):
         for rel in _entries(path):
             target = path / rel
-            in_checkpoint = any(_CHECKPOINT.fullmatch(part) for part in Path(rel).parts[:-1])
-            if in_checkpoint and not target.is_symlink() and target.stat().st_mtime >= started:
+            if in_checkpoint(rel) and not target.is_symlink() and target.stat().st_mtime >= started:
                 listed.add(rel)
     return listed
 
@@ -156,11 +155,22 @@ def _not_ours(path: Path) -> list[str]:
 def remove_previous_run(path: Path) -> list[str]:
     """Remove the files the previous run.json lists (only those, and only inside `path`, never through a
     symlinked folder), then the folders that left empty. Returns what was removed."""
+    return remove_files(path, [rel for rel in _listed_files(path) if rel != MARKER])
+
+
+def in_checkpoint(relpath: str) -> bool:
+    """Whether a run's file (relative path) lies inside a Trainer `checkpoint-<step>` folder, at any depth."""
+    return any(_CHECKPOINT.fullmatch(part) for part in Path(relpath).parts[:-1])
+
+
+def remove_files(path: Path, relpaths: list[str]) -> list[str]:
+    """Remove exactly `relpaths` (files relative to `path`, only inside it, never through a symlinked
+    folder), then the folders that left empty. Returns what was removed, sorted."""
     root = path.resolve()
-    listed = _listed_files(path)
+    wanted = set(relpaths)
     removed = []
     for rel in _entries(path):
-        if rel not in listed or rel == MARKER:
+        if rel not in wanted:
             continue
         target = path / rel
         if not target.parent.resolve().is_relative_to(root):
