@@ -17,6 +17,7 @@ from pathlib import Path
 from nlptransfer.errors import DataError, OutputDirError
 
 MARKER = "run.json"
+COMPARE_JOBS = "compare_jobs"  # a --compare run's finished jobs (nlptransfer.evaluation.jobs): resumable
 _CHECKPOINT = re.compile(r"checkpoint-\d+")
 
 
@@ -187,6 +188,11 @@ def remove_files(path: Path, relpaths: list[str]) -> list[str]:
     return removed
 
 
+def _resumable(path: Path) -> bool:
+    """A complete Trainer checkpoint, or finished jobs of an interrupted --compare."""
+    return has_checkpoint(path) or any((path / COMPARE_JOBS).glob("*.json"))
+
+
 def check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:
     """Refuse a directory this run must not write into (OutputDirError); True when resuming into it.
 
@@ -208,7 +214,7 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
     status = run_status(path)
     unfinished = status in ("running", "failed")
     if resume:
-        if unfinished and has_checkpoint(path):
+        if unfinished and _resumable(path):
             return True
         if status == "complete":
             raise OutputDirError(
@@ -217,13 +223,14 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
             )
         if existing or unfinished:
             raise OutputDirError(
-                f"output_dir {str(path)!r} holds no checkpoint-* folder to resume from; the interrupted run "
+                f"output_dir {str(path)!r} holds no checkpoint-* folder (or finished --compare job) to resume "
+                "from; the interrupted run "
                 "needs --save_strategy steps (or epoch) to be resumable: drop --resume and pass "
                 "--overwrite_output_dir, or choose a new --output_dir"
             )
         return False  # an empty or missing directory: nothing to resume, start afresh
     if existing and not overwrite:
-        if unfinished and has_checkpoint(path):
+        if unfinished and _resumable(path):
             raise OutputDirError(
                 f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
                 "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "

@@ -170,3 +170,53 @@ def test_bad_inputs(model_dir, tmp_path, capsys):
     msg = _fails(_argv(model_dir, data, tmp_path / "d", "--compare", "true", "--train_sizes", "ten"), capsys)
     assert "--train_sizes" in msg or "train size" in msg
     assert not any((tmp_path / x).exists() for x in "abcd")
+
+
+def test_an_interrupted_compare_keeps_its_finished_jobs_and_resumes(
+    model_dir, data_csv, tmp_path, monkeypatch, caplog
+):
+    """Issue 21 #5/#6: Ctrl-C after some jobs leaves them on disk, a partial comparison.md and run.json
+    'failed'; --resume true runs only the rest; a changed setting reuses nothing; config.yaml is saved."""
+    from nlptransfer.recipes import _classification
+
+    calls = {"n": 0, "fail_at": 2, "error": KeyboardInterrupt}
+    real = _classification.evaluate
+
+    def evaluate(fit, split):  # the neural jobs' last step
+        calls["n"] += 1
+        if calls["n"] == calls["fail_at"]:
+            raise calls["error"]()
+        return real(fit, split)
+
+    monkeypatch.setattr(_classification, "evaluate", evaluate)
+    out = tmp_path / "cmp"
+    flags = "--compare true --seeds 3 --scratch false --compare_strategies full --num_train_epochs 1".split()
+    argv = _argv(model_dir, data_csv, out, *flags)
+    caplog.set_level(logging.INFO, logger="nlptransfer")
+    with pytest.raises(KeyboardInterrupt):  # jobs: tfidf s0, full s0, tfidf s1 done; full s1 interrupted
+        tc.main(argv)
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "failed" and "interrupted" in record["reason"]
+    assert len([f for f in record["files"] if f.startswith("compare_jobs/")]) == 3
+    assert "config.yaml" in record["files"] and "compare: true" in (out / "config.yaml").read_text()
+    md = (out / "comparison.md").read_text()
+    assert "PARTIAL: 3 of 6 runs finished" in md and "--resume true" in md
+    assert len(list(csv.DictReader((out / "comparison.csv").open()))) == 3
+    assert "left" in caplog.text  # the time-left estimate after each job
+
+    calls.update(n=0, fail_at=1, error=RuntimeError)  # a changed setting: no stored job may be reused
+    with pytest.raises(RuntimeError):
+        tc.main([*argv, "--resume", "true", "--learning_rate", "5e-3"])
+    assert len(list(csv.DictReader((out / "comparison.csv").open()))) == 1  # tfidf s0 rerun, full s0 crashed
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+    calls.update(n=0, fail_at=-1)
+    tc.main([*argv, "--resume", "true"])  # the original settings: 3 stored jobs, 3 to run
+    assert calls["n"] == 2  # full s1, full s2: the finished full s0 was not retrained
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and "comparison.md" in record["files"]
+    assert set(record["files"]) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {
+        "run.json"
+    }
+    assert len(list(csv.DictReader((out / "comparison.csv").open()))) == 6
+    assert "PARTIAL" not in (out / "comparison.md").read_text()

@@ -29,6 +29,8 @@ variance) is reported as systematic, without a p-value from a degenerate test.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import re
@@ -36,12 +38,12 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from nlptransfer.data.splits import subsample_indices
-from nlptransfer.errors import ConfigError
+from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.evaluation.statistics import mean_std, paired_p_value
 
 __all__ = [
@@ -51,11 +53,15 @@ __all__ = [
     "NOISE_RULE",
     "ROW_KEYS",
     "ComparisonResult",
+    "JobStore",
     "MethodFn",
     "Verdict",
     "metric_label",
+    "job_key",
     "parse_train_sizes",
+    "prepare_comparison",
     "run_comparison",
+    "run_jobs",
 ]
 
 logger = logging.getLogger("nlptransfer")
@@ -91,10 +97,11 @@ def metric_label(metric: str) -> str:
 # ------------------------------------------------------------------------------ training subsets
 
 
-def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None]:
+def parse_train_sizes(text: str | Sequence[str | int | None], n_train: int | None = None) -> list[int | None]:
     """Parse "50,200,1000,all" into [50, 200, 1000, None] (None = all), ascending, "all" last.
 
-    Also takes a list (e.g. from a YAML config). Junk, zero, negative and repeated sizes raise ConfigError.
+    Also takes a list (e.g. from a YAML config). Junk, zero, negative and repeated sizes raise ConfigError;
+    with `n_train` (the training split's size) a larger size raises DataError.
     """
     example = "pass comma-separated positive integers and/or 'all' to --train_sizes, e.g. 50,200,1000,all"
     parts = text.split(",") if isinstance(text, str) else list(text)
@@ -114,6 +121,12 @@ def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None
         if size in sizes:
             raise ConfigError(f"--train_sizes lists {token!r} more than once; give each size once")
         sizes.append(size)
+    too_big = [s for s in sizes if s is not None and n_train is not None and s > n_train]
+    if too_big:
+        raise DataError(
+            f"train size {min(too_big)} is larger than the {n_train} training examples; use sizes up to "
+            f"{n_train} or 'all' (--train_sizes)"
+        )
     return sorted(sizes, key=lambda s: math.inf if s is None else s)
 
 
@@ -183,6 +196,8 @@ class ComparisonResult:
         out = []
         for size in self.train_sizes:
             for method in self.methods:
+                if not len(self.scores(method, size)):  # not run yet (an interrupted comparison)
+                    continue
                 row: dict[str, Any] = {
                     "method": method,
                     "kind": self.kind(method),
@@ -198,6 +213,15 @@ class ComparisonResult:
     @cached_property
     def verdicts(self) -> list[Verdict]:
         return [_verdict(self, method, size) for size in self.train_sizes for method in self.transfer]
+
+    @property
+    def jobs_total(self) -> int:
+        """Runs the whole comparison takes (method x train size x seed); fewer rows: it was interrupted."""
+        return len(self.methods) * len(self.train_sizes) * len(self.seeds)
+
+    @property
+    def partial(self) -> bool:
+        return len(self.rows) < self.jobs_total
 
     def kind(self, method: str) -> str:
         return "baseline" if method in self.baselines else "transfer"
@@ -238,6 +262,8 @@ def run_comparison(
     metric: str = "f1_macro",
     *,
     baselines: Collection[str] | None = None,
+    store: JobStore | None = None,
+    fingerprint: str = "",
 ) -> ComparisonResult:
     """Run every method on the same training subsets, for every train size and seed.
 
@@ -249,7 +275,28 @@ def run_comparison(
     metric: the metric verdicts are decided on (a key of the callbacks' dicts).
     baselines: the target-only methods (no pretrained knowledge); default: those of DEFAULT_BASELINES
         ("tfidf_logreg", "scratch") present in `methods`. Every other method is a transfer method.
+    store, fingerprint: see `run_jobs` (each finished job saved as it ends; a stored one is not rerun).
+
+    `prepare_comparison` + `run_jobs`; call those two to keep the rows of an interrupted comparison.
     """
+    result = prepare_comparison(
+        methods, seeds, train_sizes, n_train, train_labels, metric, baselines=baselines
+    )
+    run_jobs(result, methods, store=store, fingerprint=fingerprint)
+    return result
+
+
+def prepare_comparison(
+    methods: Mapping[str, MethodFn],
+    seeds: Sequence[int],
+    train_sizes: Sequence[int | None],
+    n_train: int,
+    train_labels: Any = None,
+    metric: str = "f1_macro",
+    *,
+    baselines: Collection[str] | None = None,
+) -> ComparisonResult:
+    """The checks and the training subsets of `run_comparison`, nothing run: a result with no rows yet."""
     if not methods:
         raise ConfigError("run_comparison needs at least one method to run")
     seeds = [int(s) for s in seeds]
@@ -296,36 +343,94 @@ def run_comparison(
     for size in resolved:
         for seed in seeds:
             result.subsets[(size, seed)] = subsample_indices(n_train, size, seed, train_labels)
-
-    total, done = len(resolved) * len(seeds) * len(methods), 0
-    for size in resolved:
-        for seed in seeds:
-            indices = result.subsets[(size, seed)]
-            for name, fn in methods.items():
-                start = time.perf_counter()
-                scores = dict(fn(seed, list(indices)))
-                done += 1
-                if metric not in scores:
-                    raise ConfigError(
-                        f"metric {metric!r} is not among the scores of method {name!r} "
-                        f"({', '.join(scores) or 'none'}); choose one of those"
-                    )
-                result.rows.append(
-                    {"method": name, "kind": result.kind(name), "train_size": size, "seed": seed}
-                    | {k: float(v) for k, v in scores.items()}
-                )
-                logger.info(
-                    "compare [%d/%d] %s, %d examples, seed %d: %s=%.4f (%.1f s)",
-                    done,
-                    total,
-                    name,
-                    size,
-                    seed,
-                    metric,
-                    scores[metric],
-                    time.perf_counter() - start,
-                )
     return result
+
+
+class JobStore(Protocol):
+    """Where finished jobs are kept (e.g. one JSON file each in the run directory)."""
+
+    def load(self, key: str) -> dict[str, float] | None: ...  # a job's scores, None when not stored
+
+    def save(self, key: str, record: dict[str, Any]) -> None: ...  # record: method, train_size, seed, scores
+
+
+def job_key(method: str, size: int, seed: int, indices: Sequence[int], fingerprint: str) -> str:
+    """What identifies a job's result: the method, its training subset and seed, and `fingerprint` (every
+    other setting and the data): the same key means the same run, any change a different key."""
+    payload = json.dumps([method, int(size), int(seed), [int(i) for i in indices], fingerprint])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+def run_jobs(
+    result: ComparisonResult,
+    methods: Mapping[str, MethodFn],
+    *,
+    store: JobStore | None = None,
+    fingerprint: str = "",
+) -> None:
+    """Run every job (method x train size x seed) of a `prepare_comparison` result, appending its rows.
+
+    With a `store`, each job's scores are saved as soon as it finishes, and a job the store already holds
+    (same `job_key`: same method, subset, seed and `fingerprint`) is read back instead of rerun. After each
+    job the time left is estimated from the jobs run so far (per method: their costs differ a lot). An
+    exception (KeyboardInterrupt included) propagates with `result.rows` holding every finished job.
+    """
+    metric = result.metric
+    jobs = [(size, seed, name) for size in result.train_sizes for seed in result.seeds for name in methods]
+    keys = {job: job_key(job[2], job[0], job[1], result.subsets[job[:2]], fingerprint) for job in jobs}
+    stored = {
+        job: scores for job in jobs if store is not None and (scores := store.load(keys[job])) is not None
+    }
+    if stored:
+        logger.info(
+            "compare: %d of %d jobs already done (--resume), %d to run",
+            len(stored),
+            len(jobs),
+            len(jobs) - len(stored),
+        )
+    seconds: dict[str, list[float]] = {}
+    for done, job in enumerate(jobs, 1):
+        size, seed, name = job
+        start = time.perf_counter()
+        scores = stored.get(job)
+        if scores is None:
+            scores = {
+                k: float(v) for k, v in dict(methods[name](seed, list(result.subsets[(size, seed)]))).items()
+            }
+            if metric not in scores:
+                raise ConfigError(
+                    f"metric {metric!r} is not among the scores of method {name!r} "
+                    f"({', '.join(scores) or 'none'}); choose one of those"
+                )
+            seconds.setdefault(name, []).append(time.perf_counter() - start)
+            if store is not None:
+                store.save(keys[job], {"method": name, "train_size": size, "seed": seed, "scores": scores})
+        result.rows.append(
+            {"method": name, "kind": result.kind(name), "train_size": size, "seed": seed}
+            | {k: float(v) for k, v in scores.items()}
+        )
+        pending = [j[2] for j in jobs[done:] if j not in stored]
+        logger.info(
+            "compare [%d/%d] %s, %d examples, seed %d: %s=%.4f (%s)%s",
+            done,
+            len(jobs),
+            name,
+            size,
+            seed,
+            metric,
+            scores[metric],
+            "stored" if job in stored else f"{time.perf_counter() - start:.1f} s",
+            _time_left(pending, seconds),
+        )
+
+
+def _time_left(pending: Sequence[str], seconds: Mapping[str, list[float]]) -> str:
+    """ "; about 12 min left" from the mean time of each pending job's method so far (else of any job)."""
+    if not pending or not seconds:
+        return ""
+    every = [t for ts in seconds.values() for t in ts]
+    left = sum(float(np.mean(seconds.get(name) or every)) for name in pending)
+    return f"; about {left:.0f} s left" if left < 90 else f"; about {left / 60:.0f} min left"
 
 
 def _verdict(result: ComparisonResult, method: str, size: int) -> Verdict:

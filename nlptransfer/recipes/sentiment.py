@@ -105,8 +105,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     with RunWriter.from_training_args(training_args, "sentiment") as run:
         if compare_args.compare:  # did transfer help? (in-domain test split)
             del model
+            config = config_to_dict(model_args, data_args, transfer_args, compare_args, training_args)
             files = run_compare(
-                model_args, transfer_args, training_args, compare_args, source, label_names, run
+                model_args,
+                transfer_args,
+                training_args,
+                compare_args,
+                source,
+                label_names,
+                run,
+                config=config,
             )
             return {"comparison": files}
 

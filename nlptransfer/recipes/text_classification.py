@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 splits,
                 names,
                 run,
+                config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
                 multilabel=multilabel,
             )
             return {"comparison": files}
