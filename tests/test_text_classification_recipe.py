@@ -220,3 +220,38 @@ def test_an_interrupted_compare_keeps_its_finished_jobs_and_resumes(
     }
     assert len(list(csv.DictReader((out / "comparison.csv").open()))) == 6
     assert "PARTIAL" not in (out / "comparison.md").read_text()
+
+
+def test_a_small_training_set_gets_enough_optimizer_steps(model_dir, data_csv, tmp_path, caplog):
+    """Issue 21 #8: 80 rows at the default 2 epochs of batch 8 = 20 steps; min_train_steps 30 raises the
+    epochs to 3 (logged once, recorded in config.yaml), unless the user chose the epochs or steps."""
+    import yaml
+
+    from nlptransfer.strategy_defaults import fit_budget_to_data
+
+    base = [
+        *(
+            "--model_name_or_path",
+            str(model_dir),
+            "--dataset",
+            str(data_csv),
+            "--output_dir",
+            str(tmp_path / "b"),
+        ),
+        *"--text_column review --label_column sentiment --max_train_samples 80 --max_eval_samples 40".split(),
+        *"--per_device_train_batch_size 8 --use_cpu true --max_length 32 --min_train_steps 30".split(),
+        *"--save_strategy no --load_best_model_at_end false".split(),
+    ]
+    for user, expected in (([], 3), (["--num_train_epochs", "2"], 2), (["--max_steps", "5"], None)):
+        *_, training_args = tc.make_parser().parse([*base, *user])
+        change = fit_budget_to_data(training_args, 80)
+        assert change == ({} if expected in (None, 2) else {"num_train_epochs": 3})
+        if expected is not None:
+            assert training_args.num_train_epochs == expected
+
+    caplog.set_level(logging.INFO, logger="nlptransfer")
+    metrics = tc.main(base)
+    assert caplog.text.count("raising --num_train_epochs from 2 to 3") == 1
+    config = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert config["num_train_epochs"] == 3 and config["min_train_steps"] == 30
+    assert max(e.get("step", 0) for e in metrics["log_history"]) >= 30

@@ -43,7 +43,7 @@ from nlptransfer.recipes._classification import (
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
-from nlptransfer.strategy_defaults import apply_strategy_defaults
+from nlptransfer.strategy_defaults import apply_strategy_defaults, fit_budget_to_data
 from nlptransfer.trainers.transfer import TransferTrainingArguments
 from nlptransfer.training import fit_classifier, prediction_rows, score_split
 
@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     source["train"] = subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
     source["validation"] = subsample(source["validation"], data_args.max_eval_samples, data_args.split_seed)
     tests = {k: subsample(v, data_args.max_eval_samples, data_args.split_seed) for k, v in tests.items()}
+    if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
+        fit_budget_to_data(training_args, len(source["train"]))
 
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
     if compare_args.compare:
