@@ -64,8 +64,7 @@ def settings_fingerprint(config: Mapping[str, Any], splits: Mapping[str, Any]) -
     for name in sorted(splits):
         split = splits[name]
         digest.update(f"{name}:{split.features}".encode())
-        for column in sorted(split.column_names):
-            digest.update(json.dumps(split[column], default=str).encode("utf-8"))
+        digest.update(json.dumps(split.to_dict(), sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 
 
