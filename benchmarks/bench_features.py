@@ -34,7 +34,7 @@ import transformers
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, TrainerCallback, set_seed
 
-from nlptransfer.config import ModelArguments, TransferArguments
+from nlptransfer.config import ModelArguments, TransferArguments, default_config, read_yaml
 from nlptransfer.data import load_source, subsample
 from nlptransfer.features import extract_features, freeze_backbone_eval, train_head_on_features
 from nlptransfer.inference import predict_logits
@@ -47,9 +47,18 @@ RESULTS = Path(__file__).parent / "results" / "features.json"
 BATCH = 32
 MAX_LENGTH = 128
 SEED = 42
-# recipes/sentiment/minilm_frozen.yaml (lr, warmup, weight decay) and minilm_full.yaml for the full run.
-FROZEN_HP = {"learning_rate": 2e-3, "warmup_steps": 0.05, "weight_decay": 0.0}
-FULL_HP = {"learning_rate": 5e-5, "warmup_steps": 0.1, "weight_decay": 0.01}
+HP_KEYS = ("learning_rate", "warmup_steps", "weight_decay")
+
+
+def recipe_hp(name: str) -> dict:
+    """The shipped sentiment YAML's optimizer settings (read, never copied, so the benchmark follows them)."""
+    config = read_yaml(default_config(f"sentiment/{name}"))
+    return {key: config[key] for key in HP_KEYS}
+
+
+# recipes/sentiment/minilm_frozen.yaml for the frozen runs, minilm_full.yaml for the full run.
+FROZEN_HP = recipe_hp("minilm_frozen.yaml")
+FULL_HP = recipe_hp("minilm_full.yaml")
 
 
 class StepClock(TrainerCallback):

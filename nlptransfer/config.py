@@ -91,9 +91,13 @@ class DataArguments:
     eval_datasets: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "Extra datasets whose test split is evaluated too (cross-domain transfer); "
-            "'--eval_datasets none' for none."
+            "help": "Extra datasets whose test split is scored too (cross-domain transfer); 'none' for none. "
+            "Per entry: FILE:text=COL,label=COL,split=all|test (docs/evaluation.md)."
         },
+    )
+    eval_files: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Labelled files scored whole (every row), e.g. a.csv b.csv:text=body,label=stars."},
     )
     text_column: str = field(default="text", metadata={"help": "Column holding the input text."})
     label_column: str = field(default="label", metadata={"help": "Column holding the label."})

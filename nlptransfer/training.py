@@ -309,28 +309,25 @@ def evaluate(fit: FitResult, split) -> dict[str, float]:
 
 
 def prediction_rows(fit: FitResult, split, preds: np.ndarray, probs: np.ndarray) -> list[dict]:
-    """One JSON-able row per example, in split order: text, gold, prediction and its probability."""
+    """One JSON-able row per example, in split order, in the schema of `nlptransfer predict` plus the gold
+    label: text, `gold`, `label` (the prediction; lists for multi-label), `score` (single-label: the
+    predicted class's probability) and every class's `probabilities`."""
     names = fit.label_names
     rows = []
     for i, text in enumerate(split["text"]):
+        shares = {n: round(float(p), 6) for n, p in zip(names, probs[i], strict=True)}
         if fit.multilabel:
             gold = [names[j] for j in split["labels"][i]]
             predicted = [names[j] for j in np.flatnonzero(preds[i])]
-            rows.append(
-                {
-                    "text": text,
-                    "labels": gold,
-                    "prediction": predicted,
-                    "scores": {n: round(float(p), 6) for n, p in zip(names, probs[i], strict=True)},
-                }
-            )
+            rows.append({"text": text, "gold": gold, "label": predicted, "probabilities": shares})
         else:
             rows.append(
                 {
                     "text": text,
-                    "label": names[split["label"][i]],
-                    "prediction": names[preds[i]],
-                    "score": float(probs[i][preds[i]]),
+                    "gold": names[split["label"][i]],
+                    "label": names[preds[i]],
+                    "score": round(float(probs[i][preds[i]]), 6),
+                    "probabilities": shares,
                 }
             )
     return rows

@@ -15,7 +15,13 @@ from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassificati
 from nlptransfer.cli.predict import load_run_model
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ConfigError, ModelError
-from nlptransfer.modeling import apply_strategy, build_classifier, count_parameters, save_classifier
+from nlptransfer.modeling import (
+    apply_strategy,
+    build_classifier,
+    check_targets,
+    count_parameters,
+    save_classifier,
+)
 from nlptransfer.modeling.seq2seq import build_marian
 from nlptransfer.strategies import STRATEGIES, TABLE
 from nlptransfer.trainers.translation.trainer import apply_seq2seq_strategy, check_seq2seq_strategy
@@ -236,3 +242,14 @@ def test_bitfit_on_a_backbone_without_bias_terms_is_one_model_error(model_dir):
         ModelError, match="bitfit cannot be applied to BertForSequenceClassification: its backbone"
     ):
         apply_strategy(model, TransferArguments(strategy="bitfit"))
+
+
+def test_a_target_module_typo_is_refused_even_when_another_target_matches(model_dir):
+    """peft applies a list if any entry matches; a typo would silently leave its layers untouched."""
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    with pytest.raises(
+        ModelError, match="target modules valeu not found in the model; pick --target_modules"
+    ):
+        apply_strategy(model, TransferArguments(strategy="lora", target_modules=["query", "valeu"]))
+    check_targets(model, TransferArguments(strategy="lora", target_modules=["query", "value"]))  # fine
+    check_targets(model, TransferArguments(strategy="bitfit"))  # no peft: nothing to check

@@ -363,17 +363,54 @@ CLASSIFIER_CASES = [
 
 PREDICT_RUN = ["--model", "{run}", "--text", "a good film"]
 EXPLAIN_RUN = ["--model", "{run}", "--text", "a good film", "--steps", "4"]
+EVALUATE_RUN = [
+    "--model",
+    "{run}",
+    "--input",
+    "{data}",
+    "--text_column",
+    "review",
+    "--label_column",
+    "sentiment",
+]
+AWFUL = write("e.csv", "review,sentiment\ngood,positive\nbad,awful\n")
 
 CASES: dict[str, list[Case]] = {
     "sentiment": CLASSIFIER_CASES
     + COMMON_RECIPE_CASES
     + [
         Case(["--eval_datasets", "vader-nothing"], "vader-nothing"),
+        Case(["--eval_files", "{root}/gone.csv"], "gone.csv"),
+        Case(["--eval_files", "{data}:txt=review"], "txt"),
     ],
     "text_classification": CLASSIFIER_CASES
     + COMMON_RECIPE_CASES
     + [
         Case(["--label_column", "a,b,c"], "--label_column"),
+        Case(["--eval_files", "{data}"], "training --dataset"),
+        Case(
+            ["--eval_files", "{root}/o.csv:text=body"],
+            "'sentiment'",
+            write("o.csv", "body,stars\nok,positive\n"),
+        ),
+        Case(["--eval_datasets", "{data}:split=half"], "split"),
+    ],
+    "evaluate": [
+        Case(["--model", "{root}/nope", *EVALUATE_RUN[2:]], "nope"),
+        Case(["--model", M, *EVALUATE_RUN[2:]], "config.json", not_a_run),
+        Case(["--model", M, *EVALUATE_RUN[2:]], "--allow_pickle", copy_model("run", pickle_weights)),
+        Case(["--model", M, *EVALUATE_RUN[2:]], "--trust_remote_code", copy_model("run", remote_code)),
+        Case(["--model", "{run}"], "--input"),
+        Case([*EVALUATE_RUN, "--input", "{root}/gone.csv"], "gone.csv"),
+        Case([*EVALUATE_RUN, "--input", "{root}/e.csv"], "'awful'", AWFUL),
+        Case([*EVALUATE_RUN, "--text_column", "body"], "body"),
+        Case([*EVALUATE_RUN, "--label_column", "stars"], "stars"),
+        Case([*EVALUATE_RUN, "--batch_size", "0"], "--batch_size"),
+        Case([*EVALUATE_RUN, "--max_length", "0"], "--max_length"),
+        Case([*EVALUATE_RUN, "--output_dir", "{root}/out"], "--overwrite_output_dir", user_files()),
+        Case([*EVALUATE_RUN, "--output_dir", "{root}/out.txt"], "is a file", write("out.txt", "mine")),
+        Case([*EVALUATE_RUN, "--output", "{root}/out"], "symlink", dangling()),
+        Case([*EVALUATE_RUN, "--output_dir", "{run}", "--overwrite_output_dir"], "model being evaluated"),
     ],
     "translation_pair": COMMON_RECIPE_CASES
     + [

@@ -286,7 +286,9 @@ def test_predict_matches_the_runs_own_predictions(runs, kind, tmp_path):
             str(tmp_path / "p.jsonl"),
         ]
     )
-    assert [r["label"] for r in rows] == [s["prediction"] for s in saved]
+    # One schema (issue 21 #13): the run's rows are predict's (`label` = the prediction) plus `gold`.
+    assert set(saved[0]) == set(rows[0]) | {"gold"}
+    assert [r["label"] for r in rows] == [s["label"] for s in saved]
     assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in saved], abs=1e-4)
 
 

@@ -398,7 +398,7 @@ def test_nlptransfer_predict_and_explain_load_pooled_runs(model_dir, tmp_path, e
         ["predict", "--model", str(out), "--input", str(out / "predictions.jsonl")]
         + ["--output", str(tmp_path / "p.jsonl")]
     )
-    assert [r["label"] for r in rows] == [s["prediction"] for s in saved]
+    assert [r["label"] for r in rows] == [s["label"] for s in saved]
     assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in saved], abs=1e-4)
     if not extra:
         result = cli.cli(["explain", "--model", str(out), "--text", "good movie but boring", "--steps", "4"])

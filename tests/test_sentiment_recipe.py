@@ -78,13 +78,13 @@ def test_recipe_writes_a_complete_loadable_run(model_dir, data_csv, tmp_path):
 
     # Row i of predictions.jsonl is the prediction for text i: the saved model scores each text the same.
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    accuracy = sum(r["prediction"] == r["label"] for r in rows) / len(rows)  # = micro-F1 for single labels
+    accuracy = sum(r["label"] == r["gold"] for r in rows) / len(rows)  # = micro-F1 for single labels
     assert saved["test"][str(data_csv)]["f1_micro"] == pytest.approx(accuracy)
     clf = pipeline("text-classification", model=str(out))
     texts = [r["text"] for r in rows]
     assert len(set(texts)) > 10
     for row, got in zip(rows, clf(texts, batch_size=1), strict=True):
-        assert got["label"] == row["prediction"]
+        assert got["label"] == row["label"]
         assert got["score"] == pytest.approx(row["score"], abs=1e-4)
 
 
@@ -97,7 +97,7 @@ def test_lora_run_saves_adapter_and_merged_model(model_dir, data_csv, tmp_path):
     assert (out / "model.safetensors").exists()
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     got = pipeline("text-classification", model=str(out))([r["text"] for r in rows[:5]])
-    assert [g["label"] for g in got] == [r["prediction"] for r in rows[:5]]
+    assert [g["label"] for g in got] == [r["label"] for r in rows[:5]]
 
 
 def _fails(argv, capsys) -> str:

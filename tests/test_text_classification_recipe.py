@@ -78,7 +78,8 @@ def test_multilabel_list_column(model_dir, tmp_path):
     assert all(0 < t < 1 for t in metrics["thresholds"].values())
     assert AutoConfig.from_pretrained(out).problem_type == "multi_label_classification"
     row = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
-    assert isinstance(row["labels"], list) and set(row["scores"]) == set(metrics["thresholds"])
+    assert isinstance(row["gold"], list) and isinstance(row["label"], list)
+    assert set(row["probabilities"]) == set(metrics["thresholds"])
 
 
 def test_multilabel_from_01_columns(model_dir, tmp_path):

@@ -450,6 +450,13 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, tiny_marian_dir, child_
         ],
     )
     assert "tokens but the model's embedding matrix has" in msg
+    # a --target_modules typo is found before the run folder exists (it used to fail inside the run)
+    msg = _cli_error(
+        capsys,
+        [*base, "--child_dataset", str(child_tsv), "--child_train_size", "50", "--strategy", "lora"]
+        + ["--target_modules", "q_proj", "vproj"],
+    )
+    assert "target modules vproj not found" in msg and "pick --target_modules from" in msg and "v_proj" in msg
     assert not Path(out).exists()  # nothing written for bad input
 
 

@@ -1,9 +1,10 @@
-"""`nlptransfer`: one command for the recipes, the shipped configs, prediction, reports and explanations.
+"""`nlptransfer`: one command for the recipes, the shipped configs, prediction, evaluation, reports and explanations.
 
     nlptransfer run sentiment --config recipes/sentiment/minilm_lora.yaml --max_steps 50
     nlptransfer list
     nlptransfer cp sentiment/minilm_lora my_lora.yaml
     nlptransfer predict --model outputs/sentiment-minilm-full --input reviews.csv --output preds.jsonl
+    nlptransfer evaluate --model outputs/sentiment-minilm-full --input labelled.csv --output_dir outputs/eval
     nlptransfer report outputs/full outputs/lora --output report.html
     nlptransfer explain --model outputs/sentiment-minilm-full --text "a wonderful, moving film"
 
@@ -12,7 +13,8 @@ exit code 2 (`--debug` shows the traceback). Heavy libraries (torch, transformer
 the subcommands that need them, so `--help` answers at once.
 
 One module per subcommand: `run` (cli/run.py), `list`/`cp`/`report` (cli/commands.py), `predict`
-(cli/predict.py), `explain` (cli/explain.py); cli/common.py holds what they share.
+(cli/predict.py), `evaluate` (cli/evaluate.py), `explain` (cli/explain.py); cli/common.py holds what they
+share.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nlptransfer.cli import commands, explain, predict, run
+from nlptransfer.cli import commands, evaluate, explain, predict, run
 from nlptransfer.cli.common import PROG, CliParser, Subcommand, help_formatter
 from nlptransfer.cli.predict import load_run_model, predict_rows
 from nlptransfer.errors import run_cli
@@ -31,6 +33,7 @@ COMMANDS: dict[str, Subcommand] = {
     "list": commands.LIST,
     "cp": commands.CP,
     "predict": predict.PREDICT,
+    "evaluate": evaluate.EVALUATE,
     "report": commands.REPORT,
     "explain": explain.EXPLAIN,
 }

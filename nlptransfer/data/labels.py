@@ -300,6 +300,29 @@ def check_eval_labels(train: Dataset, other: Dataset, name: str) -> Dataset:
     return other
 
 
+def align_labels(ds: Dataset, names: Sequence[str], where: str, owner: str = "the model") -> Dataset:
+    """`ds` (single- or multi-label, as `load_source`/`load_whole` return it) with its labels mapped by NAME
+    onto `names` (e.g. a trained model's id2label, in id order). Labels that are not among `names` fail in
+    one line naming each of them."""
+    names = [str(n) for n in names]
+    multilabel = is_multilabel(ds)
+    present = present_multi(ds) if multilabel else _present(ds)
+    unknown = sorted(set(present) - set(names))
+    if unknown:
+        raise DataError(
+            f"{where} has labels that {owner} does not know: {', '.join(map(repr, unknown))} ({owner} knows "
+            f"{', '.join(map(repr, names))}); fix or drop those rows, or use a model trained on these labels"
+        )
+    if not multilabel:
+        return _encode(ds, names)
+    own = label_names(ds)
+    if own == names:
+        return ds
+    index = {n: i for i, n in enumerate(names)}
+    ids = [[index[own[j]] for j in row] for row in ds["labels"]]
+    return with_labels(ds.remove_columns("labels"), ids, names, where)
+
+
 def _check_eval_multilabel(train: Dataset, other: Dataset, name: str) -> Dataset:
     for ds, what in ((train, "train"), (other, name)):
         if not is_multilabel(ds):

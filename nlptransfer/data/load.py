@@ -30,7 +30,7 @@ import logging
 from pathlib import Path
 
 import datasets
-from datasets import Dataset, DatasetDict, Value
+from datasets import Dataset, DatasetDict, Value, concatenate_datasets
 
 from nlptransfer.data.files import SPLIT_ALIASES, first_line, looks_like_path, read_file, read_folder
 from nlptransfer.data.labels import (
@@ -198,6 +198,60 @@ def load_source(
         validation_fraction = protocol.validation_fraction
     check_fraction(validation_fraction, "validation_fraction")
     check_fraction(test_fraction, "test_fraction")
+    splits, where, labelled, multilabel = _load_checked(
+        source, text_column, label_column, label_names, normalize_labels
+    )
+    stratify = labelled and not multilabel
+    train = splits.pop("train")
+    if "test" not in splits:
+        train, splits["test"] = carve(train, test_fraction, seed, stratify, "test", where)
+    if "validation" not in splits:
+        train, splits["validation"] = carve(train, validation_fraction, seed, stratify, "validation", where)
+    result = DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]})
+    for split, ds in result.items():
+        if len(ds) == 0:
+            raise DataError(f"{where}: the {split} split is empty; add data or provide a {split} file")
+    if labelled:
+        check_classes(result["train"], multilabel, where)
+        for split in ("validation", "test"):
+            result[split] = check_eval_labels(result["train"], result[split], f"{where} ({split})")
+    logger.info("loaded %s: %s", where, {k: len(v) for k, v in result.items()})
+    return result
+
+
+def load_whole(
+    source: str,
+    *,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    normalize_labels: bool = False,
+) -> Dataset:
+    """Every row of `source`, checked and encoded as `load_source` does, but not split: a file's rows in file
+    order (a folder or Hub dataset: its train, validation, test splits one after the other). What an
+    evaluation scores when it is given a whole file (`--eval_files`, `nlptransfer evaluate`). A single class
+    is allowed (nothing is trained on it)."""
+    splits, where, _, _ = _load_checked(str(source), text_column, label_column, None, normalize_labels)
+    order = [s for s in ("train", "validation", "test") if s in splits]
+    whole = concatenate_datasets([splits[s] for s in order]) if len(order) > 1 else splits[order[0]]
+    logger.info("loaded %s: %d rows (whole)", where, len(whole))
+    return whole
+
+
+def source_columns(source: str) -> list[str]:
+    """The columns of `source` as stored (its train split, before any renaming)."""
+    raw, _, _ = _read_source(str(source))
+    return list(raw["train"].column_names)
+
+
+def _load_checked(
+    source: str,
+    text_column: str,
+    label_column: str | None,
+    label_names: list[str] | None,
+    normalize_labels: bool,
+) -> tuple[dict[str, Dataset], str, bool, bool]:
+    """(the source's own splits, renamed, checked and label-encoded; where they came from; labelled;
+    multilabel): `load_source` and `load_whole` before any split is carved."""
     if isinstance(label_column, str) and label_column.strip().lower() in ("", "none"):
         label_column = None  # `--label_column none` on a command line
     raw, where, kinds = _read_source(source)
@@ -246,20 +300,4 @@ def load_source(
         if normalize_labels and label_names is not None:
             label_names = [str(n).strip().casefold() for n in label_names]
         splits = encode_labels(splits, label_names, where)
-
-    stratify = labelled and not multilabel
-    train = splits.pop("train")
-    if "test" not in splits:
-        train, splits["test"] = carve(train, test_fraction, seed, stratify, "test", where)
-    if "validation" not in splits:
-        train, splits["validation"] = carve(train, validation_fraction, seed, stratify, "validation", where)
-    result = DatasetDict({"train": train, "validation": splits["validation"], "test": splits["test"]})
-    for split, ds in result.items():
-        if len(ds) == 0:
-            raise DataError(f"{where}: the {split} split is empty; add data or provide a {split} file")
-    if labelled:
-        check_classes(result["train"], multilabel, where)
-        for split in ("validation", "test"):
-            result[split] = check_eval_labels(result["train"], result[split], f"{where} ({split})")
-    logger.info("loaded %s: %s", where, {k: len(v) for k, v in result.items()})
-    return result
+    return splits, where, labelled, multilabel

@@ -4,7 +4,7 @@ strategy, save, load a fine-tuned one), pooling (`pooling`: --pooling, `auto`, t
 The names most callers need are re-exported here: `from nlptransfer.modeling import build_classifier`.
 """
 
-from nlptransfer.modeling.adapters import apply_strategy, head_parameter_names
+from nlptransfer.modeling.adapters import apply_strategy, check_targets, head_parameter_names
 from nlptransfer.modeling.classifier import (
     build_classifier,
     count_parameters,
@@ -31,6 +31,7 @@ from nlptransfer.modeling.pooling import (
 
 __all__ = [
     "apply_strategy",
+    "check_targets",
     "build_classifier",
     "count_parameters",
     "head_parameter_names",

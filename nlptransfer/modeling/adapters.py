@@ -11,6 +11,7 @@ any recipe opens its run directory.
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 import torch
@@ -99,6 +100,43 @@ def check_prefix_tuning(peft_model: PeftModel, model: PreTrainedModel) -> None:
     )
 
 
+def target_error(model: torch.nn.Module, transfer_args, problem: str) -> ModelError:
+    """The one line for a peft method that does not fit the model: the problem and the layers to pick."""
+    linear = sorted(
+        {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    )
+    strategy = transfer_args.strategy
+    where = f"target_modules in {transfer_args.peft_config}" if strategy == "peft" else "--target_modules"
+    return ModelError(
+        f"{strategy} cannot be applied to {type(model).__name__}: {problem}; pick {where} from the "
+        f"model's linear layers: {', '.join(linear)}"
+    )
+
+
+def check_targets(
+    model: torch.nn.Module, transfer_args, task_type: TaskType = TaskType.SEQ_CLS, peft_config=None
+) -> None:
+    """Refuse, before a recipe writes anything, a peft config whose target modules name no module of
+    `model` (peft's rule: a list entry matches a module name or its last dotted parts, a string is a
+    regular expression over the full name). Recipes that build the model inside their run call this first."""
+    if peft_config is None:
+        if TABLE[transfer_args.strategy].peft_type is None and transfer_args.strategy != "peft":
+            return
+        peft_config = peft_config_for(model, transfer_args, task_type)
+    targets = getattr(peft_config, "target_modules", None)
+    if not targets or targets == "all-linear":
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    if isinstance(targets, str):
+        missing = [] if any(re.fullmatch(targets, name) for name in names) else [targets]
+    else:  # every entry must name a module: a typo in one would silently leave its layers untouched
+        missing = sorted(t for t in targets if not any(n == t or n.endswith("." + t) for n in names))
+    if missing:
+        raise target_error(
+            model, transfer_args, f"target modules {', '.join(missing)} not found in the model"
+        )
+
+
 def apply_strategy(
     model: PreTrainedModel, transfer_args, task_type: TaskType = TaskType.SEQ_CLS
 ) -> PreTrainedModel | PeftModel:
@@ -119,18 +157,12 @@ def apply_strategy(
             param.requires_grad = name in head or name in biases
         return model
     peft_config = peft_config_for(model, transfer_args, task_type)
+    check_targets(model, transfer_args, task_type, peft_config)
     try:
         peft_model = get_peft_model(model, peft_config)
     except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as err:
-        linear = sorted(
-            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-        )
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        where = f"target_modules in {transfer_args.peft_config}" if strategy == "peft" else "--target_modules"
-        raise ModelError(
-            f"{strategy} cannot be applied to {type(model).__name__}: {first}; pick {where} from the "
-            f"model's linear layers: {', '.join(linear)}"
-        ) from err
+        raise target_error(model, transfer_args, first) from err
     if peft_config.peft_type == "PREFIX_TUNING" and task_type == TaskType.SEQ_CLS:
         check_prefix_tuning(peft_model, model)
     return peft_model

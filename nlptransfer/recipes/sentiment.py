@@ -7,7 +7,7 @@ protocol of Hutto & Gilbert (2014), whose numbers are in the model card for comp
     python -m nlptransfer.recipes.sentiment
     python -m nlptransfer.recipes.sentiment --config recipes/sentiment/minilm_lora.yaml
     python -m nlptransfer.recipes.sentiment --dataset my.csv --text_column review --label_column stars \
-        --eval_datasets --output_dir outputs/mine
+        --eval_datasets none --eval_files site_b.csv site_c.csv:text=body --output_dir outputs/mine
 
 Output directory: the model + tokenizer (`pipeline("text-classification", model=<dir>)`), `adapter/`
 for peft strategies, `metrics.json`, `config.yaml`, `predictions.jsonl` (in-domain test rows in order),
@@ -28,7 +28,8 @@ from nlptransfer.config import (
     TransferArguments,
     config_to_dict,
 )
-from nlptransfer.data import check_eval_labels, load_source, subsample
+from nlptransfer.data import load_source, subsample
+from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.errors import run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
@@ -82,17 +83,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         normalize_labels=data_args.normalize_labels,
     )
     label_names = source["train"].features["label"].names
-    tests = {data_args.dataset: source["test"]}
-    for name in data_args.eval_datasets:
-        if name in tests:
-            continue
-        other = load_source(name, seed=data_args.split_seed, normalize_labels=data_args.normalize_labels)
-        other = other["test"]
-        other = check_eval_labels(source["train"], other, name)  # re-encoded to the training label order
-        tests[name] = other
+    tests = load_test_sets(data_args, source)  # + --eval_datasets, --eval_files, in train's label order
     source["train"] = subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
     source["validation"] = subsample(source["validation"], data_args.max_eval_samples, data_args.split_seed)
-    tests = {k: subsample(v, data_args.max_eval_samples, data_args.split_seed) for k, v in tests.items()}
+    tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, "label")
     if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
         fit_budget_to_data(training_args, len(source["train"]))
 
@@ -133,21 +127,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )
 
         # 4. Evaluate every domain's test half; predictions stay paired with their rows.
-        scored = {name: score_split(fit, test) for name, test in tests.items()}
+        scored = {name: score_split(fit, test.data) for name, test in tests.items()}
         paper = data_args.dataset == "vader-movies"
         rows = [
             {
                 "test set": name + (" (in-domain)" if name == data_args.dataset else ""),
-                "n": len(result.split),
+                "rows scored": tests[name].rows,
                 "micro-F1": result.scores["f1_micro"],
                 "macro-F1": result.scores["f1_macro"],
                 "paper MaxEnt (movies)": PAPER_MAXENT_MOVIES.get(name, "") if paper else "",
             }
             for name, result in scored.items()
         ]
-        table = markdown_table(
-            rows, ["test set", "n", "micro-F1", "macro-F1"] + (["paper MaxEnt (movies)"] if paper else [])
-        )
+        columns = ["test set", "rows scored", "micro-F1", "macro-F1"]
+        table = markdown_table(rows, columns + (["paper MaxEnt (movies)"] if paper else []))
         in_domain = scored[data_args.dataset]
 
         # 5. Save: model, metrics, config, predictions, model card; then the summary.
@@ -156,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "train": fit.train_metrics,
             "validation": fit.validation_metrics,
             "test": {name: result.scores for name, result in scored.items()},
+            "test_rows": {name: test.rows for name, test in tests.items()},
             **error_analysis(fit, in_domain, "in_domain_"),
             **fit_record(fit),
         }

@@ -1,4 +1,4 @@
-"""Text classification: multi-class or multi-label, on any data, with the transfer-vs-scratch comparison.
+"""Text classification: binary, multi-class or multi-label, on any data, with the transfer-vs-scratch comparison.
 
 Defaults (no arguments): the embedded all-MiniLM-L6-v2, fine-tuned to tell PubMed abstracts' publication
 type (review / case report / clinical trial / other research; the real class imbalance kept), class-
@@ -7,11 +7,14 @@ weighted loss, model selection by validation macro-F1, on a subsample sized for 
     python -m nlptransfer.recipes.text_classification
     python -m nlptransfer.recipes.text_classification --config recipes/text_classification/minilm_pubmed_mesh.yaml
     python -m nlptransfer.recipes.text_classification --dataset tickets.csv --text_column body --label_column queue
+    python -m nlptransfer.recipes.text_classification --dataset site_a.csv --eval_files site_b.csv site_c.csv:text=body
     python -m nlptransfer.recipes.text_classification --compare --seeds 3 --train_sizes 50,200,1000,all
 
 Multi-label data (a list column, or several 0/1 columns: `--label_column a,b,c`) gets a sigmoid head,
 per-label thresholds tuned on validation and micro/macro/samples F1. `--strategy frozen` trains the head on
-backbone features computed once and cached on disk. The output directory is like the sentiment recipe's.
+backbone features computed once and cached on disk. `--eval_datasets` (each one's test split) and
+`--eval_files` (every row) add test sets, read with --text_column/--label_column (docs/evaluation.md). The
+output directory is like the sentiment recipe's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from nlptransfer.config import (
     config_to_dict,
 )
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
+from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.errors import run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
@@ -79,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     multilabel = is_multilabel(splits["train"])
     names = label_names(splits["train"])
-    kind = "multi-label" if multilabel else "multi-class"
+    kind = "multi-label" if multilabel else ("binary" if len(names) == 2 else "multi-class")
     stratify_by = "labels" if multilabel else "label"
+    tests = load_test_sets(data_args, splits)  # + --eval_datasets, --eval_files, in train's label order
+    tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, stratify_by)
     for split in ("train", "validation", "test"):
         cap = data_args.max_train_samples if split == "train" else data_args.max_eval_samples
         splits[split] = subsample(splits[split], cap, data_args.split_seed, stratify_by)
@@ -132,15 +138,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
             strategy=transfer_args.strategy,
             cache_features=transfer_args.cache_features,
         )
-        scored = score_split(fit, splits["test"])
+        all_scored = {name: score_split(fit, test.data) for name, test in tests.items()}
+        scored = all_scored[data_args.dataset]  # the test split of --dataset
 
-        # 5. Save and report.
+        # 5. Save and report (one row per test set: --eval_datasets / --eval_files after the test split).
         shown = ["f1_micro", "f1_macro"] + (["f1_samples"] if multilabel else ["accuracy"])
         rows = [
-            {"split": "validation", "n": len(splits["validation"]), **fit.validation_metrics},
-            {"split": "test", "n": len(scored.split), **scored.scores},
+            {
+                "split": "validation",
+                "rows scored": f"{len(splits['validation']):,} rows",
+                **fit.validation_metrics,
+            }
         ]
-        table = markdown_table(rows, ["split", "n", *shown])
+        for name, result in all_scored.items():
+            split = "test" if name == data_args.dataset else f"test: {name}"
+            rows.append({"split": split, "rows scored": tests[name].rows, **result.scores})
+        table = markdown_table(rows, ["split", "rows scored", *shown])
         thresholds = (
             None if fit.thresholds is None else dict(zip(names, fit.thresholds.tolist(), strict=True))
         )
@@ -149,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "multilabel": multilabel,
             "train": fit.train_metrics,
             "validation": fit.validation_metrics,
-            "test": scored.scores,
+            # one test set: its scores; with --eval_datasets/--eval_files: {name: scores}, as sentiment
+            "test": scored.scores if len(tests) == 1 else {n: r.scores for n, r in all_scored.items()},
+            "test_rows": {name: test.rows for name, test in tests.items()},
             **error_analysis(fit, scored, "test_"),
             "thresholds": thresholds,
             **fit_record(fit),

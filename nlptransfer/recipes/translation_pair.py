@@ -42,6 +42,7 @@ from nlptransfer.trainers.translation import (
     TranslationTrainingArguments,
     apply_seq2seq_strategy,
     check_seq2seq_strategy,
+    check_seq2seq_targets,
 )
 from nlptransfer.translation import (
     PARENT_MIN_BLEU,
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Parent: a pretrained checkpoint, or the offline Marian trained (once, cached) on the parent pair.
     parent, tokenizer, parent_name, parent_pair = load_parent(args, child.train, seed)
+    if "transfer" in args.runs:
+        check_seq2seq_targets(parent, transfer_args)  # a --target_modules typo: one line, nothing written
     # The child pairs, tokenised once for both children (an extended vocabulary re-tokenises them for the
     # transfer child); no pair fitting the length limits fails here, before anything is written.
     features = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "confusion_figure",
     "cross_domain_figure",
     "data_efficiency_figure",
+    "dataset_labels",
     "domain_heatmap_figure",
     "loss_figure",
     "per_class_figure",
@@ -51,9 +53,24 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def dataset_labels(names: Sequence[str]) -> list[str]:
+    """How datasets are named on a figure: a file or folder path by its last part (`/data/site_a.csv` ->
+    `site_a.csv`), with as many parent folders as it takes to tell apart two of the same name; embedded and
+    Hub names as they are."""
+    names = [str(n) for n in names]
+    parts = [PurePath(n).parts if ("/" in n or "\\" in n) else (n,) for n in names]
+    depth = 1
+    while True:
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(set(names)) or depth >= max(len(p) for p in parts):
+            return labels
+        depth += 1
+
+
 def _ticks(labels: Sequence[str]) -> list[str]:
-    """Tick labels of at most _TICK_CHARS characters: a long one becomes "…" + its end."""
-    return [s if len(s) <= _TICK_CHARS else "…" + s[-(_TICK_CHARS - 1) :] for s in map(str, labels)]
+    """Dataset names as tick labels (`dataset_labels`) of at most _TICK_CHARS characters: a longer one
+    becomes "…" + its end."""
+    return [s if len(s) <= _TICK_CHARS else "…" + s[-(_TICK_CHARS - 1) :] for s in dataset_labels(labels)]
 
 
 def _heatmap(
@@ -128,7 +145,8 @@ def per_class_figure(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
     ax.set_xticks(x, [r["class"] for r in rows], rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    # Below the axes (under the class names), never over the bars: a score of 1.0 fills the axes' height.
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 

@@ -129,8 +129,8 @@ def confusion_data(run: Run) -> tuple[list[list[int]], list[str]] | None:
 
 def per_class(run: Run) -> list[dict]:
     report = run.metrics.get("in_domain_report") or run.metrics.get("test_report") or {}
-    return [
-        {"class": name, **{k: v for k, v in scores.items()}}
+    return [  # support is a count: an int even from runs that saved it as a float
+        {"class": name, **{k: int(v) if k == "support" and v == int(v) else v for k, v in scores.items()}}
         for name, scores in report.items()
         if isinstance(scores, dict) and name not in ("macro avg", "weighted avg", "micro avg", "samples avg")
     ]

@@ -263,12 +263,16 @@ def per_class_report(
     predictions: Any, references: Any, label_names: Sequence[str], multilabel: bool = False
 ) -> dict[str, Any]:
     """scikit-learn's classification report as a dict keyed by label name (+ "accuracy"/"micro avg",
-    "macro avg", "weighted avg"[, "samples avg"]), every class listed even when absent; JSON-serializable."""
+    "macro avg", "weighted avg"[, "samples avg"]), every class listed even when absent; JSON-serializable.
+    `support` is a count of rows, an int (scikit-learn gives floats in the averages)."""
     preds, refs, labels = _prepare(predictions, references, label_names, multilabel)
     report = load_metric("classification_report", "multilabel" if multilabel else None).compute(
         predictions=preds, references=refs, labels=labels, target_names=list(label_names), zero_division=0.0
-    )
-    return report["classification_report"]
+    )["classification_report"]
+    for scores in report.values():
+        if isinstance(scores, dict) and "support" in scores:
+            scores["support"] = int(scores["support"])
+    return report
 
 
 def confusion(

@@ -7,6 +7,7 @@ from nlptransfer.trainers.translation.trainer import (
     TranslationTransferTrainer,
     apply_seq2seq_strategy,
     check_seq2seq_strategy,
+    check_seq2seq_targets,
     embedding_parameter_names,
     freeze_side,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "TranslationTransferTrainer",
     "apply_seq2seq_strategy",
     "check_seq2seq_strategy",
+    "check_seq2seq_targets",
     "embedding_parameter_names",
     "freeze_side",
 ]

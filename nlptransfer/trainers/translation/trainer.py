@@ -24,7 +24,7 @@ from peft import TaskType
 from transformers import PreTrainedModel, Seq2SeqTrainer, TrainerCallback
 
 from nlptransfer.errors import ConfigError
-from nlptransfer.modeling import apply_strategy
+from nlptransfer.modeling import apply_strategy, check_targets
 from nlptransfer.strategies import TABLE
 from nlptransfer.trainers.tie_break import TieBreakCallback
 
@@ -138,6 +138,11 @@ def check_seq2seq_strategy(transfer_args) -> None:
             f"strategy {transfer_args.strategy!r} does not apply to translation; use one of {usable} "
             "(and --freeze encoder|decoder to hold one side still)"
         )
+
+
+def check_seq2seq_targets(parent: PreTrainedModel, transfer_args) -> None:
+    """A peft config whose target modules the parent does not have: one line, before the run writes."""
+    check_targets(parent, transfer_args, TaskType.SEQ_2_SEQ_LM)
 
 
 def apply_seq2seq_strategy(model: PreTrainedModel, transfer_args) -> PreTrainedModel:
