@@ -281,6 +281,8 @@ class RunArguments(TrainingArguments):
         },
     )
 
+    keep_checkpoints: bool = field(default=False, metadata={"help": "Keep checkpoint-*/ when the run ends."})
+
     def __post_init__(self):
         if not 0 <= self.seed < 2**32:  # torch/numpy seeds: 0 .. 2**32 - 1 (a larger one is a ValueError)
             raise ConfigError(f"seed={self.seed} must be between 0 and 2**32 - 1 (e.g. --seed 42)")

@@ -17,6 +17,7 @@ from pathlib import Path
 from nlptransfer.errors import DataError, OutputDirError
 
 MARKER = "run.json"
+COMPARE_JOBS = "compare_jobs"  # a --compare run's finished jobs (nlptransfer.evaluation.jobs): resumable
 _CHECKPOINT = re.compile(r"checkpoint-\d+")
 
 
@@ -141,8 +142,7 @@ def _listed_files(path: Path) -> set[str]:
     if record.get("status") in ("running", "failed") and isinstance(started, int | float):
         for rel in _entries(path):
             target = path / rel
-            in_checkpoint = any(_CHECKPOINT.fullmatch(part) for part in Path(rel).parts[:-1])
-            if in_checkpoint and not target.is_symlink() and target.stat().st_mtime >= started:
+            if in_checkpoint(rel) and not target.is_symlink() and target.stat().st_mtime >= started:
                 listed.add(rel)
     return listed
 
@@ -156,11 +156,22 @@ def _not_ours(path: Path) -> list[str]:
 def remove_previous_run(path: Path) -> list[str]:
     """Remove the files the previous run.json lists (only those, and only inside `path`, never through a
     symlinked folder), then the folders that left empty. Returns what was removed."""
+    return remove_files(path, [rel for rel in _listed_files(path) if rel != MARKER])
+
+
+def in_checkpoint(relpath: str) -> bool:
+    """Whether a run's file (relative path) lies inside a Trainer `checkpoint-<step>` folder, at any depth."""
+    return any(_CHECKPOINT.fullmatch(part) for part in Path(relpath).parts[:-1])
+
+
+def remove_files(path: Path, relpaths: list[str]) -> list[str]:
+    """Remove exactly `relpaths` (files relative to `path`, only inside it, never through a symlinked
+    folder), then the folders that left empty. Returns what was removed, sorted."""
     root = path.resolve()
-    listed = _listed_files(path)
+    wanted = set(relpaths)
     removed = []
     for rel in _entries(path):
-        if rel not in listed or rel == MARKER:
+        if rel not in wanted:
             continue
         target = path / rel
         if not target.parent.resolve().is_relative_to(root):
@@ -175,6 +186,11 @@ def remove_previous_run(path: Path) -> list[str]:
             except OSError:
                 break
     return removed
+
+
+def _resumable(path: Path) -> bool:
+    """A complete Trainer checkpoint, or finished jobs of an interrupted --compare."""
+    return has_checkpoint(path) or any((path / COMPARE_JOBS).glob("*.json"))
 
 
 def check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:
@@ -198,7 +214,7 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
     status = run_status(path)
     unfinished = status in ("running", "failed")
     if resume:
-        if unfinished and has_checkpoint(path):
+        if unfinished and _resumable(path):
             return True
         if status == "complete":
             raise OutputDirError(
@@ -207,13 +223,14 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
             )
         if existing or unfinished:
             raise OutputDirError(
-                f"output_dir {str(path)!r} holds no checkpoint-* folder to resume from; the interrupted run "
+                f"output_dir {str(path)!r} holds no checkpoint-* folder (or finished --compare job) to resume "
+                "from; the interrupted run "
                 "needs --save_strategy steps (or epoch) to be resumable: drop --resume and pass "
                 "--overwrite_output_dir, or choose a new --output_dir"
             )
         return False  # an empty or missing directory: nothing to resume, start afresh
     if existing and not overwrite:
-        if unfinished and has_checkpoint(path):
+        if unfinished and _resumable(path):
             raise OutputDirError(
                 f"output_dir {str(path)!r} already holds an unfinished run with checkpoints; pass --resume "
                 "true to continue it, or choose a new --output_dir, or pass --overwrite_output_dir to start "

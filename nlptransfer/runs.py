@@ -35,7 +35,15 @@ from typing import Any
 import yaml
 
 from nlptransfer.errors import OutputDirError
-from nlptransfer.run_dirs import MARKER, check_output_dir, last_checkpoint, read_marker, remove_previous_run
+from nlptransfer.run_dirs import (
+    MARKER,
+    check_output_dir,
+    in_checkpoint,
+    last_checkpoint,
+    read_marker,
+    remove_files,
+    remove_previous_run,
+)
 from nlptransfer.run_dirs import run_status as run_status  # re-exported: `from nlptransfer.runs import ...`
 
 logger = logging.getLogger("nlptransfer")
@@ -154,17 +162,30 @@ class RunWriter:
         self.resumed = False
         self.done = False
         self._before: dict[str, tuple[int, int]] = {}  # the Trainer's files already there at the start
+        self.keep_checkpoints = True  # False: finish() removes this run's checkpoint-*/ files
 
     # ------------------------------------------------------------------ starting a run
 
     @classmethod
-    def start(cls, output_dir: str | Path, recipe: str, *, overwrite: bool = False, resume: bool = False):
+    def start(
+        cls,
+        output_dir: str | Path,
+        recipe: str,
+        *,
+        overwrite: bool = False,
+        resume: bool = False,
+        keep_checkpoints: bool = True,
+    ):
         """A new run in `output_dir` (or the continuation of an unfinished one with `resume`).
+
+        `keep_checkpoints=False`: when the run completes, the checkpoint-*/ files it wrote (weights plus
+        optimizer state, often several times the model's size) are removed; a failed run keeps them (resume).
 
         Every process checks the untouched directory (so all fail alike); then the main one creates it and
         writes run.json (status "running") while the others wait.
         """
         run = cls(output_dir)
+        run.keep_checkpoints = keep_checkpoints
         run.resumed = check_output_dir(run.output_dir, overwrite, resume)
         wait_for_everyone()  # every process has checked the directory before the main one writes into it
         previous = read_marker(run.output_dir) if run.resumed else {}
@@ -183,7 +204,12 @@ class RunWriter:
                     f"cannot prepare output_dir {str(run.output_dir)!r}: {err.strerror or err}; fix its "
                     "permissions or choose another --output_dir"
                 ) from err
-            record = {"recipe": recipe, "status": "running", "started": run.started, "files": []}
+            if run.resumed:  # the interrupted run's files are this run's: listed at the end too
+                listed = previous.get("files") if isinstance(previous.get("files"), list) else []
+                run._files = dict.fromkeys(
+                    f for f in listed if isinstance(f, str) and f != MARKER and (run.output_dir / f).is_file()
+                )
+            record = {"recipe": recipe, "status": "running", "started": run.started, "files": run.files}
             if run.resumed:
                 record["resumed"] = time.time()
             write_json_atomic(run.output_dir / MARKER, record)
@@ -201,6 +227,7 @@ class RunWriter:
             recipe,
             overwrite=training_args.overwrite_output_dir,
             resume=training_args.resume,
+            keep_checkpoints=getattr(training_args, "keep_checkpoints", False),
         )
         if run.resumed and (checkpoint := last_checkpoint(run.output_dir)) is not None:
             logger.info("resuming the interrupted run from %s", checkpoint)
@@ -346,11 +373,24 @@ class RunWriter:
         if not self.is_main or self.started is None:  # not a run (a plain folder writer): no run.json
             return
         self.record_trainer_files()
+        if not self.keep_checkpoints:
+            self._remove_checkpoints()
         files = [f for f in self.files if (self.output_dir / f).is_file()]  # a rotated checkpoint is gone
         record = {k: v for k, v in read_marker(self.output_dir).items() if k not in ("reason", "failed")}
         record.update(status="complete", finished=time.time(), files=files, num_processes=self.num_processes)
         record.update(extra)
         write_json_atomic(self.output_dir / MARKER, record)
+
+    def _remove_checkpoints(self) -> None:
+        """Remove the checkpoint-*/ files this run wrote (never another run's or the user's)."""
+        removed = remove_files(self.output_dir, [f for f in self.files if in_checkpoint(f)])
+        for rel in removed:
+            self._files.pop(rel, None)
+        if removed:
+            logger.info(
+                "removed the run's checkpoints (%d files; pass --keep_checkpoints true to keep them)",
+                len(removed),
+            )
 
     def fail(self, reason: str) -> None:
         """Mark the run failed with `reason` (one line); never raises, so the original error shows."""

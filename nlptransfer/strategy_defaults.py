@@ -6,11 +6,16 @@ head stay at the class prior). The same values serve a single run and `--compare
 
 A value the user gave (a flag, or a key of their --config: `config.user_set`) always wins; `--max_steps`
 given by the user also keeps the epochs unchanged.
+
+`fit_budget_to_data` sizes the epochs to the data: a recipe's `min_train_steps` (its YAML) raises the
+epochs of a small training set (a user's 800 rows: 24 steps at the default budget, too few to leave the
+class prior) unless the user chose the epochs or steps.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from nlptransfer.config import default_config, read_yaml, user_set
@@ -55,3 +60,30 @@ def apply_strategy_defaults(transfer_args, training_args) -> dict[str, Any]:
         shown = ", ".join(f"--{k} {v:g}" for k, v in changed.items())
         logger.info("--strategy %s: using its defaults %s (recipes/%s)", transfer_args.strategy, shown, FILE)
     return changed
+
+
+def fit_budget_to_data(training_args, n_train: int) -> dict[str, Any]:
+    """Raise `num_train_epochs` so that at least `training_args.min_train_steps` optimizer steps run on
+    `n_train` training examples; not when the user set --num_train_epochs or --max_steps (or max_steps is
+    set at all). Changes `training_args` (so config.yaml records it), logs once, returns the change."""
+    minimum = getattr(training_args, "min_train_steps", 0)
+    if minimum <= 0 or n_train <= 0 or training_args.max_steps > 0:
+        return {}
+    if {"num_train_epochs", "max_steps"} & user_set(training_args):
+        return {}
+    batches = math.ceil(n_train / (training_args.train_batch_size * training_args.world_size))
+    per_epoch = max(1, batches // training_args.gradient_accumulation_steps)
+    epochs = math.ceil(minimum / per_epoch)
+    if epochs <= training_args.num_train_epochs:
+        return {}
+    logger.info(
+        "%d training examples give %d optimizer steps per epoch: raising --num_train_epochs from %g to %d "
+        "(at least %d steps, min_train_steps of the recipe); set --num_train_epochs or --max_steps to choose",
+        n_train,
+        per_epoch,
+        training_args.num_train_epochs,
+        epochs,
+        minimum,
+    )
+    training_args.num_train_epochs = epochs
+    return {"num_train_epochs": epochs}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 
 import numpy as np
 import pytest
@@ -11,8 +12,11 @@ from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.evaluation.baselines import tfidf_logreg, tfidf_logreg_method
 from nlptransfer.evaluation.comparison import (
     ComparisonResult,
+    job_key,
     parse_train_sizes,
+    prepare_comparison,
     run_comparison,
+    run_jobs,
 )
 from nlptransfer.evaluation.statistics import mean_std, paired_p_value, spearman
 from nlptransfer.reporting import format_summary, write_comparison
@@ -219,6 +223,100 @@ def test_one_seed_has_no_noise_estimate():
     assert result.summary[0]["f1_macro_std"] == 0.0
     text = format_summary(result)
     assert "1 seed (7): no noise estimate" in text and "1 seed: no noise estimate" in text
+
+
+def test_two_seeds_are_too_few_for_a_test():
+    """2 seeds = a t-test with 1 degree of freedom: +0.107 'helped' beside +0.102 'no evidence'. No test."""
+    methods = {"tfidf_logreg": fake(0.0), "lora": fake({0: 0.1, 1: 0.114}), "full": fake({0: 0.09, 1: 0.114})}
+    result = run_comparison(methods, [0, 1], [None], 60)
+    assert {v.outcome for v in result.verdicts} == {"too few seeds"}
+    assert all(v.p_value is None for v in result.verdicts)
+    text = format_summary(result)
+    assert "2 seeds: too few for a test" in text and "t-test p" not in text
+    assert "Bottom line at 60 (all) training examples: 2 seeds, so no verdict" in text
+
+
+def test_zero_variance_gives_a_clear_verdict_without_nan():
+    constant = lambda value: lambda seed, indices: {"f1_macro": value, "accuracy": value}  # noqa: E731
+    methods = {"tfidf_logreg": constant(0.5), "lora": constant(0.6), "frozen": constant(0.5)}
+    methods["full"] = constant(0.4)
+    result = run_comparison(methods, SEEDS, [None], 60)
+    by = {v.method: v for v in result.verdicts}
+    assert by["lora"].outcome == "helped" and by["lora"].difference == pytest.approx(0.1)
+    assert by["frozen"].outcome == "no evidence" and by["full"].outcome == "negative"
+    text = format_summary(result)
+    assert "nan" not in text.lower() and "zero variance" in text and "identical to tfidf_logreg" in text
+
+
+class MemoryStore:
+    def __init__(self):
+        self.saved: dict[str, dict] = {}
+
+    def load(self, key):
+        return self.saved[key]["scores"] if key in self.saved else None
+
+    def save(self, key, record):
+        self.saved[key] = record
+
+
+def test_run_jobs_keeps_finished_jobs_and_skips_them_when_resumed(caplog, tmp_path):
+    calls: dict = {}
+    methods = {"tfidf_logreg": fake(0.0, calls, "tfidf_logreg"), "lora": fake(0.1, calls, "lora")}
+
+    def interrupted(seed, indices):
+        if seed == 1:
+            raise KeyboardInterrupt
+        return methods["lora"](seed, indices)
+
+    store = MemoryStore()
+    result = prepare_comparison({**methods, "lora": interrupted}, SEEDS, [None], 60)
+    caplog.set_level(logging.INFO, logger="nlptransfer")
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(result, {**methods, "lora": interrupted}, store=store, fingerprint="a")
+    assert [(r["method"], r["seed"]) for r in result.rows] == [
+        ("tfidf_logreg", 0),
+        ("lora", 0),
+        ("tfidf_logreg", 1),
+    ]
+    assert len(store.saved) == 3 and "left" in caplog.text
+    files = write_comparison(result, tmp_path)  # the partial comparison: marked, no figures
+    md = (tmp_path / "comparison.md").read_text(encoding="utf-8")
+    assert "PARTIAL: 3 of 6 runs finished" in md and "comparison.png" not in files and "nan" not in md
+
+    calls.clear()
+    resumed = run_comparison(methods, SEEDS, [None], 60, store=store, fingerprint="a")
+    assert sorted(calls) == [("lora", 60, 1), ("lora", 60, 2), ("tfidf_logreg", 60, 2)]  # only the rest
+    assert len(resumed.rows) == 6 and not resumed.partial
+    calls.clear()
+    run_comparison(methods, SEEDS, [None], 60, store=store, fingerprint="b")  # other settings: rerun all
+    assert len(calls) == 6
+
+
+def test_job_key_changes_with_everything_that_identifies_a_job():
+    base = job_key("lora", 60, 0, [1, 2, 3], "f")
+    assert base == job_key("lora", 60, 0, [1, 2, 3], "f")
+    others = [
+        job_key("full", 60, 0, [1, 2, 3], "f"),
+        job_key("lora", 61, 0, [1, 2, 3], "f"),
+        job_key("lora", 60, 1, [1, 2, 3], "f"),
+        job_key("lora", 60, 0, [1, 2, 4], "f"),
+        job_key("lora", 60, 0, [1, 2, 3], "g"),
+    ]
+    assert base not in others and len(set(others)) == 5
+
+
+def test_settings_fingerprint_ignores_run_control_only():
+    from datasets import Dataset
+
+    from nlptransfer.evaluation.jobs import settings_fingerprint
+
+    splits = {"train": Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})}
+    config = {"learning_rate": 1e-3, "output_dir": "x", "resume": False, "seeds": 3}
+    same = settings_fingerprint(config | {"output_dir": "y", "resume": True, "seeds": 5}, splits)
+    assert settings_fingerprint(config, splits) == same
+    assert settings_fingerprint(config | {"learning_rate": 2e-3}, splits) != same
+    other_data = {"train": Dataset.from_dict({"text": ["a", "c"], "label": [0, 1]})}
+    assert settings_fingerprint(config, other_data) != same
 
 
 def test_run_comparison_errors_before_training():

@@ -112,7 +112,12 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(model_dir, data_csv, t
     assert refused.returncode == 2 and "--resume" in refused.stderr.strip().splitlines()[-1]
 
     resumed = subprocess.run(
-        cmd + ["--resume", "true"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=240
+        cmd + ["--resume", "true", "--keep_checkpoints", "true"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming the interrupted run from" in resumed.stderr

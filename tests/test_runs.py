@@ -111,7 +111,8 @@ def test_a_second_process_of_a_recipe_writes_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "extra",
     [
-        ["--save_strategy", "steps", "--save_steps", "2"],  # the Trainer's checkpoints are the run's too
+        # the Trainer's checkpoints are the run's too (kept on request)
+        ["--save_strategy", "steps", "--save_steps", "2", "--keep_checkpoints", "true"],
         ["--strategy", "lora", "--merge_adapters", "true", "--save_strategy", "no"],
     ],
     ids=["full-with-checkpoints", "lora-merged"],
@@ -128,6 +129,39 @@ def test_run_json_lists_exactly_the_files_written(model_dir, data_csv, tmp_path,
         assert "adapter/adapter_config.json" in run["files"]
     else:
         assert any(f.startswith("checkpoint-2/") for f in run["files"])
+
+
+def test_a_finished_run_removes_its_checkpoints(model_dir, data_csv, tmp_path):
+    """checkpoint-N/ (weights + optimizer state) go when the run completes; run.json lists what stays."""
+    out = tmp_path / "run"
+    sentiment.main(_sentiment_argv(model_dir, data_csv, out, "--save_strategy", "steps", "--save_steps", "2"))
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete"
+    assert not list(out.rglob("checkpoint-*")) and not any("checkpoint-" in f for f in run["files"])
+    assert set(run["files"]) == _files(out) - {"run.json"}
+    assert "model.safetensors" in run["files"]
+
+
+def test_checkpoint_removal_touches_only_the_runs_own_files(tmp_path):
+    out = tmp_path / "out"
+    with RunWriter.start(out, "test", keep_checkpoints=False) as run:
+        run.write_text("metrics.json", "{}")
+        for folder in ("checkpoint-1", "checkpoints-x/checkpoint-2"):  # as a Trainer writes them
+            (out / folder).mkdir(parents=True)
+            (out / folder / "optimizer.pt").write_bytes(b"x" * 100)
+        (out / "runs").mkdir()
+        (out / "runs" / "events.out").write_text("tb")
+    record = json.loads((out / "run.json").read_text())
+    assert record["files"] == ["metrics.json", "runs/events.out"]
+    assert _files(out) == {"run.json", "metrics.json", "runs/events.out"}
+    assert not (out / "checkpoints-x").exists()  # emptied folders go too
+
+    failed = tmp_path / "failed"  # a run that did not finish keeps its checkpoints (for --resume)
+    with pytest.raises(RuntimeError), RunWriter.start(failed, "test", keep_checkpoints=False):
+        (failed / "checkpoint-1").mkdir()
+        (failed / "checkpoint-1" / "trainer_state.json").write_text("{}")
+        raise RuntimeError("boom")
+    assert (failed / "checkpoint-1" / "trainer_state.json").is_file()
 
 
 def test_a_previous_runs_files_are_not_listed(tmp_path):

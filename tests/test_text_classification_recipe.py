@@ -171,3 +171,88 @@ def test_bad_inputs(model_dir, tmp_path, capsys):
     msg = _fails(_argv(model_dir, data, tmp_path / "d", "--compare", "true", "--train_sizes", "ten"), capsys)
     assert "--train_sizes" in msg or "train size" in msg
     assert not any((tmp_path / x).exists() for x in "abcd")
+
+
+def test_an_interrupted_compare_keeps_its_finished_jobs_and_resumes(
+    model_dir, data_csv, tmp_path, monkeypatch, caplog
+):
+    """Issue 21 #5/#6: Ctrl-C after some jobs leaves them on disk, a partial comparison.md and run.json
+    'failed'; --resume true runs only the rest; a changed setting reuses nothing; config.yaml is saved."""
+    from nlptransfer.recipes import _classification
+
+    calls = {"n": 0, "fail_at": 2, "error": KeyboardInterrupt}
+    real = _classification.evaluate
+
+    def evaluate(fit, split):  # the neural jobs' last step
+        calls["n"] += 1
+        if calls["n"] == calls["fail_at"]:
+            raise calls["error"]()
+        return real(fit, split)
+
+    monkeypatch.setattr(_classification, "evaluate", evaluate)
+    out = tmp_path / "cmp"
+    flags = "--compare true --seeds 3 --scratch false --compare_strategies full --num_train_epochs 1".split()
+    argv = _argv(model_dir, data_csv, out, *flags)
+    caplog.set_level(logging.INFO, logger="nlptransfer")
+    with pytest.raises(KeyboardInterrupt):  # jobs: tfidf s0, full s0, tfidf s1 done; full s1 interrupted
+        tc.main(argv)
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "failed" and "interrupted" in record["reason"]
+    assert len([f for f in record["files"] if f.startswith("compare_jobs/")]) == 3
+    assert "config.yaml" in record["files"] and "compare: true" in (out / "config.yaml").read_text()
+    md = (out / "comparison.md").read_text()
+    assert "PARTIAL: 3 of 6 runs finished" in md and "--resume true" in md
+    assert len(list(csv.DictReader((out / "comparison.csv").open()))) == 3
+    assert "left" in caplog.text  # the time-left estimate after each job
+
+    calls.update(n=0, fail_at=1, error=RuntimeError)  # a changed setting: no stored job may be reused
+    with pytest.raises(RuntimeError):
+        tc.main([*argv, "--resume", "true", "--learning_rate", "5e-3"])
+    assert len(list(csv.DictReader((out / "comparison.csv").open()))) == 1  # tfidf s0 rerun, full s0 crashed
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+    calls.update(n=0, fail_at=-1)
+    tc.main([*argv, "--resume", "true"])  # the original settings: 3 stored jobs, 3 to run
+    assert calls["n"] == 2  # full s1, full s2: the finished full s0 was not retrained
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and "comparison.md" in record["files"]
+    assert set(record["files"]) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {
+        "run.json"
+    }
+    assert len(list(csv.DictReader((out / "comparison.csv").open()))) == 6
+    assert "PARTIAL" not in (out / "comparison.md").read_text()
+
+
+def test_a_small_training_set_gets_enough_optimizer_steps(model_dir, data_csv, tmp_path, caplog):
+    """Issue 21 #8: 80 rows at the default 2 epochs of batch 8 = 20 steps; min_train_steps 30 raises the
+    epochs to 3 (logged once, recorded in config.yaml), unless the user chose the epochs or steps."""
+    import yaml
+
+    from nlptransfer.strategy_defaults import fit_budget_to_data
+
+    base = [
+        *(
+            "--model_name_or_path",
+            str(model_dir),
+            "--dataset",
+            str(data_csv),
+            "--output_dir",
+            str(tmp_path / "b"),
+        ),
+        *"--text_column review --label_column sentiment --max_train_samples 80 --max_eval_samples 40".split(),
+        *"--per_device_train_batch_size 8 --use_cpu true --max_length 32 --min_train_steps 30".split(),
+        *"--save_strategy no --load_best_model_at_end false".split(),
+    ]
+    for user, expected in (([], 3), (["--num_train_epochs", "2"], 2), (["--max_steps", "5"], None)):
+        *_, training_args = tc.make_parser().parse([*base, *user])
+        change = fit_budget_to_data(training_args, 80)
+        assert change == ({} if expected in (None, 2) else {"num_train_epochs": 3})
+        if expected is not None:
+            assert training_args.num_train_epochs == expected
+
+    caplog.set_level(logging.INFO, logger="nlptransfer")
+    metrics = tc.main(base)
+    assert caplog.text.count("raising --num_train_epochs from 2 to 3") == 1
+    config = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert config["num_train_epochs"] == 3 and config["min_train_steps"] == 30
+    assert max(e.get("step", 0) for e in metrics["log_history"]) >= 30

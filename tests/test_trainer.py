@@ -173,3 +173,54 @@ def test_balanced_weights_multilabel_are_pos_weights():
 def test_balanced_weights_on_torch_formatted_labels():
     ds = Dataset.from_dict({"labels": [0, 0, 0, 1]}).cast_column("labels", ClassLabel(names=["a", "b"]))
     assert balanced_class_weights(ds.with_format("torch")).tolist() == pytest.approx([4 / 6, 2.0])
+
+
+def test_best_model_ties_are_broken_by_validation_loss(model_dir, tmp_path):
+    """Macro-F1 equal to the 4th decimal at every epoch: the kept checkpoint is the lowest-loss one (the Trainer
+    alone keeps the first: a later metric must be strictly higher)."""
+    tok, ds = _data(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3)
+    scores = iter([0.50004, 0.5, 0.50002, 0.49999])  # a tie within 1e-4 at every evaluation
+
+    def metrics(_):
+        return {"f1_macro": next(scores)}
+
+    args = TransferTrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=4,
+        per_device_train_batch_size=8,
+        learning_rate=2e-3,
+        report_to="none",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        load_best_model_at_end=True,
+        metric_for_best_model="f1_macro",
+        use_cpu=True,
+        seed=0,
+    )
+    trainer = TransferTrainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        eval_dataset=ds,
+        processing_class=tok,
+        data_collator=DataCollatorWithPadding(tok),
+        compute_metrics=metrics,
+    )
+    trainer.train()
+    evals = [e for e in trainer.state.log_history if "eval_loss" in e]
+    assert len(evals) == 4
+    lowest = min(evals, key=lambda e: e["eval_loss"])
+    assert lowest["step"] != evals[0]["step"]  # else the test could not tell the tie-break from the Trainer
+    assert trainer.state.best_global_step == lowest["step"]
+    assert trainer.state.best_model_checkpoint.endswith(f"checkpoint-{lowest['step']}")
+    assert trainer.state.best_metric == pytest.approx(lowest["eval_f1_macro"])
+
+
+def test_a_clearly_better_metric_still_wins_over_a_lower_loss():
+    from nlptransfer.trainers.tie_break import is_better
+
+    assert is_better(0.6, 0.9, (0.5, 0.1), greater=True)  # +0.1 macro-F1 beats any loss
+    assert not is_better(0.50005, 0.9, (0.5, 0.1), greater=True)  # a tie: the higher loss loses
+    assert is_better(0.49995, 0.05, (0.5, 0.1), greater=True)  # a tie: the lower loss wins
+    assert is_better(0.3, None, (0.5, None), greater=False)  # lower-is-better metrics

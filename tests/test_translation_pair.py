@@ -513,7 +513,7 @@ def test_an_interrupted_run_resumes_from_each_childs_checkpoints(tiny_marian_dir
     message said the run lacked --save_strategy steps. Here the transfer child is cut after 2 of 4 steps."""
     argv = ["--parent_model", str(tiny_marian_dir), "--child_dataset", str(child_tsv)]
     argv += ["--child_train_size", "60", "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
-    argv += ["--seed", "3"]
+    argv += ["--seed", "3", "--keep_checkpoints", "true"]  # the cut below needs the checkpoints
     whole, expected = _run(tmp_path / "whole", *argv)
     out, _ = _run(tmp_path / "cut", *argv)
     # What a kill during the transfer child's step 3 leaves: scratch finished, transfer at checkpoint-2.

@@ -22,11 +22,15 @@ models are trained. For every train size and seed, every method gets the SAME tr
 
 Noise rule (`NOISE_RULE`): a transfer method is compared with the best target-only baseline (highest mean
 at that train size) by a two-sided paired t-test over the seeds (pairs share seed and training subset);
-p < 0.05 is "beyond noise". With one seed there is no noise estimate and no verdict is claimed.
+p < 0.05 is "beyond noise". With fewer than 3 seeds (`MIN_SEEDS`) no test is run and no verdict is claimed
+(a t-test with 1 degree of freedom decides nothing); a difference that is the same on every seed (zero
+variance) is reported as systematic, without a p-value from a degenerate test.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import re
@@ -34,12 +38,12 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from nlptransfer.data.splits import subsample_indices
-from nlptransfer.errors import ConfigError
+from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.evaluation.statistics import mean_std, paired_p_value
 
 __all__ = [
@@ -49,11 +53,15 @@ __all__ = [
     "NOISE_RULE",
     "ROW_KEYS",
     "ComparisonResult",
+    "JobStore",
     "MethodFn",
     "Verdict",
     "metric_label",
+    "job_key",
     "parse_train_sizes",
+    "prepare_comparison",
     "run_comparison",
+    "run_jobs",
 ]
 
 logger = logging.getLogger("nlptransfer")
@@ -64,10 +72,12 @@ MethodFn = Callable[[int, list[int]], dict[str, float]]
 # Target-only methods (no pretrained knowledge) when run_comparison is not told which ones are baselines.
 DEFAULT_BASELINES = ("tfidf_logreg", "scratch")
 ALPHA = 0.05
+MIN_SEEDS = 3  # fewer paired seeds: no test (2 seeds = a t-test with 1 degree of freedom)
 NOISE_RULE = (
     "each transfer method is compared with the best target-only baseline (highest mean at that train size) "
     f"by a two-sided paired t-test over the seeds (runs with the same seed share the training subset); "
-    f"p < {ALPHA:g} counts as beyond noise. With 1 seed there is no noise estimate."
+    f"p < {ALPHA:g} counts as beyond noise. With fewer than {MIN_SEEDS} seeds no test is run (too few to "
+    "tell transfer from noise)."
 )
 # Shown in tables and summaries next to the selected metric.
 EXTRA_METRICS = ("f1_micro", "accuracy")
@@ -87,10 +97,11 @@ def metric_label(metric: str) -> str:
 # ------------------------------------------------------------------------------ training subsets
 
 
-def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None]:
+def parse_train_sizes(text: str | Sequence[str | int | None], n_train: int | None = None) -> list[int | None]:
     """Parse "50,200,1000,all" into [50, 200, 1000, None] (None = all), ascending, "all" last.
 
-    Also takes a list (e.g. from a YAML config). Junk, zero, negative and repeated sizes raise ConfigError.
+    Also takes a list (e.g. from a YAML config). Junk, zero, negative and repeated sizes raise ConfigError;
+    with `n_train` (the training split's size) a larger size raises DataError.
     """
     example = "pass comma-separated positive integers and/or 'all' to --train_sizes, e.g. 50,200,1000,all"
     parts = text.split(",") if isinstance(text, str) else list(text)
@@ -110,6 +121,12 @@ def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None
         if size in sizes:
             raise ConfigError(f"--train_sizes lists {token!r} more than once; give each size once")
         sizes.append(size)
+    too_big = [s for s in sizes if s is not None and n_train is not None and s > n_train]
+    if too_big:
+        raise DataError(
+            f"train size {min(too_big)} is larger than the {n_train} training examples; use sizes up to "
+            f"{n_train} or 'all' (--train_sizes)"
+        )
     return sorted(sizes, key=lambda s: math.inf if s is None else s)
 
 
@@ -120,7 +137,8 @@ def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None
 class Verdict:
     """Did `method` beat the best target-only baseline at `train_size`?
 
-    outcome: "helped", "no evidence", "negative", "no noise estimate" (1 seed) or "no baseline".
+    outcome: "helped", "no evidence", "negative", "no noise estimate" (1 seed), "too few seeds" (2 seeds:
+    no test) or "no baseline".
     difference: mean over seeds of (method - baseline) on the selected metric.
     """
 
@@ -178,6 +196,8 @@ class ComparisonResult:
         out = []
         for size in self.train_sizes:
             for method in self.methods:
+                if not len(self.scores(method, size)):  # not run yet (an interrupted comparison)
+                    continue
                 row: dict[str, Any] = {
                     "method": method,
                     "kind": self.kind(method),
@@ -194,6 +214,15 @@ class ComparisonResult:
     def verdicts(self) -> list[Verdict]:
         return [_verdict(self, method, size) for size in self.train_sizes for method in self.transfer]
 
+    @property
+    def jobs_total(self) -> int:
+        """Runs the whole comparison takes (method x train size x seed); fewer rows: it was interrupted."""
+        return len(self.methods) * len(self.train_sizes) * len(self.seeds)
+
+    @property
+    def partial(self) -> bool:
+        return len(self.rows) < self.jobs_total
+
     def kind(self, method: str) -> str:
         return "baseline" if method in self.baselines else "transfer"
 
@@ -207,7 +236,18 @@ class ComparisonResult:
         seeds = ", ".join(map(str, self.seeds))
         if n == 1:
             return f"1 seed ({seeds}): no noise estimate"
+        if n < MIN_SEEDS:
+            return f"mean ± std (sample std) over {n} seeds ({seeds}): too few for a test"
         return f"mean ± std (sample std) over {n} seeds ({seeds})"
+
+    def paired(self, method: str, other: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The selected metric of `method` and `other` at `size` on the seeds both have (a partial
+        comparison may lack some), in `seeds` order."""
+        rows = [r for r in self.rows if r["train_size"] == size]
+        a = {r["seed"]: r[self.metric] for r in rows if r["method"] == method}
+        b = {r["seed"]: r[self.metric] for r in rows if r["method"] == other}
+        common = [s for s in self.seeds if s in a and s in b]
+        return np.array([a[s] for s in common], dtype=float), np.array([b[s] for s in common], dtype=float)
 
 
 ROW_KEYS = ("method", "kind", "train_size", "seed")
@@ -222,6 +262,8 @@ def run_comparison(
     metric: str = "f1_macro",
     *,
     baselines: Collection[str] | None = None,
+    store: JobStore | None = None,
+    fingerprint: str = "",
 ) -> ComparisonResult:
     """Run every method on the same training subsets, for every train size and seed.
 
@@ -233,7 +275,28 @@ def run_comparison(
     metric: the metric verdicts are decided on (a key of the callbacks' dicts).
     baselines: the target-only methods (no pretrained knowledge); default: those of DEFAULT_BASELINES
         ("tfidf_logreg", "scratch") present in `methods`. Every other method is a transfer method.
+    store, fingerprint: see `run_jobs` (each finished job saved as it ends; a stored one is not rerun).
+
+    `prepare_comparison` + `run_jobs`; call those two to keep the rows of an interrupted comparison.
     """
+    result = prepare_comparison(
+        methods, seeds, train_sizes, n_train, train_labels, metric, baselines=baselines
+    )
+    run_jobs(result, methods, store=store, fingerprint=fingerprint)
+    return result
+
+
+def prepare_comparison(
+    methods: Mapping[str, MethodFn],
+    seeds: Sequence[int],
+    train_sizes: Sequence[int | None],
+    n_train: int,
+    train_labels: Any = None,
+    metric: str = "f1_macro",
+    *,
+    baselines: Collection[str] | None = None,
+) -> ComparisonResult:
+    """The checks and the training subsets of `run_comparison`, nothing run: a result with no rows yet."""
     if not methods:
         raise ConfigError("run_comparison needs at least one method to run")
     seeds = [int(s) for s in seeds]
@@ -280,36 +343,94 @@ def run_comparison(
     for size in resolved:
         for seed in seeds:
             result.subsets[(size, seed)] = subsample_indices(n_train, size, seed, train_labels)
-
-    total, done = len(resolved) * len(seeds) * len(methods), 0
-    for size in resolved:
-        for seed in seeds:
-            indices = result.subsets[(size, seed)]
-            for name, fn in methods.items():
-                start = time.perf_counter()
-                scores = dict(fn(seed, list(indices)))
-                done += 1
-                if metric not in scores:
-                    raise ConfigError(
-                        f"metric {metric!r} is not among the scores of method {name!r} "
-                        f"({', '.join(scores) or 'none'}); choose one of those"
-                    )
-                result.rows.append(
-                    {"method": name, "kind": result.kind(name), "train_size": size, "seed": seed}
-                    | {k: float(v) for k, v in scores.items()}
-                )
-                logger.info(
-                    "compare [%d/%d] %s, %d examples, seed %d: %s=%.4f (%.1f s)",
-                    done,
-                    total,
-                    name,
-                    size,
-                    seed,
-                    metric,
-                    scores[metric],
-                    time.perf_counter() - start,
-                )
     return result
+
+
+class JobStore(Protocol):
+    """Where finished jobs are kept (e.g. one JSON file each in the run directory)."""
+
+    def load(self, key: str) -> dict[str, float] | None: ...  # a job's scores, None when not stored
+
+    def save(self, key: str, record: dict[str, Any]) -> None: ...  # record: method, train_size, seed, scores
+
+
+def job_key(method: str, size: int, seed: int, indices: Sequence[int], fingerprint: str) -> str:
+    """What identifies a job's result: the method, its training subset and seed, and `fingerprint` (every
+    other setting and the data): the same key means the same run, any change a different key."""
+    payload = json.dumps([method, int(size), int(seed), [int(i) for i in indices], fingerprint])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+def run_jobs(
+    result: ComparisonResult,
+    methods: Mapping[str, MethodFn],
+    *,
+    store: JobStore | None = None,
+    fingerprint: str = "",
+) -> None:
+    """Run every job (method x train size x seed) of a `prepare_comparison` result, appending its rows.
+
+    With a `store`, each job's scores are saved as soon as it finishes, and a job the store already holds
+    (same `job_key`: same method, subset, seed and `fingerprint`) is read back instead of rerun. After each
+    job the time left is estimated from the jobs run so far (per method: their costs differ a lot). An
+    exception (KeyboardInterrupt included) propagates with `result.rows` holding every finished job.
+    """
+    metric = result.metric
+    jobs = [(size, seed, name) for size in result.train_sizes for seed in result.seeds for name in methods]
+    keys = {job: job_key(job[2], job[0], job[1], result.subsets[job[:2]], fingerprint) for job in jobs}
+    stored = {
+        job: scores for job in jobs if store is not None and (scores := store.load(keys[job])) is not None
+    }
+    if stored:
+        logger.info(
+            "compare: %d of %d jobs already done (--resume), %d to run",
+            len(stored),
+            len(jobs),
+            len(jobs) - len(stored),
+        )
+    seconds: dict[str, list[float]] = {}
+    for done, job in enumerate(jobs, 1):
+        size, seed, name = job
+        start = time.perf_counter()
+        scores = stored.get(job)
+        if scores is None:
+            scores = {
+                k: float(v) for k, v in dict(methods[name](seed, list(result.subsets[(size, seed)]))).items()
+            }
+            if metric not in scores:
+                raise ConfigError(
+                    f"metric {metric!r} is not among the scores of method {name!r} "
+                    f"({', '.join(scores) or 'none'}); choose one of those"
+                )
+            seconds.setdefault(name, []).append(time.perf_counter() - start)
+            if store is not None:
+                store.save(keys[job], {"method": name, "train_size": size, "seed": seed, "scores": scores})
+        result.rows.append(
+            {"method": name, "kind": result.kind(name), "train_size": size, "seed": seed}
+            | {k: float(v) for k, v in scores.items()}
+        )
+        pending = [j[2] for j in jobs[done:] if j not in stored]
+        logger.info(
+            "compare [%d/%d] %s, %d examples, seed %d: %s=%.4f (%s)%s",
+            done,
+            len(jobs),
+            name,
+            size,
+            seed,
+            metric,
+            scores[metric],
+            "stored" if job in stored else f"{time.perf_counter() - start:.1f} s",
+            _time_left(pending, seconds),
+        )
+
+
+def _time_left(pending: Sequence[str], seconds: Mapping[str, list[float]]) -> str:
+    """ "; about 12 min left" from the mean time of each pending job's method so far (else of any job)."""
+    if not pending or not seconds:
+        return ""
+    every = [t for ts in seconds.values() for t in ts]
+    left = sum(float(np.mean(seconds.get(name) or every)) for name in pending)
+    return f"; about {left:.0f} s left" if left < 90 else f"; about {left / 60:.0f} min left"
 
 
 def _verdict(result: ComparisonResult, method: str, size: int) -> Verdict:
@@ -317,16 +438,36 @@ def _verdict(result: ComparisonResult, method: str, size: int) -> Verdict:
     if not result.baselines:
         text = f"{method}: no target-only baseline was run, so transfer cannot be judged"
         return Verdict(method, size, None, None, None, 0, "no baseline", text)
-    baseline = max(result.baselines, key=lambda b: mean_std(result.scores(b, size))[0])
-    ours, theirs = result.scores(method, size), result.scores(baseline, size)
+    baseline = max(result.baselines, key=lambda b: _mean_or_low(result.scores(b, size)))
+    ours, theirs = result.paired(method, baseline, size)
     diffs = ours - theirs
-    n, diff = len(diffs), float(diffs.mean())
+    n = len(diffs)
+    if n == 0:
+        text = f"{method}: no paired run with {baseline} at this size yet, so no verdict"
+        return Verdict(method, size, baseline, None, None, 0, "too few seeds", text)
+    diff = float(diffs.mean())
     if n < 2:
         text = (
             f"{method}: {diff:+.3f} {label} vs {baseline} (1 seed: no noise estimate; "
-            "run 3 or more seeds to tell transfer from noise)"
+            f"run {MIN_SEEDS} or more seeds to tell transfer from noise)"
         )
         return Verdict(method, size, baseline, diff, None, n, "no noise estimate", text)
+    if n < MIN_SEEDS:
+        text = (
+            f"{method}: {diff:+.3f} {label} vs {baseline} ({n} seeds: too few for a test; run "
+            f"{MIN_SEEDS} or more seeds to tell transfer from noise)"
+        )
+        return Verdict(method, size, baseline, diff, None, n, "too few seeds", text)
+    if float(diffs.std(ddof=1)) == 0.0:  # the same difference on every seed: no spread to test against
+        if diff == 0.0:
+            text = f"{method}: identical to {baseline} on all {n} seeds: NO evidence that transfer helped"
+            return Verdict(method, size, baseline, 0.0, None, n, "no evidence", text)
+        systematic = f"the same {diff:+.3f} on all {n} seeds: systematic, zero variance"
+        if diff > 0:
+            text = f"{method}: {diff:+.3f} {label} over {baseline} ({systematic}): transfer helped"
+            return Verdict(method, size, baseline, diff, None, n, "helped", text)
+        text = f"{method}: {diff:+.3f} {label} vs {baseline} ({systematic}): NEGATIVE transfer"
+        return Verdict(method, size, baseline, diff, None, n, "negative", text)
     p = paired_p_value(diffs)
     evidence = f"paired t-test {'p<0.001' if p < 0.001 else f'p={p:.3f}'}, {n} seeds"
     if p < ALPHA and diff > 0:
@@ -347,3 +488,8 @@ def _verdict(result: ComparisonResult, method: str, size: int) -> Verdict:
             "NO evidence that transfer helped",
         )
     return Verdict(method, size, baseline, diff, p, n, outcome, text)
+
+
+def _mean_or_low(scores: np.ndarray) -> float:
+    """The mean of `scores`, -inf when there are none (a baseline not run yet is never the best)."""
+    return float(scores.mean()) if len(scores) else -math.inf

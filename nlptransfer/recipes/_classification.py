@@ -24,9 +24,9 @@ from datasets import DatasetDict
 from transformers import set_seed
 
 from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, user_set
-from nlptransfer.errors import DataError
 from nlptransfer.evaluation.baselines import tfidf_logreg_method
-from nlptransfer.evaluation.comparison import parse_train_sizes, run_comparison
+from nlptransfer.evaluation.comparison import parse_train_sizes, prepare_comparison, run_jobs
+from nlptransfer.evaluation.jobs import RunJobStore, settings_fingerprint
 from nlptransfer.evaluation.metrics import confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
 from nlptransfer.modeling.load import resolve
@@ -246,12 +246,16 @@ def run_compare(
     label_names: list[str],
     run: RunWriter,
     *,
+    config: dict,
     multilabel: bool = False,
 ) -> list[str]:
-    """`--compare`: every method on the same subsets and seeds; writes comparison files (recorded in `run`),
-    prints the summary. Returns the files written (main process; [] on the others)."""
+    """`--compare`: every method on the same subsets and seeds; writes config.yaml, each finished job
+    (`compare_jobs/`, reused by `--resume true`) and the comparison files (recorded in `run`), prints the
+    summary. Interrupted (Ctrl-C, a crash): comparison.md of the finished jobs marked PARTIAL, then the
+    error goes on (run.json: failed). Returns the files written (main process; [] on the others)."""
     sizes = compare_sizes(compare_args, len(splits["train"]))
     train = splits["train"]
+    run.write_yaml("config.yaml", config)
     # The Trainer wants an output_dir per run; nothing is saved there (save_strategy="no"), so use scratch space.
     with tempfile.TemporaryDirectory(prefix="nlptransfer-compare-") as work_dir:
         methods = comparison_methods(
@@ -264,7 +268,7 @@ def run_compare(
             multilabel=multilabel,
             work_dir=Path(work_dir),
         )
-        result = run_comparison(
+        result = prepare_comparison(
             methods,
             seeds=[training_args.seed + i for i in range(compare_args.seeds)],
             train_sizes=sizes,
@@ -272,6 +276,17 @@ def run_compare(
             train_labels=None if multilabel else train["label"],
             metric="f1_macro",
         )
+        fingerprint = settings_fingerprint(config, splits)
+        try:
+            run_jobs(result, methods, store=RunJobStore(run), fingerprint=fingerprint)
+        except BaseException:
+            if run.is_main and result.rows:  # what finished, marked partial; never hides the error
+                try:
+                    run.record(write_comparison(result, run.output_dir))
+                    print(f"\nInterrupted: partial comparison in {run.output_dir / 'comparison.md'}")
+                except Exception as err:  # noqa: BLE001
+                    print(f"could not write the partial comparison: {err}")
+            raise
     if not run.is_main:
         return []
     files = run.record(write_comparison(result, run.output_dir))
@@ -281,11 +296,4 @@ def run_compare(
 
 def compare_sizes(compare_args: CompareArguments, n_train: int) -> list[int | None]:
     """Parsed `--train_sizes`; fails (before anything is trained or written) on a size above `n_train`."""
-    sizes = parse_train_sizes(compare_args.train_sizes)
-    too_big = [s for s in sizes if s is not None and s > n_train]
-    if too_big:
-        raise DataError(
-            f"train size {too_big[0]} is larger than the {n_train} training examples; use sizes up to "
-            f"{n_train} or 'all' (--train_sizes)"
-        )
-    return sizes
+    return parse_train_sizes(compare_args.train_sizes, n_train)

@@ -44,7 +44,7 @@ from nlptransfer.recipes._classification import (
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
-from nlptransfer.strategy_defaults import apply_strategy_defaults
+from nlptransfer.strategy_defaults import apply_strategy_defaults, fit_budget_to_data
 from nlptransfer.trainers.transfer import TransferTrainingArguments
 from nlptransfer.training import fit_classifier, prediction_rows, score_split
 
@@ -87,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     source["train"] = subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
     source["validation"] = subsample(source["validation"], data_args.max_eval_samples, data_args.split_seed)
     tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, "label")
+    if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
+        fit_budget_to_data(training_args, len(source["train"]))
 
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
     if compare_args.compare:
@@ -99,8 +101,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     with RunWriter.from_training_args(training_args, "sentiment") as run:
         if compare_args.compare:  # did transfer help? (in-domain test split)
             del model
+            config = config_to_dict(model_args, data_args, transfer_args, compare_args, training_args)
             files = run_compare(
-                model_args, transfer_args, training_args, compare_args, source, label_names, run
+                model_args,
+                transfer_args,
+                training_args,
+                compare_args,
+                source,
+                label_names,
+                run,
+                config=config,
             )
             return {"comparison": files}
 

@@ -48,7 +48,7 @@ from nlptransfer.recipes._classification import (
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
-from nlptransfer.strategy_defaults import apply_strategy_defaults
+from nlptransfer.strategy_defaults import apply_strategy_defaults, fit_budget_to_data
 from nlptransfer.trainers.transfer import TransferTrainingArguments
 from nlptransfer.training import fit_classifier, prediction_rows, score_split
 
@@ -90,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for split in ("train", "validation", "test"):
         cap = data_args.max_train_samples if split == "train" else data_args.max_eval_samples
         splits[split] = subsample(splits[split], cap, data_args.split_seed, stratify_by)
+    if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
+        fit_budget_to_data(training_args, len(splits["train"]))
     sizes = "/".join(str(len(splits[split])) for split in ("train", "validation", "test"))
     logger.info("%s: %s labels %s; train/validation/test = %s", data_args.dataset, kind, names, sizes)
     if multilabel and training_args.metric_for_best_model == "f1_macro":
@@ -119,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 splits,
                 names,
                 run,
+                config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
                 multilabel=multilabel,
             )
             return {"comparison": files}

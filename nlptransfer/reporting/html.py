@@ -32,6 +32,15 @@ NO_LOG = (
 )
 # Config keys that differ between any two runs but say nothing about the method.
 _IGNORED_DIFF = {"output_dir", "run_name", "hub_token", "logging_dir"}
+# Result files shown as they are: --compare's, and the tables of the recipes that train several models.
+_EXTRAS = (
+    "comparison.png",
+    "data_efficiency.png",
+    "comparison.md",
+    "results.md",
+    "cross_domain.md",
+    "cross_domain.png",
+)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Run:
     log_history: list[dict] | None
     log_source: str | None
     extras: dict[str, Path] = field(default_factory=dict)
+    record: dict = field(default_factory=dict)  # run.json: recipe, status, started/finished times
 
     @property
     def label_names(self) -> list[str]:
@@ -86,23 +96,20 @@ def load_run(path: Path) -> Run:
             f"{path} has no metrics.json or comparison.md; pass the output directory of a finished run"
         )
     config = read_run_file(path / "config.yaml")
-    status = read_run_file(path / "run.json").get("status", "unknown")
+    record = read_run_file(path / "run.json")
     history, source = _log_history(path, metrics)
-    extras = {
-        name: path / name
-        for name in ("comparison.png", "data_efficiency.png", "comparison.md")
-        if (path / name).is_file()
-    }
+    extras = {name: path / name for name in _EXTRAS if (path / name).is_file()}
     return Run(
         path=path,
         name=path.name or str(path),
         metrics=metrics,
         config=config,
         model_config=read_run_file(path / "config.json"),
-        status=status,
+        status=record.get("status", "unknown"),
         log_history=history,
         log_source=source,
         extras=extras,
+        record=record,
     )
 
 
@@ -188,19 +195,67 @@ def overview_rows(runs: list[Run]) -> list[dict]:
     for run in runs:
         c = run.config
         trainable, total = run.metrics.get("trainable_parameters"), run.metrics.get("total_parameters")
+        seconds, whole_run = train_seconds(run)
+        minutes = "" if seconds is None else f"{seconds / 60:.1f}" + (" (whole run)" if whole_run else "")
         rows.append(
             {
                 "run": run.name,
-                "recipe": run.metrics.get("recipe", "?"),
+                "recipe": run.metrics.get("recipe") or run.record.get("recipe") or "",
                 "status": run.status,
-                "model": c.get("model_name_or_path", "?"),
-                "dataset": c.get("dataset", "?"),
-                "strategy": c.get("strategy", "?"),
+                "model": _model(c),
+                "dataset": _dataset(c, run.metrics),
+                "strategy": c.get("strategy") or "",
                 "trainable params": f"{trainable:,} / {total:,}" if trainable and total else "",
-                "train minutes": f"{(run.metrics.get('train') or {}).get('wall_seconds', 0) / 60:.1f}",
+                "train minutes": minutes,
             }
         )
     return rows
+
+
+def _model(config: dict) -> str:
+    if config.get("model_name_or_path"):
+        return str(config["model_name_or_path"])
+    if "parent_model" in config:  # translation_pair: a parent from disk/Hub, or one it trains itself
+        return str(config["parent_model"] or f"parent trained on {config.get('parent_dataset', '')}")
+    return ""
+
+
+def _dataset(config: dict, metrics: dict) -> str:
+    """What the run trained on, in each recipe's own terms."""
+    for key in ("dataset", "child_dataset", "corpus"):
+        if config.get(key):
+            return str(config[key])
+    if config.get("source") and config.get("target"):  # domain_adaptation
+        return f"{config['source']} -> {config['target']}"
+    tasks = metrics.get("tasks") or []  # multitask: the tasks' datasets
+    names = [t.get("dataset") or t.get("name") for t in tasks if isinstance(t, dict)]
+    return ", ".join(str(n) for n in names if n) or str(metrics.get("dataset") or "")
+
+
+def train_seconds(run: Run) -> tuple[float | None, bool]:
+    """(seconds, whole_run): the training time metrics.json records (a run's `train.wall_seconds`, or the
+    sum of each trained model's `train_seconds`), else the run's wall time from run.json (whole_run=True:
+    --compare and recipes that time their models together); None when neither is known."""
+    train = run.metrics.get("train")
+    if isinstance(train, dict) and isinstance(train.get("wall_seconds"), int | float):
+        return float(train["wall_seconds"]), False
+    found = _values(run.metrics, "train_seconds")
+    if found:
+        return float(sum(found)), False
+    started, ended = run.record.get("started"), run.record.get("finished") or run.record.get("failed")
+    if isinstance(started, int | float) and isinstance(ended, int | float):
+        return float(ended - started), True
+    return None, False
+
+
+def _values(obj: Any, key: str) -> list[float]:
+    """Every number stored under `key` at any depth of a JSON value."""
+    if isinstance(obj, dict):
+        here = [float(v) for k, v in obj.items() if k == key and isinstance(v, int | float)]
+        return here + [x for k, v in obj.items() if k != key for x in _values(v, key)]
+    if isinstance(obj, list):
+        return [x for v in obj for x in _values(v, key)]
+    return []
 
 
 _METRICS = ("accuracy", "f1_micro", "f1_macro", "precision_macro", "recall_macro", "f1_samples")
@@ -228,19 +283,19 @@ def metric_rows(runs: list[Run]) -> list[dict]:
 
 
 def config_diff(runs: list[Run]) -> list[dict]:
-    """Keys whose values differ between runs (output_dir and similar bookkeeping keys left out)."""
-    keys = []
-    for run in runs:
-        keys += [k for k in run.config if k not in keys]
+    """Keys whose values differ between the runs that saved a config.yaml, among the keys every one of them
+    has (a recipe's own settings are not a difference from another recipe's run; output_dir and similar
+    bookkeeping keys left out)."""
+    configs = [run.config for run in runs if run.config]
+    keys = [k for k in (configs[0] if configs else {}) if all(k in c for c in configs[1:])]
     rows = []
     for key in keys:
         if key in _IGNORED_DIFF:
             continue
-        values = [run.config.get(key, "(unset)") for run in runs]
+        values = [c[key] for c in configs]
         if any(v != values[0] for v in values[1:]):
-            rows.append(
-                {"key": key, **{run.name: json.dumps(v) for run, v in zip(runs, values, strict=True)}}
-            )
+            named = zip((run for run in runs if run.config), values, strict=True)
+            rows.append({"key": key, **{run.name: json.dumps(v) for run, v in named}})
     return rows
 
 
@@ -387,7 +442,7 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
         doc.image(_cross_domain_png(names, sets, scores), "cross_domain.png", "cross-domain macro-F1")
 
     if any(run.extras for run in runs):
-        doc.heading("Comparison")
+        doc.heading("Comparison")  # --compare's files, and the result tables of multi-model recipes
         for run in runs:
             for name, path in run.extras.items():
                 if name.endswith(".png"):
@@ -415,8 +470,13 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
         )
     else:
         rows = config_diff(runs)
+        missing = [r.name for r in runs if not r.config]
+        if missing:
+            doc.text(f"No config.yaml in {', '.join(missing)}: left out of this comparison.")
+        if len({r.metrics.get("recipe") or r.record.get("recipe") for r in runs}) > 1:
+            doc.text("Runs of different recipes: only the settings they all have are compared.")
         if rows:
-            doc.table(rows, ["key"] + [r.name for r in runs])
+            doc.table(rows, ["key"] + [r.name for r in runs if r.config])
         else:
             doc.text("The runs' config.yaml files are identical (output_dir aside).")
 

@@ -131,8 +131,11 @@ def _bottom_line(result: ComparisonResult, size: int) -> str:
     at = f"at {result.size_label(size)} training examples"
     helped = [v.method for v in verdicts if v.outcome == "helped"]
     negative = [v.method for v in verdicts if v.outcome == "negative"]
-    if all(v.outcome == "no noise estimate" for v in verdicts):
-        return f"Bottom line {at}: 1 seed, so no verdict; rerun with 3 or more seeds."
+    if all(v.outcome in ("no noise estimate", "too few seeds") for v in verdicts):
+        n = max(v.n_seeds for v in verdicts)
+        if result.partial:
+            return f"Bottom line {at}: {n} paired seed(s) finished, so no verdict yet; finish with --resume true."
+        return f"Bottom line {at}: {n} seed{'s' * (n != 1)}, so no verdict; rerun with 3 or more seeds."
     if all(v.outcome == "no baseline" for v in verdicts):
         return f"Bottom line {at}: no target-only baseline, so no verdict."
     if helped:
@@ -179,6 +182,7 @@ def write_comparison(result: ComparisonResult, output_dir: str | Path) -> list[s
     comparison.md: settings, noise rule, verdicts and the aggregated table.
     comparison.png: bars (mean ± std, seeds as dots) per method at the largest train size.
     With more than one train size: data_efficiency.csv and data_efficiency.png (score vs labelled examples).
+    An interrupted comparison (`result.partial`): the CSVs and comparison.md marked PARTIAL, no figures.
     """
     out = Path(output_dir)
     metrics = result.metric_names
@@ -187,7 +191,11 @@ def write_comparison(result: ComparisonResult, output_dir: str | Path) -> list[s
         f"{m}_{stat}" for m in metrics for stat in ("mean", "std")
     ]
     write_text_atomic(out / "comparison_summary.csv", csv_text(result.summary, summary_columns))
-    files = ["comparison.csv", "comparison_summary.csv", "comparison.md", "comparison.png"]
+    files = ["comparison.csv", "comparison_summary.csv", "comparison.md"]
+    if result.partial:  # no figures of an interrupted comparison: comparison.md says what is missing
+        write_text_atomic(out / "comparison.md", _comparison_markdown(result, files))
+        return files
+    files.append("comparison.png")
     write_bytes_atomic(out / "comparison.png", comparison_figure(result))
     if len(result.train_sizes) > 1:
         m = result.metric
@@ -202,9 +210,15 @@ def write_comparison(result: ComparisonResult, output_dir: str | Path) -> list[s
 
 def _comparison_markdown(result: ComparisonResult, files: list[str]) -> str:
     sizes = ", ".join(result.size_label(s) for s in result.train_sizes)
-    lines = [
-        "# Did transfer help?",
-        "",
+    lines = ["# Did transfer help?" + (" (PARTIAL)" if result.partial else ""), ""]
+    if result.partial:
+        lines += [
+            f"**PARTIAL: {len(result.rows)} of {result.jobs_total} runs finished** (the comparison was "
+            "interrupted; rerun the same command with `--resume true` to finish it). Verdicts below use only "
+            "the finished runs.",
+            "",
+        ]
+    lines += [
         f"- Metric for verdicts: {metric_label(result.metric)} (`{result.metric}`) on the test split",
         f"- Seeds: {result.seeds_note}",
         f"- Train sizes: {sizes} of {result.n_train} training examples "

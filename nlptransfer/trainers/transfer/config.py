@@ -47,3 +47,16 @@ class TransferTrainingArguments(FineTuningArguments):
         default=False,
         metadata={"help": "Weight the loss by inverse class frequency of the training labels (imbalance)."},
     )
+    min_train_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Size the budget to the data: raise --num_train_epochs so that at least this many "
+            "optimizer steps run on a small training set (only when you set neither --num_train_epochs nor "
+            "--max_steps). 0 disables."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.min_train_steps < 0:
+            raise ConfigError(f"min_train_steps={self.min_train_steps} must be >= 0 (0 disables it)")

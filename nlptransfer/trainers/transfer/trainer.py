@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
 from nlptransfer.trainers.progress import one_progress_bar
+from nlptransfer.trainers.tie_break import TieBreakCallback
 from nlptransfer.trainers.transfer.config import FineTuningArguments, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -77,6 +78,7 @@ class TransferTrainer(Trainer):
     def __init__(self, *args, class_weights: torch.Tensor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         one_progress_bar(self)
+        self.add_callback(TieBreakCallback())  # equal metrics: the lower validation loss is the best
         targs = self.args
         if not isinstance(targs, FineTuningArguments):
             raise TypeError(

@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, Seq2SeqTrainer, TrainerCallback
 from nlptransfer.errors import ConfigError
 from nlptransfer.modeling import apply_strategy, check_targets
 from nlptransfer.strategies import TABLE
+from nlptransfer.trainers.tie_break import TieBreakCallback
 
 logger = logging.getLogger("nlptransfer")
 
@@ -91,6 +92,7 @@ class TranslationTransferTrainer(Seq2SeqTrainer):
 
     def __init__(self, *args, freeze: str = "none", embeddings_only_steps: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.add_callback(TieBreakCallback())  # equal metrics: the lower validation loss is the best
         if embeddings_only_steps < 0:
             raise ValueError("embeddings_only_steps must be >= 0 (0 turns the embeddings-first phase off)")
         self.freeze = freeze
