@@ -24,9 +24,10 @@ from datasets import DatasetDict
 from transformers import set_seed
 
 from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, user_set
-from nlptransfer.errors import DataError
+from nlptransfer.data import subsample_indices
+from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.evaluation.baselines import tfidf_logreg_method
-from nlptransfer.evaluation.comparison import parse_train_sizes, run_comparison
+from nlptransfer.evaluation.comparison import PerClass, parse_train_sizes, run_comparison
 from nlptransfer.evaluation.metrics import confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
 from nlptransfer.modeling.load import resolve
@@ -279,10 +280,15 @@ def run_compare(
     return files
 
 
-def compare_sizes(compare_args: CompareArguments, n_train: int) -> list[int | None]:
-    """Parsed `--train_sizes`; fails (before anything is trained or written) on a size above `n_train`."""
+def compare_sizes(compare_args: CompareArguments, n_train: int, labels=None) -> list:
+    """Parsed `--train_sizes`; fails (before anything is trained or written) on a size above `n_train`, or
+    a size per class above the smallest class of the single-label `labels` (None for multi-label)."""
     sizes = parse_train_sizes(compare_args.train_sizes)
-    too_big = [s for s in sizes if s is not None and s > n_train]
+    for k in [s.k for s in sizes if isinstance(s, PerClass)]:
+        if labels is None:
+            raise ConfigError("--train_sizes N/class needs single-label training data; pass total sizes")
+        subsample_indices(n_train, k, 0, labels, per_class=True, option="--train_sizes N/class")
+    too_big = [s for s in sizes if isinstance(s, int) and s > n_train]
     if too_big:
         raise DataError(
             f"train size {too_big[0]} is larger than the {n_train} training examples; use sizes up to "
