@@ -271,7 +271,7 @@ def _reloaded_predictions_match(out, tmp_path):
             "--input",
             str(out / "predictions.jsonl"),
             "--output",
-            str(tmp_path / "p.jsonl"),
+            str(tmp_path / f"{out.name}-p.jsonl"),
         ]
     )
     assert [r["label"] for r in rows] == [s["prediction"] for s in saved]
@@ -292,9 +292,14 @@ def test_contrastive_run_trains_saves_and_reloads(model_dir, data_csv, tmp_path,
         "--eval_datasets",
         "none",
     ]
+    # the tiny BERT has no sentence-transformers config: auto reads its pooler; lora runs with mean pooling
+    extra += ["--pooling", "mean"] if strategy == "lora" else []
     metrics = sentiment.main(_argv(model_dir, data_csv, out, *extra))
     config = json.loads((out / "config.json").read_text())
-    assert config["model_type"] == "nlptransfer_pooled" and config["pooling"] == "mean"
+    if strategy == "lora":  # the pooled classifier, its head the copied regression
+        assert config["model_type"] == "nlptransfer_pooled" and config["pooling"] == "mean"
+    else:  # the plain transformers classifier: the regression reads the pooler output
+        assert config["model_type"] == "bert" and config["architectures"] == ["BertForSequenceClassification"]
     assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}  # tested on all three
     assert "logreg_train_accuracy" in metrics["train"] and metrics["log_history"]
     saved = _reloaded_predictions_match(out, tmp_path)

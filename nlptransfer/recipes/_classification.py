@@ -251,8 +251,8 @@ def run_compare(
 ) -> list[str]:
     """`--compare`: every method on the same subsets and seeds; writes comparison files (recorded in `run`),
     prints the summary. Returns the files written (main process; [] on the others)."""
-    sizes = compare_sizes(compare_args, len(splits["train"]))
     train = splits["train"]
+    sizes = compare_sizes(compare_args, len(train), None if multilabel else train["label"])
     # The Trainer wants an output_dir per run; nothing is saved there (save_strategy="no"), so use scratch space.
     with tempfile.TemporaryDirectory(prefix="nlptransfer-compare-") as work_dir:
         methods = comparison_methods(
