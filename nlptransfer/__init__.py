@@ -33,6 +33,8 @@ _EXPORTS = {
     "MultiTaskTrainingArguments": "trainers.multitask",
     "DistillationTrainer": "trainers.distillation",
     "DistillationTrainingArguments": "trainers.distillation",
+    "ContrastiveTrainer": "trainers.contrastive",
+    "ContrastiveTrainingArguments": "trainers.contrastive",
     "DomainAdversarialConfig": "trainers.adaptation",
     "DomainAdversarialTrainer": "trainers.adaptation",
     "FeatureAlignmentConfig": "trainers.adaptation",

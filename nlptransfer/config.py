@@ -225,7 +225,8 @@ class CompareArguments:
     train_sizes: str = field(
         default="all",
         metadata={
-            "help": "Comma-separated training-set sizes for a data-efficiency curve, e.g. 50,200,1000,all."
+            "help": "Comma-separated training-set sizes for a data-efficiency curve, e.g. 50,200,1000,all; "
+            "or examples per class (single-label), e.g. 8/class,16/class,32/class."
         },
     )
     scratch: bool = field(

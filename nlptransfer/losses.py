@@ -1,4 +1,4 @@
-"""Losses of the transfer methods, in plain torch (no Trainer): domain adaptation and distillation.
+"""Losses of the transfer methods, in plain torch (no Trainer): domain adaptation, distillation, few-shot.
 
 Domain adaptation (`trainers.adaptation`, and `selection.mmd` as a domain distance):
 - `GradientReversal` / `grad_reverse`: identity forward, gradient times -lambda backward (DANN), with
@@ -11,6 +11,8 @@ Distillation (`trainers.distillation`):
   (Hinton et al. 2015).
 - `rkd_distance_loss`, `rkd_angle_loss` (with `pairwise_distances`, `triplet_angles`): relational
   knowledge distillation (Park et al., CVPR 2019) on pooled representations (`pooled`).
+
+Contrastive few-shot (`trainers.contrastive`): `cosine_similarity_loss`, SetFit's pair loss.
 """
 
 from __future__ import annotations
@@ -135,3 +137,13 @@ def pooled(hidden: torch.Tensor, attention_mask: torch.Tensor | None, how: str) 
     if how != "mean":
         raise ValueError(f"unknown pooling {how!r}; choose cls, mean or max")
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# contrastive few-shot
+
+
+def cosine_similarity_loss(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """sentence-transformers' CosineSimilarityLoss (SetFit): MSE between cos(a_i, b_i) and the pair's
+    label (1.0 = same class, 0.0 = different), over [batch, dim] embeddings."""
+    return F.mse_loss(F.cosine_similarity(a.float(), b.float(), dim=-1), labels.float())

@@ -359,6 +359,18 @@ CLASSIFIER_CASES = [
     Case(["--max_length", "0"], "--max_length"),
     Case(["--strategy", "adapterx"], "invalid choice"),
     Case(["--model_name_or_path", "../../etc/passwd-model"], "passwd-model"),
+    # few-shot (issue 17): K above the smallest class, K <= 0, methods and strategies that cannot combine
+    Case(["--examples_per_class", "50"], "fewer than the 50 per class asked for; use --examples_per_class"),
+    Case(["--examples_per_class", "0"], "examples_per_class"),
+    Case(["--examples_per_class", "-2"], "examples_per_class"),
+    Case(["--examples_per_class", "4", "--max_train_samples", "10"], "pass one of them"),
+    Case(["--method", "logreg"], "--strategy frozen"),
+    Case(["--method", "contrastive", "--strategy", "frozen"], "--strategy full or lora"),
+    Case(["--method", "contrastive", "--strategy", "prompt_tuning"], "--strategy full or lora"),
+    Case(["--contrastive_iterations", "3"], "--method contrastive"),
+    Case(["--method", "contrastive", "--contrastive_iterations", "0"], "contrastive_iterations"),
+    Case(["--train_labels", "negative", "bogus"], "'bogus' is not a label"),
+    Case(["--train_labels", "negative"], "at least 2 labels"),
 ]
 
 PREDICT_RUN = ["--model", "{run}", "--text", "a good film"]

@@ -7,8 +7,10 @@ Both default to the source's `SplitProtocol`; explicit values override it.
 
 Subsample. `subsample(ds, n, seed, label_column)` keeps at most `n` rows of `ds`: seeded, stratified by
 a single-label `label_column` (every class kept when `n` allows; rows keep their order), or a seeded
-shuffle for a multi-label list column or `label_column=None`. `subsample_indices` is the same draw on indices (what
-`nlptransfer.evaluation.comparison` gives every method of a comparison). Every recipe caps its splits
+shuffle for a multi-label list column or `label_column=None`. `per_class=True` keeps exactly `n` rows of
+every class instead (few-shot: `--examples_per_class`; a class with fewer rows is one `DataError` line).
+`subsample_indices` is the same draw on indices (what `nlptransfer.evaluation.comparison` gives every
+method of a comparison). Every recipe caps its splits
 (`--max_train_samples`, `--max_eval_samples`, ...) through these.
 """
 
@@ -78,14 +80,28 @@ def carve(
 # the one subsample
 
 
-def subsample(ds: Dataset, n: int | None, seed: int, label_column: str | None = "label") -> Dataset:
+def subsample(
+    ds: Dataset, n: int | None, seed: int, label_column: str | None = "label", *, per_class: bool = False
+) -> Dataset:
     """At most `n` rows of `ds` (all of them when `n` is None, 0 or >= len(ds)), seeded.
+
+    `per_class`: exactly `n` rows of every class of the single-label `label_column` (rows keep their
+    order); `n` must be a positive number, and a class with fewer rows is a `DataError` naming it.
 
     Stratified by a single-label `label_column` (every class kept when `n` allows; rows keep their order);
     a random set of rows for a multi-label list column (in their order, the draw `--compare` uses).
     `label_column=None`: `ds.shuffle(seed).select(range(n))` (rows in shuffled order), which never reads
     the labels (unlabelled pools, regression targets).
     """
+    if per_class:
+        feature = ds.features.get(label_column) if label_column else None
+        if feature is None or isinstance(feature, LIST_FEATURES):
+            raise ConfigError(
+                "--examples_per_class needs single-label data (one class per row); use --max_train_samples "
+                "for multi-label data"
+            )
+        names = getattr(feature, "names", None)
+        return ds.select(subsample_indices(len(ds), n, seed, ds[label_column], per_class=True, names=names))
     if not n or n >= len(ds):
         return ds
     if n < 0:
@@ -113,8 +129,15 @@ def subsample_indices(
     size: int | str | None,
     seed: int,
     labels: Any = None,
+    *,
+    per_class: bool = False,
+    names: list[str] | None = None,
+    option: str = "--examples_per_class",
 ) -> list[int]:
     """Sorted indices of a seeded training subset of `size` examples (None or "all": every example).
+
+    `per_class`: `size` examples of every class of the single-label `labels` (`names`: the class names, for
+    the error naming a class with fewer examples; `option`: the flag it names); see `per_class_indices`.
 
     With single-label `labels` the subset is stratified (scikit-learn's train_test_split) and holds at least
     one example of every class when `size` allows; when stratification is impossible (a class with a single
@@ -123,6 +146,8 @@ def subsample_indices(
     A `size` larger than the number of examples is an error (a train size that cannot be met).
     """
     n = dataset_or_len if isinstance(dataset_or_len, int) else len(dataset_or_len)
+    if per_class:
+        return per_class_indices(labels, size, seed, names, option)
     if isinstance(size, str):
         if size.strip().lower() != "all":
             raise ConfigError(f"train size {size!r} must be a positive number of examples or 'all'")
@@ -153,6 +178,40 @@ def subsample_indices(
         # A class with one example, or fewer examples (in or out of the subset) than classes.
         chosen = rng.choice(n, size=size, replace=False)
     return sorted(_cover_classes(np.asarray(chosen), y, rng).tolist())
+
+
+def per_class_indices(
+    labels: Any, k: Any, seed: int, names: list[str] | None = None, option: str = "--examples_per_class"
+) -> list[int]:
+    """Sorted indices of `k` examples of every class of the single-label `labels` (few-shot selection).
+
+    Seeded and stratified by construction: each class (in sorted order) draws `k` of its examples without
+    replacement from one `numpy` generator seeded with `seed`, so the same arguments give the same subset.
+    `k` below 1 is a `ConfigError`; a class with fewer than `k` examples a `DataError` naming the class
+    and its count (the smallest such class) and the fix (`option`, the flag that asked for `k`).
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"{option} {k} must be a positive number of examples per class (e.g. 16)")
+    if labels is None:
+        raise ConfigError(f"{option} needs labelled training data")
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ConfigError(
+            f"{option} needs single-label data (one class per row); use --max_train_samples "
+            "for multi-label data"
+        )
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < k:
+        small = int(counts.argmin())
+        cls = classes[small]
+        name = names[int(cls)] if names is not None and np.issubdtype(y.dtype, np.integer) else cls
+        raise DataError(
+            f"class {str(name)!r} has only {counts[small]} training examples, fewer than the {k} per class "
+            f"asked for; use {option} {counts[small]} or less"
+        )
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(y == cls), size=k, replace=False) for cls in classes]
+    return sorted(np.concatenate(chosen).tolist())
 
 
 def _cover_classes(chosen: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:

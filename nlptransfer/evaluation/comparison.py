@@ -52,6 +52,7 @@ __all__ = [
     "EXTRA_METRICS",
     "NOISE_RULE",
     "ROW_KEYS",
+    "PerClass",
     "ComparisonResult",
     "JobStore",
     "MethodFn",
@@ -97,21 +98,40 @@ def metric_label(metric: str) -> str:
 # ------------------------------------------------------------------------------ training subsets
 
 
-def parse_train_sizes(text: str | Sequence[str | int | None], n_train: int | None = None) -> list[int | None]:
-    """Parse "50,200,1000,all" into [50, 200, 1000, None] (None = all), ascending, "all" last.
+@dataclass(frozen=True)
+class PerClass:
+    """A train size in examples per class: "16/class" in --train_sizes, `k` examples of every class."""
 
-    Also takes a list (e.g. from a YAML config). Junk, zero, negative and repeated sizes raise ConfigError;
-    with `n_train` (the training split's size) a larger size raises DataError.
+    k: int
+
+    def __str__(self) -> str:
+        return f"{self.k}/class"
+
+
+def parse_train_sizes(text: str | Sequence[str | int | None]) -> list[int | None | PerClass]:
+    """Parse "50,200,1000,all" into [50, 200, 1000, None] (None = all), ascending, "all" last; or sizes per
+    class, "8/class,16/class" into [PerClass(8), PerClass(16)] (a learning curve in examples per class).
+
+    Also takes a list (e.g. from a YAML config). Junk, zero, negative and repeated sizes, and totals mixed
+    with per-class sizes, raise ConfigError.
     """
-    example = "pass comma-separated positive integers and/or 'all' to --train_sizes, e.g. 50,200,1000,all"
+    example = (
+        "pass comma-separated positive integers and/or 'all' to --train_sizes, e.g. 50,200,1000,all, or sizes "
+        "per class, e.g. 8/class,16/class,32/class"
+    )
     parts = text.split(",") if isinstance(text, str) else list(text)
     if not [p for p in parts if str(p).strip()]:
         raise ConfigError(f"--train_sizes is empty; {example}")
-    sizes: list[int | None] = []
+    sizes: list[int | None | PerClass] = []
     for part in parts:
         token = "all" if part is None else str(part).strip()
+        per_class = re.fullmatch(r"([+-]?\d+)\s*/\s*class", token)
         if token.lower() == "all":
-            size: int | None = None
+            size: int | None | PerClass = None
+        elif per_class:
+            size = PerClass(int(per_class.group(1)))
+            if size.k <= 0:
+                raise ConfigError(f"--train_sizes: {token!r} is not a positive number per class; {example}")
         elif re.fullmatch(r"[+-]?\d+", token):
             size = int(token)
             if size <= 0:
@@ -121,13 +141,11 @@ def parse_train_sizes(text: str | Sequence[str | int | None], n_train: int | Non
         if size in sizes:
             raise ConfigError(f"--train_sizes lists {token!r} more than once; give each size once")
         sizes.append(size)
-    too_big = [s for s in sizes if s is not None and n_train is not None and s > n_train]
-    if too_big:
-        raise DataError(
-            f"train size {min(too_big)} is larger than the {n_train} training examples; use sizes up to "
-            f"{n_train} or 'all' (--train_sizes)"
+    if 0 < sum(isinstance(s, PerClass) for s in sizes) < len(sizes):
+        raise ConfigError(
+            f"--train_sizes mixes sizes per class with total sizes ({text}); use one kind, e.g. 8/class,16/class"
         )
-    return sorted(sizes, key=lambda s: math.inf if s is None else s)
+    return sorted(sizes, key=lambda s: math.inf if s is None else s.k if isinstance(s, PerClass) else s)
 
 
 # -------------------------------------------------------------------------------- the comparison
@@ -152,6 +170,23 @@ class Verdict:
     text: str
 
 
+def checked_train_sizes(text: str | Sequence[str | int | None], n_train: int, labels=None) -> list:
+    """Parsed train sizes that fit the training split: a total above `n_train` (DataError) or a size per
+    class above the smallest class of the single-label `labels` (None for multi-label) fails in one line."""
+    sizes = parse_train_sizes(text)
+    for k in [s.k for s in sizes if isinstance(s, PerClass)]:
+        if labels is None:
+            raise ConfigError("--train_sizes N/class needs single-label training data; pass total sizes")
+        subsample_indices(n_train, k, 0, labels, per_class=True, option="--train_sizes N/class")
+    too_big = [s for s in sizes if isinstance(s, int) and s > n_train]
+    if too_big:
+        raise DataError(
+            f"train size {too_big[0]} is larger than the {n_train} training examples; use sizes up to "
+            f"{n_train} or 'all' (--train_sizes)"
+        )
+    return sizes
+
+
 @dataclass
 class ComparisonResult:
     """Per-run rows (method, kind, train_size, seed, every metric) and what the comparison concluded."""
@@ -159,10 +194,11 @@ class ComparisonResult:
     rows: list[dict[str, Any]]
     metric: str
     seeds: list[int]
-    train_sizes: list[int]  # resolved numbers of examples, ascending
+    train_sizes: list[int]  # resolved numbers of examples (per class when `per_class`), ascending
     n_train: int
     baselines: list[str]
     transfer: list[str]
+    per_class: bool = False  # train sizes count examples per class (--train_sizes 16/class)
     subsets: dict[tuple[int, int], list[int]] = field(default_factory=dict, repr=False)
 
     @property
@@ -227,6 +263,8 @@ class ComparisonResult:
         return "baseline" if method in self.baselines else "transfer"
 
     def size_label(self, size: int) -> str:
+        if self.per_class:
+            return str(PerClass(size))
         return f"{size} (all)" if size == self.n_train else str(size)
 
     @property
@@ -270,7 +308,8 @@ def run_comparison(
     methods: name -> `fn(seed, train_indices) -> test metrics` (classification_metrics' dict), run in this
         order (put the cheap tfidf_logreg first: a wrong `metric` then fails in seconds).
     seeds: one run per seed; the seed also draws the training subset, so runs with the same seed are paired.
-    train_sizes: numbers of training examples, None = all (see parse_train_sizes).
+    train_sizes: numbers of training examples, None = all, or all `PerClass` (see parse_train_sizes): then
+        every subset holds k examples of every class (`subsample_indices(..., per_class=True)`).
     n_train, train_labels: the training split's size and labels (labels make subsets stratified).
     metric: the metric verdicts are decided on (a key of the callbacks' dicts).
     baselines: the target-only methods (no pretrained knowledge); default: those of DEFAULT_BASELINES
@@ -315,7 +354,15 @@ def prepare_comparison(
         raise ConfigError("no train sizes given; pass e.g. --train_sizes all")
 
     resolved: list[int] = []
+    per_class = any(isinstance(size, PerClass) for size in train_sizes)
+    if per_class and (train_labels is None or np.asarray(train_labels).ndim != 1):
+        raise ConfigError("--train_sizes N/class needs single-label training data; pass total sizes instead")
     for size in train_sizes:
+        if per_class:
+            if not isinstance(size, PerClass):
+                raise ConfigError("--train_sizes mixes sizes per class with total sizes; use one kind")
+            resolved += [size.k] if size.k not in resolved else []
+            continue
         n = n_train if size is None else int(size)
         if n > n_train or n <= 0:
             subsample_indices(n_train, n, 0)  # raises the one-line error
@@ -338,11 +385,14 @@ def prepare_comparison(
         n_train=n_train,
         baselines=[m for m in methods if m in baselines],
         transfer=[m for m in methods if m not in baselines],
+        per_class=per_class,
     )
     # All subsets up front: the same list goes to every method (fairness), and bad sizes fail before training.
     for size in resolved:
         for seed in seeds:
-            result.subsets[(size, seed)] = subsample_indices(n_train, size, seed, train_labels)
+            result.subsets[(size, seed)] = subsample_indices(
+                n_train, size, seed, train_labels, per_class=per_class, option="--train_sizes N/class"
+            )
     return result
 
 

@@ -25,7 +25,7 @@ from transformers import set_seed
 
 from nlptransfer.config import CompareArguments, ModelArguments, TransferArguments, user_set
 from nlptransfer.evaluation.baselines import tfidf_logreg_method
-from nlptransfer.evaluation.comparison import parse_train_sizes, prepare_comparison, run_jobs
+from nlptransfer.evaluation.comparison import checked_train_sizes, prepare_comparison, run_jobs
 from nlptransfer.evaluation.jobs import RunJobStore, settings_fingerprint
 from nlptransfer.evaluation.metrics import confusion, per_class_report
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
@@ -253,8 +253,8 @@ def run_compare(
     (`compare_jobs/`, reused by `--resume true`) and the comparison files (recorded in `run`), prints the
     summary. Interrupted (Ctrl-C, a crash): comparison.md of the finished jobs marked PARTIAL, then the
     error goes on (run.json: failed). Returns the files written (main process; [] on the others)."""
-    sizes = compare_sizes(compare_args, len(splits["train"]))
     train = splits["train"]
+    sizes = compare_sizes(compare_args, len(train), None if multilabel else train["label"])
     run.write_yaml("config.yaml", config)
     # The Trainer wants an output_dir per run; nothing is saved there (save_strategy="no"), so use scratch space.
     with tempfile.TemporaryDirectory(prefix="nlptransfer-compare-") as work_dir:
@@ -294,6 +294,6 @@ def run_compare(
     return files
 
 
-def compare_sizes(compare_args: CompareArguments, n_train: int) -> list[int | None]:
-    """Parsed `--train_sizes`; fails (before anything is trained or written) on a size above `n_train`."""
-    return parse_train_sizes(compare_args.train_sizes, n_train)
+def compare_sizes(compare_args: CompareArguments, n_train: int, labels=None) -> list:
+    """Parsed `--train_sizes`, checked against the training split before anything is trained or written."""
+    return checked_train_sizes(compare_args.train_sizes, n_train, labels)

@@ -31,6 +31,7 @@ from nlptransfer.config import (
 from nlptransfer.data import load_source, subsample
 from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.errors import run_cli
+from nlptransfer.fewshot import check_fewshot, check_method, fewshot_notes, fewshot_splits, fit_fewshot
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._classification import (
@@ -45,8 +46,9 @@ from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
 from nlptransfer.strategy_defaults import apply_strategy_defaults, fit_budget_to_data
+from nlptransfer.trainers.contrastive import FewShotArguments
 from nlptransfer.trainers.transfer import TransferTrainingArguments
-from nlptransfer.training import fit_classifier, prediction_rows, score_split
+from nlptransfer.training import prediction_rows, score_split
 
 # Hutto & Gilbert (2014) Table 5: MaxEnt trained on movie snippets, 3-class overall F1 on each test half.
 PAPER_NOTE = (
@@ -58,7 +60,14 @@ PAPER_MAXENT_MOVIES = {"vader-movies": 0.75, "vader-tweets": 0.56, "vader-amazon
 
 def make_parser() -> RecipeParser:
     return RecipeParser(
-        [ModelArguments, DataArguments, TransferArguments, CompareArguments, TransferTrainingArguments],
+        [
+            ModelArguments,
+            DataArguments,
+            TransferArguments,
+            FewShotArguments,
+            CompareArguments,
+            TransferTrainingArguments,
+        ],
         defaults="sentiment/minilm_full.yaml",
         prog="python -m nlptransfer.recipes.sentiment",
         description=__doc__.split("\n\n")[0],
@@ -66,7 +75,8 @@ def make_parser() -> RecipeParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
+    model_args, data_args, transfer_args, fewshot, compare_args, training_args = make_parser().parse(argv)
+    check_fewshot(fewshot, transfer_args, compare_args, data_args)
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
@@ -84,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     label_names = source["train"].features["label"].names
     tests = load_test_sets(data_args, source)  # + --eval_datasets, --eval_files, in train's label order
-    source["train"] = subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
+    source = fewshot_splits(source, fewshot, data_args, seed=training_args.seed)  # --examples_per_class
     source["validation"] = subsample(source["validation"], data_args.max_eval_samples, data_args.split_seed)
     tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, "label")
     if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
@@ -92,12 +102,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
     if compare_args.compare:
-        compare_sizes(compare_args, len(source["train"]))  # bad --train_sizes fail before any work
+        compare_sizes(
+            compare_args, len(source["train"]), source["train"]["label"]
+        )  # bad --train_sizes fail before any work
+    # "auto" -> the pooling used (logged, in config.yaml); logreg/contrastive read the sentence embedding
     resolve_run_pooling(
-        model_args, transfer_args.strategy
-    )  # "auto" -> the pooling used, logged, in config.yaml
+        model_args, transfer_args.strategy if fewshot.method == "finetune" else fewshot.method
+    )
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(model_args, transfer_args, label_names)
+    check_method(model, fewshot)
     with RunWriter.from_training_args(training_args, "sentiment") as run:
         if compare_args.compare:  # did transfer help? (in-domain test split)
             del model
@@ -115,10 +129,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             return {"comparison": files}
 
         # 3. Train; validation metrics after each epoch.
-        fit = fit_classifier(
+        fit = fit_fewshot(
             model,
             tokenizer,
             training_args,
+            fewshot,
             source,
             label_names,
             max_length=model_args.max_length,
@@ -158,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             fit,
             recipe="sentiment",
             command=command_line("sentiment", argv),
-            config=config_to_dict(model_args, data_args, transfer_args, training_args),
+            config=config_to_dict(model_args, data_args, transfer_args, fewshot, training_args),
             metrics=metrics,
             results_table=table,
             predictions=prediction_rows(fit, in_domain.split, in_domain.preds, in_domain.probs),
@@ -166,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             dataset=data_args.dataset,
             strategy=transfer_args.strategy,
             merge_adapters=transfer_args.merge_adapters,
-            notes=[PAPER_NOTE] if paper else [],
+            notes=([PAPER_NOTE] if paper else [])
+            + fewshot_notes(fewshot, transfer_args.strategy, len(source["train"])),
         )
         print_summary(
             f"Sentiment transfer: {model_args.model_name_or_path} [{transfer_args.strategy}] trained on "

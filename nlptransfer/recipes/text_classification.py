@@ -35,6 +35,7 @@ from nlptransfer.config import (
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.errors import run_cli
+from nlptransfer.fewshot import check_fewshot, check_method, fewshot_notes, fewshot_splits, fit_fewshot
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._classification import (
@@ -49,15 +50,23 @@ from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import RunWriter
 from nlptransfer.strategy_defaults import apply_strategy_defaults, fit_budget_to_data
+from nlptransfer.trainers.contrastive import FewShotArguments
 from nlptransfer.trainers.transfer import TransferTrainingArguments
-from nlptransfer.training import fit_classifier, prediction_rows, score_split
+from nlptransfer.training import prediction_rows, score_split
 
 logger = logging.getLogger("nlptransfer")
 
 
 def make_parser() -> RecipeParser:
     return RecipeParser(
-        [ModelArguments, DataArguments, TransferArguments, CompareArguments, TransferTrainingArguments],
+        [
+            ModelArguments,
+            DataArguments,
+            TransferArguments,
+            FewShotArguments,
+            CompareArguments,
+            TransferTrainingArguments,
+        ],
         defaults="text_classification/minilm_pubmed_pubtype.yaml",
         prog="python -m nlptransfer.recipes.text_classification",
         description=__doc__.split("\n\n")[0],
@@ -65,7 +74,8 @@ def make_parser() -> RecipeParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
+    model_args, data_args, transfer_args, fewshot, compare_args, training_args = make_parser().parse(argv)
+    check_fewshot(fewshot, transfer_args, compare_args, data_args)
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
@@ -87,9 +97,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     stratify_by = "labels" if multilabel else "label"
     tests = load_test_sets(data_args, splits)  # + --eval_datasets, --eval_files, in train's label order
     tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, stratify_by)
-    for split in ("train", "validation", "test"):
-        cap = data_args.max_train_samples if split == "train" else data_args.max_eval_samples
-        splits[split] = subsample(splits[split], cap, data_args.split_seed, stratify_by)
+    splits = fewshot_splits(splits, fewshot, data_args, training_args.seed, stratify_by)  # the training rows
+    for split in ("validation", "test"):
+        splits[split] = subsample(
+            splits[split], data_args.max_eval_samples, data_args.split_seed, stratify_by
+        )
     if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
         fit_budget_to_data(training_args, len(splits["train"]))
     sizes = "/".join(str(len(splits[split])) for split in ("train", "validation", "test"))
@@ -99,10 +111,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. Validate the model before touching the output directory.
     if compare_args.compare:
-        compare_sizes(compare_args, len(splits["train"]))  # bad --train_sizes fail before any work
+        compare_sizes(
+            compare_args, len(splits["train"]), None if multilabel else splits["train"]["label"]
+        )  # bad --train_sizes fail before any work
+    # "auto" -> the pooling used (logged, in config.yaml); logreg/contrastive read the sentence embedding
     resolve_run_pooling(
-        model_args, transfer_args.strategy
-    )  # "auto" -> the pooling used, logged, in config.yaml
+        model_args, transfer_args.strategy if fewshot.method == "finetune" else fewshot.method
+    )
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(
         model_args,
@@ -110,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         names,
         problem_type="multi_label_classification" if multilabel else "single_label_classification",
     )
+    check_method(model, fewshot)
     with RunWriter.from_training_args(training_args, "text_classification") as run:
         if compare_args.compare:
             del model  # each compared method builds its own
@@ -127,10 +143,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             return {"comparison": files}
 
         # 3. Train (model selection on validation macro-F1), then 4. test.
-        fit = fit_classifier(
+        fit = fit_fewshot(
             model,
             tokenizer,
             training_args,
+            fewshot,
             splits,
             names,
             multilabel=multilabel,
@@ -174,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             fit,
             recipe="text_classification",
             command=command_line("text_classification", argv),
-            config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
+            config=config_to_dict(model_args, data_args, transfer_args, fewshot, compare_args, training_args),
             metrics=metrics,
             results_table=table,
             predictions=prediction_rows(fit, scored.split, scored.preds, scored.probs),
@@ -182,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             dataset=data_args.dataset,
             strategy=transfer_args.strategy,
             merge_adapters=transfer_args.merge_adapters,
+            notes=fewshot_notes(fewshot, transfer_args.strategy, len(splits["train"])),
         )
         print_summary(
             f"Text classification: {model_args.model_name_or_path} [{transfer_args.strategy}] on "

@@ -252,7 +252,8 @@ def data_efficiency_figure(result: ComparisonResult) -> bytes:
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(int(s)) for s in sizes])
     ax.minorticks_off()
-    ax.set_xlabel("labelled training examples (log scale)")
+    per = " per class" if result.per_class else ""
+    ax.set_xlabel(f"labelled training examples{per} (log scale)")
     ax.set_ylabel(f"{metric_label(result.metric)} (test)")
     ax.set_title(f"Data efficiency; {result.seeds_note}", fontsize=9)
     ax.grid(alpha=0.3)

@@ -9,6 +9,7 @@ from nlptransfer.trainers.adaptation import (
     ImportanceWeightedTrainer,
     ImportanceWeightingConfig,
 )
+from nlptransfer.trainers.contrastive import ContrastiveTrainer, ContrastiveTrainingArguments
 from nlptransfer.trainers.distillation import DistillationTrainer, DistillationTrainingArguments
 from nlptransfer.trainers.multitask import MultiTaskTrainer, MultiTaskTrainingArguments
 from nlptransfer.trainers.transfer import (
@@ -26,6 +27,8 @@ from nlptransfer.trainers.translation import (
 )
 
 __all__ = [
+    "ContrastiveTrainer",
+    "ContrastiveTrainingArguments",
     "DistillationTrainer",
     "DistillationTrainingArguments",
     "DomainAdversarialConfig",
