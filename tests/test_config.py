@@ -119,7 +119,7 @@ def test_missing_defaults_file_is_one_line(tmp_path, monkeypatch):
 def test_config_with_equals_sign_and_only_once(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("strategy: lora\nlora_r: 4\n", encoding="utf-8")
-    _, _, transfer, _, _ = sentiment.make_parser().parse([f"--config={cfg}", "--lora_r", "16"])
+    transfer = sentiment.make_parser().parse([f"--config={cfg}", "--lora_r", "16"])[2]
     assert transfer.strategy == "lora" and transfer.lora_r == 16
     with pytest.raises(ConfigError, match="--config given 2 times") as err:
         sentiment.make_parser().parse(["--config", str(cfg), f"--config={cfg}"])
@@ -161,7 +161,8 @@ def test_flags_the_trainer_ignores_are_unknown_keys(recipe, flag):
 def test_cli_overrides_yaml(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("strategy: lora\nlora_r: 4\nlearning_rate: 1.0e-3\n", encoding="utf-8")
-    _, _, transfer, _, training = sentiment.make_parser().parse(["--config", str(cfg), "--lora_r", "16"])
+    parsed = sentiment.make_parser().parse(["--config", str(cfg), "--lora_r", "16"])
+    transfer, training = parsed[2], parsed[-1]
     assert transfer.strategy == "lora" and transfer.lora_r == 16 and training.learning_rate == 1e-3
 
 

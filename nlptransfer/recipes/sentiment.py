@@ -29,6 +29,7 @@ from nlptransfer.config import (
     config_to_dict,
 )
 from nlptransfer.data import check_eval_labels, load_source, subsample
+from nlptransfer.embeddings.word_vectors import WordVectorArguments, prepare_word_vectors
 from nlptransfer.errors import run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
@@ -57,7 +58,14 @@ PAPER_MAXENT_MOVIES = {"vader-movies": 0.75, "vader-tweets": 0.56, "vader-amazon
 
 def make_parser() -> RecipeParser:
     return RecipeParser(
-        [ModelArguments, DataArguments, TransferArguments, CompareArguments, TransferTrainingArguments],
+        [
+            ModelArguments,
+            DataArguments,
+            TransferArguments,
+            CompareArguments,
+            WordVectorArguments,
+            TransferTrainingArguments,
+        ],
         defaults="sentiment/minilm_full.yaml",
         prog="python -m nlptransfer.recipes.sentiment",
         description=__doc__.split("\n\n")[0],
@@ -65,7 +73,9 @@ def make_parser() -> RecipeParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
+    model_args, data_args, transfer_args, compare_args, wordvec_args, training_args = make_parser().parse(
+        argv
+    )
     setup_logging()
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
@@ -90,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         other = other["test"]
         other = check_eval_labels(source["train"], other, name)  # re-encoded to the training label order
         tests[name] = other
+    # word vectors (glove-6b-50d, a file, domain-vectors) -> their checkpoint folder, checked against (or, for
+    # domain-vectors, trained on) the whole training split's texts, labels unused; None for other models
+    wordvec = prepare_word_vectors(model_args, wordvec_args, source["train"]["text"])
     source["train"] = subsample(source["train"], data_args.max_train_samples, data_args.split_seed)
     source["validation"] = subsample(source["validation"], data_args.max_eval_samples, data_args.split_seed)
     tests = {k: subsample(v, data_args.max_eval_samples, data_args.split_seed) for k, v in tests.items()}
@@ -154,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
             fit,
             recipe="sentiment",
             command=command_line("sentiment", argv),
-            config=config_to_dict(model_args, data_args, transfer_args, training_args),
+            config=config_to_dict(
+                model_args, data_args, transfer_args, training_args, *([wordvec_args] if wordvec else [])
+            ),
             metrics=metrics,
             results_table=table,
             predictions=prediction_rows(fit, in_domain.split, in_domain.preds, in_domain.probs),

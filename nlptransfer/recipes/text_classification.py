@@ -30,6 +30,7 @@ from nlptransfer.config import (
     config_to_dict,
 )
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
+from nlptransfer.embeddings.word_vectors import WordVectorArguments, prepare_word_vectors
 from nlptransfer.errors import run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
@@ -53,7 +54,14 @@ logger = logging.getLogger("nlptransfer")
 
 def make_parser() -> RecipeParser:
     return RecipeParser(
-        [ModelArguments, DataArguments, TransferArguments, CompareArguments, TransferTrainingArguments],
+        [
+            ModelArguments,
+            DataArguments,
+            TransferArguments,
+            CompareArguments,
+            WordVectorArguments,
+            TransferTrainingArguments,
+        ],
         defaults="text_classification/minilm_pubmed_pubtype.yaml",
         prog="python -m nlptransfer.recipes.text_classification",
         description=__doc__.split("\n\n")[0],
@@ -61,7 +69,9 @@ def make_parser() -> RecipeParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    model_args, data_args, transfer_args, compare_args, training_args = make_parser().parse(argv)
+    model_args, data_args, transfer_args, compare_args, wordvec_args, training_args = make_parser().parse(
+        argv
+    )
     setup_logging()
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
@@ -81,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     names = label_names(splits["train"])
     kind = "multi-label" if multilabel else "multi-class"
     stratify_by = "labels" if multilabel else "label"
+    # word vectors (glove-6b-50d, a file, domain-vectors) -> their checkpoint folder, checked against (or, for
+    # domain-vectors, trained on) the whole training split's texts, labels unused; None for other models
+    wordvec = prepare_word_vectors(model_args, wordvec_args, splits["train"]["text"])
     for split in ("train", "validation", "test"):
         cap = data_args.max_train_samples if split == "train" else data_args.max_eval_samples
         splits[split] = subsample(splits[split], cap, data_args.split_seed, stratify_by)
@@ -156,7 +169,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
             fit,
             recipe="text_classification",
             command=command_line("text_classification", argv),
-            config=config_to_dict(model_args, data_args, transfer_args, compare_args, training_args),
+            config=config_to_dict(
+                model_args,
+                data_args,
+                transfer_args,
+                compare_args,
+                training_args,
+                *([wordvec_args] if wordvec else []),
+            ),
             metrics=metrics,
             results_table=table,
             predictions=prediction_rows(fit, scored.split, scored.preds, scored.probs),
