@@ -176,14 +176,14 @@ def run_tfidf(task: str, size: str, seed: int) -> dict:
     result = {}
     for name, test in tests.items():
         preds = tfidf_logreg(
-            train["text"],
+            list(train["text"]),
             np.asarray(train["label"]),
-            test["text"],
+            list(test["text"]),
             seed=seed,
             label_count=len(names),
             class_weight=weight,
         )
-        result[name] = classification_metrics(preds, test["label"], names, False)
+        result[name] = classification_metrics(preds, np.asarray(test["label"]), names, False)
     return {"test": scores(task, result), "train_seconds": round(time.time() - started, 1)}
 
 
