@@ -233,7 +233,8 @@ def test_yaml_values_convert_like_flags(tmp_path):
         "overwrite_output_dir: yes\nstrategy: lora\neval_strategy: 'no'\n",
         encoding="utf-8",
     )
-    _, data, transfer, _, training = sentiment.make_parser().parse(["--config", str(cfg)])
+    parsed = sentiment.make_parser().parse(["--config", str(cfg)])
+    data, transfer, training = parsed[1], parsed[2], parsed[-1]
     assert training.learning_rate == 1e-3 and training.max_steps == 3 and type(training.max_steps) is int
     assert data.validation_fraction is None and data.eval_datasets == ["vader-nyt"]
     assert training.overwrite_output_dir is True and transfer.strategy == "lora"
@@ -292,7 +293,8 @@ def _strategy_run(argv):
     from nlptransfer.recipes.sentiment import make_parser
     from nlptransfer.strategy_defaults import apply_strategy_defaults
 
-    _, _, transfer_args, _, training_args = make_parser().parse(argv)
+    parsed = make_parser().parse(argv)
+    transfer_args, training_args = parsed[2], parsed[-1]
     changed = apply_strategy_defaults(transfer_args, training_args)
     return changed, training_args
 
@@ -361,7 +363,7 @@ def test_training_settings_that_failed_mid_run_fail_while_parsing(argv, match, t
 
 
 def test_optimizer_settings_that_work_still_parse(tmp_path):
-    _, _, _, _, args = sentiment.make_parser().parse(
+    *_, args = sentiment.make_parser().parse(
         ["--output_dir", str(tmp_path / "o"), "--optim", "sgd", "--optim_args", "momentum=0.9"]
     )
     assert args.optim == "sgd" and args.optim_args == "momentum=0.9"
