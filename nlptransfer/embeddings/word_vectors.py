@@ -45,6 +45,7 @@ from nlptransfer.config import user_set
 from nlptransfer.embeddings.static import StaticVectors, load_glove, train_static_vectors
 from nlptransfer.embeddings.vocabulary import split_words
 from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.modeling.load import load_tokenizer
 
 logger = logging.getLogger("nlptransfer")
 
@@ -300,9 +301,7 @@ def prepare_word_vectors(model_args, args: WordVectorArguments, texts: Sequence[
     folder = cache_dir() / "wordvec" / f"{slug}-{digest}"
     vectors = None
     if (folder / "config.json").is_file():  # built before: its tokenizer and dimension
-        from transformers import PreTrainedTokenizerFast
-
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+        tokenizer = load_tokenizer(folder)
         dim = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["embedding_dim"])
         size = len(tokenizer.get_vocab()) - 2
     else:
