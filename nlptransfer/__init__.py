@@ -69,6 +69,9 @@ def __dir__() -> list[str]:
 
 def _register_pooled() -> None:
     importlib.import_module(".pooled", __name__)
+    importlib.import_module(
+        ".wordvec", __name__
+    )  # the word-vector classifier (model_type nlptransfer_wordvec)
 
 
 class _AfterTransformers(importlib.abc.MetaPathFinder):

@@ -23,6 +23,7 @@ import pytest
 import torch
 from tiny import (
     DOMAIN,
+    WORDS,
     sentiment_rows,
     tiny_domain_model_dir,
     tiny_marian_dir,
@@ -373,6 +374,19 @@ CLASSIFIER_CASES = [
     Case(["--train_labels", "negative"], "at least 2 labels"),
 ]
 
+# Word vectors (issue 17): a vectors file that is not one, of another dimension, without overlap with the data.
+TINY_VECTORS = "".join(f"{w} {i % 3 - 1} 0.5\n" for i, w in enumerate(WORDS))
+V = ["--model_name_or_path", "{root}/v.txt"]
+WORDVEC_CASES = [
+    Case(V, "not a vectors file", write("v.txt", "review,sentiment\ngood film,positive\n")),
+    Case(V, "not a text vectors file", write("v.txt", b"\x80\x81\xfe\xff" * 20)),
+    Case(V, "is not a number", write("v.txt", "good 1 0\nbad one 0\n")),
+    Case([*V, "--embedding_dim", "3"], "--embedding_dim is 3", write("v.txt", TINY_VECTORS)),
+    Case(V, "covers 0.0%", write("v.txt", "zzq 0.1 0.2\nzzr 0.3 0.4\n")),
+    Case([*V, "--pooling", "cls"], "does not apply to a word-vector model", write("v.txt", TINY_VECTORS)),
+    Case(["--max_vocab", "10"], "word-vector models only"),
+]
+
 PREDICT_RUN = ["--model", "{run}", "--text", "a good film"]
 EXPLAIN_RUN = ["--model", "{run}", "--text", "a good film", "--steps", "4"]
 EVALUATE_RUN = [
@@ -390,6 +404,7 @@ AWFUL = write("e.csv", "review,sentiment\ngood,positive\nbad,awful\n")
 CASES: dict[str, list[Case]] = {
     "sentiment": CLASSIFIER_CASES
     + COMMON_RECIPE_CASES
+    + WORDVEC_CASES
     + [
         Case(["--eval_datasets", "vader-nothing"], "vader-nothing"),
         Case(["--eval_files", "{root}/gone.csv"], "gone.csv"),
@@ -397,6 +412,7 @@ CASES: dict[str, list[Case]] = {
     ],
     "text_classification": CLASSIFIER_CASES
     + COMMON_RECIPE_CASES
+    + WORDVEC_CASES
     + [
         Case(["--label_column", "a,b,c"], "--label_column"),
         Case(["--eval_files", "{data}"], "training --dataset"),

@@ -119,7 +119,7 @@ def test_missing_defaults_file_is_one_line(tmp_path, monkeypatch):
 def test_config_with_equals_sign_and_only_once(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("strategy: lora\nlora_r: 4\n", encoding="utf-8")
-    _, _, transfer, _, _, _ = sentiment.make_parser().parse([f"--config={cfg}", "--lora_r", "16"])
+    transfer = sentiment.make_parser().parse([f"--config={cfg}", "--lora_r", "16"])[2]
     assert transfer.strategy == "lora" and transfer.lora_r == 16
     with pytest.raises(ConfigError, match="--config given 2 times") as err:
         sentiment.make_parser().parse(["--config", str(cfg), f"--config={cfg}"])
@@ -161,7 +161,8 @@ def test_flags_the_trainer_ignores_are_unknown_keys(recipe, flag):
 def test_cli_overrides_yaml(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("strategy: lora\nlora_r: 4\nlearning_rate: 1.0e-3\n", encoding="utf-8")
-    _, _, transfer, _, _, training = sentiment.make_parser().parse(["--config", str(cfg), "--lora_r", "16"])
+    parsed = sentiment.make_parser().parse(["--config", str(cfg), "--lora_r", "16"])
+    transfer, training = parsed[2], parsed[-1]
     assert transfer.strategy == "lora" and transfer.lora_r == 16 and training.learning_rate == 1e-3
 
 
@@ -232,7 +233,8 @@ def test_yaml_values_convert_like_flags(tmp_path):
         "overwrite_output_dir: yes\nstrategy: lora\neval_strategy: 'no'\n",
         encoding="utf-8",
     )
-    _, data, transfer, _, _, training = sentiment.make_parser().parse(["--config", str(cfg)])
+    parsed = sentiment.make_parser().parse(["--config", str(cfg)])
+    data, transfer, training = parsed[1], parsed[2], parsed[-1]
     assert training.learning_rate == 1e-3 and training.max_steps == 3 and type(training.max_steps) is int
     assert data.validation_fraction is None and data.eval_datasets == ["vader-nyt"]
     assert training.overwrite_output_dir is True and transfer.strategy == "lora"
@@ -291,7 +293,8 @@ def _strategy_run(argv):
     from nlptransfer.recipes.sentiment import make_parser
     from nlptransfer.strategy_defaults import apply_strategy_defaults
 
-    _, _, transfer_args, _, _, training_args = make_parser().parse(argv)
+    parsed = make_parser().parse(argv)
+    transfer_args, training_args = parsed[2], parsed[-1]
     changed = apply_strategy_defaults(transfer_args, training_args)
     return changed, training_args
 
@@ -364,7 +367,7 @@ def test_training_settings_that_failed_mid_run_fail_while_parsing(argv, match, t
 
 
 def test_optimizer_settings_that_work_still_parse(tmp_path):
-    _, _, _, _, _, args = sentiment.make_parser().parse(
+    *_, args = sentiment.make_parser().parse(
         ["--output_dir", str(tmp_path / "o"), "--optim", "sgd", "--optim_args", "momentum=0.9"]
     )
     assert args.optim == "sgd" and args.optim_args == "momentum=0.9"

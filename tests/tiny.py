@@ -195,3 +195,17 @@ def tiny_marian_dir(root: Path, seed: int = 0) -> Path:
     MarianMTModel(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def write_vectors(path: Path, dim: int = 8, words=WORDS, header: bool = False, seed: int = 0) -> Path:
+    """A GloVe/word2vec text vectors file over `words`: dimension 0 carries the sentiment (+1 for
+    POSITIVE, -1 for NEGATIVE, 0 otherwise), the other dimensions small seeded noise."""
+    rng = random.Random(seed)
+    lines = [f"{len(words)} {dim}"] if header else []
+    for word in words:
+        first = 1.0 if word in POSITIVE else -1.0 if word in NEGATIVE else 0.0
+        values = [first] + [round(rng.gauss(0, 0.1), 4) for _ in range(dim - 1)]
+        lines.append(" ".join([word, *(f"{v:g}" for v in values)]))
+    path = Path(path)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

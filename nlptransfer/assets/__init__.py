@@ -22,7 +22,8 @@ and downloads once more, then fails), extracts only the listed members with path
 and size checks (`extract.safe_extract`) into a temp dir in the cache, and renames that dir into
 place (`download`).
 
-`resolve_model` maps the alias `sentence-transformers/all-MiniLM-L6-v2` to the embedded copy; a
+`EMBEDDED_WORD_VECTORS` names the word vectors (`glove-6b-50d`) the classification recipes build a
+word-vector classifier from (`nlptransfer.embeddings.word_vectors`). `resolve_model` maps the alias `sentence-transformers/all-MiniLM-L6-v2` to the embedded copy; a
 local directory or any other string (a Hub id) is returned unchanged.
 
 CLI (`cli`): `python -m nlptransfer.assets {fetch [KEY...] [--force] | list | verify [KEY...]}`.
@@ -34,18 +35,23 @@ from nlptransfer.assets.download import fetch, resolve_model, verify
 from nlptransfer.assets.extract import safe_extract
 from nlptransfer.assets.registry import (
     CATALOGUE,
+    DOMAIN_VECTORS,
     EMBEDDED_MODELS,
+    EMBEDDED_WORD_VECTORS,
     Artifact,
     asset_dir,
     cache_dir,
     embedded_models,
     get_artifact,
     is_fetched,
+    word_vectors_key,
 )
 
 __all__ = [
     "CATALOGUE",
+    "DOMAIN_VECTORS",
     "EMBEDDED_MODELS",
+    "EMBEDDED_WORD_VECTORS",
     "Artifact",
     "asset_dir",
     "cache_dir",
@@ -57,4 +63,5 @@ __all__ = [
     "resolve_model",
     "safe_extract",
     "verify",
+    "word_vectors_key",
 ]

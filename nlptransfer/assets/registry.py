@@ -101,6 +101,13 @@ EMBEDDED_MODELS: dict[str, str] = {
 }
 _MODEL_ALIASES = {name.lower(): key for name, key in EMBEDDED_MODELS.items()}
 
+#: Word vectors that resolve to an embedded asset: `--model_name_or_path` of the classification recipes,
+#: which build a word-vector classifier from them (`nlptransfer.embeddings.word_vectors`). Case-insensitive.
+EMBEDDED_WORD_VECTORS: dict[str, str] = {"glove-6b-50d": "glove", "glove.6B.50d": "glove"}
+_WORD_VECTOR_ALIASES = {name.lower(): key for name, key in EMBEDDED_WORD_VECTORS.items()}
+#: Word vectors trained on the run's own training texts (PPMI + SVD), not an asset.
+DOMAIN_VECTORS = "domain-vectors"
+
 DEFAULT_FETCH = ("minilm", "vader")
 
 
@@ -118,6 +125,11 @@ def get_artifact(key: str) -> Artifact:
 def embedded_models() -> Mapping[str, str]:
     """Alias -> asset key, for listings."""
     return dict(EMBEDDED_MODELS)
+
+
+def word_vectors_key(name: str) -> str | None:
+    """The asset key of embedded word vectors (`glove-6b-50d`, case-insensitive), None for any other name."""
+    return _WORD_VECTOR_ALIASES.get(str(name).strip().lower())
 
 
 def embedded_model_key(name: str) -> str | None:

@@ -54,6 +54,19 @@ def cmd_list(args: argparse.Namespace) -> None:
         if aliases[1:]:
             out.append(f"  {'':40s} aliases: {', '.join(aliases[1:])}")
     out.append("")
+    out.append(
+        "Word vectors (--model_name_or_path NAME of sentiment, text_classification: a word-vector classifier):"
+    )
+    keys = {}
+    for alias, key in assets.EMBEDDED_WORD_VECTORS.items():
+        keys.setdefault(key, []).append(alias)
+    for key, aliases in keys.items():
+        out.append(f"  {aliases[0]:40s} {asset_state(key)}")
+        if aliases[1:]:
+            out.append(f"  {'':40s} aliases: {', '.join(aliases[1:])}")
+    out.append(f"  {assets.DOMAIN_VECTORS:40s} PPMI + SVD vectors trained on the run's training texts")
+    out.append(f"  {'PATH':40s} a word2vec/GloVe text vectors file (.txt, .vec, .gz)")
+    out.append("")
     out.append("Strategies (--strategy):")
     out += [f"  {name:14s} {row.describe()}" for name, row in TABLE.items()]
     out.append("")
@@ -66,8 +79,8 @@ LIST = Subcommand(
     examples="""examples:
   nlptransfer list
 
-Shows the recipes, the shipped YAML configs, the embedded datasets and models (and whether their
-assets are in the cache) and the transfer strategies.""",
+Shows the recipes, the shipped YAML configs, the embedded datasets, models and word vectors (and
+whether their assets are in the cache) and the transfer strategies.""",
     add_arguments=lambda p: None,
     run=cmd_list,
 )

@@ -20,6 +20,7 @@ from nlptransfer.modeling.adapters import apply_strategy, merges
 from nlptransfer.modeling.load import fit_max_length, load_config, load_model, record_portable_base, resolve
 from nlptransfer.modeling.pooling import MODEL_TYPE, pooled_classifier, resolve_pooling
 from nlptransfer.runs import RunWriter
+from nlptransfer.wordvec import WORDVEC_TYPE, check_head_settings
 
 
 def build_classifier(
@@ -32,7 +33,9 @@ def build_classifier(
 
     `model_args.pooling` "pooler": the model's own transformers classifier (AutoModelForSequenceClassification);
     cls/mean/max: `PooledForSequenceClassification` over the pretrained encoder ("auto" is resolved here
-    when the recipe has not resolved it yet, see `pooling.resolve_pooling`)."""
+    when the recipe has not resolved it yet, see `pooling.resolve_pooling`). A word-vector checkpoint
+    (`nlptransfer_wordvec`, from `embeddings.word_vectors.prepare_word_vectors`): its own architecture with a
+    new mean/max-pooled MLP head."""
     name = model_args.model_name_or_path
     labels = {
         "num_labels": len(label_names),
@@ -49,7 +52,13 @@ def build_classifier(
         "from_scratch": model_args.from_scratch,
     }
     config = load_config(name, trust_remote_code=model_args.trust_remote_code, **labels)
-    if pooling != "pooler" and config.model_type != MODEL_TYPE:
+    if config.model_type == WORDVEC_TYPE:  # word vectors (nlptransfer.embeddings.word_vectors): a new head
+        config.pooling = pooling
+        check_head_settings(config)
+        if not model_args.from_scratch:
+            flags["ignore_mismatched_sizes"] = True  # a trained word-vector classifier: other labels
+        model = load_model(AutoModelForSequenceClassification, name, config=config, **flags)
+    elif pooling != "pooler" and config.model_type != MODEL_TYPE:
         # cls/mean/max: the pretrained encoder (AutoModel: any checkpoint naming) under a new pooled head
         encoder = load_model(AutoModel, name, **flags)
         model = pooled_classifier(encoder, pooling, **labels)

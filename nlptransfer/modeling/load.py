@@ -42,8 +42,17 @@ _warned: set[str] = set()
 
 
 def resolve(name_or_path: str) -> str:
-    """An embedded model alias -> its cached asset folder (fetched if needed); anything else unchanged."""
-    return assets.resolve_model(str(name_or_path))
+    """An embedded model alias -> its cached asset folder (fetched if needed); anything else unchanged.
+    Word vectors (glove-6b-50d, domain-vectors) are not a model: one ModelError line naming the recipes
+    that build a classifier from them."""
+    text = str(name_or_path)
+    if assets.word_vectors_key(text) or text.strip().lower() == assets.DOMAIN_VECTORS:
+        raise ModelError(
+            f"{text!r} names word vectors, not a transformers model: the sentiment and text_classification "
+            f"recipes build a word-vector classifier from them (--model_name_or_path {text}); pass a model "
+            "folder or Hub id here"
+        )
+    return assets.resolve_model(text)
 
 
 def record_portable_base(peft_model) -> None:

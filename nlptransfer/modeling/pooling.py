@@ -13,7 +13,8 @@ Poolings (`--pooling`, `ModelArguments.pooling`):
      for `--strategy full` on a checkpoint that has pooler weights, the pooler (it trains; the output stays
      a plain transformers model); for every other strategy its pooling mode (`pooling_mode_mean_tokens` -> mean, `_cls_token` -> cls, `_max_tokens` -> max; with
      several modes on, mean > cls > max, since one head reads one vector);
-  2. a saved `nlptransfer_pooled` classifier: the pooling it was trained with;
+  2. a saved `nlptransfer_pooled` classifier: the pooling it was trained with; a word-vector checkpoint
+     (`nlptransfer_wordvec`): the pooling in its config (mean unless trained with max);
   3. a checkpoint whose weights hold a pooler (`*pooler.dense.weight`, plain BERT-style models): pooler;
   4. weights without a pooler: mean (a pooler would start random; mean of the pretrained token states
      is the best untrained sentence vector);
@@ -38,6 +39,7 @@ from nlptransfer.pooled import (
     classification_loss,
     pool,
 )
+from nlptransfer.wordvec import WORDVEC_TYPE
 
 logger = logging.getLogger("nlptransfer")
 
@@ -168,7 +170,7 @@ def resolve_pooling(name_or_path: str, pooling: str = "auto", strategy: str | No
     config = _read_json(folder / "config.json")
     if (
         isinstance(config, dict)
-        and config.get("model_type") == MODEL_TYPE
+        and config.get("model_type") in (MODEL_TYPE, WORDVEC_TYPE)
         and config.get("pooling") in POOLINGS
     ):
         return config["pooling"], "the pooling this classifier was trained with"
@@ -197,10 +199,10 @@ def resolve_run_pooling(model_args, strategy: str | None = None) -> str:
 
 
 def model_pooling(model) -> str:
-    """The pooling a built classifier reads: its `nlptransfer_pooled` config's, else "pooler" (the model's
+    """The pooling a built classifier reads: its `nlptransfer_pooled` (or `nlptransfer_wordvec`) config's, else "pooler" (the model's
     own transformers head). Works through a peft wrapper."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(base, "config", None)
-    if getattr(config, "model_type", None) == MODEL_TYPE:
+    if getattr(config, "model_type", None) in (MODEL_TYPE, WORDVEC_TYPE):
         return config.pooling
     return "pooler"

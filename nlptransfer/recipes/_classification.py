@@ -115,7 +115,7 @@ def write_run_figures(run: RunWriter) -> None:
 def load_snippet(output_dir: Path, strategy: str, merged: bool, pooling: str = "pooler") -> str:
     """How a user loads this run's model; cls/mean/max heads (the `nlptransfer_pooled` architecture) need
     `import nlptransfer` first, which registers it with the transformers Auto classes (no remote code)."""
-    first = "import nlptransfer  # registers the pooled classifier (model_type nlptransfer_pooled)\n"
+    first = "import nlptransfer  # registers its architectures (nlptransfer_pooled, nlptransfer_wordvec)\n"
     first = first if pooling != "pooler" else ""
     row = TABLE[strategy]
     if strategy == "peft":  # merged or not depends on the method in --peft_config: what was saved says

@@ -30,6 +30,7 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import load_source, subsample
 from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
+from nlptransfer.embeddings.word_vectors import WordVectorArguments, prepare_word_vectors
 from nlptransfer.errors import run_cli
 from nlptransfer.fewshot import check_fewshot, check_method, fewshot_notes, fewshot_splits, fit_fewshot
 from nlptransfer.modeling import build_classifier, load_tokenizer
@@ -66,6 +67,7 @@ def make_parser() -> RecipeParser:
             TransferArguments,
             FewShotArguments,
             CompareArguments,
+            WordVectorArguments,
             TransferTrainingArguments,
         ],
         defaults="sentiment/minilm_full.yaml",
@@ -75,7 +77,9 @@ def make_parser() -> RecipeParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    model_args, data_args, transfer_args, fewshot, compare_args, training_args = make_parser().parse(argv)
+    model_args, data_args, transfer_args, fewshot, compare_args, wordvec_args, training_args = (
+        make_parser().parse(argv)
+    )
     check_fewshot(fewshot, transfer_args, compare_args, data_args)
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
@@ -94,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     label_names = source["train"].features["label"].names
     tests = load_test_sets(data_args, source)  # + --eval_datasets, --eval_files, in train's label order
+    # word vectors (glove-6b-50d, a file, domain-vectors) -> their checkpoint folder, checked against (or, for
+    # domain-vectors, trained on) the whole training split's texts, labels unused; None for other models
+    wordvec = prepare_word_vectors(model_args, wordvec_args, source["train"]["text"])
     source = fewshot_splits(source, fewshot, data_args, seed=training_args.seed)  # --examples_per_class
     source["validation"] = subsample(source["validation"], data_args.max_eval_samples, data_args.split_seed)
     tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, "label")
@@ -173,7 +180,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
             fit,
             recipe="sentiment",
             command=command_line("sentiment", argv),
-            config=config_to_dict(model_args, data_args, transfer_args, fewshot, training_args),
+            config=config_to_dict(
+                model_args,
+                data_args,
+                transfer_args,
+                fewshot,
+                training_args,
+                *([wordvec_args] if wordvec else []),
+            ),
             metrics=metrics,
             results_table=table,
             predictions=prediction_rows(fit, in_domain.split, in_domain.preds, in_domain.probs),

@@ -34,6 +34,7 @@ from nlptransfer.config import (
 )
 from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
+from nlptransfer.embeddings.word_vectors import WordVectorArguments, prepare_word_vectors
 from nlptransfer.errors import run_cli
 from nlptransfer.fewshot import check_fewshot, check_method, fewshot_notes, fewshot_splits, fit_fewshot
 from nlptransfer.modeling import build_classifier, load_tokenizer
@@ -65,6 +66,7 @@ def make_parser() -> RecipeParser:
             TransferArguments,
             FewShotArguments,
             CompareArguments,
+            WordVectorArguments,
             TransferTrainingArguments,
         ],
         defaults="text_classification/minilm_pubmed_pubtype.yaml",
@@ -74,7 +76,9 @@ def make_parser() -> RecipeParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    model_args, data_args, transfer_args, fewshot, compare_args, training_args = make_parser().parse(argv)
+    model_args, data_args, transfer_args, fewshot, compare_args, wordvec_args, training_args = (
+        make_parser().parse(argv)
+    )
     check_fewshot(fewshot, transfer_args, compare_args, data_args)
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
@@ -97,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     stratify_by = "labels" if multilabel else "label"
     tests = load_test_sets(data_args, splits)  # + --eval_datasets, --eval_files, in train's label order
     tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, stratify_by)
+    # word vectors (glove-6b-50d, a file, domain-vectors) -> their checkpoint folder, checked against (or, for
+    # domain-vectors, trained on) the whole training split's texts, labels unused; None for other models
+    wordvec = prepare_word_vectors(model_args, wordvec_args, splits["train"]["text"])
     splits = fewshot_splits(splits, fewshot, data_args, training_args.seed, stratify_by)  # the training rows
     for split in ("validation", "test"):
         splits[split] = subsample(
@@ -191,7 +198,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
             fit,
             recipe="text_classification",
             command=command_line("text_classification", argv),
-            config=config_to_dict(model_args, data_args, transfer_args, fewshot, compare_args, training_args),
+            config=config_to_dict(
+                model_args,
+                data_args,
+                transfer_args,
+                fewshot,
+                compare_args,
+                training_args,
+                *([wordvec_args] if wordvec else []),
+            ),
             metrics=metrics,
             results_table=table,
             predictions=prediction_rows(fit, scored.split, scored.preds, scored.probs),
