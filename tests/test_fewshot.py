@@ -274,7 +274,7 @@ def _reloaded_predictions_match(out, tmp_path):
             str(tmp_path / f"{out.name}-p.jsonl"),
         ]
     )
-    assert [r["label"] for r in rows] == [s["prediction"] for s in saved]
+    assert [r["label"] for r in rows] == [s["label"] for s in saved]
     assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in saved], abs=1e-4)
     return saved
 
@@ -303,8 +303,8 @@ def test_contrastive_run_trains_saves_and_reloads(model_dir, data_csv, tmp_path,
     assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}  # tested on all three
     assert "logreg_train_accuracy" in metrics["train"] and metrics["log_history"]
     saved = _reloaded_predictions_match(out, tmp_path)
-    assert {s["label"] for s in saved} == {"negative", "neutral", "positive"}
-    assert "neutral" not in {s["prediction"] for s in saved}  # never trained, never predicted
+    assert {s["gold"] for s in saved} == {"negative", "neutral", "positive"}
+    assert "neutral" not in {s["label"] for s in saved}  # never trained, never predicted
     card = (out / "README.md").read_text()
     assert (
         "--method contrastive" in card and "4 examples per class" in card and f"--strategy {strategy}" in card
@@ -386,7 +386,7 @@ def test_bench_fewshot_flags_parse_and_results_render():
         parser = {"sentiment": sentiment, "text_classification": text_classification}[recipe].make_parser()
         for flags in bench_fewshot.METHODS.values():
             argv = [*data_flags, *bench_fewshot.COMMON, *flags, "--examples_per_class", "8", "--seed", "1"]
-            _, data_args, transfer_args, fewshot, compare_args, _ = parser.parse(argv)
+            _, data_args, transfer_args, fewshot, compare_args, *_ = parser.parse(argv)
             check_fewshot(fewshot, transfer_args, compare_args, data_args)
             assert fewshot.examples_per_class == 8
     results = [

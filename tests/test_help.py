@@ -52,7 +52,9 @@ def test_help_lists_the_recipes_own_options_first_then_the_common_training_ones(
     for hidden in ("--push_to_hub", "--fsdp", "--deepspeed", "--hub_model_id", "--ddp_backend"):
         assert hidden not in listed, hidden
     assert "--help_all" in listed and "--config" in listed
-    assert len(text.splitlines()) < 300, len(text.splitlines())  # was 795
+    assert len(text.splitlines()) < 400, len(
+        text.splitlines()
+    )  # was 795; the own groups (few-shot, word vectors) ~250
     assert "--model-name-or-path" not in text and "--learning-rate" not in text  # each option once
     groups = _groups(text)
     training = "training options (the commonest; --help_all lists every one)"

@@ -235,7 +235,7 @@ def test_a_crash_mid_run_leaves_failed_with_the_reason(model_dir, data_csv, tmp_
     def crash(*args, **kwargs):
         raise RuntimeError("out of memory in step 3\nsecond line")
 
-    monkeypatch.setattr(sentiment, "fit_classifier", crash)
+    monkeypatch.setattr(sentiment, "fit_fewshot", crash)  # the recipe trains through nlptransfer.fewshot
     with pytest.raises(RuntimeError):
         sentiment.main(_sentiment_argv(model_dir, data_csv, out))
     record = json.loads((out / "run.json").read_text())

@@ -193,12 +193,12 @@ def test_frozen_vectors_train_above_chance_stay_unchanged_and_reload(vectors, da
     tok = AutoTokenizer.from_pretrained(out)
     with torch.no_grad():
         probs = model(**tok(texts, padding=True, return_tensors="pt")).logits.softmax(-1)
-    assert [model.config.id2label[i] for i in probs.argmax(-1).tolist()] == [r["prediction"] for r in saved]
+    assert [model.config.id2label[i] for i in probs.argmax(-1).tolist()] == [r["label"] for r in saved]
     assert probs.max(-1).values.tolist() == pytest.approx([r["score"] for r in saved], abs=1e-5)
     got = pipeline("text-classification", model=str(out))(texts)
-    assert [g["label"] for g in got] == [r["prediction"] for r in saved]
+    assert [g["label"] for g in got] == [r["label"] for r in saved]
     rows = cli.cli(["predict", "--model", str(out), "--input", str(out / "predictions.jsonl")])
-    assert [r["label"] for r in rows] == [r["prediction"] for r in saved]
+    assert [r["label"] for r in rows] == [r["label"] for r in saved]
     assert [r["score"] for r in rows] == pytest.approx([r["score"] for r in saved], abs=1e-5)
     card = (out / "README.md").read_text()
     assert "import nlptransfer" in card
