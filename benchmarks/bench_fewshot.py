@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from scipy import stats
 
+from benchmarks.recipe_process import run_recipe
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import write_json_atomic, write_text_atomic
 
@@ -91,14 +89,7 @@ def run_one(out: Path, dataset: str, method: str, k: int, seed: int, flags: list
     cmd = [sys.executable, "-m", f"nlptransfer.recipes.{recipe}", *data_flags, *COMMON, *METHODS[method]]
     cmd += ["--examples_per_class", str(k), "--seed", str(seed)]
     cmd += ["--output_dir", str(run_dir), "--overwrite_output_dir", "true", *flags]
-    started = time.time()
-    log = (out / "logs" / f"{run_dir.name}.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    log.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log.name}")
+    process = run_recipe(cmd, out / "logs" / f"{run_dir.name}.log")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics["test"][test_key] if test_key else metrics["test"]
     return {
@@ -110,9 +101,7 @@ def run_one(out: Path, dataset: str, method: str, k: int, seed: int, flags: list
         "score": test[metric],
         "test": test,
         "train_seconds": metrics["train"].get("wall_seconds"),
-        "process_seconds": round(time.time() - started, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
-        "load_before": os.getloadavg()[0],
+        **process,
         "command": " ".join(cmd),
     }
 

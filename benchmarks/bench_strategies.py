@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from scipy import stats
 
+from benchmarks.recipe_process import run_recipe
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import write_json_atomic, write_text_atomic
 
@@ -58,14 +56,7 @@ def run_one(out: Path, strategy: str, pooling: str, seed: int, flags: list[str])
     cmd += ["--output_dir", str(run_dir), "--overwrite_output_dir", "true", *flags]
     if pooling != "auto":
         cmd += ["--pooling", pooling]
-    started = time.time()
-    log = (out / "logs" / f"{run_dir.name}.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    log.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}); see {log.name}")
+    process = run_recipe(cmd, out / "logs" / f"{run_dir.name}.log")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = (run_dir / "config.yaml").read_text()
     return {
@@ -77,10 +68,8 @@ def run_one(out: Path, strategy: str, pooling: str, seed: int, flags: list[str])
         "trainable_parameters": metrics["trainable_parameters"],
         "total_parameters": metrics["total_parameters"],
         "train_seconds": metrics["train"].get("wall_seconds"),
-        "process_seconds": round(time.time() - started, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
+        **process,
         "config": config,
-        "load_before": os.getloadavg()[0],
     }
 
 

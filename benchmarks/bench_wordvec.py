@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from benchmarks.recipe_process import run_recipe as run_process
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import write_json_atomic, write_text_atomic
 
@@ -128,19 +127,12 @@ def run_recipe(out: Path, task: str, method: str, size: str, seed: int) -> dict:
     cmd += EXTRA.get(method, [])
     if size != "all":
         cmd += ["--max_train_samples", size]
-    started = time.time()
-    log = (out / "logs" / f"{run_dir.name}.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    log.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed; see {log.name}")
+    process = run_process(cmd, out / "logs" / f"{run_dir.name}.log", cwd=ROOT)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
         "test": scores(task, metrics["test"]),
         "train_seconds": metrics["train"].get("wall_seconds"),
-        "process_seconds": round(time.time() - started, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        **process,
         "trainable_parameters": metrics["trainable_parameters"],
         "total_parameters": metrics["total_parameters"],
         "run_dir": str(run_dir),
