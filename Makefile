@@ -13,7 +13,7 @@ setup: $(STAMP)
 # Install pinned, tested versions (constraints.txt) and fetch the embedded offline assets into the cache.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,explain,tensorboard]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,explain,tensorboard,export,serve,hpo,tracking]'
 	$(BIN)/python -m nlptransfer.assets fetch minilm vader pubmed bible
 	touch $(STAMP)
 
