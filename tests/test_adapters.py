@@ -12,7 +12,6 @@ from peft import AutoPeftModelForSequenceClassification, PeftModel
 from tiny import toy_word_tokenizer
 from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from nlptransfer.cli.predict import load_run_model
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.modeling import (
@@ -23,6 +22,7 @@ from nlptransfer.modeling import (
     save_classifier,
 )
 from nlptransfer.modeling.seq2seq import build_marian
+from nlptransfer.predictor import load_run_model
 from nlptransfer.strategies import STRATEGIES, TABLE
 from nlptransfer.trainers.translation.trainer import apply_seq2seq_strategy, check_seq2seq_strategy
 

@@ -16,7 +16,6 @@ from tiny import sentiment_rows, write_csv
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from nlptransfer import ModelArguments, TransferArguments
-from nlptransfer.cli.predict import load_run_model
 from nlptransfer.errors import run_cli
 from nlptransfer.features import extract_features, train_head_on_features
 from nlptransfer.inference import predict_logits
@@ -28,6 +27,7 @@ from nlptransfer.modeling import (
     resolve_pooling,
     save_classifier,
 )
+from nlptransfer.predictor import load_run_model
 from nlptransfer.recipes import text_classification as tc
 from nlptransfer.trainers import TransferTrainingArguments
 

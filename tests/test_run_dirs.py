@@ -112,7 +112,7 @@ def test_a_full_run_over_a_lora_run_leaves_no_adapter_behind(model_dir, data_csv
     record = json.loads((out / "run.json").read_text())
     assert not (out / "adapter_config.json").exists() and not list(out.glob("adapter_model.*"))
     assert _files(out) == set(record["files"]) | {"run.json"}  # nothing of the LoRA run is left
-    from nlptransfer.cli.predict import load_run_model
+    from nlptransfer.predictor import load_run_model
 
     model, _, _ = load_run_model(out)
     assert type(model).__name__ == "BertForSequenceClassification"  # the full model, not a PeftModel

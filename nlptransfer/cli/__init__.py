@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 from nlptransfer.cli import commands, evaluate, explain, predict, run
 from nlptransfer.cli.common import PROG, CliParser, Subcommand, help_formatter
-from nlptransfer.cli.predict import load_run_model, predict_rows
 from nlptransfer.errors import run_cli
+from nlptransfer.predictor import load_run_model, predict_rows
 
 # `run` is not here: everything after `run <recipe>` belongs to the recipe's own parser (see `cli`).
 COMMANDS: dict[str, Subcommand] = {

@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 
 from nlptransfer.cli.common import Subcommand, add_loading_flags, parse_bool
-from nlptransfer.cli.predict import check_positive, inference_max_length, load_run_model, run_settings
+from nlptransfer.cli.predict import check_positive
 from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.predictor import inference_max_length, load_run_model, run_settings
 
 EXAMPLES = """examples:
   nlptransfer evaluate --model outputs/tc --input site_b.csv

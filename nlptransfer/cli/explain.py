@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output
-from nlptransfer.cli.predict import check_positive, inference_max_length, load_run_model, run_settings
+from nlptransfer.cli.predict import check_positive
 from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.predictor import inference_max_length, load_run_model, run_settings
 
 EXAMPLES = """examples:
   nlptransfer explain --model outputs/sentiment-minilm-full --text "not bad at all"

@@ -1,0 +1,206 @@
+"""Predictions from a trained model folder, the one place that loads one for inference: `load_predictor`
+returns a `Predictor` whose `predict(texts)` gives one row per text (text, label, score, probabilities), the
+rows `nlptransfer predict` writes and `nlptransfer serve` answers.
+
+    predictor = load_predictor("outputs/sentiment-minilm-full")
+    predictor.predict(["great film", "dull plot"])      # [{"text", "label", "score", "probabilities"}, ...]
+    predictor.labels, predictor.multilabel, predictor.info   # label names, kind, card metadata
+
+`TorchPredictor` serves a run directory (a plain model, or an adapter-only directory on its base). Other
+back-ends (an ONNX export) subclass `Predictor` and are chosen by `load_predictor` from the folder's files.
+torch and transformers are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nlptransfer.errors import ModelError
+
+
+def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False):
+    """(model, tokenizer, config) of a run directory: a plain model, or an adapter-only directory.
+
+    Loaded through `nlptransfer.modeling.load` (safetensors only unless `allow_pickle`, no model code run
+    unless `trust_remote_code`). A top-level `adapter_config.json` (a peft method that
+    does not merge, or `--merge_adapters false`) is loaded on its base model, the head rebuilt from the labels in the
+    `config.json` saved beside it.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from nlptransfer.modeling.classifier import load_trained_classifier
+    from nlptransfer.modeling.load import load_config, load_peft_model, load_tokenizer
+
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise ModelError(f"--model {str(path)!r} is not a directory; pass a run's output directory")
+    if not (path / "config.json").is_file():
+        found = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
+        raise ModelError(
+            f"{path} has no config.json (found: {found}); pass the output directory of a finished run"
+        )
+    flags = {"allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
+    config = load_config(path, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    if (path / "adapter_config.json").is_file():
+        labels = {
+            "num_labels": config.num_labels,
+            "id2label": config.id2label,
+            "label2id": config.label2id,
+            "problem_type": config.problem_type,
+        }
+        model = load_peft_model(
+            path,
+            auto_class=AutoModelForSequenceClassification,
+            base_overrides=labels,
+            task_type="SEQ_CLS",
+            **flags,
+        )
+    else:
+        model = load_trained_classifier(path, **flags)
+    return model, tokenizer, config
+
+
+def run_settings(path: Path) -> tuple[int, list[float] | None]:
+    """(max_length, per-label thresholds or None) saved by the run."""
+    from nlptransfer.run_dirs import read_run_file
+
+    max_length, thresholds = 128, None
+    saved = read_run_file(path / "config.yaml")
+    if isinstance(saved.get("max_length"), int) and not isinstance(saved["max_length"], bool):
+        max_length = saved["max_length"]
+    found = read_run_file(path / "metrics.json").get("thresholds")
+    if isinstance(found, dict):
+        thresholds = list(found.values())
+    elif isinstance(found, list):
+        thresholds = found
+    return max_length, thresholds
+
+
+def inference_max_length(config, requested: int | None, saved: int) -> int:
+    """The max_length to tokenize with: an explicit `--max_length` is checked against the model's position
+    limit (one line when above); the run's saved one is clamped to it, so long texts are truncated."""
+    from nlptransfer.modeling.load import check_max_length, position_limit
+
+    if requested is not None:
+        check_max_length(config, requested)
+        return requested
+    limit = position_limit(config)
+    return min(saved, limit) if limit is not None else saved
+
+
+class Predictor:
+    """Labels for texts from a loaded model. Subclasses set `labels`, `multilabel`, `max_length`,
+    `thresholds` (multi-label cut-offs or None) and implement `logits(texts, batch_size)`."""
+
+    kind = "base"
+    labels: list[str]
+    multilabel: bool = False
+    max_length: int = 128
+    thresholds: list[float] | None = None
+    path: Path
+
+    def logits(self, texts: list[str], batch_size: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[dict]:
+        """One dict per text, in input order (see `rows_from_logits`)."""
+        return rows_from_logits(
+            self.logits(texts, batch_size), texts, self.labels, self.multilabel, self.thresholds
+        )
+
+    @property
+    def info(self) -> dict:
+        """What a client needs to know: the folder, back-end, labels, kind and max_length."""
+        return {
+            "model": str(self.path),
+            "backend": self.kind,
+            "labels": list(self.labels),
+            "multilabel": self.multilabel,
+            "max_length": self.max_length,
+            "thresholds": self.thresholds,
+        }
+
+
+class TorchPredictor(Predictor):
+    """A run directory loaded with PyTorch (`load_run_model`), in eval mode."""
+
+    kind = "pytorch"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_length: int | None = None,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+    ):
+        self.path = Path(path)
+        self.model, self.tokenizer, self.config = load_run_model(
+            self.path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
+        )
+        self.model.eval()
+        saved_length, self.thresholds = run_settings(self.path)
+        self.max_length = inference_max_length(self.model.config, max_length, saved_length)
+        self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+        self.multilabel = self.config.problem_type == "multi_label_classification"
+
+    def logits(self, texts: list[str], batch_size: int):
+        from nlptransfer.inference import predict_logits
+
+        return predict_logits(self.model, self.tokenizer, texts, batch_size, self.max_length)
+
+
+def load_predictor(
+    path: str | Path,
+    *,
+    max_length: int | None = None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+) -> Predictor:
+    """The `Predictor` for a model folder: a run directory (PyTorch)."""
+    return TorchPredictor(
+        path, max_length=max_length, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
+    )
+
+
+def rows_from_logits(logits, texts: list[str], names: list[str], multilabel: bool, thresholds) -> list[dict]:
+    """One dict per text, in order: text, label (a list for multi-label), score, probabilities."""
+    import numpy as np
+
+    from nlptransfer.inference import decide, probabilities
+
+    rows = []
+    probs = probabilities(np.asarray(logits), multilabel)
+    if multilabel:
+        cut = thresholds if thresholds and len(thresholds) == len(names) else None
+        for text, p, chosen in zip(texts, probs, decide(probs, True, cut), strict=True):
+            rows.append(
+                {
+                    "text": text,
+                    "label": [names[j] for j in np.flatnonzero(chosen)],
+                    "probabilities": {n: round(float(pj), 6) for n, pj in zip(names, p, strict=True)},
+                }
+            )
+        return rows
+    for text, p, best in zip(texts, probs, decide(probs, False), strict=True):
+        rows.append(
+            {
+                "text": text,
+                "label": names[best],
+                "score": round(float(p[best]), 6),
+                "probabilities": {n: round(float(pj), 6) for n, pj in zip(names, p, strict=True)},
+            }
+        )
+    return rows
+
+
+def predict_rows(model, tokenizer, config, texts: list[str], max_length: int, batch_size: int, thresholds):
+    """`rows_from_logits` of a loaded PyTorch classifier (see `load_run_model`)."""
+    from nlptransfer.inference import predict_logits
+
+    logits = predict_logits(model, tokenizer, texts, batch_size, max_length)
+    names = [config.id2label[i] for i in range(config.num_labels)]
+    return rows_from_logits(
+        logits, texts, names, config.problem_type == "multi_label_classification", thresholds
+    )
