@@ -392,11 +392,11 @@ def run_jobs(
         )
         pending = [j[2] for j in jobs[done:] if j not in stored]
         logger.info(
-            "compare [%d/%d] %s, %d examples, seed %d: %s=%.4f (%s)%s",
+            "compare [%d/%d] %s, train size %s, seed %d: %s=%.4f (%s)%s",
             done,
             len(jobs),
             name,
-            size,
+            result.size_label(size),
             seed,
             metric,
             scores[metric],
