@@ -28,6 +28,7 @@ from safetensors.torch import load_file
 from transformers import DataCollatorWithPadding, TrainerState
 from transformers.trainer_utils import TrainOutput
 
+from nlptransfer.errors import ConfigError
 from nlptransfer.evaluation.metrics import (
     classification_metrics,
     collapse_warning,
@@ -43,6 +44,7 @@ from nlptransfer.features import (
 )
 from nlptransfer.inference import decide, predict_logits, probabilities, tune_thresholds
 from nlptransfer.modeling import count_parameters, load_model
+from nlptransfer.robust import linear_probe, plain_state, to_plain, wise_ft, wise_metric
 from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
 
 logger = logging.getLogger("nlptransfer")
@@ -63,6 +65,7 @@ class FitResult:
     total_parameters: int = 0
     thresholds: np.ndarray | None = None  # multi-label only: one per label
     log_history: list[dict] = field(default_factory=list)  # the Trainer's loss/eval log, for reports
+    robust: dict = field(default_factory=dict)  # LP-FT / WiSE-FT / L2-SP phases (nlptransfer.robust)
 
 
 def multi_hot(label_lists: list[list[int]], num_labels: int) -> np.ndarray:
@@ -130,6 +133,30 @@ def fit_classifier(
             )
             cache_features = False
     started = time.perf_counter()
+    robust: dict = {}
+    batch = training_args.per_device_eval_batch_size
+    if getattr(training_args, "lp_ft", False):  # LP-FT phase 1: the head from frozen features
+        train = splits["train"]
+        targets = multi_hot(train["labels"], len(label_names)) if multilabel else train["label"]
+        weighted = getattr(training_args, "class_weighted_loss", False)
+        robust["lp"] = linear_probe(
+            model,
+            tokenizer,
+            train["text"],
+            targets,
+            multilabel=multilabel,
+            seed=training_args.seed,
+            balanced=weighted,
+            max_length=max_length,
+            batch_size=batch,
+        )
+        if "validation" in splits:
+            probe = FitResult(model, tokenizer, label_names, multilabel, max_length, batch)
+            robust["lp"]["validation"] = validate(probe, splits["validation"]).scores
+    wise_alpha = getattr(training_args, "wise_alpha", None)
+    if wise_alpha == "auto" and "validation" not in splits:
+        raise ConfigError("--wise_alpha auto chooses alpha on the validation split; pass a number")
+    theta_0 = plain_state(model) if wise_alpha is not None else None  # WiSE-FT's starting point
     cached = strategy == "frozen" and cache_features
     if target_texts is not None:
         trainer_kwargs["target_dataset"] = _unlabelled_dataset(
@@ -172,6 +199,8 @@ def fit_classifier(
         # then restores weights, optimizer, scheduler, RNG states and skips the batches already seen.
         train_output = train_or_restore(trainer, training_args.resume_from_checkpoint or None)
         log_history = list(trainer.state.log_history)
+        if trainer.l2sp_reference:
+            robust["l2sp"] = {"weight": training_args.l2sp_weight, "distance": trainer.l2sp_distance()}
     seconds = time.perf_counter() - started  # for cached features: extraction (or cache hit) included
     fit = FitResult(
         model=model,  # load_best_model_at_end loads the best weights into this same object
@@ -185,19 +214,39 @@ def fit_classifier(
         trainable_parameters=trainable,
         total_parameters=total,
         log_history=log_history,
+        robust=robust,
     )
+    if "lp" in robust:  # both phases in the training metrics
+        fit.train_metrics.update(
+            lp_train_accuracy=robust["lp"]["logreg_train_accuracy"], lp_seconds=robust["lp"]["seconds"]
+        )
+    if theta_0 is not None:  # WiSE-FT: the saved model is the interpolated plain one
+        fit.model = to_plain(fit.model)
+        robust["wise"] = wise_ft(
+            fit.model,
+            theta_0,
+            wise_alpha,
+            lambda: validate(fit, splits["validation"]).scores,
+            metric=wise_metric(training_args),
+            keep_head="lp" not in robust,
+        )
+        fit.train_seconds += robust["wise"]["seconds"]
+        fit.train_metrics["wise_alpha"] = robust["wise"]["alpha"]
     if "validation" not in splits:
         return fit
-    if multilabel:
-        _, val_probs = predict(fit, splits["validation"]["text"])
-        fit.thresholds = tune_thresholds(
-            val_probs, multi_hot(splits["validation"]["labels"], len(label_names))
-        )
-    scored = score_split(fit, splits["validation"])
+    scored = validate(fit, splits["validation"])
     fit.validation_metrics = scored.scores
     if warning := collapse_warning(scored.preds, label_names, multilabel):
         logger.warning(warning)
     return fit
+
+
+def validate(fit: FitResult, validation) -> ScoredSplit:
+    """Score the validation split; multi-label: the per-label thresholds are tuned on it first."""
+    if fit.multilabel:
+        _, probs = predict(fit, validation["text"])
+        fit.thresholds = tune_thresholds(probs, multi_hot(validation["labels"], len(fit.label_names)))
+    return score_split(fit, validation)
 
 
 def train_or_restore(trainer, checkpoint: str | None = None) -> TrainOutput:

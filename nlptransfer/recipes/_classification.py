@@ -6,9 +6,8 @@ its metrics.json and summary that are the same, and `--compare`.
     save_run(run, fit, recipe=..., metrics=metrics, results_table=table, ...)
     print_summary(f"Sentiment transfer: ... trained on {dataset}", fit, table, run)
 
-Recipe glue, not library: these functions write through the recipe's `RunWriter` and print to stdout, so
-they live under recipes/ (nothing in the library imports from recipes/). Training and applying a classifier
-is `nlptransfer.training`.
+Recipe glue, not library (it writes through the recipe's `RunWriter` and prints to stdout); training and
+applying a classifier is `nlptransfer.training`.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifi
 from nlptransfer.modeling.load import resolve
 from nlptransfer.modeling.pooling import model_pooling, resolve_pooling
 from nlptransfer.reporting import format_summary, load_run, model_card, run_figures, write_comparison
+from nlptransfer.robust import robust_notes
 from nlptransfer.runs import RunWriter
 from nlptransfer.strategies import TABLE
 from nlptransfer.strategy_defaults import strategy_settings
@@ -49,8 +49,9 @@ def error_analysis(fit: FitResult, scored: ScoredSplit, prefix: str) -> dict:
 
 
 def fit_record(fit: FitResult) -> dict:
-    """The end of metrics.json: parameter counts and the Trainer's loss log (`nlptransfer report` plots it)."""
+    """The end of metrics.json: robust fine-tuning (if any), parameter counts, the Trainer's loss log."""
     return {
+        **({"robust": fit.robust} if fit.robust else {}),
         "trainable_parameters": fit.trainable_parameters,
         "total_parameters": fit.total_parameters,
         "log_history": fit.log_history,
@@ -96,7 +97,7 @@ def save_run(
         trainable=fit.trainable_parameters,
         total=fit.total_parameters,
         command=command,
-        notes=notes,
+        notes=[*notes, *robust_notes(fit.robust)],
         load_snippet=load_snippet(run.output_dir, strategy, merge_adapters, pooling),
         pipeline_tag="text-classification",
     )
@@ -295,5 +296,4 @@ def run_compare(
 
 
 def compare_sizes(compare_args: CompareArguments, n_train: int, labels=None) -> list:
-    """Parsed `--train_sizes`, checked against the training split before anything is trained or written."""
-    return checked_train_sizes(compare_args.train_sizes, n_train, labels)
+    return checked_train_sizes(compare_args.train_sizes, n_train, labels)  # before any training or write

@@ -56,6 +56,7 @@ from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._classification import load_snippet
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
+from nlptransfer.robust import refuse_robust
 from nlptransfer.runs import RunWriter
 
 VADER = ["vader-movies", "vader-tweets", "vader-amazon", "vader-nyt"]
@@ -145,6 +146,7 @@ def make_parser() -> RecipeParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, da, transfer_args, training_args = make_parser().parse(argv)
+    refuse_robust(training_args, "domain_adaptation")  # --lp_ft, --wise_alpha, --l2sp_weight: not here
     setup_logging(training_args.verbose)
 
     # 1. Data: every domain once, checked before anything is built or written.

@@ -49,6 +49,7 @@ from nlptransfer.recipes._classification import (
 )
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
+from nlptransfer.robust import check_robust, pooling_strategy
 from nlptransfer.runs import RunWriter
 from nlptransfer.strategy_defaults import apply_strategy_defaults, fit_budget_to_data
 from nlptransfer.trainers.contrastive import FewShotArguments
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         make_parser().parse(argv)
     )
     check_fewshot(fewshot, transfer_args, compare_args, data_args)
+    check_robust(transfer_args, fewshot, compare_args, training_args)  # --lp_ft, --wise_alpha, --l2sp_weight
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
@@ -121,10 +123,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         compare_sizes(
             compare_args, len(splits["train"]), None if multilabel else splits["train"]["label"]
         )  # bad --train_sizes fail before any work
-    # "auto" -> the pooling used (logged, in config.yaml); logreg/contrastive read the sentence embedding
-    resolve_run_pooling(
-        model_args, transfer_args.strategy if fewshot.method == "finetune" else fewshot.method
-    )
+    # "auto" -> the pooling used (logged, in config.yaml); logreg/contrastive/LP-FT read the sentence embedding
+    resolve_run_pooling(model_args, pooling_strategy(transfer_args, fewshot, training_args))
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     model = build_classifier(
         model_args,

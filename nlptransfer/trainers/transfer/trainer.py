@@ -6,6 +6,9 @@
 - Gradual unfreezing (ULMFiT): only the head trains at first; every `gradual_unfreezing_steps` optimizer
   steps one more layer group, top down, becomes trainable.
 - Optional frozen embeddings and a class-weighted loss for imbalanced labels.
+- L2-SP (Li et al. 2018, `l2sp_weight` W): the training loss gets W/2 * ||theta - theta_0||^2 over the
+  trainable pretrained (encoder) weights, theta_0 a frozen copy taken when the trainer is built (same device);
+  the new head is not pulled anywhere. Plain models only (an adapter's theta_0 is implicit: it starts at 0).
 
 All knobs live in `TransferTrainingArguments` (`config.py`); device placement stays with the Trainer's
 Accelerate. Subclasses with a loss of their own take a `FineTuningArguments` (no class-weighted loss).
@@ -25,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
+from nlptransfer.errors import ConfigError
 from nlptransfer.trainers.progress import one_progress_bar
 from nlptransfer.trainers.tie_break import TieBreakCallback
 from nlptransfer.trainers.transfer.config import FineTuningArguments, TransferTrainingArguments
@@ -110,6 +114,20 @@ class TransferTrainer(Trainer):
         if targs.gradual_unfreezing_steps:
             self.unfreeze_top(1)
             self.add_callback(GradualUnfreezingCallback(self, targs.gradual_unfreezing_steps))
+        self.l2sp_reference: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
+        if getattr(targs, "l2sp_weight", 0.0) > 0:
+            if type(self).compute_loss is not TransferTrainer.compute_loss:
+                raise ConfigError(
+                    f"--l2sp_weight is added to TransferTrainer's loss; {type(self).__name__} computes its own: "
+                    "drop --l2sp_weight"
+                )
+            self.l2sp_reference = l2sp_reference(unwrapped, self._trainable)
+            self.model_accepts_loss_kwargs = False  # one penalty per micro-batch, averaged like the loss
+
+    def l2sp_distance(self) -> float:
+        """||theta - theta_0||^2 over the L2-SP weights now (0.0 without L2-SP)."""
+        with torch.no_grad():
+            return float(l2sp_penalty(self.l2sp_reference)) if self.l2sp_reference else 0.0
 
     def unfreeze_top(self, k: int) -> None:
         """Make the top `k` layer groups trainable (within what the strategy allows), the rest frozen."""
@@ -156,6 +174,14 @@ class TransferTrainer(Trainer):
         return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        result = self.task_loss(model, inputs, return_outputs, num_items_in_batch)
+        if not (self.l2sp_reference and model.training):  # evaluation loss: the task's alone
+            return result
+        penalty = 0.5 * self.args.l2sp_weight * l2sp_penalty(self.l2sp_reference)
+        return (result[0] + penalty, result[1]) if return_outputs else result + penalty
+
+    def task_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The Trainer's loss, or the class-weighted cross-entropy with `class_weights`."""
         if self.class_weights is None or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs.pop("labels")
@@ -167,6 +193,36 @@ class TransferTrainer(Trainer):
         else:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), weight=weights)
         return (loss, outputs) if return_outputs else loss
+
+
+def l2sp_reference(
+    model: torch.nn.Module, trainable: set[str] | None = None
+) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
+    """(parameter, frozen copy) for every trainable pretrained weight of a plain classifier: the parameters
+    under its `base_model_prefix` (the encoder; the new head is not one of them). `trainable`: the names
+    allowed to train (default: those with requires_grad now)."""
+    if hasattr(model, "get_base_model"):
+        raise ConfigError(
+            "--l2sp_weight needs a plain model (--strategy full or bitfit): an adapter starts at zero, so its "
+            "theta_0 is implicit and --weight_decay already pulls it there"
+        )
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    reference = [
+        (p, p.detach().clone())
+        for name, p in model.named_parameters()
+        if (name in trainable if trainable is not None else p.requires_grad) and name.startswith(prefix)
+    ]
+    if not reference:
+        raise ConfigError(
+            "--l2sp_weight penalises the pretrained weights, but none of them trains under this strategy; "
+            "use --strategy full or bitfit, or drop --l2sp_weight"
+        )
+    return reference
+
+
+def l2sp_penalty(reference: list[tuple[torch.nn.Parameter, torch.Tensor]]) -> torch.Tensor:
+    """||theta - theta_0||^2 summed over `l2sp_reference` pairs (differentiable in theta)."""
+    return torch.stack([(p - p0).pow(2).sum() for p, p0 in reference]).sum()
 
 
 def balanced_class_weights(dataset, label_column: str = "labels") -> torch.Tensor:
