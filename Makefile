@@ -77,6 +77,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python -m benchmarks.bench_features
 	$(BIN)/python -m benchmarks.bench_trainer
+	$(BIN)/python -m benchmarks.bench_export outputs/sentiment-minilm-full --out benchmarks/results/export
 
 lint: setup
 	$(BIN)/ruff check nlptransfer tests benchmarks
