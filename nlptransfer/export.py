@@ -28,8 +28,11 @@ model.int8.onnx, the tokenizer files, config.json (labels), export.json, README.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 from nlptransfer.errors import ConfigError, DataError, ModelError
@@ -206,12 +209,23 @@ def logits_module(model, names: list[str]):
     return (LogitsWithTypes if "token_type_ids" in names else Logits)().eval()
 
 
+@contextlib.contextmanager
+def quiet_library_logs():
+    """Library log lines that are not the user's to act on stay out (the exporter's "torchvision is not
+    installed", onnxruntime's "consider pre-processing before quantization"); errors still show."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def export_onnx(model, tokenizer, path: Path, opset: int = OPSET) -> Path:
     """`model`'s logits as an ONNX graph at `path` (weights inside the file; fp32), dynamic batch and
     sequence axes, through `torch.onnx.export(dynamo=True)`."""
-    import contextlib
     import io
-    import warnings
 
     import torch
 
@@ -226,8 +240,7 @@ def export_onnx(model, tokenizer, path: Path, opset: int = OPSET) -> Path:
     model = model.float().eval()
     try:
         # the exporter prints its progress on stdout, where `predict` writes rows: kept out
-        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with torch.no_grad(), quiet_library_logs(), contextlib.redirect_stdout(io.StringIO()):
             program = torch.onnx.export(
                 logits_module(model, names),
                 args,
@@ -250,7 +263,8 @@ def quantize_int8(source: Path, target: Path) -> Path:
     """onnxruntime's dynamic quantisation: int8 weights (QInt8), activations quantised at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    with quiet_library_logs():
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
     return target
 
 

@@ -218,7 +218,7 @@ def cli_error(capsys, argv) -> str:
     from nlptransfer import cli
 
     with pytest.raises(SystemExit) as info:
-        cli.main(argv)
+        cli.main([str(a) for a in argv])
     assert info.value.code == 2
     lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
     assert lines and lines[-1].startswith("error: ") and not any("Traceback" in x for x in lines), lines
