@@ -77,6 +77,9 @@ test-fast: setup
 bench: setup
 	$(BIN)/python -m benchmarks.bench_features
 	$(BIN)/python -m benchmarks.bench_trainer
+# ONNX export (issue 20) of the sentiment run, which `make sentiment` trains first if it is missing (~10 min)
+	test -f outputs/sentiment-minilm-full/config.json || $(BIN)/python -m nlptransfer.recipes.sentiment
+	$(BIN)/python -m benchmarks.bench_export outputs/sentiment-minilm-full --out benchmarks/results/export
 
 lint: setup
 	$(BIN)/ruff check nlptransfer tests benchmarks

@@ -18,7 +18,7 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-__all__ = ["decide", "predict_logits", "probabilities", "tune_thresholds"]
+__all__ = ["decide", "in_length_order", "length_order", "predict_logits", "probabilities", "tune_thresholds"]
 
 
 @torch.inference_mode()
@@ -35,20 +35,51 @@ def predict_logits(
     model = model.to(device).eval()
     if not texts:
         return np.zeros((0, model.config.num_labels), dtype=np.float32)
-    # Sort by token count (one fast batched call) so each batch pads to nearly its own length.
-    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
-    order = np.argsort(lengths, kind="stable")
+    return in_length_order(
+        tokenizer,
+        texts,
+        batch_size,
+        max_length,
+        lambda batch: model(**batch.to(device)).logits.float().cpu().numpy(),
+        desc=desc,
+    )
+
+
+def in_length_order(
+    tokenizer,
+    texts: list[str],
+    batch_size: int,
+    max_length: int,
+    run,
+    *,
+    tensors: str = "pt",
+    desc: str = "predict",
+) -> np.ndarray:
+    """`run(encoded batch) -> array` over batches of `texts` in `length_order` (tokenized with truncation and
+    padding as `tensors`), the rows put back in text order: the loop every back-end (PyTorch, ONNX) shares."""
+    order = length_order(tokenizer, texts, max_length)
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, leave=False):
         idx = order[start : start + batch_size]
         batch = tokenizer(
-            [texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
-        ).to(device)
-        chunks.append(model(**batch).logits.float().cpu().numpy())
-    sorted_logits = np.concatenate(chunks)
-    logits = np.empty_like(sorted_logits)
-    logits[order] = sorted_logits
-    return logits
+            [texts[i] for i in idx],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors=tensors,
+        )
+        chunks.append(run(batch))
+    sorted_rows = np.concatenate(chunks)
+    rows = np.empty_like(sorted_rows)
+    rows[order] = sorted_rows
+    return rows
+
+
+def length_order(tokenizer, texts: list[str], max_length: int) -> np.ndarray:
+    """Indices of `texts` sorted by token count (one fast batched call, stable), so that each batch pads to
+    nearly its own length; every back-end (PyTorch, ONNX) batches in this order and puts rows back."""
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+    return np.argsort(lengths, kind="stable")
 
 
 def probabilities(logits: np.ndarray, multilabel: bool) -> np.ndarray:

@@ -6,16 +6,36 @@ rows `nlptransfer predict` writes and `nlptransfer serve` answers.
     predictor.predict(["great film", "dull plot"])      # [{"text", "label", "score", "probabilities"}, ...]
     predictor.labels, predictor.multilabel, predictor.info   # label names, kind, card metadata
 
-`TorchPredictor` serves a run directory (a plain model, or an adapter-only directory on its base). Other
-back-ends (an ONNX export) subclass `Predictor` and are chosen by `load_predictor` from the folder's files.
-torch and transformers are imported inside the functions that use them.
+`TorchPredictor` serves a run directory (a plain model, or an adapter-only directory on its base);
+`OnnxPredictor` an ONNX export (`nlptransfer export`, a folder with `export.json`) with onnxruntime.
+`load_predictor` picks one from the folder's files. torch, transformers and onnxruntime are imported inside
+the functions that use them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from nlptransfer.errors import ModelError
+from nlptransfer.errors import ConfigError, ModelError
+
+EXPORT_FILE = "export.json"  # what makes a folder an export (`nlptransfer export`), not a run directory
+EXPORT_EXTRA = "pip install 'nlptransfer[export]'"
+
+
+def require_packages(*names: str, purpose: str = "ONNX export and prediction") -> None:
+    """Import each optional package, or one ConfigError line naming the missing ones and the extra."""
+    import importlib
+
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ConfigError(
+            f"{purpose} needs {', '.join(missing)} (not installed); install the extra: {EXPORT_EXTRA}"
+        )
 
 
 def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False):
@@ -34,6 +54,14 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     path = Path(model_dir)
     if not path.is_dir():
         raise ModelError(f"--model {str(path)!r} is not a directory; pass a run's output directory")
+    if (path / EXPORT_FILE).is_file():
+        from nlptransfer.run_dirs import read_run_file
+
+        source = read_run_file(path / EXPORT_FILE).get("source_run", "its source run")
+        raise ModelError(
+            f"{path} is an ONNX export (export.json), which `nlptransfer predict --model` runs; this command "
+            f"needs the PyTorch run directory it was exported from ({source})"
+        )
     if not (path / "config.json").is_file():
         found = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
         raise ModelError(
@@ -151,6 +179,75 @@ class TorchPredictor(Predictor):
         return predict_logits(self.model, self.tokenizer, texts, batch_size, self.max_length)
 
 
+class OnnxPredictor(Predictor):
+    """An ONNX export (`nlptransfer export`: export.json, the .onnx file it names, tokenizer, config.json)
+    run with onnxruntime on the CPU; batched by `in_length_order` like `predict_logits`."""
+
+    kind = "onnx"
+
+    def __init__(self, path: str | Path, *, max_length: int | None = None):
+        from nlptransfer.modeling.load import load_config, load_tokenizer
+        from nlptransfer.run_dirs import read_run_file
+
+        require_packages("onnxruntime", purpose="an ONNX export")
+        import onnxruntime
+
+        self.path = Path(path)
+        self.record = read_run_file(self.path / EXPORT_FILE)
+        model_file = self.path / str(self.record.get("model_file") or "model.onnx")
+        if not model_file.is_file():
+            raise ModelError(
+                f"{self.path} is an export without its model file {model_file.name}; export the run again "
+                "(nlptransfer export RUN_DIR --output ...)"
+            )
+        self.config = load_config(self.path)
+        self.tokenizer = load_tokenizer(self.path)
+        self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+        self.multilabel = self.config.problem_type == "multi_label_classification"
+        saved = self.record.get("thresholds")
+        self.thresholds = [float(saved[n]) for n in self.labels] if isinstance(saved, dict) else None
+        saved_length = self.record.get("max_length")
+        saved_length = saved_length if isinstance(saved_length, int) and saved_length > 0 else 128
+        self.max_length = inference_max_length(self.config, max_length, saved_length)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(model_file), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime's own error types: a damaged or foreign file
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelError(f"onnxruntime cannot load {model_file}: {first}; export the run again") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def logits(self, texts: list[str], batch_size: int):
+        import numpy as np
+
+        from nlptransfer.inference import in_length_order
+
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return in_length_order(
+            self.tokenizer, texts, batch_size, self.max_length, self._run_batch, tensors="np"
+        )
+
+    def _run_batch(self, batch):
+        import numpy as np
+
+        feeds = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
+        rows = len(feeds["input_ids"])
+        if feeds["input_ids"].shape[1] == 0:  # only empty texts (a word-level tokenizer): one masked pad
+            pad = self.tokenizer.pad_token_id or 0
+            feeds = {n: np.full((rows, 1), pad if n == "input_ids" else 0, np.int64) for n in feeds}
+        return self.session.run(["logits"], feeds)[0].astype(np.float32)
+
+    @property
+    def info(self) -> dict:
+        """`Predictor.info` plus the export's record: format, quantisation, source run, agreement check."""
+        keep = ("format", "quantize", "source_run", "opset", "check")
+        return super().info | {"export": {k: self.record[k] for k in keep if k in self.record}}
+
+
 def load_predictor(
     path: str | Path,
     *,
@@ -158,7 +255,10 @@ def load_predictor(
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
 ) -> Predictor:
-    """The `Predictor` for a model folder: a run directory (PyTorch)."""
+    """The `Predictor` for a model folder: an ONNX export (export.json: onnxruntime) or a run directory
+    (PyTorch)."""
+    if (Path(path) / EXPORT_FILE).is_file():
+        return OnnxPredictor(path, max_length=max_length)
     return TorchPredictor(
         path, max_length=max_length, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
     )

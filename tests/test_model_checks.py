@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tiny import DOMAIN, sentiment_rows, tiny_model_dir, write_csv
+from tiny import DOMAIN, cli_error, sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoTokenizer
 
 from nlptransfer import ModelArguments, ModelError, TransferArguments, cli
@@ -30,13 +30,7 @@ def model_dir(tmp_path_factory):
     return tiny_model_dir(tmp_path_factory.mktemp("models"), positions=64)
 
 
-def _error(capsys, argv) -> str:
-    with pytest.raises(SystemExit) as info:
-        cli.main([str(a) for a in argv])
-    assert info.value.code == 2
-    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("error: ") and not any("Traceback" in x for x in lines), lines
-    return lines[-1]
+_error = cli_error  # the one-line error helper (tiny.py)
 
 
 def _without_tokenizer(src: Path, dest: Path) -> Path:

@@ -209,3 +209,17 @@ def write_vectors(path: Path, dim: int = 8, words=WORDS, header: bool = False, s
     path = Path(path)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def cli_error(capsys, argv) -> str:
+    """The one error line of `nlptransfer <argv>`: exit code 2, "error: ..." last on stderr, no traceback."""
+    import pytest
+
+    from nlptransfer import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(a) for a in argv])
+    assert info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: ") and not any("Traceback" in x for x in lines), lines
+    return lines[-1]
