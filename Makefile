@@ -77,6 +77,8 @@ test-fast: setup
 bench: setup
 	$(BIN)/python -m benchmarks.bench_features
 	$(BIN)/python -m benchmarks.bench_trainer
+	test -f outputs/sentiment-minilm-full/config.json || $(BIN)/python -m nlptransfer.recipes.sentiment
+	$(BIN)/python -m benchmarks.bench_serve --run outputs/sentiment-minilm-full --out benchmarks/results/serve
 
 lint: setup
 	$(BIN)/ruff check nlptransfer tests benchmarks
