@@ -80,6 +80,7 @@ bench: setup
 # ONNX export (issue 20) of the sentiment run, which `make sentiment` trains first if it is missing (~10 min)
 	test -f outputs/sentiment-minilm-full/config.json || $(BIN)/python -m nlptransfer.recipes.sentiment
 	$(BIN)/python -m benchmarks.bench_export outputs/sentiment-minilm-full --out benchmarks/results/export
+	$(BIN)/python -m benchmarks.bench_serve --run outputs/sentiment-minilm-full --out benchmarks/results/serve
 
 lint: setup
 	$(BIN)/ruff check nlptransfer tests benchmarks

@@ -389,6 +389,7 @@ WORDVEC_CASES = [
 
 PREDICT_RUN = ["--model", "{run}", "--text", "a good film"]
 EXPLAIN_RUN = ["--model", "{run}", "--text", "a good film", "--steps", "4"]
+SERVE_RUN = ["{run}", "--port", "0"]
 EVALUATE_RUN = [
     "--model",
     "{run}",
@@ -652,6 +653,23 @@ CASES: dict[str, list[Case]] = {
         Case(["{run}", "--output", "{root}/o", "--min_agreement", "2"], "--min_agreement"),
         Case(["{run}", "--output", "{root}/o", "--max_rows", "0"], "--max_rows"),
         Case([M, "--output", "{root}/o"], "--trust_remote_code", copy_model("run", remote_code)),
+    ],
+    # --port 0: any free port, so a case never depends on port 8000; every case fails before serving
+    "serve": [
+        Case(["{root}/nope", "--port", "0"], "nope"),
+        Case([M, "--port", "0"], "config.json", not_a_run),
+        Case([M, "--port", "0"], "run.json", run_json_running),
+        Case([M, "--port", "0"], "--allow_pickle", copy_model("run", pickle_weights)),
+        Case([M, "--port", "0"], "--trust_remote_code", copy_model("run", remote_code)),
+        Case(["{model}", "--port", "0"], "classifier"),
+        Case([*SERVE_RUN, "--max_batch_size", "0"], "--max_batch_size"),
+        Case([*SERVE_RUN, "--max_texts_per_request", "-2"], "--max_texts_per_request"),
+        Case([*SERVE_RUN, "--max_chars", "0"], "--max_chars"),
+        Case([*SERVE_RUN, "--max_wait_ms", "-1"], "--max_wait_ms"),
+        Case([*SERVE_RUN, "--max_length", "0"], "--max_length"),
+        Case(["{run}", "--port", "65536"], "--port 65536"),
+        Case([*SERVE_RUN, "--host", "192.0.2.1"], "192.0.2.1"),  # an address of another machine
+        Case(["--port", "0"], "RUN_OR_EXPORT_DIR"),
     ],
     "assets fetch": [
         Case(["nosuchasset"], "nosuchasset"),

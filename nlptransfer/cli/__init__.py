@@ -8,14 +8,15 @@
     nlptransfer report outputs/full outputs/lora --output report.html
     nlptransfer explain --model outputs/sentiment-minilm-full --text "a wonderful, moving film"
     nlptransfer export outputs/sentiment-minilm-full --format onnx --quantize int8
+    nlptransfer serve outputs/sentiment-minilm-full --port 8000
 
 Every subcommand has `--help` with examples. Bad input ends in one line naming the problem and the fix,
 exit code 2 (`--debug` shows the traceback). Heavy libraries (torch, transformers) are imported only by
 the subcommands that need them, so `--help` answers at once.
 
 One module per subcommand: `run` (cli/run.py), `list`/`cp`/`report` (cli/commands.py), `predict`
-(cli/predict.py), `evaluate` (cli/evaluate.py), `explain` (cli/explain.py), `export` (cli/export.py);
-cli/common.py holds what they share.
+(cli/predict.py), `evaluate` (cli/evaluate.py), `explain` (cli/explain.py), `export` (cli/export.py),
+`serve` (cli/serve.py); cli/common.py holds what they share.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nlptransfer.cli import commands, evaluate, explain, export, predict, run
+from nlptransfer.cli import commands, evaluate, explain, export, predict, run, serve
 from nlptransfer.cli.common import PROG, CliParser, Subcommand, help_formatter
 from nlptransfer.errors import run_cli
 from nlptransfer.predictor import load_run_model, predict_rows
@@ -38,6 +39,7 @@ COMMANDS: dict[str, Subcommand] = {
     "report": commands.REPORT,
     "explain": explain.EXPLAIN,
     "export": export.EXPORT,
+    "serve": serve.SERVE,
 }
 
 
