@@ -8,6 +8,8 @@ from nlptransfer.data.multitask import SAMPLING
 from nlptransfer.errors import ConfigError
 from nlptransfer.trainers.transfer.config import FineTuningArguments
 
+LOSS_WEIGHTING = ("fixed", "uncertainty")
+
 
 @dataclass
 class MultiTaskTrainingArguments(FineTuningArguments):
@@ -27,7 +29,21 @@ class MultiTaskTrainingArguments(FineTuningArguments):
         metadata={"help": "T of temperature sampling: 1 = proportional, larger = closer to uniform."},
     )
 
+    loss_weighting: str = field(
+        default="fixed",
+        metadata={
+            "help": "How task losses add up: fixed (each task's loss times its `weight` in the task list) or "
+            "uncertainty (Kendall et al. 2018: a learned log-variance s per task, exp(-s) * loss + s, on top "
+            "of the fixed weights).",
+            "choices": list(LOSS_WEIGHTING),
+        },
+    )
+
     def __post_init__(self):
+        if self.loss_weighting not in LOSS_WEIGHTING:
+            raise ConfigError(
+                f"unknown loss_weighting {self.loss_weighting!r}; choose one of {', '.join(LOSS_WEIGHTING)}"
+            )
         if self.task_sampling not in SAMPLING:
             raise ConfigError(
                 f"unknown task_sampling {self.task_sampling!r}; choose one of {', '.join(SAMPLING)}"
