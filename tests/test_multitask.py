@@ -524,3 +524,18 @@ def test_three_seeds_give_a_verdict_per_task_in_the_table(setup, tmp_path):
 def test_a_bad_single_task_budget_is_one_line_exit_2(setup, tmp_path, capsys, budget, match):
     line = _run(_mt_argv(setup, tmp_path / "o", "--single_task_budget", budget), capsys)
     assert match in line and not (tmp_path / "o").exists()
+
+
+def test_controls_train_the_plain_task_loss_for_their_budget(tmp_path):
+    """Whatever the multi-task run's loss weighting, a control trains its task's plain loss for its budget."""
+    from nlptransfer.trainers.multitask.controls import single_task_args
+
+    args = MultiTaskTrainingArguments(
+        str(tmp_path), loss_weighting="uncertainty", report_to="none", use_cpu=True
+    )
+    fit = {"steps": 12, "task_batches": {"a": 7, "b": 5}}
+    for budget, steps in (("steps", 12), ("task_steps", 7), ("3", 3)):
+        control = single_task_args(args, budget, fit, "a")
+        assert control.loss_weighting == "fixed" and control.max_steps == steps
+    assert single_task_args(args, "epochs", fit, "a").max_steps == args.max_steps
+    assert single_task_args(args, "task_steps", {"steps": 12, "task_batches": {"a": 0}}, "a") is None

@@ -56,8 +56,11 @@ def single_task_args(
     training_args: MultiTaskTrainingArguments, budget: str, fit: dict, task: str
 ) -> MultiTaskTrainingArguments | None:
     """The training arguments of task `task`'s control after the multi-task run `fit` (see the module
-    docstring); None when the budget is 0 steps (the multi-task model never drew a batch of the task)."""
+    docstring); None when the budget is 0 steps (the multi-task model never drew a batch of the task). The
+    control's loss is the task's plain loss (`loss_weighting` fixed: a learned weight of a lone task would only
+    rescale its learning rate), so every sampling / weighting variant meets the same control."""
     fixed = check_budget(budget)
+    training_args = replace(training_args, loss_weighting="fixed")
     if budget == "epochs":
         return training_args
     if fixed is not None:
