@@ -51,10 +51,10 @@ RESULTS_DIR = Path(__file__).parent / "results"
 MODELS = ("teacher", "student (distilled)", "student (labels only)")
 TARGETS = {"teacher_micro_f1_kept": 0.95, "speedup": 1.9, "alpha": 0.05}
 # --quick: the whole pipeline on a tiny budget (a smoke test of the script, not a measurement)
-QUICK_FLAGS = [
-    "--max_train_samples", "64", "--max_eval_samples", "64", "--max_transfer_samples", "64",
-    "--teacher_epochs", "1", "--num_train_epochs", "1", "--logging_steps", "1",
-]  # fmt: skip
+QUICK_FLAGS = (
+    "--max_train_samples 64 --max_eval_samples 64 --max_transfer_samples 64 --teacher_epochs 1 "
+    "--num_train_epochs 1 --logging_steps 1"
+).split()
 QUICK = {"seeds": 2, "texts": 32, "repeats": 1, "out": "outputs/bench-distillation-quick"}
 
 
