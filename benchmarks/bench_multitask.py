@@ -4,7 +4,7 @@ uncertainty loss weighting change that?
 
     .venv/bin/python -m benchmarks.bench_multitask                       # 3 variants x 3 seeds, compute-matched
     .venv/bin/python -m benchmarks.bench_multitask --variants default    # the recipe's defaults only
-    .venv/bin/python -m benchmarks.bench_multitask --quick               # smoke test: tiny budget, ~3 min
+    .venv/bin/python -m benchmarks.bench_multitask --quick               # smoke test: tiny budget, ~5 min idle
     .venv/bin/python -m benchmarks.bench_multitask -- --single_task_budget task_steps
 
 Variants (`--variants`): `default` (the recipe's YAML: proportional sampling, fixed task weights),

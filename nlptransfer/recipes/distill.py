@@ -128,6 +128,8 @@ class DistillArguments:
     )
 
     def __post_init__(self):
+        if str(self.student_layers).strip().isdigit():  # a count: an int, as the YAML's `student_layers: 3`
+            self.student_layers = int(self.student_layers)
         self.transfer_texts = entries(self.transfer_texts)
         for entry in self.transfer_texts:
             parse_transfer_entry(entry)  # a bad option fails before any data is read
