@@ -9,7 +9,8 @@ uncertainty loss weighting change that?
 
 Variants (`--variants`): `default` (the recipe's YAML: proportional sampling, fixed task weights),
 `temperature` (--task_sampling temperature --sampling_temperature 2) and `uncertainty` (--loss_weighting
-uncertainty, Kendall et al. 2018). Each variant is one multi-task recipe process (`--seeds`, seeds 42, 43,
+uncertainty, Kendall et al. 2018). With equal task sizes (the YAML caps every task at 300 rows)
+temperature sampling draws the same tasks as proportional: give unequal caps (-- --tasks ...) to measure it. Each variant is one multi-task recipe process (`--seeds`, seeds 42, 43,
 ...; benchmarks/recipe_process.py: wall time, peak memory, load average before it starts). The default
 variant also trains every task alone (the recipe's `--single_task_budget`, `steps` by default: as many
 optimizer steps as the whole multi-task run); the other variants train only the multi-task model and are

@@ -478,9 +478,9 @@ def test_task_batches_count_what_the_trainer_trained_on(setup, tmp_path):
 
 
 def test_uncertainty_weighting_learns_a_weight_per_task(setup, tmp_path):
-    fit = _fit_round_robin(setup, tmp_path, loss_weighting="uncertainty", learning_rate=5e-2)
+    fit = _fit_round_robin(setup, tmp_path, loss_weighting="uncertainty")  # log-variances at 1e-2
     weights = fit["uncertainty_weights"]
-    assert set(weights) == {"three", "two", "rating"} and all(w != 1.0 for w in weights.values())
+    assert set(weights) == {"three", "two", "rating"} and all(abs(w - 1.0) > 1e-3 for w in weights.values())
     with pytest.raises(ConfigError, match="unknown loss_weighting 'equal'"):
         MultiTaskTrainingArguments(str(tmp_path), loss_weighting="equal")
 

@@ -39,7 +39,17 @@ class MultiTaskTrainingArguments(FineTuningArguments):
         },
     )
 
+    uncertainty_learning_rate: float = field(
+        default=1e-2,
+        metadata={
+            "help": "Learning rate of the uncertainty log-variances (loss_weighting uncertainty): at the "
+            "encoder's 1e-4 they would barely move in a few hundred steps."
+        },
+    )
+
     def __post_init__(self):
+        if self.uncertainty_learning_rate <= 0:
+            raise ConfigError(f"uncertainty_learning_rate={self.uncertainty_learning_rate} must be > 0")
         if self.loss_weighting not in LOSS_WEIGHTING:
             raise ConfigError(
                 f"unknown loss_weighting {self.loss_weighting!r}; choose one of {', '.join(LOSS_WEIGHTING)}"

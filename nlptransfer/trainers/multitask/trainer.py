@@ -3,7 +3,7 @@
 Every training batch comes from one task (`MultiTaskBatchSampler`: proportional, temperature or round-robin
 sampling); each task's loss is scaled by its `weight` and, with `loss_weighting="uncertainty"`, by a learned
 exp(-s_t) plus the regulariser s_t (Kendall, Gal & Cipolla 2018; s_t = log variance, one per task, trained
-with the model at the base learning rate, no weight decay). `task_batches` counts the training batches each
+with the model at `uncertainty_learning_rate`, no weight decay). `task_batches` counts the training batches each
 task got (what a compute-matched single-task control is given). `evaluate()` scores every task's validation set with
 that task's metrics (`eval_<task>_<metric>`) and adds `eval_combined`, the mean of the tasks' primary
 metrics (macro-F1, micro-F1 for multi-label, Pearson r for regression): use it as `metric_for_best_model`.
@@ -73,7 +73,7 @@ class MultiTaskTrainer(TransferTrainer):
         optimizer = super().create_optimizer(model)
         if fresh and self.log_vars is not None:
             optimizer.add_param_group(
-                {"params": [self.log_vars], "weight_decay": 0.0, "lr": self.args.learning_rate}
+                {"params": [self.log_vars], "weight_decay": 0.0, "lr": self.args.uncertainty_learning_rate}
             )
         return optimizer
 
