@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
 .PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain bench-translation-parent domain-adaptation \
-	domain-matrix multitask distill test test-fast bench lint clean
+	domain-matrix multitask distill bench-distill bench-multitask test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -63,7 +63,15 @@ multitask: setup
 # Fine-tune a MiniLM teacher, distil it into a 3-layer student (logits + relational KD), then time both.
 distill: setup
 	$(BIN)/python -m nlptransfer.recipes.distill $(ARGS)
-	$(BIN)/python -m benchmarks.bench_distillation --run outputs/distill-minilm-vader
+	$(BIN)/python -m benchmarks.bench_distillation --speed_only --run outputs/distill-minilm-vader
+
+# Issue 19 evidence (the lead runs these alone): distillation 3 seeds (paired test, speed at batch 1/64), and
+# multi-task vs compute-matched single-task controls, 3 seeds x 3 variants. Smoke test: ARGS=--quick.
+bench-distill: setup
+	$(BIN)/python -m benchmarks.bench_distillation $(ARGS)
+
+bench-multitask: setup
+	$(BIN)/python -m benchmarks.bench_multitask $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 test: setup

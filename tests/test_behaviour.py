@@ -719,6 +719,8 @@ def case_distill(models, data: Path, out: Path):
         "1",
         "--layer_pick",
         "first",
+        "--transfer_texts",
+        "none",
         "--compare_student_alone",
         "true",
         "--distill_temperature",

@@ -220,3 +220,121 @@ def test_distill_recipe_end_to_end(tiny, tmp_path):
     assert all(r["texts_per_second"] > 0 for r in metrics["test"].values())
     student = AutoModelForSequenceClassification.from_pretrained(out)
     assert student.config.num_hidden_layers == 1 and student.config.id2label[2] == "positive"
+
+
+# ------------------------------------------------------------------ issue 19: transfer texts, layers, test sets
+
+
+def test_student_layer_choices(tiny):
+    from nlptransfer.trainers.distillation import alternate_layers
+
+    assert alternate_layers(6, 3) == [0, 2, 4] and alternate_layers(12, 6) == [0, 2, 4, 6, 8, 10]
+    config = tiny["teacher"].config  # 2 layers
+    assert pick_student_layers(config, "1", "alternate") == [0]
+    assert pick_student_layers(config, "1", "spread") == [1]
+    assert pick_student_layers(config, "1,0") == [0, 1]  # explicit indices, sorted
+    for bad in ("0,2", "0,0", "-1,1"):
+        with pytest.raises(ConfigError, match="within the teacher's 0..1"):
+            pick_student_layers(config, bad)
+
+
+def test_a_batch_of_transfer_texts_only_has_no_cross_entropy(tiny, tmp_path):
+    """Rows labelled -100 (transfer texts) teach through the teacher's outputs only: no cross-entropy term,
+    yet a finite loss whose gradient trains the student."""
+    from nlptransfer.trainers.distillation import UNLABELLED
+
+    teacher = tiny["teacher"].eval()
+    student = truncated_student(teacher, 1)
+    args = DistillationTrainingArguments(str(tmp_path), report_to="none", use_cpu=True, distill_alpha=0.5)
+    trainer = DistillationTrainer(
+        model=student, teacher_model=teacher, args=args, processing_class=tiny["tok"]
+    )
+    batch = dict(tiny["tok"](["good movie", "awful plot", "the film was"], return_tensors="pt", padding=True))
+    student.train()
+    loss = trainer.compute_loss(student, {**batch, "labels": torch.full((3,), UNLABELLED)})
+    assert torch.isfinite(loss) and trainer._parts["ce"][-1] == 0.0 and trainer._parts["kd"][-1] > 0
+    mixed = trainer.compute_loss(student, {**batch, "labels": torch.tensor([0, UNLABELLED, UNLABELLED])})
+    assert torch.isfinite(mixed) and trainer._parts["ce"][-1] > 0  # the labelled row's cross-entropy
+    (grad,) = torch.autograd.grad(loss, student.classifier.weight)
+    assert grad.abs().sum() > 0  # the teacher's outputs alone train the student
+
+
+def _transfer_files(tiny):
+    """The same 40 texts: without any label column, and with poisoned labels (wrong, unknown classes)."""
+    rows = sentiment_rows(40, seed=7)
+    plain = write_csv(tiny["root"] / "unlabelled.csv", [{"review": r["review"]} for r in rows])
+    poisoned = [{"review": r["review"], "sentiment": "garbage!", "label": i % 7} for i, r in enumerate(rows)]
+    return plain, write_csv(tiny["root"] / "poisoned.csv", poisoned), rows
+
+
+def test_transfer_texts_are_used_without_labels(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    plain, poisoned, rows = _transfer_files(tiny)
+    runs = {}
+    for name, path in (("plain", plain), ("poisoned", poisoned)):
+        runs[name] = distill.main(_argv(tiny, tmp_path / name, "--transfer_texts", str(path)))
+    student = runs["plain"]["test"]["student (distilled)"]
+    n_train = len(load_source(str(tiny["csv"]), text_column="review", label_column="sentiment")["train"])
+    assert runs["plain"]["transfer_texts"]["rows"] == 40 and student["train"]["train_rows"] == n_train + 40
+    a, b = (load_file(tmp_path / n / "model.safetensors") for n in ("plain", "poisoned"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the labels changed nothing
+    alone = runs["plain"]["test"]["student (labels only)"]
+    assert alone["optimizer_steps"] == student["optimizer_steps"] == 3  # same budget
+    without = distill.main(_argv(tiny, tmp_path / "none", "--transfer_texts", "none"))
+    assert without["transfer_texts"]["rows"] == 0
+    assert without["test"]["student (distilled)"]["train"]["train_rows"] == n_train
+
+
+def test_transfer_texts_that_are_test_texts_are_dropped(tiny):
+    from nlptransfer.data.transfer_texts import transfer_dataset
+
+    plain, _, rows = _transfer_files(tiny)
+    texts = [r["review"] for r in rows]
+    data = transfer_dataset([f"{plain}:text=review"], held_out=texts[:15])
+    assert sorted(data["text"]) == sorted(texts[15:]) and data.column_names == ["text"]
+    assert len(transfer_dataset([str(plain)], [], text_column="review", max_samples=10)) == 10
+    assert transfer_dataset(["none"], []) is None
+
+
+def test_distill_scores_eval_files_and_eval_datasets(tiny, tmp_path):
+    other = write_csv(tmp_path / "other.csv", sentiment_rows(30, seed=3))
+    out = tmp_path / "run"
+    metrics = distill.main(
+        _argv(tiny, out, "--transfer_texts", "none", "--eval_files", f"{other}:text=review,label=sentiment")
+    )
+    assert set(metrics["test_sets"]) == {str(tiny["csv"]), str(other)}
+    scores = metrics["test_sets"][str(other)]
+    assert set(scores) == {"teacher", "student (distilled)", "student (labels only)"}
+    assert metrics["test_rows"][str(other)] == "whole file, 30 rows"
+    assert f"micro-F1 {other}" in (out / "results.md").read_text()
+
+
+def _one_line_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(distill.main, argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error: ")]
+    assert exit_info.value.code == 2 and len(errors) == 1 and err[-1] == errors[0]
+    assert not any("Traceback" in line for line in err)
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--transfer_texts", "{missing}"], "missing.csv"),
+        (["--transfer_texts", "{notext}"], "no text column 'review'"),
+        (["--transfer_texts", "{plain}:split=everything"], "split='everything'"),
+        (["--student_layers", "0,5"], "--student_layers 0,5: layer indices must be distinct and within"),
+        (["--max_transfer_samples", "0"], "max_transfer_samples=0"),
+    ],
+)
+def test_bad_distillation_input_is_one_line_exit_2_and_writes_nothing(tiny, tmp_path, capsys, extra, match):
+    plain, _, _ = _transfer_files(tiny)
+    notext = write_csv(tmp_path / "notext.csv", [{"body": "good movie"}, {"body": "bad plot"}])
+    files = {"missing": str(tmp_path / "missing.csv"), "notext": str(notext), "plain": str(plain)}
+    extra = [e.format(**files) for e in extra]
+    line = _one_line_error(_argv(tiny, tmp_path / "o", *extra), capsys)
+    assert match in line
+    assert not (tmp_path / "o").exists()

@@ -340,6 +340,8 @@ def test_recipe_end_to_end_on_tiny_models(setup, tmp_path):
             "32",
             "--single_task_budget",
             "steps",
+            "--seeds",
+            "1",
         ]
     )
     run = json.loads((out / "run.json").read_text())
@@ -421,3 +423,119 @@ def test_batch_eval_metrics_give_the_whole_split_metrics(setup, tmp_path):
         ]
 
     assert evals(batched) and evals(batched) == evals(whole)
+
+
+# ------------------------------------------------------------------ issue 19: compute-matched controls, verdicts
+
+
+def _mt_argv(setup, out, *extra):
+    argv = ["--model_name_or_path", str(setup["model_dir"]), "--tasks", json.dumps(setup["specs"])]
+    argv += ["--output_dir", str(out), "--per_device_train_batch_size", "8", "--learning_rate", "5e-3"]
+    argv += ["--use_cpu", "true", "--eval_strategy", "no", "--max_length", "32", "--report_to", "none"]
+    return [*argv, *extra]
+
+
+@pytest.mark.parametrize("budget", ["steps", "task_steps", "5"])
+def test_compute_matched_controls_get_exactly_the_budgeted_optimizer_steps(setup, tmp_path, budget):
+    """Every single-task control's optimizer steps (the Trainer's state.global_step) equal the multi-task
+    run's (steps), the batches it drew from that task (task_steps), or N."""
+    metrics = recipe.main(
+        _mt_argv(setup, tmp_path / "run", "--single_task_budget", budget, "--seeds", "1", "--max_steps", "9")
+    )
+    run = metrics["runs"][0]
+    mt = run["multitask_train"]
+    assert mt["steps"] == 9 and sum(mt["task_batches"].values()) == 9  # one batch per optimizer step
+    for task, fit in run["single_task_train"].items():
+        expected = {"steps": 9, "task_steps": mt["task_batches"][task], "5": 5}[budget]
+        assert fit["steps"] == expected, (task, fit["steps"], expected)
+        assert fit["task_batches"] == {task: expected}
+
+
+def _fit_round_robin(setup, tmp_path, **extra) -> dict:
+    """6 optimizer steps of the three tiny tasks in turn (round robin), as the recipe's controls run them."""
+    from nlptransfer.trainers.multitask import fit_multitask
+
+    train = encode_tasks(setup["splits"], setup["tasks"], setup["tok"], "train", 32)
+    validation = encode_tasks(setup["splits"], setup["tasks"], setup["tok"], "validation", 32)
+    args = MultiTaskTrainingArguments(
+        str(tmp_path),
+        max_steps=6,
+        per_device_train_batch_size=8,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        task_sampling="round_robin",
+        eval_strategy="no",
+        **extra,
+    )
+    return fit_multitask(_model(setup), setup["tasks"], train, validation, setup["tok"], args, seed=0)
+
+
+def test_task_batches_count_what_the_trainer_trained_on(setup, tmp_path):
+    fit = _fit_round_robin(setup, tmp_path)
+    assert fit["steps"] == 6 and fit["task_batches"] == {"three": 2, "two": 2, "rating": 2}  # in turn
+    assert "uncertainty_weights" not in fit
+
+
+def test_uncertainty_weighting_learns_a_weight_per_task(setup, tmp_path):
+    fit = _fit_round_robin(setup, tmp_path, loss_weighting="uncertainty")  # log-variances at 1e-2
+    weights = fit["uncertainty_weights"]
+    assert set(weights) == {"three", "two", "rating"} and all(abs(w - 1.0) > 1e-3 for w in weights.values())
+    with pytest.raises(ConfigError, match="unknown loss_weighting 'equal'"):
+        MultiTaskTrainingArguments(str(tmp_path), loss_weighting="equal")
+
+
+def test_sharing_verdicts_flag_a_loss_beyond_seed_noise(caplog):
+    from nlptransfer.evaluation.sharing import sharing_verdict
+
+    with caplog.at_level("WARNING", logger="nlptransfer"):
+        hurts = sharing_verdict("amazon", "f1_macro", [0.51, 0.50, 0.53], [0.60, 0.61, 0.58])
+    assert hurts["outcome"] == "HURTS" and hurts["negative_transfer"] and hurts["p_value"] < 0.05
+    assert "NEGATIVE TRANSFER: multi-task amazon" in caplog.text
+    helps = sharing_verdict("t", "f1_macro", [0.60, 0.61, 0.58], [0.51, 0.50, 0.53])
+    assert helps["outcome"] == "helps" and not helps["negative_transfer"]
+    noise = sharing_verdict("t", "pearson", [0.5, 0.6, 0.55], [0.5, 0.5, 0.6])
+    assert noise["outcome"] == "within noise" and noise["p_value"] > 0.05
+    assert sharing_verdict("t", "f1_macro", [0.5, 0.6], [0.4, 0.7])["outcome"] == "too few seeds"
+    one = sharing_verdict("t", "f1_macro", [0.1], [0.9])
+    assert one["outcome"] == "no noise estimate" and not one["negative_transfer"] and one["p_value"] is None
+
+
+def test_three_seeds_give_a_verdict_per_task_in_the_table(setup, tmp_path):
+    out = tmp_path / "run"
+    metrics = recipe.main(_mt_argv(setup, out, "--seeds", "3", "--max_steps", "3"))
+    assert [r["seed"] for r in metrics["runs"]] == [42, 43, 44]
+    for row in metrics["summary"].values():
+        verdict = row["verdict"]
+        assert verdict["n_seeds"] == 3 and verdict["outcome"] in ("helps", "HURTS", "within noise")
+        assert verdict["delta"] == pytest.approx(np.mean(row["multitask"]) - np.mean(row["single_task"]))
+    table = (out / "results.md").read_text()
+    assert "p (paired)" in table and "sharing" in table
+    assert (
+        "Single-task controls: the same encoder and head trained on that task alone for as many optimizer"
+        in (out / "README.md").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    ("budget", "match"),
+    [("0", "single_task_budget=0 must be >= 1"), ("lots", "unknown single_task_budget 'lots'")],
+)
+def test_a_bad_single_task_budget_is_one_line_exit_2(setup, tmp_path, capsys, budget, match):
+    line = _run(_mt_argv(setup, tmp_path / "o", "--single_task_budget", budget), capsys)
+    assert match in line and not (tmp_path / "o").exists()
+
+
+def test_controls_train_the_plain_task_loss_for_their_budget(tmp_path):
+    """Whatever the multi-task run's loss weighting, a control trains its task's plain loss for its budget."""
+    from nlptransfer.trainers.multitask.controls import single_task_args
+
+    args = MultiTaskTrainingArguments(
+        str(tmp_path), loss_weighting="uncertainty", report_to="none", use_cpu=True
+    )
+    fit = {"steps": 12, "task_batches": {"a": 7, "b": 5}}
+    for budget, steps in (("steps", 12), ("task_steps", 7), ("3", 3)):
+        control = single_task_args(args, budget, fit, "a")
+        assert control.loss_weighting == "fixed" and control.max_steps == steps
+    assert single_task_args(args, "epochs", fit, "a").max_steps == args.max_steps
+    assert single_task_args(args, "task_steps", {"steps": 12, "task_batches": {"a": 0}}, "a") is None

@@ -2,13 +2,16 @@
 
 Defaults (no arguments): the embedded all-MiniLM-L6-v2 shared by four tasks on the VADER gold standard:
 3-class sentiment on tweets, Amazon and NYT snippets (three classification tasks) and the mean human rating
-(`score`, -4..+4) of movie snippets (a regression task). The same run then trains each task alone (a
-single-task model with the same encoder, head, settings and number of epochs over its own data) and tests
-both on every task's held-out half.
+(`score`, -4..+4) of movie snippets (a regression task). The same run then trains each task alone, compute-
+matched (`--single_task_budget steps`: as many optimizer steps as the whole multi-task run; `task_steps`:
+the batches the multi-task model gave that task; `epochs`: the same epochs over its own data), for 3 seeds,
+and tests both on every task's held-out half. The table says per task where sharing helps and where it
+HURTS (paired t-test over seeds, p < 0.05; a loss beyond seed noise is flagged as negative transfer).
 
     python -m nlptransfer.recipes.multitask
-    python -m nlptransfer.recipes.multitask --config recipes/multitask/minilm_vader.yaml --seeds 3
+    python -m nlptransfer.recipes.multitask --config recipes/multitask/minilm_vader.yaml --seeds 5
     python -m nlptransfer.recipes.multitask --task_sampling temperature --sampling_temperature 3
+    python -m nlptransfer.recipes.multitask --loss_weighting uncertainty --single_task_budget task_steps
     python -m nlptransfer.recipes.multitask --strategy lora --learning_rate 1e-3 --output_dir outputs/mt-lora
 
 Tasks are declared in the YAML (`tasks:` list of name, dataset, type classification|multilabel|regression,
@@ -26,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -35,13 +38,15 @@ from transformers import set_seed
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.data.multitask import encode_tasks, load_tasks, parse_tasks
 from nlptransfer.errors import ConfigError, run_cli
+from nlptransfer.evaluation.sharing import sharing_table
 from nlptransfer.modeling import count_parameters, load_tokenizer
-from nlptransfer.modeling.multitask import build_multitask_model, evaluate_tasks
+from nlptransfer.modeling.multitask import build_multitask_model
 from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._common import command_line, setup_logging
-from nlptransfer.reporting import format_mean_std, markdown_table, model_card
+from nlptransfer.reporting import markdown_table, model_card
 from nlptransfer.runs import RunWriter
-from nlptransfer.trainers.multitask import MultiTaskTrainingArguments, fit_multitask
+from nlptransfer.trainers.multitask import MultiTaskTrainingArguments
+from nlptransfer.trainers.multitask.controls import ComparisonSpec, check_budget, run_seed
 
 logger = logging.getLogger("nlptransfer")
 
@@ -69,12 +74,12 @@ class MultiTaskArguments:
         metadata={"help": "Also train each task alone (same settings and epochs) and report the difference."},
     )
     single_task_budget: str = field(
-        default="epochs",
+        default="steps",
         metadata={
-            "help": "Budget of each single-task model: epochs (the same number of epochs over its own data: "
-            "the examples of that task the multi-task model saw) or steps (as many optimizer steps as the "
-            "whole multi-task run: the same compute, so more epochs over its own data).",
-            "choices": ["epochs", "steps"],
+            "help": "Budget of each single-task control: steps (as many optimizer steps as the whole "
+            "multi-task run: compute-matched), task_steps (exactly the batches the multi-task model gave that "
+            "task: the controls together cost the multi-task run), epochs (the same epochs over its own data) "
+            "or a number N of optimizer steps."
         },
     )
     seeds: int = field(
@@ -92,6 +97,7 @@ class MultiTaskArguments:
         if isinstance(self.tasks, str):  # --tasks '[{"name": ...}]' on the command line
             self.tasks = yaml.safe_load(self.tasks)
         parse_tasks(self.tasks)  # bad task lists fail here, before any data is read
+        check_budget(self.single_task_budget)
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds} must be >= 1")
         for name in ("max_train_samples", "max_eval_samples"):
@@ -127,70 +133,36 @@ def main(argv: Sequence[str] | None = None) -> dict:
     set_seed(training_args.seed)  # the heads' initialisation
     # a model, LoRA target or --max_length that cannot work fails here, before any file is written
     first = build_multitask_model(model_args, transfer_args, tasks)
-    max_length, batch_size = model_args.max_length, training_args.per_device_eval_batch_size
-    train = encode_tasks(splits, tasks, tokenizer, "train", max_length)
-    validation = encode_tasks(splits, tasks, tokenizer, "validation", max_length)
+    max_length = model_args.max_length
+    spec = ComparisonSpec(
+        model_args,
+        transfer_args,
+        training_args,
+        tasks,
+        splits,
+        tokenizer,
+        encode_tasks(splits, tasks, tokenizer, "train", max_length),
+        encode_tasks(splits, tasks, tokenizer, "validation", max_length),
+        mt_args.compare_single_task,
+        mt_args.single_task_budget,
+        max_length,
+        training_args.per_device_eval_batch_size,
+    )
     with RunWriter.from_training_args(training_args, "multitask") as run:
         # 3. For each seed: the multi-task model, then every task alone; all tested on the tasks' test splits.
         runs = []
         for s in range(mt_args.seeds):
             seed = training_args.seed + s
-            seed_run = {"seed": seed, "multitask": {}, "single_task": {}}
             model = first  # the first seed's model is the one saved
             if s:
                 set_seed(seed)
                 model = build_multitask_model(model_args, transfer_args, tasks)
-            fit = fit_multitask(model, tasks, train, validation, tokenizer, training_args, seed)
-            tested = evaluate_tasks(model, tokenizer, tasks, splits, "test", batch_size, max_length)
-            seed_run["multitask"], seed_run["multitask_train"] = tested, fit
+            runs.append(run_seed(model, spec, seed))
             del model
-            if mt_args.compare_single_task:
-                single_args = training_args
-                # as many optimizer steps as the multi-task model took
-                if mt_args.single_task_budget == "steps":
-                    single_args = replace(training_args, max_steps=fit["steps"])
-                for task in tasks:
-                    set_seed(seed)
-                    # re-encoded: task ids count from 0 in a one-task model
-                    alone = build_multitask_model(model_args, transfer_args, [task])
-                    fit_alone = fit_multitask(
-                        alone,
-                        [task],
-                        encode_tasks(splits, [task], tokenizer, "train", max_length),
-                        encode_tasks(splits, [task], tokenizer, "validation", max_length),
-                        tokenizer,
-                        single_args,
-                        seed,
-                    )
-                    tested = evaluate_tasks(alone, tokenizer, [task], splits, "test", batch_size, max_length)
-                    seed_run["single_task"][task.name] = tested[task.name]
-                    seed_run.setdefault("single_task_train", {})[task.name] = fit_alone
-            runs.append(seed_run)
 
-        # 4. The table: each task's primary metric, multi-task vs single-task (mean +- std over seeds).
-        rows, summary = [], {}
-        for task in tasks:
-            metric = task.primary_metric
-            mt = [r["multitask"][task.name][metric] for r in runs]
-            row = {
-                "task": task.name,
-                "dataset": task.dataset,
-                "type": task.type,
-                "metric": metric,
-                "n test": len(splits[task.name]["test"]),
-                "multi-task": format_mean_std(mt),
-            }
-            summary[task.name] = {"metric": metric, "multitask": mt}
-            if mt_args.compare_single_task:
-                st = [r["single_task"][task.name][metric] for r in runs]
-                delta = [a - b for a, b in zip(mt, st, strict=True)]
-                row["single-task"] = format_mean_std(st)
-                row["Δ (multi - single)"] = format_mean_std(delta, signed=True)
-                summary[task.name].update(single_task=st, delta=delta)
-            rows.append(row)
-        columns = ["task", "dataset", "type", "metric", "n test", "multi-task"]
-        if mt_args.compare_single_task:
-            columns += ["single-task", "Δ (multi - single)"]
+        # 4. The table: each task's primary metric, multi-task vs single-task (mean +- std over seeds), verdict.
+        sizes = {t.name: len(splits[t.name]["test"]) for t in tasks}
+        rows, columns, summary = sharing_table(tasks, runs, sizes, mt_args.compare_single_task)
         table = markdown_table(rows, columns)
 
         # 5. Save (main process): the multi-task model, per-task exports, metrics, config, card.
@@ -222,18 +194,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
             trainable=trainable,
             total=total,
             command=command,
-            notes=card_notes(tasks, training_args, mt_args),
+            notes=card_notes(tasks, training_args, mt_args, summary),
             load_snippet=load_snippet(run.output_dir, tasks[0].name),
         )
         run.write_text("README.md", card)
+        verdicts = "".join(f"\n  {v['verdict']['text']}" for v in summary.values() if "verdict" in v)
         print(
-            f"\nMulti-task vs single-task ({mt_args.seeds} seed(s), test splits)\n{table}\nSaved to {run.output_dir}"
+            f"\nMulti-task vs single-task ({mt_args.seeds} seed(s), single-task budget "
+            f"{mt_args.single_task_budget}, test splits)\n{table}{verdicts}\nSaved to {run.output_dir}"
         )
         return metrics
 
 
-def card_notes(tasks, training_args, mt_args) -> list[str]:
-    """The model card's notes: metrics, task sampling and what the single-task models are."""
+def card_notes(tasks, training_args, mt_args, summary) -> list[str]:
+    """The model card's notes: metrics, task sampling and loss weighting, the controls, the verdicts."""
     temperature = ""
     if training_args.task_sampling == "temperature":
         temperature = f" (T={training_args.sampling_temperature})"
@@ -241,19 +215,23 @@ def card_notes(tasks, training_args, mt_args) -> list[str]:
         "Primary metrics: macro-F1 (classification), micro-F1 (multi-label), Pearson r (regression) on each "
         "task's test split; 'combined' validation score = their mean.",
         f"Batches are drawn per task with {training_args.task_sampling} sampling{temperature}; "
-        f"{training_args.num_train_epochs:g} epoch(s) = that many passes' worth of batches over all tasks.",
+        f"{training_args.num_train_epochs:g} epoch(s) = that many passes' worth of batches over all tasks; "
+        f"task losses weighted {training_args.loss_weighting}.",
     ]
-    if mt_args.compare_single_task and mt_args.single_task_budget == "epochs":
+    if mt_args.compare_single_task:
+        budget = {
+            "steps": "as many optimizer steps as the whole multi-task run (compute-matched: more epochs over "
+            "its own data)",
+            "task_steps": "exactly the batches the multi-task model drew from that task (the controls together "
+            "cost the multi-task run)",
+            "epochs": "the same number of epochs over its own data (fewer optimizer steps than the multi-task "
+            "run: not compute-matched)",
+        }.get(mt_args.single_task_budget, f"exactly {mt_args.single_task_budget} optimizer steps")
         notes.append(
-            "Single-task: the same encoder and head trained on that task alone for the same number of epochs "
-            "over its own data (as many of its examples as the multi-task model sees in expectation under "
-            "proportional sampling), same learning rate, batch size and seed. It takes fewer optimizer steps "
-            "than the multi-task run; --single_task_budget steps gives it as many (same compute)."
-        )
-    elif mt_args.compare_single_task:
-        notes.append(
-            "Single-task: the same encoder and head trained on that task alone for as many optimizer steps as "
-            "the whole multi-task run (same compute; more epochs over its own data), same settings and seed."
+            f"Single-task controls: the same encoder and head trained on that task alone for {budget}, same "
+            "settings and seed. Sharing: paired t-test of multi - single over the seeds (p < 0.05; HURTS = "
+            "negative transfer beyond seed noise). "
+            + " ".join(v["verdict"]["text"] + "." for v in summary.values() if "verdict" in v)
         )
     return notes
 

@@ -3,7 +3,8 @@
 Loss per batch (student logits s, teacher logits t, labels y, temperature T):
 
     alpha * KL(softmax(t/T) || softmax(s/T)) * T**2      logit distillation (Hinton et al. 2015; the T**2
-  + (1 - alpha) * CE(s, y)                               keeps its gradients on the scale of the CE term)
+  + (1 - alpha) * CE(s, y)                               keeps its gradients on the scale of the CE term;
+                                                         CE over the batch's labelled rows only)
   + rkd_distance_weight * L_D + rkd_angle_weight * L_A   relational KD (Park et al., CVPR 2019)
 
 Relational knowledge distillation transfers the *structure* of the batch rather than each output: on the
@@ -14,9 +15,13 @@ difference vectors); both with the Huber (smooth L1) loss, as in the paper. Both
 student's representations equal the teacher's (up to a global scale for L_D). The losses are in
 `nlptransfer.losses`, the config in `config.py`.
 
+Rows whose label is `UNLABELLED` (-100: unlabelled transfer texts, see `run.distillation_train_set`) learn
+from the teacher alone: the cross-entropy skips them (0 for a batch without a labelled row).
+
 The student must read the teacher's inputs: same tokenizer vocabulary and the same label set
 (`check_compatible` raises `ModelError` otherwise). `truncated_student(teacher, layers)` builds a smaller
-student from the teacher's config with only the chosen layers and copies their weights.
+student from the teacher's config with only the chosen layers and copies their weights; `pick_student_layers`
+chooses them (first k, `alternate` = every other from the bottom as DistilBERT, `spread`, or explicit indices).
 
     from nlptransfer.trainers.distillation import DistillationTrainer, DistillationTrainingArguments
     student = truncated_student(teacher, [0, 1, 2])
@@ -42,6 +47,8 @@ from nlptransfer.trainers.transfer import TransferTrainer
 
 logger = logging.getLogger("nlptransfer")
 
+UNLABELLED = -100  # the `labels` of a transfer text: never read, ignored by the cross-entropy term
+LAYER_PICKS = ("first", "alternate", "spread")
 _LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
 
 
@@ -109,15 +116,41 @@ def truncated_student(teacher: PreTrainedModel, layers: int | list[int]) -> PreT
     return student
 
 
-def pick_student_layers(config, k: int, pick: str = "first") -> list[int]:
-    """The teacher layers (of `config`) a `k`-layer student keeps: the first k, or `spread` over the teacher.
-    Checked before any training, so a bad --student_layers fails before the run starts."""
+def pick_student_layers(config, layers: int | str, pick: str = "first") -> list[int]:
+    """The teacher layers (of `config`) the student keeps: `layers` = k (an int, or its text) picked by `pick`
+    (first: 0..k-1; alternate: every other layer from the bottom, DistilBERT-style, 6 -> 3 gives 0,2,4;
+    spread: evenly with the top layer kept, 1,3,5), or explicit comma-separated indices ("0,2,4"). Checked
+    before any training, so a bad --student_layers fails before the run starts."""
     total = getattr(config, "num_hidden_layers", None)
     if total is None:
         raise ModelError(f"{config.model_type} has no num_hidden_layers; pass a student model instead")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= total:
-        raise ConfigError(f"--student_layers {k} must be between 1 and the teacher's {total} layers")
-    return list(range(k)) if pick == "first" else spread_layers(total, k)
+    text = str(layers).strip()
+    if "," in text:
+        try:
+            keep = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--student_layers {text!r}: give a number of layers or indices like 0,2,4"
+            ) from None
+        bad = [i for i in keep if not 0 <= i < total]
+        if bad or len(set(keep)) != len(keep) or not keep:
+            raise ConfigError(
+                f"--student_layers {text}: layer indices must be distinct and within the teacher's 0..{total - 1} "
+                f"({total} layers; e.g. {','.join(map(str, alternate_layers(total, max(1, total // 2))))})"
+            )
+        return sorted(keep)
+    k = layers if isinstance(layers, int) and not isinstance(layers, bool) else None
+    if k is None and text.lstrip("-").isdigit():
+        k = int(text)
+    if k is None or not 1 <= k <= total:
+        raise ConfigError(f"--student_layers {text} must be between 1 and the teacher's {total} layers")
+    if pick not in LAYER_PICKS:
+        raise ConfigError(f"unknown layer_pick {pick!r}; choose one of {', '.join(LAYER_PICKS)}")
+    return {
+        "first": list(range(k)),
+        "alternate": alternate_layers(total, k),
+        "spread": spread_layers(total, k),
+    }[pick]
 
 
 def spread_layers(total: int, k: int) -> list[int]:
@@ -125,6 +158,14 @@ def spread_layers(total: int, k: int) -> list[int]:
     if not 1 <= k <= total:
         raise ConfigError(f"student_layers={k} must be between 1 and the teacher's {total} layers")
     return [round((i + 1) * total / k) - 1 for i in range(k)]
+
+
+def alternate_layers(total: int, k: int) -> list[int]:
+    """k layer indices evenly strided from the bottom layer (6, 3 -> [0, 2, 4]; 12, 6 -> [0, 2, ..., 10]):
+    the "one layer out of two" initialisation of DistilBERT (Sanh et al. 2019)."""
+    if not 1 <= k <= total:
+        raise ConfigError(f"student_layers={k} must be between 1 and the teacher's {total} layers")
+    return [i * total // k for i in range(k)]
 
 
 # ------------------------------------------------------------------------------------ trainer
@@ -159,7 +200,9 @@ class DistillationTrainer(TransferTrainer):
         with torch.no_grad():
             teacher_out = self.teacher(**inputs, output_hidden_states=relational)
         s, t = student_out.logits, teacher_out.logits
-        parts = {"ce": F.cross_entropy(s, labels.view(-1))}
+        labels = labels.view(-1)
+        labelled = labels != UNLABELLED  # transfer texts carry no label: logit and relational terms only
+        parts = {"ce": F.cross_entropy(s[labelled], labels[labelled]) if labelled.any() else s.sum() * 0.0}
         loss = (1 - args.distill_alpha) * parts["ce"]
         if args.distill_alpha > 0:
             parts["kd"] = logit_distillation_loss(s, t, args.distill_temperature)

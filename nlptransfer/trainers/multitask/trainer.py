@@ -1,7 +1,10 @@
 """`MultiTaskTrainer`: train a `MultiTaskModel` (shared encoder, one head per task) with the `Trainer`.
 
 Every training batch comes from one task (`MultiTaskBatchSampler`: proportional, temperature or round-robin
-sampling); each task's loss is scaled by its `weight`. `evaluate()` scores every task's validation set with
+sampling); each task's loss is scaled by its `weight` and, with `loss_weighting="uncertainty"`, by a learned
+exp(-s_t) plus the regulariser s_t (Kendall, Gal & Cipolla 2018; s_t = log variance, one per task, trained
+with the model at `uncertainty_learning_rate`, no weight decay). `task_batches` counts the training batches each
+task got (what a compute-matched single-task control is given). `evaluate()` scores every task's validation set with
 that task's metrics (`eval_<task>_<metric>`) and adds `eval_combined`, the mean of the tasks' primary
 metrics (macro-F1, micro-F1 for multi-label, Pearson r for regression): use it as `metric_for_best_model`.
 It is a `TransferTrainer`, so layer-wise learning-rate decay and gradual unfreezing apply to the encoder.
@@ -29,6 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, set_seed
 
@@ -57,6 +61,43 @@ class MultiTaskTrainer(TransferTrainer):
         if self.train_dataset is not None and not isinstance(self.train_dataset, MultiTaskDataset):
             raise ConfigError("MultiTaskTrainer needs train_dataset=MultiTaskDataset({task name: dataset})")
         self.model_accepts_loss_kwargs = False  # task losses are per-batch means
+        names = [t.name for t in self.accelerator.unwrap_model(self.model).tasks]
+        self.task_batches: dict[str, int] = dict.fromkeys(names, 0)
+        self.log_vars = None
+        if self.args.loss_weighting == "uncertainty":
+            self.log_vars = torch.nn.Parameter(torch.zeros(len(names), device=self.args.device))
+
+    def create_optimizer(self, model=None):
+        """The encoder's and heads' optimizer, plus the uncertainty log-variances as their own group."""
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh and self.log_vars is not None:
+            optimizer.add_param_group(
+                {"params": [self.log_vars], "weight_decay": 0.0, "lr": self.args.uncertainty_learning_rate}
+            )
+        return optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The task's (weighted) loss; counts the batch for its task while training."""
+        task = int(inputs["task_ids"][0])
+        if model.training:
+            name = list(self.task_batches)[task]
+            self.task_batches[name] += 1
+        if self.log_vars is None or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        outputs = model(**inputs)
+        s = self.log_vars[task]
+        loss = torch.exp(-s) * outputs.loss + s
+        return (loss, outputs) if return_outputs else loss
+
+    def uncertainty_weights(self) -> dict[str, float] | None:
+        """Task name -> the learned exp(-s) (None with fixed weighting)."""
+        if self.log_vars is None:
+            return None
+        return {
+            n: round(float(torch.exp(-v.detach())), 4)
+            for n, v in zip(self.task_batches, self.log_vars, strict=True)
+        }
 
     def get_train_dataloader(self) -> DataLoader:
         """Batches from one task at a time (`MultiTaskBatchSampler`), prepared by Accelerate."""
@@ -150,7 +191,8 @@ def fit_multitask(
 ) -> dict:
     """Train `model` on `tasks` (`train` / `validation`: task name -> encoded split, from `encode_tasks`) with
     a `MultiTaskTrainer` seeded with `seed`; checkpoints go to a scratch folder, never the run's output
-    directory. Returns the train metrics with `wall_seconds`, `steps` and the Trainer's `log_history`."""
+    directory. Returns the train metrics with `wall_seconds`, `steps` (optimizer steps, from the Trainer's state),
+    `task_batches` (training batches per task), `uncertainty_weights` (if learned) and the `log_history`."""
     set_seed(seed)
     with tempfile.TemporaryDirectory(prefix="nlptransfer-mt-") as scratch:
         args = replace(training_args, output_dir=scratch, seed=seed)
@@ -163,9 +205,13 @@ def fit_multitask(
         )
         started = time.perf_counter()
         output = trainer.train()
-        return {
+        result = {
             **output.metrics,
             "wall_seconds": round(time.perf_counter() - started, 1),
             "steps": trainer.state.global_step,
+            "task_batches": dict(trainer.task_batches),
             "log_history": list(trainer.state.log_history),
         }
+        if weights := trainer.uncertainty_weights():
+            result["uncertainty_weights"] = weights
+        return result
