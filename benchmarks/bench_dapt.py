@@ -3,7 +3,7 @@ and of DAPT, 3 fine-tuning seeds, the same fine-tuning budget; one recipe proces
 
     .venv/bin/python -m benchmarks.bench_dapt                      # the measured run (~50 min, quiet 2-core CPU)
     .venv/bin/python -m benchmarks.bench_dapt --steps 0 50 100 200 400   # one more point; the others are reused
-    .venv/bin/python -m benchmarks.bench_dapt --quick              # smoke test: tiny sizes, a few minutes
+    .venv/bin/python -m benchmarks.bench_dapt --quick              # smoke test: 8 tiny runs
     .venv/bin/python -m benchmarks.bench_dapt --render_only --out outputs/bench-dapt
 
 Protocol:
@@ -54,10 +54,10 @@ PRETRAIN = {
 # a full masked-LM step (16 x 128 tokens, head on the masked positions only) ~1.5 s, a head warm-up step
 # ~0.7 s, a fine-tuning step (16 x 64 tokens) ~0.5 s, scoring 1,000 abstracts at 64 tokens ~10 s; a process
 # start + model load ~15 s. Default: 21 fine-tunes x ~1.3 min + 6 pretraining runs (7N = 350 steps per corpus,
-# 50 warm-up steps and three held-out measurements each) ~22 min = about 50 minutes (`ESTIMATE`).
+# 50 warm-up steps and three held-out measurements each) ~26 min = about 50-55 minutes (`ESTIMATE`).
 N_STEPS = 50
-ESTIMATE = "about 50 minutes on a quiet 2-core CPU (2-3x longer on a loaded one)"
-QUICK = {  # --quick: a smoke test of the whole pipeline on the real assets, a few minutes
+ESTIMATE = "about 50-55 minutes on a quiet 2-core CPU (2-3x longer on a loaded one)"
+QUICK = {  # --quick: the whole pipeline on the real assets, 8 tiny runs (~20 min here at load 10-16)
     "steps": [0, 2],
     "seeds": 2,
     "train": 32,
@@ -243,6 +243,7 @@ def main(argv=None) -> None:
         return record
 
     if not args.render_only:
+        print(f"bench_dapt -> {out}; the default curve takes {ESTIMATE}", flush=True)
         pretrained = {(r["corpus"], r["steps"]): r for r in results if r["kind"] == "pretrain"}
         done = {(r["corpus"], r["steps"], r["seed"]) for r in results if r["kind"] == "finetune"}
         for steps in sorted(set(args.steps)):  # the curve from the left: every corpus at S before 2S
