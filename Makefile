@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
-.PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain bench-translation-parent domain-adaptation \
+.PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain bench-dapt bench-translation-parent domain-adaptation \
 	domain-matrix multitask distill bench-distill bench-multitask test test-fast bench lint clean
 
 setup: $(STAMP)
@@ -34,14 +34,20 @@ compare: setup
 translation: setup
 	$(BIN)/python -m nlptransfer.recipes.translation_pair $(ARGS)
 
-# Continued masked-LM pretraining of MiniLM on PubMed abstracts (DAPT); ARGS="--extend_vocab 500" adds domain words,
-# ARGS="--corpus pubmed-pubtype" trains on a task's own training texts (TAPT). Output: a model for --model_name_or_path.
+# Continued masked-LM pretraining of MiniLM on pubmed-pubtype's own training texts (TAPT, the default); DAPT on
+# PubMed abstracts: ARGS="--config recipes/domain_pretraining/minilm_pubmed_dapt.yaml"; ARGS="--extend_vocab 500" adds
+# domain words. Output: a model for --model_name_or_path.
 domain-pretraining: setup
 	$(BIN)/python -m nlptransfer.recipes.domain_pretraining $(ARGS)
 
 # Base vs +vocabulary vs +DAPT vs both on pubmed-pubtype, 3 seeds (about an hour on a busy 2-core CPU).
 bench-domain: setup
 	$(BIN)/python -m benchmarks.bench_domain_transfer $(ARGS)
+
+# pubmed-pubtype macro-F1 after 0, N, 2N, 4N steps of TAPT and DAPT, 3 seeds (benchmarks/bench_dapt.py; ~50-55 min
+# on a quiet 2-core CPU; ARGS="--quick" for a smoke test).
+bench-dapt: setup
+	$(BIN)/python -m benchmarks.bench_dapt $(ARGS)
 
 # Learning curve of the offline translation parent (greedy BLEU every 500 steps; about 9 min).
 bench-translation-parent: setup

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from benchmarks.recipe_process import run_recipe
+from benchmarks.recipe_process import mean_std, run_recipe
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import write_json_atomic, write_text_atomic
 
@@ -106,13 +106,6 @@ def run_one(out: Path, dataset: str, method: str, k: int, seed: int, flags: list
     }
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
-
-
 def render(results: list[dict]) -> str:
     by_key = {(r["dataset"], r["method"], r["k"], r["seed"]): r for r in results}
     rows = []
@@ -124,7 +117,7 @@ def render(results: list[dict]) -> str:
                     continue
                 row = {"dataset": dataset, "K/class": k, "method": method, "seeds": len(runs)}
                 row["metric"] = "micro-F1" if runs[0]["metric"] == "f1_micro" else "macro-F1"
-                row["score"] = _mean_std([r["score"] for r in runs])
+                row["score"] = mean_std([r["score"] for r in runs])
                 paired = [
                     (r["score"], by_key[(dataset, "full", k, r["seed"])]["score"])
                     for r in runs

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from benchmarks.recipe_process import run_recipe
+from benchmarks.recipe_process import mean_std, run_recipe
 from nlptransfer.reporting import markdown_table
 from nlptransfer.runs import write_json_atomic, write_text_atomic
 
@@ -73,13 +73,6 @@ def run_one(out: Path, strategy: str, pooling: str, seed: int, flags: list[str])
     }
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
-
-
 def render(results: list[dict]) -> str:
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in results:
@@ -93,10 +86,8 @@ def render(results: list[dict]) -> str:
         row["train min"] = f"{statistics.mean(r['train_seconds'] for r in runs) / 60:.1f}"
         row["peak RSS MB"] = f"{max(r['peak_rss_mb'] for r in runs):.0f}"
         for d in DOMAINS:
-            row[f"{SHORT[d]} micro-F1"] = _mean_std(
-                [r["test"][d]["f1_micro"] for r in runs if d in r["test"]]
-            )
-        row["movies macro-F1"] = _mean_std([r["test"]["vader-movies"]["f1_macro"] for r in runs])
+            row[f"{SHORT[d]} micro-F1"] = mean_std([r["test"][d]["f1_micro"] for r in runs if d in r["test"]])
+        row["movies macro-F1"] = mean_std([r["test"]["vader-movies"]["f1_macro"] for r in runs])
         paired = [
             (r["test"]["vader-movies"]["f1_micro"], full[r["seed"]]["test"]["vader-movies"]["f1_micro"])
             for r in runs

@@ -5,6 +5,7 @@ taken *before* it starts (other work slows every timing; the run's own load is n
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -26,3 +27,11 @@ def run_recipe(cmd: list[str], log_path: Path, cwd: Path | None = None) -> dict:
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
         "load_before": load_before,
     }
+
+
+def mean_std(values: list[float]) -> str:
+    """`mean ± std` of a benchmark cell (3 decimals; std 0 for one value), `-` for none."""
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"

@@ -483,6 +483,9 @@ CASES: dict[str, list[Case]] = {
         Case(["--model_name_or_path", M], "--allow_pickle", copy_model("dmodel", pickle_weights)),
         Case(["--model_name_or_path", M], "tokenizer", copy_model("dmodel", drop_tokenizer)),
         Case(["--max_length", "100000"], "--max_length"),
+        Case(["--head_warmup_steps", "-1"], "head_warmup_steps"),
+        Case(["--block_size", "100000"], "--block_size"),
+        Case(["--corpus", "task", "--task_dataset", "{root}/nope.csv"], "nope.csv"),
     ],
     "multitask": COMMON_RECIPE_CASES
     + [

@@ -781,7 +781,13 @@ KEY_METRICS = {
         "pairs/source.csv->target.csv/methods/dann/f1_macro_std",
         "pairs/source.csv->target.csv/methods/iw/logme",
     ],
-    "domain_pretraining": ["mlm_loss_before", "mlm_loss_after", "perplexity_after", "fertility/fertility"],
+    "domain_pretraining": [
+        "mlm_loss_before",
+        "mlm_loss_after_warmup",
+        "mlm_loss_after",
+        "perplexity_after",
+        "fertility/fertility",
+    ],
     "multitask": ["summary/three/multitask/0", "summary/rating/single_task/0", "summary/two/delta/0"],
     "distill": [f"test/{m}/f1_macro" for m in ("teacher", "student (distilled)", "student (labels only)")],
 }

@@ -45,7 +45,7 @@ DEFAULT_YAMLS = {
     sentiment: "recipes/sentiment/minilm_full.yaml",
     text_classification: "recipes/text_classification/minilm_pubmed_pubtype.yaml",
     translation_pair: "recipes/translation_pair/marian_es_it_en.yaml",
-    domain_pretraining: "recipes/domain_pretraining/minilm_pubmed_dapt.yaml",
+    domain_pretraining: "recipes/domain_pretraining/minilm_pubmed_tapt.yaml",
     domain_adaptation: "recipes/domain_adaptation/minilm_frozen.yaml",
     multitask: "recipes/multitask/minilm_vader.yaml",
     distill: "recipes/distill/minilm_vader.yaml",

@@ -42,6 +42,8 @@ def _argv(model_dir, corpus, out, *extra):
         "5e-3",
         "--max_length",
         "32",
+        "--packing",  # one example per text (packing: tests/test_head_warmup_tapt.py)
+        "false",
         "--use_cpu",
         "true",
         "--logging_steps",

@@ -269,7 +269,7 @@ BUDGET = {  # appended after the fuzzed flags (later flags win); {name} from the
     "--seeds 1 --text_column review --label_column sentiment --target_labelled_samples 10 "
     "--distance_samples 20 --max_train_samples 24 --max_eval_samples 12 --max_length 32",
     "domain_pretraining": "--model_name_or_path {model} --corpus {corpus} --max_length 32 "
-    "--max_train_samples 24 --max_eval_samples 12",
+    "--max_train_samples 24 --max_eval_samples 12 --head_warmup_steps 2",
     "multitask": "--model_name_or_path {model} --tasks {tasks} --max_length 32 --compare_single_task false "
     "--seeds 1 --max_train_samples 24 --max_eval_samples 12",
     "distill": f"--model_name_or_path {{model}} --dataset {{csv}} {CLASSIFY} --max_length 32 "

@@ -53,7 +53,11 @@ One call (`extend`)
 
 Continued pretraining (`pretraining`): `load_mlm_model` (AutoModelForMaskedLM, naming the head weights
 the checkpoint lacked), `MaskingCollator` (whole-word masking that pads `offset_mapping`), `encode_for_mlm`,
-`mlm_loss` (held-out masked-LM loss with a seeded masking; `perplexity`), `train_mlm` (a plain Trainer),
+`mlm_features` (one truncated example per text, or `pack_features`: texts concatenated and cut into blocks),
+`mlm_loss` (held-out masked-LM loss with a seeded masking; `perplexity`), `train_mlm` (a `MaskedLMTrainer`:
+`masked_lm_loss` applies the head to the masked positions only, the same loss for a fraction of the cost),
+`warm_up_head` (`head_warmup`: a new MLM head trained alone, `encoder_frozen`, before the encoder trains),
+the recipe's options `DomainPretrainingArguments` (`options`; `--corpus task` = `TASK_CORPUS`),
 `save_domain_model` (plus the base checkpoint's pooler). An extended model is a normal checkpoint (`save_pretrained` writes the larger
 `vocab_size` and the extended `tokenizer.json`). With LoRA, `lora_config_for_new_tokens` returns a peft
 `LoraConfig` that trains the new rows through `trainable_token_indices` (`mlm_lora_model` wraps a masked-LM
@@ -68,6 +72,7 @@ from nlptransfer.embeddings.extend import (
     extend_subword_vocabulary,
     extend_vocabulary,
 )
+from nlptransfer.embeddings.head_warmup import HeadWarmup, encoder_frozen, new_head_note, warm_up_head
 from nlptransfer.embeddings.init import (
     INIT_METHODS,
     embeddings_tied,
@@ -76,14 +81,21 @@ from nlptransfer.embeddings.init import (
     resize_embeddings,
     sparsemax,
 )
+from nlptransfer.embeddings.options import TASK_CORPUS, DomainPretrainingArguments
 from nlptransfer.embeddings.pretraining import (
+    MaskedLMTrainer,
     MaskingCollator,
     encode_for_mlm,
+    feature_stats,
     load_extended_peft_model,
     load_mlm_model,
     lora_config_for_new_tokens,
+    masked_lm_loss,
+    mlm_features,
+    mlm_head,
     mlm_lora_model,
     mlm_loss,
+    pack_features,
     perplexity,
     save_domain_model,
     train_mlm,
@@ -103,19 +115,25 @@ from nlptransfer.embeddings.vocabulary import (
 )
 
 __all__ = [
-    "INIT_METHODS",
     "Candidate",
+    "DomainPretrainingArguments",
     "FertilityReport",
+    "HeadWarmup",
+    "INIT_METHODS",
+    "MaskedLMTrainer",
     "MaskingCollator",
     "StaticVectors",
+    "TASK_CORPUS",
     "VocabularyExtension",
     "count_words",
     "embeddings_tied",
     "encode_for_mlm",
+    "encoder_frozen",
     "extend_domain_vocabulary",
     "extend_subword_vocabulary",
     "extend_tokenizer",
     "extend_vocabulary",
+    "feature_stats",
     "fragmented_words",
     "initialize_new_embeddings",
     "initialize_rows",
@@ -123,9 +141,14 @@ __all__ = [
     "load_glove",
     "load_mlm_model",
     "lora_config_for_new_tokens",
+    "masked_lm_loss",
     "mine_domain_vocabulary",
+    "mlm_features",
+    "mlm_head",
     "mlm_lora_model",
+    "new_head_note",
     "mlm_loss",
+    "pack_features",
     "perplexity",
     "read_word_list",
     "reference_texts",
@@ -135,5 +158,6 @@ __all__ = [
     "tokenizer_fertility",
     "train_mlm",
     "train_static_vectors",
+    "warm_up_head",
     "word_pieces",
 ]

@@ -2,8 +2,9 @@
 
     model, base_path, new_head = load_mlm_model(name)   # AutoModelForMaskedLM; `new_head`: head weights it lacked
     collator = MaskingCollator(tokenizer, mlm_probability=0.15, whole_word_mask=True)
-    loss = mlm_loss(model, tokenizer, held_out, max_length=128, batch_size=64)   # perplexity(loss)
-    output, seconds, log_history = train_mlm(model, tokenizer, texts, training_args, max_length=128)
+    features = mlm_features(tokenizer, texts, length=128, whole_word_mask=True, packing=True)  # 128-token blocks
+    loss = mlm_loss(model, tokenizer, held_out_features, batch_size=64)   # perplexity(loss)
+    output, seconds, log_history = train_mlm(model, tokenizer, features, training_args)
     save_domain_model(model, tokenizer, run, base_path)  # + the base's pooler, for fine-tuning
 
 With LoRA: `mlm_lora_model` wraps the model (`lora_config_for_new_tokens`: the adapter also trains the
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer
+import torch.nn.functional as F
+from transformers import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    DataCollatorForLanguageModeling,
+    PreTrainedModel,
+    Trainer,
+)
 
 from nlptransfer.embeddings.init import resize_embeddings
 from nlptransfer.errors import DataError, ModelError
@@ -85,24 +93,101 @@ def encode_for_mlm(tokenizer, texts: list[str], max_length: int, offsets: bool) 
     return [{k: enc[k][i] for k in keys} for i in range(len(texts))]
 
 
+def mlm_head(model):
+    """The module that maps `model`'s hidden states to vocabulary logits when it is the model's only child
+    besides its encoder (BERT's `cls`, RoBERTa's `lm_head`), else None (e.g. DistilBERT's several modules,
+    a peft or distributed wrapper)."""
+    if not isinstance(model, PreTrainedModel):
+        return None
+    others = [m for name, m in model.named_children() if name != model.base_model_prefix]
+    return others[0] if len(others) == 1 else None
+
+
+def masked_lm_loss(model, batch: dict):
+    """`model(**batch).loss` (mean cross-entropy over the masked tokens), computed with the head applied to
+    the masked positions only: the vocabulary projection of every position is a large share of a small
+    encoder's step (MiniLM: 30,522 x 384 per token) and 85% of it is thrown away. Falls back to the model's
+    own forward when its head is not one module (`mlm_head`)."""
+    head = mlm_head(model)
+    if head is None:
+        return model(**batch).loss
+    labels = batch["labels"]
+    hidden = model.base_model(**{k: v for k, v in batch.items() if k != "labels"})[0]
+    chosen = labels != -100
+    logits = head(hidden[chosen])
+    return F.cross_entropy(logits.float(), labels[chosen])
+
+
+class MaskedLMTrainer(Trainer):
+    """A `Trainer` whose loss is `masked_lm_loss` (the head on the masked positions only); the loss is a
+    per-batch mean, which the Trainer divides by the gradient-accumulation steps."""
+
+    loss_is_scaled_for_ga = False
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if return_outputs:  # prediction steps want the logits: the model's own forward
+            return super().compute_loss(model, inputs, return_outputs=True)
+        return masked_lm_loss(model, inputs)
+
+
+def pack_features(features: list[dict], block_size: int) -> list[dict]:
+    """group_texts-style packing: the features (each a whole tokenised text with its special tokens)
+    concatenated and cut into blocks of `block_size` tokens. The last, shorter block is dropped unless it is
+    the only one (a block of a few tokens may get no masked token at all)."""
+    keys = list(features[0]) if features else []
+    stream = {k: [x for f in features for x in f[k]] for k in keys}
+    total = len(stream.get("input_ids", []))
+    if total > block_size:
+        total -= total % block_size
+    return [{k: stream[k][i : i + block_size] for k in keys} for i in range(0, total, block_size)]
+
+
+def mlm_features(
+    tokenizer, texts: list[str], *, length: int, whole_word_mask: bool, packing: bool
+) -> list[dict]:
+    """The masked-LM examples of `texts`: with `packing`, every text tokenised whole and the token stream cut
+    into blocks of `length` (`pack_features`: no padding, no token truncated away); without, one example per
+    text truncated to `length`."""
+    if not packing:
+        return encode_for_mlm(tokenizer, texts, length, whole_word_mask)
+    enc = tokenizer(
+        texts, return_special_tokens_mask=True, return_offsets_mapping=whole_word_mask, verbose=False
+    )
+    keys = [k for k in enc if k != "token_type_ids"]
+    return pack_features([{k: enc[k][i] for k in keys} for i in range(len(texts))], length)
+
+
+def feature_stats(train: list[dict], held_out: list[dict], *, packing: bool, length: int) -> dict:
+    """How the texts became examples (metrics.json): packed or truncated, the block / truncation length, and
+    the examples and tokens trained on and held out."""
+    return {
+        "packing": packing,
+        "length": length,
+        "train_examples": len(train),
+        "train_tokens": sum(len(f["input_ids"]) for f in train),
+        "heldout_examples": len(held_out),
+        "heldout_tokens": sum(len(f["input_ids"]) for f in held_out),
+    }
+
+
 def train_mlm(
     model,
     tokenizer,
-    texts: list[str],
+    features: list[dict],
     training_args,
     *,
-    max_length: int,
     mlm_probability: float = 0.15,
     whole_word_mask: bool = True,
 ):
-    """Masked-LM training of `model` on `texts` with a plain `Trainer` and a `MaskingCollator`, resuming from
+    """Masked-LM training of `model` on `features` (`mlm_features`) with a `MaskedLMTrainer` and a
+    `MaskingCollator`, resuming from
     `training_args.resume_from_checkpoint` if set. Sets `training_args.remove_unused_columns = False` (the
     collator reads `offset_mapping`). Returns (the TrainOutput, wall seconds, the Trainer's log history)."""
     training_args.remove_unused_columns = False
-    trainer = Trainer(
+    trainer = MaskedLMTrainer(
         model=model,
         args=training_args,
-        train_dataset=encode_for_mlm(tokenizer, texts, max_length, whole_word_mask),
+        train_dataset=features,
         data_collator=MaskingCollator(
             tokenizer, mlm_probability=mlm_probability, whole_word_mask=whole_word_mask
         ),
@@ -120,19 +205,18 @@ def train_mlm(
 def mlm_loss(
     model,
     tokenizer,
-    texts: list[str],
+    features: list[dict],
     *,
-    max_length: int,
     batch_size: int,
     mlm_probability: float = 0.15,
     whole_word_mask: bool = True,
     seed: int = 0,
 ) -> float:
-    """Mean masked-LM loss over the masked tokens of `texts`, with a fixed (seeded) masking."""
+    """Mean masked-LM loss over the masked tokens of `features` (`mlm_features` of held-out texts), with a
+    fixed (seeded) masking: the same tokens are masked at every measurement."""
     collator = MaskingCollator(
         tokenizer, mlm_probability=mlm_probability, whole_word_mask=whole_word_mask, seed=seed
     )
-    features = encode_for_mlm(tokenizer, texts, max_length, whole_word_mask)
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
@@ -141,7 +225,7 @@ def mlm_loss(
             n = int((batch["labels"] != -100).sum())
             if n == 0:
                 continue
-            total += float(model(**batch).loss) * n
+            total += float(masked_lm_loss(model, batch)) * n
             count += n
     if count == 0:
         raise DataError(

@@ -245,17 +245,19 @@ def check_max_length(config, max_length: int, flag: str = "--max_length") -> Non
         )
 
 
-def fit_max_length(model_args, config) -> int:
-    """`model_args.max_length` checked against the model's position limit before anything is written: a
-    value the user set (`config.user_set`) above the limit is one ConfigError line; a recipe default above
-    it is lowered to the limit (logged once), so a small model runs with the shipped settings. Sets and
-    returns the value, so config.yaml records what the run used."""
+def fit_max_length(model_args, config, field: str = "max_length") -> int:
+    """`model_args.max_length` (or another length `field`, e.g. domain pretraining's `block_size`) checked
+    against the model's position limit before anything is written: a value the user set
+    (`config.user_set`) above the limit is one ConfigError line; a recipe default above it is lowered to the
+    limit (logged once), so a small model runs with the shipped settings. Sets and returns the value, so
+    config.yaml records what the run used."""
     limit = position_limit(config)
-    if "max_length" in user_set(model_args) or limit is None or model_args.max_length <= limit:
-        check_max_length(config, model_args.max_length)
-        return model_args.max_length
-    logger.info("max_length %d -> %d: the model takes %d positions", model_args.max_length, limit, limit)
-    model_args.max_length = limit
+    value = getattr(model_args, field)
+    if field in user_set(model_args) or limit is None or value <= limit:
+        check_max_length(config, value, f"--{field}")
+        return value
+    logger.info("%s %d -> %d: the model takes %d positions", field, value, limit, limit)
+    setattr(model_args, field, limit)
     return limit
 
 

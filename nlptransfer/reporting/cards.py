@@ -105,11 +105,17 @@ def pretraining_card(
     mode, corpus, train_texts and heldout_texts); `table`: its before/after results."""
     mode = "task-adaptive (TAPT)" if metrics["mode"] == "tapt" else "domain-adaptive (DAPT)"
     corpus = metrics["corpus"]
+    head = metrics.get("head_warmup")
+    warmup = (
+        f", after a head warm-up ({head['steps']} steps, encoder frozen, learning rate {head['learning_rate']:g})"
+        if head
+        else ""
+    )
     body = [
         f"Continued masked-LM training ({strategy}, whole-word masking "
         f"{'on' if whole_word_mask else 'off'}) on {metrics['train_texts']} texts of `{corpus}`. "
-        f"Masked-LM loss on {metrics['heldout_texts']} held-out texts, same tokenizer and masking before and after; "
-        "tokenizer fertility (subwords per word) on the same texts:",
+        f"Masked-LM loss on {metrics['heldout_texts']} held-out texts, same tokenizer and masking before training"
+        f"{warmup} and after; tokenizer fertility (subwords per word) on the same texts:",
         "",
         table,
         "",

@@ -58,14 +58,16 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
 
 def pretraining_table(metrics: Mapping[str, Any]) -> str:
     """The `metrics.json` of a continued-pretraining run as markdown: held-out masked-LM loss and perplexity
-    before and after training, then the fertility (subwords per word) of the base and the used tokenizer."""
+    before training, after the head warm-up (when there was one) and after training, then the fertility (subwords per word) of the base and the used tokenizer."""
+    stages = {"before": "before training", "after_warmup": "after head warm-up", "after": "after training"}
     losses = [
         {
-            "model": f"{when} training",
+            "model": label,
             "mlm_loss": metrics[f"mlm_loss_{when}"],
             "perplexity": metrics[f"perplexity_{when}"],
         }
-        for when in ("before", "after")
+        for when, label in stages.items()
+        if f"mlm_loss_{when}" in metrics
     ]
     fertility = [
         {
