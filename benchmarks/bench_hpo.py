@@ -2,7 +2,7 @@
 (vader-movies) and text_classification (pubmed-pubtype).
 
     .venv/bin/python -m benchmarks.bench_hpo                      # the measured run: ~25-30 min, idle 2-core CPU
-    .venv/bin/python -m benchmarks.bench_hpo --quick              # smoke test: 2 trials on tiny data, ~3-5 min
+    .venv/bin/python -m benchmarks.bench_hpo --quick              # smoke test: 2 trials on tiny data, ~5 min idle
     .venv/bin/python -m benchmarks.bench_hpo --trials 12 --seeds 3 --out outputs/bench-hpo-12 -- --max_train_samples 1600
     .venv/bin/python -m benchmarks.bench_hpo --render_only
 

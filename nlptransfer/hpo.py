@@ -232,6 +232,11 @@ def objective_metric(training_args) -> tuple[str, str]:
     return metric, "maximize" if better else "minimize"
 
 
+def startup_trials(n_trials: int) -> int:
+    """Random trials before TPE models the results: half the search, 3 to 10 (optuna's default)."""
+    return min(10, max(3, n_trials // 2))
+
+
 def tune(
     run,
     space: dict[str, dict],
@@ -304,7 +309,10 @@ def tune(
             backend="optuna",
             study_name="nlptransfer",
             storage=storage,
-            sampler=optuna.samplers.TPESampler(seed=training_args.seed),
+            # TPE's default is 10 random trials first: a search of 8 would be random search only
+            sampler=optuna.samplers.TPESampler(
+                seed=training_args.seed, n_startup_trials=startup_trials(n_trials)
+            ),
             pruner=optuna.pruners.MedianPruner(**settings),
         )
     study = optuna.load_study(study_name="nlptransfer", storage=storage)

@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, pipeline
 from nlptransfer import TransferArguments, TransferTrainer, TransferTrainingArguments
 from nlptransfer.config import CompareArguments
 from nlptransfer.errors import ConfigError, run_cli
-from nlptransfer.hpo import check_hpo, trial_rows
+from nlptransfer.hpo import check_hpo, startup_trials, trial_rows
 from nlptransfer.recipes import sentiment, text_classification
 from nlptransfer.reporting.figures import hpo_figure
 from nlptransfer.trainers.contrastive import FewShotArguments
@@ -221,3 +221,7 @@ def test_model_init_models_get_the_trainers_freezing(model_dir, tmp_path):
     fresh = trainer.call_model_init(None)
     frozen = [n for n, p in fresh.named_parameters() if "embeddings" in n and not p.requires_grad]
     assert frozen and all(not p.requires_grad for n, p in fresh.named_parameters() if "embeddings." in n)
+
+
+def test_tpe_models_the_second_half_of_a_short_search():
+    assert [startup_trials(n) for n in (1, 2, 8, 12, 40)] == [3, 3, 4, 6, 10]
