@@ -240,8 +240,28 @@ class CompareArguments:
             "full and scratch use --learning_rate."
         },
     )
+    hpo_trials: int | None = field(
+        default=None,
+        metadata={
+            "help": "Hyperparameter search: N optuna trials (Trainer.hyperparameter_search, TPE seeded with "
+            "--seed, median pruning on the validation metric); the best trial's settings then train the run. "
+            "Writes hpo_trials.csv/.png. Unset: no search."
+        },
+    )
+    hpo_space: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "--hpo_trials: the search space, param: {type: float|int|categorical, low, high, log, "
+            "choices} (a YAML mapping in --config, JSON text or a YAML file); unset: the strategy's space in "
+            "recipes/hpo_space.yaml."
+        },
+    )
 
     def __post_init__(self):
+        if self.hpo_trials is not None and not 1 <= self.hpo_trials <= 1000:
+            raise ConfigError(
+                f"hpo_trials={self.hpo_trials} must be between 1 and 1000 (e.g. --hpo_trials 20), or left unset"
+            )
         bad = [s for s in self.compare_strategies if s not in STRATEGIES]
         if bad:
             raise ConfigError(

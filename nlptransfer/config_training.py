@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nlptransfer.errors import ConfigError
+from nlptransfer.tracking import check_tracking
 
 
 def check_training_settings(args) -> None:
@@ -16,6 +17,7 @@ def check_training_settings(args) -> None:
     from transformers import Seq2SeqTrainer
     from transformers.integrations import get_available_reporting_integrations
 
+    check_tracking(args.report_to)  # tensorboard, mlflow, trackio: name the extra to install
     installed = get_available_reporting_integrations()
     missing = [name for name in args.report_to if name not in installed]
     if missing:  # the Trainer would fail with a traceback once the run has started

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from nlptransfer.errors import DataError, OutputDirError
+from nlptransfer.tracking import TRACKING_DIRS
 
 MARKER = "run.json"
 COMPARE_JOBS = "compare_jobs"  # a --compare run's finished jobs (nlptransfer.evaluation.jobs): resumable
@@ -134,7 +135,8 @@ def _entries(path: Path) -> list[str]:
 def _listed_files(path: Path) -> set[str]:
     """The files the run.json in `path` lists (a previous run's own files). For a run that never finished
     (killed outright), also the files the Trainer wrote into its `checkpoint-<step>` folders after the run
-    started: the Trainer reports no file names, so run.json lists them only at the end."""
+    started, and those of its tracking logs (`in_tracking_dir`): the Trainer reports no file names, so
+    run.json lists them only at the end."""
     record = read_marker(path)
     files = record.get("files")
     listed = {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
@@ -142,7 +144,8 @@ def _listed_files(path: Path) -> set[str]:
     if record.get("status") in ("running", "failed") and isinstance(started, int | float):
         for rel in _entries(path):
             target = path / rel
-            if in_checkpoint(rel) and not target.is_symlink() and target.stat().st_mtime >= started:
+            ours = in_checkpoint(rel) or in_tracking_dir(rel)  # the Trainer's files: written after the start
+            if ours and not target.is_symlink() and target.stat().st_mtime >= started:
                 listed.add(rel)
     return listed
 
@@ -162,6 +165,13 @@ def remove_previous_run(path: Path) -> list[str]:
 def in_checkpoint(relpath: str) -> bool:
     """Whether a run's file (relative path) lies inside a Trainer `checkpoint-<step>` folder, at any depth."""
     return any(_CHECKPOINT.fullmatch(part) for part in Path(relpath).parts[:-1])
+
+
+def in_tracking_dir(relpath: str) -> bool:
+    """Whether a run's file (relative path) lies in a folder of `--report_to` logs (tensorboard `runs/`,
+    mlflow `mlruns/`, `trackio/`: `nlptransfer.tracking`)."""
+    parts = Path(relpath).parts
+    return len(parts) > 1 and parts[0] in TRACKING_DIRS.values()
 
 
 def remove_files(path: Path, relpaths: list[str]) -> list[str]:

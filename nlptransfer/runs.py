@@ -45,6 +45,7 @@ from nlptransfer.run_dirs import (
     remove_previous_run,
 )
 from nlptransfer.run_dirs import run_status as run_status  # re-exported: `from nlptransfer.runs import ...`
+from nlptransfer.tracking import TRACKING_DIRS, flush_tracking, prepare_tracking
 
 logger = logging.getLogger("nlptransfer")
 _UMASK = os.umask(0o022)
@@ -229,6 +230,7 @@ class RunWriter:
             resume=training_args.resume,
             keep_checkpoints=getattr(training_args, "keep_checkpoints", False),
         )
+        prepare_tracking(training_args)  # --report_to mlflow/trackio: their files go into the run
         if run.resumed and (checkpoint := last_checkpoint(run.output_dir)) is not None:
             logger.info("resuming the interrupted run from %s", checkpoint)
             training_args.resume_from_checkpoint = str(checkpoint)
@@ -341,12 +343,13 @@ class RunWriter:
         return recorded
 
     def _trainer_files(self) -> dict[str, tuple[int, int]]:
-        """Files in the Trainer's folders of output_dir: `checkpoint-*` (at any depth), `runs/` (TensorBoard)
-        -> (mtime_ns, size)."""
+        """Files in the Trainer's folders of output_dir: `checkpoint-*` (at any depth) and the tracking logs
+        of --report_to (`runs/` TensorBoard, `mlruns/` MLflow, `trackio/`) -> (mtime_ns, size)."""
         root = self.output_dir.resolve()
         if not root.is_dir():
             return {}
-        folders = [p for p in root.rglob("checkpoint-*") if p.is_dir()] + [root / "runs"]
+        tracking = [root / name for name in TRACKING_DIRS.values()]
+        folders = [p for p in root.rglob("checkpoint-*") if p.is_dir()] + tracking
         found = {}
         for folder in folders:
             for f in folder.rglob("*") if folder.is_dir() else []:
@@ -357,7 +360,7 @@ class RunWriter:
 
     def record_trainer_files(self) -> list[str]:
         """Record what the Trainer wrote into output_dir during this run (or the run it resumes): its
-        checkpoints and TensorBoard logs. The Trainer reports no file names: a file counts when it was not
+        checkpoints and tracking logs. The Trainer reports no file names: a file counts when it was not
         there, or was rewritten, since the run started; an earlier run's untouched files do not."""
         if not self.is_main or self.started is None:
             return []
@@ -372,6 +375,7 @@ class RunWriter:
         self.done = True
         if not self.is_main or self.started is None:  # not a run (a plain folder writer): no run.json
             return
+        flush_tracking()  # --report_to mlflow: its last metrics are written before they are listed
         self.record_trainer_files()
         if not self.keep_checkpoints:
             self._remove_checkpoints()

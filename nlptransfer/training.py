@@ -181,19 +181,8 @@ def fit_classifier(
         )
     else:
         encoded = encode(splits, tokenizer, max_length, multilabel, len(label_names))
-        trainer = trainer_cls(
-            **{
-                "model": model,
-                "args": training_args,
-                "train_dataset": encoded["train"],
-                "eval_dataset": encoded.get("validation"),
-                "processing_class": tokenizer,
-                "data_collator": DataCollatorWithPadding(tokenizer),
-                "compute_metrics": compute_metrics,
-                # Keep predicted ids, not every evaluation logit, until the end of evaluation.
-                "preprocess_logits_for_metrics": make_preprocess_logits(multilabel),
-                **trainer_kwargs,  # may replace any of the above (e.g. the data collator)
-            }
+        trainer = classifier_trainer(
+            model, tokenizer, training_args, encoded, label_names, multilabel, trainer_cls, trainer_kwargs
         )
         # `--resume true` sets resume_from_checkpoint to the run's last complete checkpoint-*: the Trainer
         # then restores weights, optimizer, scheduler, RNG states and skips the batches already seen.
@@ -247,6 +236,35 @@ def validate(fit: FitResult, validation) -> ScoredSplit:
         _, probs = predict(fit, validation["text"])
         fit.thresholds = tune_thresholds(probs, multi_hot(validation["labels"], len(fit.label_names)))
     return score_split(fit, validation)
+
+
+def classifier_trainer(
+    model,
+    tokenizer,
+    training_args: TransferTrainingArguments,
+    encoded: DatasetDict,
+    label_names: list[str],
+    multilabel: bool = False,
+    trainer_cls: type[TransferTrainer] = TransferTrainer,
+    trainer_kwargs: dict | None = None,
+) -> TransferTrainer:
+    """The trainer of `fit_classifier`'s token path on `encode`d splits (train, and validation when there is
+    one); `trainer_kwargs` may replace any default, e.g. `model=None, model_init=...` for a search
+    (`nlptransfer.hpo`)."""
+    return trainer_cls(
+        **{
+            "model": model,
+            "args": training_args,
+            "train_dataset": encoded["train"],
+            "eval_dataset": encoded.get("validation"),
+            "processing_class": tokenizer,
+            "data_collator": DataCollatorWithPadding(tokenizer),
+            "compute_metrics": make_compute_metrics(label_names, multilabel=multilabel),
+            # Keep predicted ids, not every evaluation logit, until the end of evaluation.
+            "preprocess_logits_for_metrics": make_preprocess_logits(multilabel),
+            **(trainer_kwargs or {}),  # may replace any of the above (e.g. the data collator)
+        }
+    )
 
 
 def train_or_restore(trainer, checkpoint: str | None = None) -> TrainOutput:

@@ -89,6 +89,24 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def review_argv(model_dir, data_csv, out, *extra: str) -> list[str]:
+    """A recipe's flags for two steps on the tiny model and a `sentiment_rows` csv (review/sentiment columns),
+    no other test sets, on CPU; `extra` flags come last (they win)."""
+    flags = {
+        "model_name_or_path": model_dir,
+        "dataset": data_csv,
+        "eval_datasets": "none",
+        "text_column": "review",
+        "label_column": "sentiment",
+        "output_dir": out,
+        "max_steps": 2,
+        "per_device_train_batch_size": 8,
+        "logging_steps": 1,
+        "use_cpu": "true",
+    }
+    return [item for key, value in flags.items() for item in (f"--{key}", str(value))] + list(extra)
+
+
 # A tiny 'biomedical' domain: a WordPiece vocabulary that fragments its words, and general text.
 GENERAL = "the a of and was were with in patients study good movie great film bad actor".split()
 PIECES = "he ##pa ##to ##cellular car ##cino ##ma cho ##lang ##io ##ly non ##he mel ##ano l ##ym ##ph ##oma".split()

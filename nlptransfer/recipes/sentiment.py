@@ -33,6 +33,7 @@ from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.embeddings.word_vectors import WordVectorArguments, prepare_word_vectors
 from nlptransfer.errors import run_cli
 from nlptransfer.fewshot import check_fewshot, check_method, fewshot_notes, fewshot_splits, fit_fewshot
+from nlptransfer.hpo import check_hpo, check_hpo_splits, tune
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._classification import (
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     check_fewshot(fewshot, transfer_args, compare_args, data_args)
     check_robust(transfer_args, fewshot, compare_args, training_args)  # --lp_ft, --wise_alpha, --l2sp_weight
+    hpo_space = check_hpo(compare_args, transfer_args, training_args, fewshot)  # None: no --hpo_trials
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
@@ -108,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     tests = cap_test_sets(tests, data_args.max_eval_samples, data_args.split_seed, "label")
     if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
         fit_budget_to_data(training_args, len(source["train"]))
+    if hpo_space is not None:
+        check_hpo_splits(source)  # the search tunes on the validation split
 
     # 2. Model and tokenizer (built before the output directory is touched: bad input leaves nothing behind).
     if compare_args.compare:
@@ -135,6 +139,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             return {"comparison": files}
 
+        hpo = {}  # --hpo_trials: search, then the best trial's settings train the run below
+        if hpo_space is not None:
+            model, hpo = tune(
+                run,
+                hpo_space,
+                model_args,
+                transfer_args,
+                training_args,
+                source,
+                label_names,
+                tokenizer,
+                n_trials=compare_args.hpo_trials,
+            )
         # 3. Train; validation metrics after each epoch.
         fit = fit_fewshot(
             model,
@@ -174,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "test_rows": {name: test.rows for name, test in tests.items()},
             **error_analysis(fit, in_domain, "in_domain_"),
             **fit_record(fit),
+            **hpo,
         }
         save_run(
             run,

@@ -37,6 +37,7 @@ from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.embeddings.word_vectors import WordVectorArguments, prepare_word_vectors
 from nlptransfer.errors import run_cli
 from nlptransfer.fewshot import check_fewshot, check_method, fewshot_notes, fewshot_splits, fit_fewshot
+from nlptransfer.hpo import check_hpo, check_hpo_splits, tune
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._classification import (
@@ -82,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     check_fewshot(fewshot, transfer_args, compare_args, data_args)
     check_robust(transfer_args, fewshot, compare_args, training_args)  # --lp_ft, --wise_alpha, --l2sp_weight
+    hpo_space = check_hpo(compare_args, transfer_args, training_args, fewshot)  # None: no --hpo_trials
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
@@ -113,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )
     if not compare_args.compare:  # a small training set: enough optimizer steps (recipe's min_train_steps)
         fit_budget_to_data(training_args, len(splits["train"]))
+    if hpo_space is not None:
+        check_hpo_splits(splits)  # the search tunes on the validation split
     sizes = "/".join(str(len(splits[split])) for split in ("train", "validation", "test"))
     logger.info("%s: %s labels %s; train/validation/test = %s", data_args.dataset, kind, names, sizes)
     if multilabel and training_args.metric_for_best_model == "f1_macro":
@@ -149,6 +153,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
             )
             return {"comparison": files}
 
+        hpo = {}  # --hpo_trials: search, then the best trial's settings train the run below
+        if hpo_space is not None:
+            model, hpo = tune(
+                run,
+                hpo_space,
+                model_args,
+                transfer_args,
+                training_args,
+                splits,
+                names,
+                tokenizer,
+                n_trials=compare_args.hpo_trials,
+                multilabel=multilabel,
+            )
         # 3. Train (model selection on validation macro-F1), then 4. test.
         fit = fit_fewshot(
             model,
@@ -192,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             **error_analysis(fit, scored, "test_"),
             "thresholds": thresholds,
             **fit_record(fit),
+            **hpo,
         }
         save_run(
             run,

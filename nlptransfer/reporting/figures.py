@@ -30,6 +30,7 @@ __all__ = [
     "data_efficiency_figure",
     "dataset_labels",
     "domain_heatmap_figure",
+    "hpo_figure",
     "loss_figure",
     "per_class_figure",
 ]
@@ -256,6 +257,29 @@ def data_efficiency_figure(result: ComparisonResult) -> bytes:
     ax.set_xlabel(f"labelled training examples{per} (log scale)")
     ax.set_ylabel(f"{metric_label(result.metric)} (test)")
     ax.set_title(f"Data efficiency; {result.seeds_note}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def hpo_figure(rows: Sequence[Mapping[str, Any]], metric: str, maximize: bool = True) -> bytes:
+    """A hyperparameter search (`hpo_trials.csv` rows): each trial's validation `metric` (pruned trials:
+    their last reported value, hollow), and the best finished trial so far."""
+    fig = _figure(6.0, 3.5)
+    ax = fig.add_subplot()
+    done = [(r["trial"], r[metric]) for r in rows if r["state"] == "COMPLETE" and r[metric] is not None]
+    pruned = [(r["trial"], r[metric]) for r in rows if r["state"] == "PRUNED" and r[metric] is not None]
+    if done:
+        ax.plot(*zip(*done, strict=True), "o", color="C0", label="finished trial")
+        pick = max if maximize else min
+        best = [pick(v for _, v in done[: i + 1]) for i in range(len(done))]
+        ax.step([t for t, _ in done], best, where="post", color="C1", label="best so far")
+    if pruned:
+        ax.plot(*zip(*pruned, strict=True), "o", mfc="none", color="C3", label="pruned (last value)")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} ({'higher' if maximize else 'lower'} is better)")
+    ax.set_title(f"Hyperparameter search: {len(rows)} trials", fontsize=9)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)

@@ -102,26 +102,33 @@ class TransferTrainer(Trainer):
         if class_weights is not None or getattr(base, "accepts_loss_kwargs", None) is not True:
             self.model_accepts_loss_kwargs = False
 
-        self._groups = layer_groups(self.model)
-        params = dict(self.model.named_parameters())
-        if targs.freeze_embeddings:
+        self._prepare(self.model)
+        if targs.gradual_unfreezing_steps:
+            self.add_callback(GradualUnfreezingCallback(self, targs.gradual_unfreezing_steps))
+
+    def _prepare(self, model: torch.nn.Module) -> None:
+        """Layer groups, frozen embeddings, what may train, the first unfrozen group: of the model given at
+        init, and again of each one a `model_init` builds (`train()` of a hyperparameter search)."""
+        self._groups = layer_groups(model)
+        params = dict(model.named_parameters())
+        if self.args.freeze_embeddings:
             for name in self._groups[0]:
                 params[name].requires_grad = False
         # Parameters the strategy allowed to train; gradual unfreezing never touches the others.
         self._trainable = {n for n, p in params.items() if p.requires_grad}
         if not self._trainable:
             raise ValueError("the model has no trainable parameters; check the strategy and freeze options")
-        if targs.gradual_unfreezing_steps:
-            self.unfreeze_top(1)
-            self.add_callback(GradualUnfreezingCallback(self, targs.gradual_unfreezing_steps))
+        if self.args.gradual_unfreezing_steps:
+            self.unfreeze_top(1, model)
+        # L2-SP's reference is the starting point of this model (a search's model_init builds a new one)
         self.l2sp_reference: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
-        if getattr(targs, "l2sp_weight", 0.0) > 0:
+        if getattr(self.args, "l2sp_weight", 0.0) > 0:
             if type(self).compute_loss is not TransferTrainer.compute_loss:
                 raise ConfigError(
                     f"--l2sp_weight is added to TransferTrainer's loss; {type(self).__name__} computes its own: "
                     "drop --l2sp_weight"
                 )
-            self.l2sp_reference = l2sp_reference(unwrapped, self._trainable)
+            self.l2sp_reference = l2sp_reference(self.accelerator.unwrap_model(model), self._trainable)
             self.model_accepts_loss_kwargs = False  # one penalty per micro-batch, averaged like the loss
 
     def l2sp_distance(self) -> float:
@@ -129,9 +136,15 @@ class TransferTrainer(Trainer):
         with torch.no_grad():
             return float(l2sp_penalty(self.l2sp_reference)) if self.l2sp_reference else 0.0
 
-    def unfreeze_top(self, k: int) -> None:
+    def call_model_init(self, trial=None):
+        model = super().call_model_init(trial)
+        if hasattr(self, "_trainable"):  # not the first model (Trainer.__init__): prepared like it
+            self._prepare(model)
+        return model
+
+    def unfreeze_top(self, k: int, model: torch.nn.Module | None = None) -> None:
         """Make the top `k` layer groups trainable (within what the strategy allows), the rest frozen."""
-        params = dict(self.model.named_parameters())
+        params = dict((self.model if model is None else model).named_parameters())
         n = len(self._groups)
         for depth, names in enumerate(self._groups):
             for name in names:
