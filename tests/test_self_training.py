@@ -297,3 +297,27 @@ def test_bad_self_training_inputs_one_line_exit_2(case, match, model_dir, tmp_pa
     assert len(errors) == 1, errors
     assert re.search(match, errors[0]), errors[0]
     assert not out.exists()  # nothing written
+
+
+def test_source_selection_benchmark_rereads_a_matrix_run(tmp_path):
+    from benchmarks import bench_source_selection
+
+    f1 = {"a": 0.7, "b": 0.6, "c": 0.5}  # the trained order: a > b > c for every target
+    pairs = {
+        f"{s}->{t}": {
+            "source": s,
+            "target": t,
+            "representation_scored": "pooled",
+            "distance": {"mmd": 1 - f1[s], "proxy_a_distance": 2 - f1[s]},
+            "methods": {"none": {"logme": f1[s], "h_score": -f1[s], "f1_macro": f1[s] - 0.01 * len(t)}},
+        }
+        for s in f1
+        for t in ("x", "y")
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps({"strategy": "full", "pairs": pairs}))
+    text = bench_source_selection.main([str(tmp_path)])
+    assert (tmp_path / "source_selection.md").read_text() == text
+    assert "6 pairs" in text and "LogME on pooled" in text
+    assert "| x      | a > b > c | a > b > c |" in text
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "1.0000" in rows["logme"] and "-1.0000" in rows["h_score"]
