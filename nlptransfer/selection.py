@@ -177,17 +177,26 @@ def logme(features, labels, *, tol: float = 1e-3, max_iter: int = 100) -> float:
     )
 
 
-def h_score(features, labels, *, rcond: float = 1e-6) -> float:
-    """H-score (Bao et al. 2019): tr(pinv(cov(f)) cov(E[f | y])); higher = more transferable."""
+def h_score(features, labels, *, shrinkage: bool = True, rcond: float = 1e-6) -> float:
+    """H-score (Bao et al. 2019): tr(cov(f)^-1 cov(E[f | y])); higher = more transferable.
+
+    With fewer samples than dimensions (200 labelled texts, 384-d MiniLM features) the plain estimate with a
+    pseudo-inverse saturates at classes - 1 for any features; `shrinkage` (default) uses the Ledoit-Wolf
+    shrunk covariance (scikit-learn) and scales cov(E[f | y]) by 1 - alpha, the shrinkage-based H-score of
+    Ibrahim et al. (ICLR 2023). `shrinkage=False`: the original, pinv with `rcond`."""
     f = _as_features(features, "features")
     y = _labels(labels, len(f))
     f = f - f.mean(0, keepdims=True)
-    cov_f = np.cov(f, rowvar=False)
     g = np.zeros_like(f)
     for c in np.unique(y):
         g[y == c] = f[y == c].mean(0)
     cov_g = np.cov(g, rowvar=False)
-    return float(np.trace(np.linalg.pinv(cov_f, rcond=rcond) @ cov_g))
+    if not shrinkage:
+        return float(np.trace(np.linalg.pinv(np.cov(f, rowvar=False), rcond=rcond) @ cov_g))
+    from sklearn.covariance import LedoitWolf
+
+    lw = LedoitWolf(assume_centered=True).fit(f)
+    return float(np.trace(np.linalg.solve(lw.covariance_, (1.0 - lw.shrinkage_) * cov_g)))
 
 
 SCORES = {"logme": logme, "h_score": h_score}

@@ -321,3 +321,17 @@ def test_source_selection_benchmark_rereads_a_matrix_run(tmp_path):
     assert "| x      | a > b > c | a > b > c |" in text
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     assert "1.0000" in rows["logme"] and "-1.0000" in rows["h_score"]
+
+
+def test_h_score_still_ranks_features_with_fewer_samples_than_dimensions():
+    from nlptransfer.selection import h_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 60)
+    informative = np.concatenate([np.eye(3)[y] * 2.0, rng.normal(0, 1, (60, 125))], axis=1)
+    informative += rng.normal(0, 0.5, informative.shape)
+    random_feats = rng.normal(0, 1, (60, 128))
+    # the plain pinv estimate saturates at classes - 1 for both: it cannot rank them
+    plain = [h_score(x, y, shrinkage=False) for x in (informative, random_feats)]
+    assert plain == pytest.approx([2.0, 2.0], abs=1e-6)
+    assert h_score(informative, y) > 3 * h_score(random_feats, y) > 0
