@@ -335,3 +335,29 @@ def test_h_score_still_ranks_features_with_fewer_samples_than_dimensions():
     plain = [h_score(x, y, shrinkage=False) for x in (informative, random_feats)]
     assert plain == pytest.approx([2.0, 2.0], abs=1e-6)
     assert h_score(informative, y) > 3 * h_score(random_feats, y) > 0
+
+
+def test_self_training_with_a_frozen_backbone_trains_the_head_on_cached_features(
+    model_dir, tmp_path, tmp_cache
+):
+    a = _domain_csv(tmp_path / "a.csv", 48, 1, "film")
+    b = _domain_csv(tmp_path / "b.csv", 48, 2, "very very")
+    out = tmp_path / "run"
+    argv = [
+        "--source",
+        str(a),
+        "--target",
+        str(b),
+        "--strategy",
+        "frozen",
+        "--method",
+        "none",
+        "self_training",
+    ]
+    metrics = domain_adaptation.main(_argv(model_dir, out, *argv, "--negative_transfer_guard", "false"))
+    pair = next(iter(metrics["pairs"].values()))
+    assert pair["representation_scored"] == "logits"
+    rounds = pair["methods"]["self_training"]["self_training_seed0"]
+    assert len(rounds) == 2 and all(r["pseudo_labels"] > 0 for r in rounds)
+    clf = pipeline("text-classification", model=str(out / "models" / "self_training"))
+    assert clf(["good movie"])[0]["label"] in NAMES
