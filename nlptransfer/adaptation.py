@@ -2,7 +2,8 @@
 
 The experiment behind `python -m nlptransfer.recipes.domain_adaptation`, as library functions:
 
-    from nlptransfer.adaptation import Setup, load_domain, prepare_domain, run_pair, result_rows, summaries
+    from nlptransfer.adaptation import Setup, load_domain, prepare_domain, run_pair
+    from nlptransfer.adaptation_report import result_rows, summaries
     raw = {name: load_domain(name) for name in ("vader-movies", "vader-tweets")}
     domains = {name: prepare_domain(name, splits, label_names, ...) for name, splits in raw.items()}
     setup = Setup(model_args, transfer_args, training_args, tokenizer, label_names, cached, work_dir, run)
@@ -10,10 +11,14 @@ The experiment behind `python -m nlptransfer.recipes.domain_adaptation`, as libr
     rows, summary = result_rows([result], setup.methods), summaries([result], setup.methods)
 
 Every method (`METHODS`) trains through the one classifier-training function, `fit_classifier`,
-with its trainer from `nlptransfer.trainers.adaptation`; a pair's result holds the domain distance,
-the importance-weight range, per method the test scores (mean/std over seeds), in-domain micro-F1 and LogME
-of the source model on the lightly labelled target sample, and (optionally) a target-only baseline with the
-negative-transfer verdict of each method. Target training labels are read only through that sample.
+with its trainer from `nlptransfer.trainers.adaptation`; `self_training` (`self_train`) retrains that way
+on the source plus pseudo-labelled target texts (`nlptransfer.self_training`). A pair's result holds the
+domain distance, the importance-weight range, per method the test scores (mean/std over seeds), in-domain
+micro-F1, LogME and H-score of the source-trained model's representation (`representation`: the pooled
+head input when the encoder trained, else logits) on the lightly labelled target sample, the teacher's own
+score (self-training from a teacher), and (optionally) a target-only baseline with the noise-aware
+negative-transfer verdict of each method (`selection.negative_transfer_check`). Target training labels are
+read only through that sample.
 """
 
 from __future__ import annotations
@@ -33,12 +38,18 @@ from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data import load_source, subsample
 from nlptransfer.errors import DataError
 from nlptransfer.evaluation.metrics import classification_metrics
-from nlptransfer.evaluation.statistics import spearman
 from nlptransfer.features import extract_features, head_pooling
-from nlptransfer.inference import predict_logits
+from nlptransfer.inference import predict_logits, probabilities
 from nlptransfer.modeling import build_classifier, save_classifier
 from nlptransfer.runs import RunWriter
-from nlptransfer.selection import feature_distances, importance_weights, logme, negative_transfer_check
+from nlptransfer.selection import (
+    feature_distances,
+    h_score,
+    importance_weights,
+    logme,
+    negative_transfer_check,
+)
+from nlptransfer.self_training import SELF_TRAINING, select_pseudo_labels
 from nlptransfer.trainers.adaptation import (
     DomainAdversarialConfig,
     DomainAdversarialTrainer,
@@ -54,7 +65,7 @@ from nlptransfer.training import fit_classifier
 
 logger = logging.getLogger("nlptransfer")
 
-METHODS = ("none", "dann", "coral", "mmd", "iw")
+METHODS = ("none", "dann", "coral", "mmd", "iw", SELF_TRAINING)
 ADAPTS = ("dann", "coral", "mmd")  # the methods that read unlabelled target rows while training
 
 # Hutto & Gilbert (ICWSM 2014) Table 5: 3-class overall F1, trained on a random half of the row's corpus,
@@ -110,6 +121,11 @@ class Domain:
     splits: dict[str, dict]  # "train"/"test" -> {"text": list[str], "label": np.ndarray}
     labelled_idx: np.ndarray  # rows of the train split whose labels form the lightly labelled sample
     features: dict[str, np.ndarray] = field(default_factory=dict)  # split -> [n, dim]
+    # split -> [n, dim]: the features distances and importance weights read (default: `features`)
+    measure: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.measure = self.measure or self.features
 
 
 def prepare_domain(
@@ -125,10 +141,12 @@ def prepare_domain(
     labelled_samples: int = 200,
     max_length: int = 128,
     batch_size: int = 64,
+    measure_model=None,
 ) -> Domain:
     """Capped train/test splits (labels re-encoded to `label_names`' order), the labelled-sample rows, and
-    the frozen features of both splits (`extract_features`, cached on disk; `head` pooling if the head
-    reads the pooler, else `mean`)."""
+    the frozen features of both splits (`extract_features`, cached on disk; what `feature_model`'s head
+    reads, else `mean`). `measure_model`: a frozen classifier whose head reads other features for the
+    distances and importance weights (`modeling.pooling.feature_pooling`); None: the same features."""
     order = {n: i for i, n in enumerate(label_names)}
     remap = [order[n] for n in splits["train"].features["label"].names]
     rows = {}
@@ -144,7 +162,15 @@ def prepare_domain(
         )
         for split, r in rows.items()
     }
-    return Domain(name, rows, labelled, features)
+    measure = {}
+    if measure_model is not None:
+        measure = {
+            split: extract_features(
+                measure_model, tokenizer, r["text"], max_length=max_length, batch_size=batch_size
+            )
+            for split, r in rows.items()
+        }
+    return Domain(name, rows, labelled, features, measure)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -168,6 +194,13 @@ class Setup:
     split_seed: int = 42  # seed of the distance and importance-weight estimates
     distance_samples: int = 2000
     negative_transfer_guard: bool = True
+    guard_seed_std: float | None = None  # std over seeds of macro-F1, for one-seed guard verdicts
+    # self_training (see nlptransfer.self_training): pseudo-label rule, rounds, alignment, teacher
+    pseudo_threshold: float | None = None
+    pseudo_top_k: int | None = None
+    self_training_rounds: int = 1
+    align: str = "none"
+    teacher: object = None  # None: the source-trained model; else .probabilities(texts) and .name
 
     def inputs(self, domain: Domain, split: str, rows=None):
         """Prediction inputs of a split (feature matrix or texts), optionally only `rows`."""
@@ -265,11 +298,11 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_under: str | Non
     tgt_text = target.splits["train"]["text"]  # unlabelled: target.splits["train"]["label"] is not read here
     test_x, test_y = setup.inputs(target, "test"), target.splits["test"]["label"]
     lab = target.labelled_idx  # the lightly labelled target sample (LogME, target-only baseline)
-    lab_x, lab_y = setup.inputs(target, "train", lab), target.splits["train"]["label"][lab]
+    lab_y = target.splits["train"]["label"][lab]
     pair = f"{source.name}->{target.name}"
     distance = feature_distances(
-        source.features["train"],
-        target.features["train"],
+        source.measure["train"],
+        target.measure["train"],
         max_samples=setup.distance_samples,
         seed=setup.split_seed,
     )
@@ -283,8 +316,8 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_under: str | Non
     weights = None
     if "iw" in setup.methods:
         weights = importance_weights(
-            source.features["train"],
-            target.features["train"],
+            source.measure["train"],
+            target.measure["train"],
             clip=targs.weight_clip,
             c=targs.domain_classifier_c,
             seed=setup.split_seed,
@@ -296,15 +329,25 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_under: str | Non
         }
     seeds = [targs.seed + i for i in range(setup.seeds)]
     result["methods"] = {}
+    source_models = {}  # seed -> the `none` model, reused as self-training's first teacher (same training)
     for method in setup.methods:
-        runs, last_log = [], {}
+        runs, last_log, extra = [], {}, {}
         for k, seed in enumerate(seeds):
             logger.info("%s | %s | seed %d", pair, method, seed)
-            model, log = train_method(setup, method, seed, src_text, src_y, tgt_text, weights)
+            if method == SELF_TRAINING:
+                first = source_models.pop(seed, None)
+                model, log, rounds = self_train(setup, seed, src_text, src_y, target, first)
+                extra["self_training_seed0"] = extra.get("self_training_seed0", rounds)
+            else:
+                model, log = train_method(setup, method, seed, src_text, src_y, tgt_text, weights)
+                if method == "none" and SELF_TRAINING in setup.methods:
+                    if setup.teacher is None and setup.align == "none":
+                        source_models[seed] = model
             scores = f1s(setup, model, test_x, test_y)
             in_domain = f1s(setup, model, setup.inputs(source, "test"), source.splits["test"]["label"])
             scores["in_domain_f1_micro"] = in_domain["f1_micro"]
-            scores["logme"] = logme(predict(setup, model, lab_x), lab_y)  # source model, target labels
+            rep = representation(setup, model, target, lab)  # source model, target labels
+            scores["logme"], scores["h_score"] = logme(rep, lab_y), h_score(rep, lab_y)
             runs.append(scores)
             if k == 0:
                 last_log = log
@@ -313,13 +356,82 @@ def run_pair(setup: Setup, source: Domain, target: Domain, save_under: str | Non
                     save_classifier(
                         model, setup.tokenizer, setup.run, merge, relpath=f"{save_under}/{method}"
                     )
-        result["methods"][method] = {**aggregate(runs), "train_log_seed0": last_log}
+        result["methods"][method] = {**aggregate(runs), "train_log_seed0": last_log, **extra}
+        if method == SELF_TRAINING and setup.teacher is not None:  # the teacher's own score, beside
+            teacher_probs = setup.teacher.probabilities(target.splits["test"]["text"])
+            teacher = classification_metrics(teacher_probs.argmax(-1), test_y, setup.label_names)
+            result["methods"][method]["teacher"] = {"name": str(setup.teacher.name), **teacher}
+    result["representation_scored"] = scored_representation(setup)
     if setup.negative_transfer_guard:
         result["target_only_baseline"] = target_only_baseline(setup, target, seeds, len(src_y), pair)
-        baseline = result["target_only_baseline"]["f1_macro"]
+        baseline = result["target_only_baseline"]["f1_macro_per_seed"]
         for method, scores in result["methods"].items():
-            scores["guard"] = negative_transfer_check(scores["f1_macro"], baseline, what=f"{pair} {method}")
+            scores["guard"] = negative_transfer_check(
+                scores["f1_macro_per_seed"], baseline, what=f"{pair} {method}", seed_std=setup.guard_seed_std
+            )
     return result
+
+
+def scored_representation(setup: Setup) -> str:
+    """What LogME / H-score read: the pooled representation (the head's input) of the source-trained
+    model when its encoder trained; with a frozen backbone that is the same for every source, so the
+    head's outputs (logits)."""
+    return "logits" if setup.transfer_args.strategy == "frozen" else "pooled"
+
+
+def representation(setup: Setup, model, domain: Domain, rows) -> np.ndarray:
+    """`scored_representation` of a trained model for `rows` of the domain's train split."""
+    if scored_representation(setup) == "logits":
+        return predict(setup, model, setup.inputs(domain, "train", rows))
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft: lora layers on
+    texts = [domain.splits["train"]["text"][i] for i in rows]
+    return extract_features(
+        base,
+        setup.tokenizer,
+        texts,
+        max_length=setup.model_args.max_length,
+        batch_size=setup.training_args.per_device_eval_batch_size,
+        cache=False,
+    )
+
+
+def self_train(setup: Setup, seed: int, src_text, src_y, target: Domain, source_model=None):
+    """Self-training (see `nlptransfer.self_training`): the teacher (`setup.teacher`, else the model trained
+    on the source with `setup.align`) labels the unlabelled target train texts; each round retrains from the
+    pretrained weights on the source plus the confident class-balanced pseudo-labels, and the retrained
+    model labels the target for the next round. Reads the target's texts only, never its labels.
+    Returns (model, last training log, one {round, pseudo_labels, per_class} per round)."""
+    texts = target.splits["train"]["text"]
+    x = setup.inputs(target, "train")
+    if setup.teacher is None:  # `source_model`: the same training, already done by this seed's `none` run
+        model = source_model
+        if model is None:
+            model, _ = train_method(setup, setup.align, seed, src_text, src_y, texts)
+        probs = probabilities(predict(setup, model, x), False)
+    else:
+        probs = setup.teacher.probabilities(texts)
+    rounds = []
+    for r in range(setup.self_training_rounds):
+        rows, pseudo = select_pseudo_labels(probs, threshold=setup.pseudo_threshold, top_k=setup.pseudo_top_k)
+        logger.info("self-training round %d: %d pseudo-labelled target texts", r + 1, len(rows))
+        model, log = train_method(
+            setup,
+            setup.align,
+            seed,
+            list(src_text) + [texts[i] for i in rows],
+            np.concatenate([np.asarray(src_y), pseudo]).astype(int),
+            texts,
+        )
+        probs = probabilities(predict(setup, model, x), False)
+        counts = np.bincount(pseudo, minlength=len(setup.label_names))
+        rounds.append(
+            {
+                "round": r + 1,
+                "pseudo_labels": int(len(rows)),
+                "per_class": {n: int(c) for n, c in zip(setup.label_names, counts, strict=True)},
+            }
+        )
+    return model, log, rounds
 
 
 def target_only_baseline(setup: Setup, target: Domain, seeds: list[int], n_source: int, pair: str) -> dict:
@@ -349,89 +461,3 @@ def aggregate(runs: list[dict]) -> dict:
             out[key + "_std"] = float(np.std(values))
             out[key + "_per_seed"] = [float(v) for v in values]
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# tables and summaries
-
-
-def result_rows(results: list[dict], methods: Sequence[str]) -> list[dict]:
-    """One table row per pair and method: F1 (mean, std), LogME, distances, paper figure, guard."""
-    rows = []
-    for r in results:
-        base = r.get("target_only_baseline")
-        for method in methods:
-            s = r["methods"][method]
-            row = {
-                "source": r["source"],
-                "target": r["target"],
-                "method": method,
-                "micro-F1": s["f1_micro"],
-                "micro std": s["f1_micro_std"],
-                "macro-F1": s["f1_macro"],
-                "macro std": s["f1_macro_std"],
-                "LogME": s["logme"],
-                "paper 2014": r["paper_2014"] if r["paper_2014"] is not None else "",
-            }
-            if "distance" in r:
-                row["MMD"] = r["distance"]["mmd"]
-                row["proxy A-dist"] = r["distance"]["proxy_a_distance"]
-            if base:
-                row["target-only macro-F1"] = base["f1_macro"]
-                row["negative transfer"] = "YES" if s["guard"]["negative_transfer"] else "no"
-            rows.append(row)
-    return rows
-
-
-def reference_method(methods: Sequence[str]) -> str:
-    """The method summaries and the heatmap's diagonal read: `none` when it ran, else the first."""
-    return "none" if "none" in methods else methods[0]
-
-
-def summaries(results: list[dict], methods: Sequence[str]) -> dict:
-    """Does distance predict the transfer gap? Does LogME rank the sources as the trained models do?"""
-    ref = reference_method(methods)
-    out: dict = {"reference_method": ref}
-    gaps = [r["methods"][ref]["in_domain_f1_micro"] - r["methods"][ref]["f1_micro"] for r in results]
-    for key in ("mmd", "proxy_a_distance"):
-        dist = [r["distance"][key] for r in results if "distance" in r]
-        if len(dist) == len(results):
-            out[f"spearman_{key}_vs_gap"] = spearman(dist, gaps)
-    out["source_ranking"] = source_ranking(results, ref)
-    return out
-
-
-def source_ranking(results: list[dict], ref: str) -> dict:
-    """Per target with two or more sources: the sources by LogME and by the trained models' macro-F1."""
-    ranking = {}
-    for target in sorted({r["target"] for r in results}):
-        cands = [r for r in results if r["target"] == target]
-        if len(cands) < 2:
-            continue
-        by_logme = [r["source"] for r in sorted(cands, key=lambda r: -r["methods"][ref]["logme"])]
-        by_f1 = [r["source"] for r in sorted(cands, key=lambda r: -r["methods"][ref]["f1_macro"])]
-        ranking[target] = {
-            "by_logme": by_logme,
-            "by_trained_macro_f1": by_f1,
-            "same_order": by_logme == by_f1,
-            "same_best": by_logme[0] == by_f1[0],
-        }
-    return ranking
-
-
-def summary_text(summary: dict) -> str:
-    """The summary as markdown bullets (below the results table)."""
-    lines = []
-    for key in ("mmd", "proxy_a_distance"):
-        rho = summary.get(f"spearman_{key}_vs_gap")
-        if rho is not None:
-            lines.append(
-                f"- Spearman({key}, transfer gap) = {rho:+.2f} (gap = in-domain - cross-domain micro-F1, "
-                f"{summary['reference_method']})"
-            )
-    for target, r in summary.get("source_ranking", {}).items():
-        lines.append(
-            f"- {target}: LogME ranks sources {' > '.join(r['by_logme'])}; trained models (macro-F1) "
-            f"{' > '.join(r['by_trained_macro_f1'])} ({'same order' if r['same_order'] else 'different order'})"
-        )
-    return "\n".join(lines)

@@ -26,18 +26,21 @@ Instance weights (`importance_weights`): p_target(x)/p_source(x) for each source
 logistic-regression domain classifier, used by `ImportanceWeightedTrainer`.
 
 Negative-transfer guard (`negative_transfer_check`): compares a run that used a source with a target-only
-baseline trained on the lightly labelled target sample, and warns when transfer is worse.
+baseline trained on the lightly labelled target sample, and warns when transfer is worse beyond seed noise
+(a paired t-test over seeds, or a tolerance from a known seed std; one seed alone cannot tell).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from nlptransfer.errors import DataError
+from nlptransfer.evaluation.statistics import paired_p_value
 from nlptransfer.losses import mmd_loss
 
 logger = logging.getLogger("nlptransfer")
@@ -174,17 +177,26 @@ def logme(features, labels, *, tol: float = 1e-3, max_iter: int = 100) -> float:
     )
 
 
-def h_score(features, labels, *, rcond: float = 1e-6) -> float:
-    """H-score (Bao et al. 2019): tr(pinv(cov(f)) cov(E[f | y])); higher = more transferable."""
+def h_score(features, labels, *, shrinkage: bool = True, rcond: float = 1e-6) -> float:
+    """H-score (Bao et al. 2019): tr(cov(f)^-1 cov(E[f | y])); higher = more transferable.
+
+    With fewer samples than dimensions (200 labelled texts, 384-d MiniLM features) the plain estimate with a
+    pseudo-inverse saturates at classes - 1 for any features; `shrinkage` (default) uses the Ledoit-Wolf
+    shrunk covariance (scikit-learn) and scales cov(E[f | y]) by 1 - alpha, the shrinkage-based H-score of
+    Ibrahim et al. (ICLR 2023). `shrinkage=False`: the original, pinv with `rcond`."""
     f = _as_features(features, "features")
     y = _labels(labels, len(f))
     f = f - f.mean(0, keepdims=True)
-    cov_f = np.cov(f, rowvar=False)
     g = np.zeros_like(f)
     for c in np.unique(y):
         g[y == c] = f[y == c].mean(0)
     cov_g = np.cov(g, rowvar=False)
-    return float(np.trace(np.linalg.pinv(cov_f, rcond=rcond) @ cov_g))
+    if not shrinkage:
+        return float(np.trace(np.linalg.pinv(np.cov(f, rowvar=False), rcond=rcond) @ cov_g))
+    from sklearn.covariance import LedoitWolf
+
+    lw = LedoitWolf(assume_centered=True).fit(f)
+    return float(np.trace(np.linalg.solve(lw.covariance_, (1.0 - lw.shrinkage_) * cov_g)))
 
 
 SCORES = {"logme": logme, "h_score": h_score}
@@ -245,32 +257,54 @@ def importance_weights(
 
 
 def negative_transfer_check(
-    transfer_score: float,
-    baseline_score: float,
+    transfer_scores,
+    baseline_scores,
     *,
     metric: str = "f1_macro",
     what: str = "transfer",
-    tolerance: float = 0.0,
+    seed_std: float | None = None,
+    alpha: float = 0.05,
 ) -> dict:
-    """Compare a run that used a source with the target-only baseline; warn when transfer is worse.
+    """Did using the source hurt? Flags negative transfer only when the drop below the target-only baseline
+    is beyond seed noise, and says which rule decided (`rule`):
 
-    Returns {"transfer", "baseline", "delta", "negative_transfer"}. `tolerance` ignores drops this small.
+    - two or more seeds (scores paired by seed): a paired t-test (scipy) of transfer - baseline; flagged
+      when the mean drops and p < `alpha`;
+    - one seed with `seed_std` (the std of `metric` over seeds, measured elsewhere): flagged when the drop
+      exceeds 2 * sqrt(2) * seed_std (the 95% spread of a difference of two runs);
+    - one seed without it: no verdict ("one seed: cannot tell noise from loss").
+
+    Returns {"transfer", "baseline", "delta", "negative_transfer", "verdict", "rule"} (+ "p_value" or
+    "tolerance"); `verdict` is "negative transfer", "no negative transfer" or "cannot tell".
     """
-    delta = float(transfer_score) - float(baseline_score)
-    negative = delta < -tolerance
+    t = np.atleast_1d(np.asarray(transfer_scores, dtype=np.float64))
+    b = np.atleast_1d(np.asarray(baseline_scores, dtype=np.float64))
+    delta = float(t.mean() - b.mean())
+    out = {"transfer": float(t.mean()), "baseline": float(b.mean()), "delta": delta}
+    if len(t) >= 2 and len(t) == len(b):
+        p = paired_p_value(t - b)
+        negative, decided = delta < 0 and p < alpha, True
+        out["p_value"] = p
+        out["rule"] = f"paired t-test over {len(t)} seeds: p = {p:.3g} ({'<' if p < alpha else '>='} {alpha})"
+    elif seed_std is not None:
+        tolerance = 2.0 * math.sqrt(2.0) * float(seed_std)
+        negative, decided = delta < -tolerance, True
+        out["tolerance"] = tolerance
+        out["rule"] = f"one seed: tolerance 2*sqrt(2)*seed std = {tolerance:.4f}"
+    else:
+        negative, decided = False, False
+        out["rule"] = "one seed: cannot tell noise from loss"
+    verdict = "negative transfer" if negative else "no negative transfer" if decided else "cannot tell"
     if negative:
         logger.warning(
-            "NEGATIVE TRANSFER: %s scores %s %.4f, below the target-only baseline's %.4f (%.4f); the source "
-            "hurts here: train on the labelled target data alone, or pick another source (see LogME ranking)",
+            "NEGATIVE TRANSFER: %s scores %s %.4f, below the target-only baseline's %.4f (%+.4f; %s); the "
+            "source hurts here: train on the labelled target data alone, or pick another source (see the "
+            "LogME ranking)",
             what,
             metric,
-            transfer_score,
-            baseline_score,
+            out["transfer"],
+            out["baseline"],
             delta,
+            out["rule"],
         )
-    return {
-        "transfer": float(transfer_score),
-        "baseline": float(baseline_score),
-        "delta": delta,
-        "negative_transfer": bool(negative),
-    }
+    return {**out, "negative_transfer": bool(negative), "verdict": verdict}

@@ -443,7 +443,7 @@ def test_unknown_asset() -> None:
 
 
 def test_catalogue_pins() -> None:
-    assert set(assets.CATALOGUE) == {"minilm", "vader", "pubmed", "glove", "bible"}
+    assert set(assets.CATALOGUE) == {"minilm", "vader", "vader-lexicon", "pubmed", "glove", "bible"}
     for art in assets.CATALOGUE.values():
         assert len(art.sha256) == 64 and art.extract
     assert assets.CATALOGUE["vader"].sdist and not assets.CATALOGUE["minilm"].sdist

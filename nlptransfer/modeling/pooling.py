@@ -55,6 +55,7 @@ __all__ = [
     "PooledForSequenceClassification",
     "check_pooling",
     "classification_loss",
+    "feature_pooling",
     "model_pooling",
     "pool",
     "pooled_classifier",
@@ -206,3 +207,15 @@ def model_pooling(model) -> str:
     if getattr(config, "model_type", None) in (MODEL_TYPE, WORDVEC_TYPE):
         return config.pooling
     return "pooler"
+
+
+def feature_pooling(name_or_path: str, pooling: str) -> str:
+    """The pooling of sentence features that are useful before any training (domain distances, importance
+    weights, transferability): the classifier's own `pooling` (resolved) unless it is the pooler, which
+    full fine-tuning retrains (and all-MiniLM-L6-v2's was never trained for embeddings); then the pooling
+    `auto` picks for a frozen backbone (mean for MiniLM; the pretrained pooler of a plain BERT)."""
+    from nlptransfer import assets
+
+    if pooling != "pooler":
+        return pooling
+    return resolve_pooling(assets.resolve_model(str(name_or_path)), "auto", "frozen")[0]

@@ -5,12 +5,18 @@ Defaults (no arguments): the embedded all-MiniLM-L6-v2 (frozen, cached features)
 held-out half of tweets. Each method (`--method`, several allowed) is trained with `--seeds` seeds. The run also measures
 the domain distance (MMD, proxy A-distance on the frozen features), LogME of the source model on a small
 labelled target sample, and (`--negative_transfer_guard`) a target-only baseline trained on that sample: a
-method that scores below it is flagged as negative transfer.
+method that scores below it beyond seed noise (paired t-test over seeds, or `--guard_seed_std`) is
+flagged as negative transfer; each verdict names its rule.
 
     python -m nlptransfer.recipes.domain_adaptation
     python -m nlptransfer.recipes.domain_adaptation --target vader-amazon --method none dann iw
     python -m nlptransfer.recipes.domain_adaptation --matrix true --seeds 3 --output_dir outputs/da-matrix
     python -m nlptransfer.recipes.domain_adaptation --config recipes/domain_adaptation/minilm_full.yaml
+
+`--method self_training`: the source model (or `--teacher <run dir>` / `--teacher lexicon`, VADER's
+scorer) pseudo-labels the target texts; confident class-balanced ones (`--pseudo_threshold`,
+`--pseudo_top_k`) join the source and the model retrains, `--self_training_rounds` times, optionally with
+`--self_training_align dann|coral|mmd`. The teacher's own target score is reported beside the student's.
 
 `--matrix true` runs every ordered source->target pair of `--domains` and writes `cross_domain.md/.csv`
 and `cross_domain.png` (heatmaps per method beside Hutto & Gilbert's 2014 Table 5 baselines), plus how
@@ -25,16 +31,13 @@ outputs (logits); with `full`/`lora` they adapt the pooled representation.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from nlptransfer.adaptation import (
-    METHODS,
     PAPER_NOTE,
     PAPER_TABLE5,
     AdaptationTrainingArguments,
@@ -42,97 +45,21 @@ from nlptransfer.adaptation import (
     check_label_sets,
     load_domain,
     prepare_domain,
-    reference_method,
-    result_rows,
     run_pair,
-    summaries,
-    summary_text,
 )
+from nlptransfer.adaptation_args import DomainAdaptationArguments
+from nlptransfer.adaptation_report import heatmap_png, result_rows, summaries, summary_text
 from nlptransfer.config import ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.features import head_pooling
 from nlptransfer.modeling import build_classifier, count_parameters, load_tokenizer
-from nlptransfer.modeling.pooling import resolve_run_pooling
+from nlptransfer.modeling.pooling import feature_pooling, resolve_run_pooling
 from nlptransfer.recipes._classification import load_snippet
 from nlptransfer.recipes._common import command_line, setup_logging
-from nlptransfer.reporting import csv_text, domain_heatmap_figure, markdown_table, model_card
+from nlptransfer.reporting import csv_text, markdown_table, model_card
 from nlptransfer.robust import refuse_robust
 from nlptransfer.runs import RunWriter
-
-VADER = ["vader-movies", "vader-tweets", "vader-amazon", "vader-nyt"]
-
-
-@dataclass
-class DomainAdaptationArguments:
-    source: str = field(
-        default="vader-movies", metadata={"help": "Labelled source domain: an embedded name or a local file."}
-    )
-    target: str = field(
-        default="vader-tweets",
-        metadata={
-            "help": "Target domain: its train split is used without labels, its test split for evaluation."
-        },
-    )
-    method: list[str] = field(
-        default_factory=lambda: list(METHODS),
-        metadata={
-            "help": f"Methods to run (several allowed), any of: {', '.join(METHODS)} (none = source only).",
-            "aliases": ["--methods"],
-        },
-    )
-    matrix: bool = field(
-        default=False,
-        metadata={"help": "Run every ordered source->target pair of --domains (cross_domain.md/.csv/.png)."},
-    )
-    domains: list[str] = field(default_factory=lambda: list(VADER), metadata={"help": "Domains of --matrix."})
-    seeds: int = field(default=1, metadata={"help": "Seeds per method (mean +- std over them)."})
-    text_column: str = field(default="text", metadata={"help": "Text column (local files)."})
-    label_column: str = field(default="label", metadata={"help": "Label column (local files)."})
-    split_seed: int = field(
-        default=42, metadata={"help": "Seed of each domain's train/validation/test split."}
-    )
-    max_train_samples: int | None = field(
-        default=None,
-        metadata={"help": "Use at most this many source (and unlabelled target) training texts."},
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Test on at most this many target texts (seeded subsample)."}
-    )
-    target_labelled_samples: int = field(
-        default=200,
-        metadata={
-            "help": "Size of the lightly labelled target sample (from the target train split) used for LogME "
-            "and the target-only baseline; never used by the adaptation methods."
-        },
-    )
-    negative_transfer_guard: bool = field(
-        default=True,
-        metadata={
-            "help": "Also train a target-only baseline on the labelled target sample and warn when a method "
-            "that used the source scores below it."
-        },
-    )
-    distance_samples: int = field(
-        default=2000, metadata={"help": "Texts per domain for the MMD / proxy A-distance estimates."}
-    )
-    save_models: bool = field(
-        default=True,
-        metadata={"help": "Single-pair runs: save each method's first-seed model under models/<method>/."},
-    )
-
-    def __post_init__(self):
-        bad = [m for m in self.method if m not in METHODS]
-        if bad or not self.method:
-            raise ConfigError(
-                f"unknown method {', '.join(map(repr, bad)) or '(none given)'}; choose from {', '.join(METHODS)} "
-                "(--method)"
-            )
-        if self.seeds < 1:
-            raise ConfigError(f"seeds={self.seeds} must be >= 1")
-        if self.target_labelled_samples < 10:
-            raise ConfigError(f"target_labelled_samples={self.target_labelled_samples} must be >= 10")
-        if self.matrix and len(set(self.domains)) < 2:
-            raise ConfigError("--matrix needs at least two --domains")
+from nlptransfer.self_training import SELF_TRAINING, load_teacher
 
 
 def make_parser() -> RecipeParser:
@@ -164,9 +91,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
         model_args, transfer_args.strategy
     )  # "auto" -> the pooling used, logged, in config.yaml
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    feature_model = build_classifier(model_args, TransferArguments(strategy="frozen"), label_names)
+    frozen = TransferArguments(strategy="frozen")
+    feature_model = build_classifier(model_args, frozen, label_names)
     pooled_ok = head_pooling(feature_model) is not None
     cached = transfer_args.strategy == "frozen" and transfer_args.cache_features and pooled_ok
+    # Distances, importance weights: on features useful untrained (never the pooler full FT retrains).
+    useful = feature_pooling(model_args.model_name_or_path, model_args.pooling)
+    measure_model = feature_model
+    if useful != model_args.pooling:
+        measure_model = build_classifier(dataclasses.replace(model_args, pooling=useful), frozen, label_names)
+    teacher = None
+    if SELF_TRAINING in da.method:  # a teacher's labels are checked before anything is written
+        teacher = load_teacher(da.teacher, label_names, training_args.per_device_eval_batch_size)
     save_under = "models" if da.save_models and not da.matrix else None
     # The strategy applies to this model (or fails in one line) before the output directory is touched.
     trainable, total = count_parameters(build_classifier(model_args, transfer_args, label_names))
@@ -176,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 n,
                 raw[n],
                 label_names,
-                feature_model,
+                feature_model if cached else measure_model,
                 tokenizer,
                 max_train=da.max_train_samples,
                 max_eval=da.max_eval_samples,
@@ -184,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 labelled_samples=da.target_labelled_samples,
                 max_length=model_args.max_length,
                 batch_size=training_args.per_device_eval_batch_size,
+                measure_model=measure_model if cached and measure_model is not feature_model else None,
             )
             for n in names
         }
@@ -205,6 +142,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 split_seed=da.split_seed,
                 distance_samples=da.distance_samples,
                 negative_transfer_guard=da.negative_transfer_guard,
+                guard_seed_std=da.guard_seed_std,
+                pseudo_threshold=da.pseudo_threshold,
+                pseudo_top_k=da.pseudo_top_k,
+                self_training_rounds=da.self_training_rounds,
+                align=da.self_training_align,
+                teacher=teacher,
             )
             results = [run_pair(setup, domains[s], domains[t], save_under) for s, t in pairs]
 
@@ -221,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "recipe": "domain_adaptation",
             "strategy": transfer_args.strategy,
             "adapted_representation": adapted,
+            "features_measured": useful,  # pooling of the distance / importance-weight features
             "seeds": da.seeds,
             "pairs": {f"{r['source']}->{r['target']}": r for r in results},
             "summary": summary,
@@ -230,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         run.write_text(f"{stem}.md", report + "\n\n" + PAPER_NOTE + "\n")
         run.write_text(f"{stem}.csv", csv_text(rows, lineterminator="\r\n"))
         if da.matrix and run.is_main:
-            run.write_bytes("cross_domain.png", heatmap_png(results, da.method, names))
+            run.write_bytes("cross_domain.png", heatmap_png(results, da.method, names, PAPER_TABLE5))
         run.write_json("metrics.json", metrics)
         run.write_yaml("config.yaml", config_to_dict(model_args, da, transfer_args, training_args))
         model = Path(model_args.model_name_or_path).name
@@ -256,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 PAPER_NOTE,
                 f"methods: {', '.join(da.method)}; mean over {da.seeds} seed(s); target labels used only for "
                 f"testing, LogME and the target-only baseline ({da.target_labelled_samples} texts).",
+                f"LogME / H-score read the source model's {'logits' if transfer_args.strategy == 'frozen' else 'pooled representation'}"
+                f"; distances and importance weights {useful}-pooled features; the guard's rule per row.",
+                *self_training_notes(da, teacher),
             ],
             load_snippet=snippet,
         )
@@ -268,29 +215,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
         return metrics
 
 
-def heatmap_png(results: list[dict], methods: Sequence[str], domains: Sequence[str]) -> bytes:
-    """Micro-F1 per source (rows) and target (columns): one panel per method, then the paper's Table 5.
-
-    Diagonal: in-domain micro-F1 (ours: of the first pair trained on that source, reference method).
-    """
-    ref = reference_method(methods)
-    cells = [(domains.index(r["source"]), domains.index(r["target"]), r) for r in results]
-    panels = {}
-    for method in methods:
-        grid = np.full((len(domains), len(domains)), np.nan)
-        for i, j, r in cells:
-            grid[i, j] = r["methods"][method]["f1_micro"]
-            if np.isnan(grid[i, i]):
-                grid[i, i] = r["methods"][ref]["in_domain_f1_micro"]
-        panels[f"{method} (ours)"] = grid
-    paper = np.diag([PAPER_TABLE5.get(d, {}).get(d, np.nan) for d in domains])
-    paper[~np.eye(len(domains), dtype=bool)] = np.nan
-    for i, j, r in cells:
-        paper[i, j] = np.nan if r["paper_2014"] is None else r["paper_2014"]
-    panels["paper 2014"] = paper
-    short = [d.removeprefix("vader-") for d in domains]
-    title = "3-class micro-F1 (diagonal: in-domain)"
-    return domain_heatmap_figure(panels, short, title=title, vmin=0.3, vmax=0.95)
+def self_training_notes(da: DomainAdaptationArguments, teacher) -> list[str]:
+    """The model card's line on self-training (none when it did not run)."""
+    if SELF_TRAINING not in da.method:
+        return []
+    rule = " and ".join(
+        f"{k} {v}" for k, v in (("threshold", da.pseudo_threshold), ("top-k/class", da.pseudo_top_k)) if v
+    )
+    who = "the source-trained model" if teacher is None else f"teacher {teacher.name} (its score: table)"
+    return [
+        f"self_training: {who} labels the target train texts (never their labels); class-balanced "
+        f"pseudo-labels ({rule}), {da.self_training_rounds} round(s), alignment {da.self_training_align}."
+    ]
 
 
 if __name__ == "__main__":
