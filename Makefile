@@ -109,12 +109,15 @@ bench-multitask: setup
 	$(BIN)/python -m benchmarks.bench_multitask $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
+# Two pytest workers (pytest-xdist), one torch thread each (tests/conftest.py): most of a tiny-model test is
+# single-threaded Python, so two workers on two cores halve the wall time. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(ARGS)
 
 # Unit tests only (seconds).
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(ARGS)
 
 # Speed and accuracy benchmarks (not tests): results in benchmarks/results/.
 bench: setup

@@ -8,6 +8,11 @@ import os
 # ~24 s of retries. Set before transformers/huggingface_hub are imported by the test modules.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Under pytest-xdist (`make test` runs two workers on two cores) each worker keeps to one torch thread, so the
+# workers do not fight over the cores; recipe subprocesses of a test inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from pathlib import Path
 

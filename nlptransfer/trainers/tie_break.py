@@ -17,6 +17,8 @@ import math
 
 from transformers import TrainerCallback
 
+from nlptransfer.errors import ConfigError
+
 TIE_TOLERANCE = 1e-4
 
 __all__ = ["TIE_TOLERANCE", "TieBreakCallback", "is_better"]
@@ -55,8 +57,14 @@ class TieBreakCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         key = self._key(args)
-        if not self.training or key is None or not metrics or key not in metrics:
+        if not self.training or key is None or not metrics:
             return
+        if key not in metrics:  # the Trainer would raise a KeyError next, with a traceback
+            shown = ", ".join(k.removeprefix("eval_") for k in metrics if k.startswith("eval_"))
+            raise ConfigError(
+                f"--metric_for_best_model {key.removeprefix('eval_')} is not a validation metric of this run; "
+                f"use one of {shown}"
+            )
         value, loss = float(metrics[key]), metrics.get("eval_loss")
         greater = bool(args.greater_is_better)
         if self.best is None or is_better(value, loss, self.best, greater):
