@@ -42,6 +42,11 @@ def check_training_settings(args) -> None:
         )
     check_optimizer(args)
     check_scheduler(args)
+    metric = args.metric_for_best_model
+    if metric is not None and not str(metric).removeprefix("eval_").strip():  # the Trainer would look up "eval_"
+        raise ConfigError(
+            f"--metric_for_best_model {metric!r} names no metric; pass one (e.g. f1_macro, or loss) or leave it unset"
+        )
     if args.save_strategy == "best" and args.metric_for_best_model is None:  # the Trainer's own check
         raise ConfigError("--save_strategy best needs --metric_for_best_model (e.g. f1_macro, or loss)")
     checkpoint = args.resume_from_checkpoint

@@ -38,6 +38,19 @@ class OutputDirError(NlpTransferError):
     """An output directory that would be overwritten."""
 
 
+def _end_progress_bars() -> None:
+    """Close progress bars an error interrupted, so the error line starts a line of its own."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with transformers
+        return
+    bars = list(getattr(tqdm, "_instances", ()))
+    for bar in bars:
+        bar.close()
+    if bars:
+        sys.stderr.write("\n")
+
+
 def run_cli(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> None:
     """Run a recipe's `main(argv)`; user errors become one line on stderr and exit code 2.
 
@@ -53,6 +66,7 @@ def run_cli(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] 
         if debug:
             raise
         prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "nlptransfer"
+        _end_progress_bars()
         print(f"error: {err}", file=sys.stderr)
         logger.debug("%s failed", prog)
         sys.exit(2)
