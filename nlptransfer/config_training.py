@@ -43,7 +43,8 @@ def check_training_settings(args) -> None:
     check_optimizer(args)
     check_scheduler(args)
     metric = args.metric_for_best_model
-    if metric is not None and not str(metric).removeprefix("eval_").strip():  # the Trainer would look up "eval_"
+    # "" (or "eval_") names no metric: the Trainer would look up "eval_" after the first evaluation
+    if metric is not None and not str(metric).removeprefix("eval_").strip():
         raise ConfigError(
             f"--metric_for_best_model {metric!r} names no metric; pass one (e.g. f1_macro, or loss) or leave it unset"
         )
