@@ -1,7 +1,7 @@
 """Best-of-N hyperparameter search (`--hpo_trials N`) against the recipe's default settings, on sentiment
 (vader-movies) and text_classification (pubmed-pubtype).
 
-    .venv/bin/python -m benchmarks.bench_hpo                      # the measured run: ~25-30 min, idle 2-core CPU
+    .venv/bin/python -m benchmarks.bench_hpo                      # the measured run: ~45 min, idle 2-core CPU
     .venv/bin/python -m benchmarks.bench_hpo --quick              # smoke test: 2 trials on tiny data, ~5 min idle
     .venv/bin/python -m benchmarks.bench_hpo --trials 12 --seeds 3 --out outputs/bench-hpo-12 -- --max_train_samples 1600
     .venv/bin/python -m benchmarks.bench_hpo --render_only
@@ -13,15 +13,15 @@ Test metric: sentiment movies micro-F1, pubmed-pubtype macro-F1 (the in-domain t
 search). Every run of a task gets the same budget flags (`BUDGET`, or `QUICK` with --quick); extra recipe
 flags after `--` (e.g. `--strategy lora`) are appended to every run and win over the budget.
 
-Default budget (N=8 trials, 2 seeds; the search space is the strategy's in recipes/hpo_space.yaml):
+Default budget (N=8 trials, 5 seeds; the search space is the strategy's in recipes/hpo_space.yaml):
 - sentiment: 800 training snippets, 500 rows per evaluated split, the recipe's YAML otherwise (lr 5e-5,
   2 epochs, batch 32, warmup 0.1, weight decay 0.01; `--min_train_steps 0`, so the default stays 2 epochs):
   ~25 steps per epoch of about 1 s.
 - pubmed-pubtype: 400 training abstracts, 300 per evaluated split, 96 tokens (the YAML otherwise: lr 5e-5,
   2 epochs, batch 16, best epoch by validation macro-F1): ~25 steps per epoch of about 0.8 s.
-- processes: per task 2 default runs, 1 search (8 trials of 1-4 epochs, some pruned, then the retrain), 1
-  retrain at seed 43: about 12-14 minutes per task, ~25-30 minutes in all on an idle 2-core machine
-  (estimated from the recipes' measured ~1 s steps; results.md reports every process's wall time).
+- processes: per task 5 default runs, 1 search (8 trials of 1-4 epochs, some pruned, then the retrain), 4
+  retrains at seeds 43-46: measured 44.5 minutes in all on an idle 2-core machine (sentiment: 1.3 min per
+  run, 7.4 min search; pubmed-pubtype: 1.9 min, 11.0 min search); results.md reports every process's wall time.
 Runs go one after another; results are saved after each run, so an interrupted benchmark resumes where it
 stopped (only runs with the same flags and trials count as done).
 
@@ -69,7 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--trials", type=int, default=None, help="N of --hpo_trials (default 8; --quick: 2)")
     p.add_argument(
-        "--seeds", type=int, default=None, help="seeds of default and tuned (default 2; --quick: 1)"
+        "--seeds", type=int, default=None, help="seeds of default and tuned (default 5; --quick: 1)"
     )
     p.add_argument("--quick", action="store_true", help="smoke test: 2 trials, 1 seed, tiny data (QUICK)")
     p.add_argument("--out", default=None, help="default outputs/bench-hpo (--quick: outputs/bench-hpo-quick)")
@@ -78,7 +78,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.recipe_flags = [f for f in args.recipe_flags if f != "--"]
     args.trials = args.trials or (2 if args.quick else 8)
-    args.seeds = args.seeds or (1 if args.quick else 2)
+    args.seeds = args.seeds or (1 if args.quick else 5)
     args.out = args.out or ("outputs/bench-hpo-quick" if args.quick else "outputs/bench-hpo")
     if args.trials < 1 or args.seeds < 1:
         p.error("--trials and --seeds must be >= 1")
