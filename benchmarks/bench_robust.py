@@ -4,6 +4,8 @@ sentiment recipe, vader-movies -> movies (in-domain), tweets, amazon, nyt test h
     .venv/bin/python -m benchmarks.bench_robust                                   # the measured run
     .venv/bin/python -m benchmarks.bench_robust --variants full lp_ft_wise --seeds 1   # a quick look
     .venv/bin/python -m benchmarks.bench_robust --l2sp_weight 0.1                 # another L2-SP strength
+    .venv/bin/python -m benchmarks.bench_robust --variants full wise_half lp_ft_wise_half  # alpha fixed at 0.5
+    .venv/bin/python -m benchmarks.bench_robust --variants full_mean wise_mean lp_ft  # same pooling as LP-FT
     .venv/bin/python -m benchmarks.bench_robust --render_only --out outputs/bench-robust
     .venv/bin/python -m benchmarks.bench_robust --out /tmp/b -- --max_train_samples 64 --max_steps 4  # smoke
 
@@ -47,12 +49,21 @@ VARIANTS = {
     "wise": ["--wise_alpha", "auto"],
     "lp_ft_wise": ["--lp_ft", "true", "--wise_alpha", "auto"],
     "l2sp": ["--l2sp_weight", "{l2sp}"],
+    # not in the default set: a fixed halfway interpolation, to see whether any alpha helps out of domain when
+    # the validation-chosen one (in-domain) sits near 1
+    "wise_half": ["--wise_alpha", "0.5"],
+    "lp_ft_wise_half": ["--lp_ft", "true", "--wise_alpha", "0.5"],
+    # not in the default set: `full` reads the pretrained pooler (pooling auto), LP-FT's probe the mean-pooled
+    # sentence embedding; these controls separate the pooling from the method
+    "full_mean": ["--pooling", "mean"],
+    "wise_mean": ["--pooling", "mean", "--wise_alpha", "auto"],
 }
+DEFAULT_VARIANTS = ["full", "lp_ft", "wise", "lp_ft_wise", "l2sp"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--l2sp_weight", type=float, default=0.01, help="W of the l2sp variant (Li et al.: 0.01)")
     p.add_argument("--out", default="outputs/bench-robust")

@@ -10,6 +10,17 @@ from nlptransfer.errors import ConfigError
 from nlptransfer.tracking import check_tracking
 
 
+def unknown_metric(metric: str, metrics: dict) -> ConfigError:
+    """The one line for a --metric_for_best_model that the evaluation did not report (bare name or eval_ key),
+    naming the validation metrics it did report; the tie-break callback and the hyperparameter search raise it
+    before the Trainer's KeyError."""
+    shown = ", ".join(k.removeprefix("eval_") for k in metrics if k.startswith("eval_"))
+    return ConfigError(
+        f"--metric_for_best_model {metric.removeprefix('eval_')} is not a validation metric of this run; "
+        f"use one of {shown}"
+    )
+
+
 def check_training_settings(args) -> None:
     """Every check below on a `TrainingArguments` (report_to, dataloader, debug, optimizer, torch.compile,
     a seq2seq generation_config)."""

@@ -31,6 +31,7 @@ from datasets import DatasetDict
 from transformers import set_seed
 
 from nlptransfer.config import default_config, read_yaml, user_set
+from nlptransfer.config_training import unknown_metric
 from nlptransfer.config_values import field_types
 from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.features import freeze_backbone_eval
@@ -269,10 +270,7 @@ def tune(
 
     def compute_objective(metrics: dict[str, float]) -> float:
         if f"eval_{metric}" not in metrics:
-            shown = ", ".join(k.removeprefix("eval_") for k in metrics if k.startswith("eval_"))
-            raise ConfigError(
-                f"--metric_for_best_model {metric} is not a validation metric; use one of {shown}"
-            )
+            raise unknown_metric(metric, metrics)
         return float(metrics[f"eval_{metric}"])
 
     if training_args.eval_strategy == "no":

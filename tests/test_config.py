@@ -412,3 +412,15 @@ def test_trainer_debug_options_are_refused_in_one_line(tmp_path):
     (tmp_path / "c.yaml").write_text("debug: [underflow_overflow]\n")
     with pytest.raises(ConfigError, match="debug=underflow_overflow is not supported"):
         domain_pretraining.make_parser().parse(["--config", str(tmp_path / "c.yaml")])
+
+
+@pytest.mark.parametrize("metric", ["f1_weighted", "eval_f1_weighted"])
+def test_unknown_metric_names_the_metric_and_the_reported_ones(metric):
+    """The tie-break callback and the hyperparameter search share this line; the eval_ prefix is never shown."""
+    from nlptransfer.config_training import unknown_metric
+
+    error = unknown_metric(metric, {"eval_loss": 0.5, "eval_f1_macro": 0.4, "epoch": 1.0})
+    assert isinstance(error, ConfigError)
+    assert str(error) == (
+        "--metric_for_best_model f1_weighted is not a validation metric of this run; use one of loss, f1_macro"
+    )

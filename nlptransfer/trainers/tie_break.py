@@ -17,7 +17,7 @@ import math
 
 from transformers import TrainerCallback
 
-from nlptransfer.errors import ConfigError
+from nlptransfer.config_training import unknown_metric
 
 TIE_TOLERANCE = 1e-4
 
@@ -60,11 +60,7 @@ class TieBreakCallback(TrainerCallback):
         if not self.training or key is None or not metrics:
             return
         if key not in metrics:  # the Trainer would raise a KeyError next, with a traceback
-            shown = ", ".join(k.removeprefix("eval_") for k in metrics if k.startswith("eval_"))
-            raise ConfigError(
-                f"--metric_for_best_model {key.removeprefix('eval_')} is not a validation metric of this run; "
-                f"use one of {shown}"
-            )
+            raise unknown_metric(key, metrics)
         value, loss = float(metrics[key]), metrics.get("eval_loss")
         greater = bool(args.greater_is_better)
         if self.best is None or is_better(value, loss, self.best, greater):
