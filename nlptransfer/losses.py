@@ -69,7 +69,8 @@ def mmd_loss(
     k = -(kernel_num // 2) ... kernel_num // 2; the kernel is their sum. 0 for identical samples.
     """
     n = source.size(0)
-    x = torch.cat([source, target]).float()
+    x = torch.cat([source, target])
+    x = x if x.dtype == torch.float64 else x.float()  # float64 in: the distance estimate keeps it
     d2 = torch.cdist(x, x).pow(2)  # [n+m, n+m]
     m_all = x.size(0)
     bandwidth = d2.detach().sum() / max(m_all * m_all - m_all, 1)

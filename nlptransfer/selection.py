@@ -74,7 +74,10 @@ def mmd(
     xs = _subsample(_as_features(source, "source features"), max_samples, rng)
     xt = _subsample(_as_features(target, "target features"), max_samples, rng)
     with torch.no_grad():
-        return float(mmd_loss(torch.from_numpy(xs), torch.from_numpy(xt), kernel_num=kernel_num))
+        # float64: the estimate is a difference of kernel means (~1 each) and float32 cdist's rounding made it
+        # differ by ~3e-4 between two CPUs on the same features
+        xs64, xt64 = torch.from_numpy(xs).double(), torch.from_numpy(xt).double()
+        return float(mmd_loss(xs64, xt64, kernel_num=kernel_num))
 
 
 def proxy_a_distance(
