@@ -448,3 +448,12 @@ def test_bench_robust_flags_parse_and_results_render():
         if r["variant"] == "lp_ft_wise":
             r["test"]["vader-movies"]["f1_micro"] = 0.797  # 0.3 points below: within the tolerance
     assert "| yes " in bench_robust.render(results)
+    # --baseline: every variant paired with another one (LP-FT with its pooling control)
+    table = bench_robust.render(results, baseline="lp_ft_wise")
+    cells = [
+        [c.strip() for c in line.split("|")[1:-1]] for line in table.splitlines() if line.startswith("|")
+    ]
+    row = {r[0]: dict(zip(cells[0], r, strict=True)) for r in cells[2:]}
+    assert row["full"]["tweets vs lp_ft_wise"].startswith("-0.020 (p=")
+    assert row["lp_ft_wise"]["tweets vs lp_ft_wise"] == "-" and row["lp_ft_wise"]["target met"] == "-"
+    assert "vs full" not in table
