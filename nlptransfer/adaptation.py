@@ -198,6 +198,7 @@ class Setup:
     # self_training (see nlptransfer.self_training): pseudo-label rule, rounds, alignment, teacher
     pseudo_threshold: float | None = None
     pseudo_top_k: int | None = None
+    pseudo_balance: str = "equal"
     self_training_rounds: int = 1
     align: str = "none"
     teacher: object = None  # None: the source-trained model; else .probabilities(texts) and .name
@@ -398,7 +399,7 @@ def representation(setup: Setup, model, domain: Domain, rows) -> np.ndarray:
 def self_train(setup: Setup, seed: int, src_text, src_y, target: Domain, source_model=None):
     """Self-training (see `nlptransfer.self_training`): the teacher (`setup.teacher`, else the model trained
     on the source with `setup.align`) labels the unlabelled target train texts; each round retrains from the
-    pretrained weights on the source plus the confident class-balanced pseudo-labels, and the retrained
+    pretrained weights on the source plus the confident pseudo-labels (class-balanced or proportional), and the retrained
     model labels the target for the next round. Reads the target's texts only, never its labels.
     Returns (model, last training log, one {round, pseudo_labels, per_class} per round)."""
     texts = target.splits["train"]["text"]
@@ -412,7 +413,9 @@ def self_train(setup: Setup, seed: int, src_text, src_y, target: Domain, source_
         probs = setup.teacher.probabilities(texts)
     rounds = []
     for r in range(setup.self_training_rounds):
-        rows, pseudo = select_pseudo_labels(probs, threshold=setup.pseudo_threshold, top_k=setup.pseudo_top_k)
+        rows, pseudo = select_pseudo_labels(
+            probs, threshold=setup.pseudo_threshold, top_k=setup.pseudo_top_k, balance=setup.pseudo_balance
+        )
         logger.info("self-training round %d: %d pseudo-labelled target texts", r + 1, len(rows))
         model, log = train_method(
             setup,

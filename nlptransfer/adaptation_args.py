@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from nlptransfer.adaptation import METHODS
 from nlptransfer.errors import ConfigError
-from nlptransfer.self_training import ALIGNS, SELF_TRAINING, SOURCE_TEACHER, check_options
+from nlptransfer.self_training import ALIGNS, BALANCES, SELF_TRAINING, SOURCE_TEACHER, check_options
 
 VADER = ["vader-movies", "vader-tweets", "vader-amazon", "vader-nyt"]
 
@@ -85,6 +85,14 @@ class DomainAdaptationArguments:
             "class gets the same number)."
         },
     )
+    pseudo_balance: str = field(
+        default="equal",
+        metadata={
+            "help": "self_training: equal (the same number of pseudo-labels per class) or proportional (the "
+            "teacher's own class proportions; --pseudo_top_k then caps the total at top_k x classes).",
+            "choices": list(BALANCES),
+        },
+    )
     self_training_rounds: int = field(
         default=2, metadata={"help": "self_training: rounds of pseudo-labelling and retraining (>= 1)."}
     )
@@ -125,7 +133,11 @@ class DomainAdaptationArguments:
             raise ConfigError("--matrix needs at least two --domains")
         if SELF_TRAINING in self.method:
             check_options(
-                self.pseudo_threshold, self.pseudo_top_k, self.self_training_rounds, self.self_training_align
+                self.pseudo_threshold,
+                self.pseudo_top_k,
+                self.self_training_rounds,
+                self.self_training_align,
+                self.pseudo_balance,
             )
         elif self.teacher not in (SOURCE_TEACHER, ""):
             raise ConfigError(f"--teacher {self.teacher} labels targets for --method self_training; add it")

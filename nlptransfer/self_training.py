@@ -3,7 +3,7 @@
 `python -m nlptransfer.recipes.domain_adaptation --method self_training` (the loop is
 `adaptation.self_train`): a teacher labels the unlabelled target texts, the confident pseudo-labels of
 each class (`select_pseudo_labels`: `--pseudo_threshold` and/or `--pseudo_top_k`, the same number per
-class) join the labelled source, and the model retrains from its pretrained weights; the retrained model
+class, or with `--pseudo_balance proportional` the teacher's own class proportions) join the labelled source, and the model retrains from its pretrained weights; the retrained model
 labels the target again for the next of `--self_training_rounds` rounds. `--align dann|coral|mmd` trains
 every round with that alignment as well (the unlabelled target rows in every batch).
 
@@ -41,6 +41,8 @@ logger = logging.getLogger("nlptransfer")
 SELF_TRAINING = "self_training"
 #: The alignment each self-training round may train with (`--align`).
 ALIGNS = ("none", "dann", "coral", "mmd")
+#: How `select_pseudo_labels` shares the pseudo-labels between classes (`--pseudo_balance`).
+BALANCES = ("equal", "proportional")
 SOURCE_TEACHER = "source"
 LEXICON = "lexicon"
 #: vaderSentiment's documented cut-offs on the compound score (README, "About the Scoring").
@@ -48,7 +50,9 @@ LEXICON_THRESHOLD = 0.05
 LEXICON_LABELS = ({"negative", "neutral", "positive"}, {"negative", "positive"})
 
 
-def check_options(threshold: float | None, top_k: int | None, rounds: int, align: str) -> None:
+def check_options(
+    threshold: float | None, top_k: int | None, rounds: int, align: str, balance: str = "equal"
+) -> None:
     """One ConfigError line per bad self-training option."""
     if threshold is None and top_k is None:
         raise ConfigError(
@@ -67,16 +71,26 @@ def check_options(threshold: float | None, top_k: int | None, rounds: int, align
         )
     if align not in ALIGNS:
         raise ConfigError(f"unknown align {align!r}; choose one of {', '.join(ALIGNS)}")
+    if balance not in BALANCES:
+        raise ConfigError(f"unknown pseudo_balance {balance!r}; choose one of {', '.join(BALANCES)}")
 
 
 def select_pseudo_labels(
-    probs: np.ndarray, *, threshold: float | None = None, top_k: int | None = None
+    probs: np.ndarray, *, threshold: float | None = None, top_k: int | None = None, balance: str = "equal"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, labels): confident, class-balanced pseudo-labels from teacher probabilities [n, k].
+    """(rows, labels): confident pseudo-labels from teacher probabilities [n, k].
 
     A row is a candidate of its most probable class when that probability is >= `threshold` (any, when
-    None). Each class then contributes its most confident candidates, the same number for every class
-    that has any: the smallest candidate count, at most `top_k`. Rows come back in ascending order."""
+    None). Each class then contributes its most confident candidates:
+    - `balance="equal"` (class-balanced): the same number for every class that has any, the smallest
+      candidate count, at most `top_k`;
+    - `balance="proportional"`: the teacher's own class proportions among the candidates: every
+      candidate, or with `top_k` the same fraction of every class so that the total is at most
+      `top_k` x (classes with candidates). For a teacher that is better than the source model on the
+      target (a lexicon on tweets), equal counts throw most of its labels away and skew the class prior.
+    Rows come back in ascending order."""
+    if balance not in BALANCES:
+        raise ConfigError(f"unknown pseudo_balance {balance!r}; choose one of {', '.join(BALANCES)}")
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] < 2:
         raise DataError(f"teacher probabilities must be [n, classes >= 2], got shape {probs.shape}")
@@ -90,11 +104,16 @@ def select_pseudo_labels(
     if not counts:
         logger.warning("no target text passed the pseudo-label threshold %s: nothing added", threshold)
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    take = min(counts) if top_k is None else min(min(counts), top_k)
     missing = [c for c, r in per_class.items() if not len(r)]
     if missing:
         logger.warning("pseudo-labels: no confident target text for class id(s) %s", missing)
-    rows = np.sort(np.concatenate([r[:take] for r in per_class.values()]))
+    if balance == "equal":
+        take = min(counts) if top_k is None else min(min(counts), top_k)
+        takes = dict.fromkeys(per_class, take)
+    else:
+        fraction = 1.0 if top_k is None else min(1.0, top_k * len(counts) / sum(counts))
+        takes = {c: int(np.floor(fraction * len(r))) for c, r in per_class.items()}
+    rows = np.sort(np.concatenate([r[: takes[c]] for c, r in per_class.items()]))
     return rows, pred[rows]
 
 

@@ -50,6 +50,32 @@ def test_pseudo_labels_are_confident_and_class_balanced():
     assert len(select_pseudo_labels(probs, threshold=1.0)[0]) == 0  # nothing that confident
 
 
+def test_proportional_pseudo_labels_keep_the_teachers_class_proportions():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 2, (600, 3)) + np.array([2.0, -1.0, 0.5])  # classes of very different sizes
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    pred, conf = probs.argmax(1), probs.max(1)
+    rows, labels = select_pseudo_labels(probs, threshold=0.7, balance="proportional")
+    # without top_k: every candidate, each with the teacher's label
+    assert np.array_equal(rows, np.flatnonzero(conf >= 0.7)) and np.array_equal(labels, pred[rows])
+    candidates = np.bincount(pred[conf >= 0.7], minlength=3)
+    assert len(set(candidates.tolist())) == 3  # unequal classes, so equal counts would differ
+    rows_k, labels_k = select_pseudo_labels(probs, threshold=0.7, top_k=20, balance="proportional")
+    counts = np.bincount(labels_k, minlength=3)
+    assert 57 <= counts.sum() <= 60  # at most top_k x classes (floors lose at most one row per class)
+    fraction = 60 / candidates.sum()
+    assert np.array_equal(counts, np.floor(fraction * candidates).astype(int))
+    for c in range(3):  # the most confident of each class
+        picked, left = (
+            rows_k[labels_k == c],
+            np.setdiff1d(np.flatnonzero((pred == c) & (conf >= 0.7)), rows_k),
+        )
+        if len(left):
+            assert probs[left, c].max() <= probs[picked, c].min()
+    with pytest.raises(Exception, match="unknown pseudo_balance 'even'; choose one of equal, proportional"):
+        select_pseudo_labels(probs, top_k=5, balance="even")
+
+
 # ----------------------------------------------------------------------------------------------
 # the lexicon teacher
 
@@ -202,6 +228,29 @@ def test_self_training_never_reads_target_labels_and_retrains_each_round(
     )
 
 
+def test_proportional_balance_reaches_the_selection_and_the_model_card(
+    model_dir, tmp_path, tmp_cache, monkeypatch
+):
+    a = _domain_csv(tmp_path / "a.csv", 40, 1, "film")
+    b = _domain_csv(tmp_path / "b.csv", 40, 2, "very very")
+    seen, select = [], adaptation.select_pseudo_labels
+
+    def recorded(probs, **kwargs):
+        seen.append(kwargs)
+        return select(probs, **kwargs)
+
+    monkeypatch.setattr(adaptation, "select_pseudo_labels", recorded)
+    out = tmp_path / "run"
+    argv = ["--source", str(a), "--target", str(b), "--method", "self_training", "--strategy", "full"]
+    argv += ["--pseudo_balance", "proportional", "--negative_transfer_guard", "false"]
+    metrics = domain_adaptation.main(_argv(model_dir, out, *argv))
+    assert [k["balance"] for k in seen] == ["proportional", "proportional"]  # both rounds
+    assert all(k["threshold"] == 0.334 and k["top_k"] == 4 for k in seen)
+    rounds = next(iter(metrics["pairs"].values()))["methods"]["self_training"]["self_training_seed0"]
+    assert all(r["pseudo_labels"] <= 4 * 3 for r in rounds)  # at most top_k x classes in all
+    assert "teacher-proportional pseudo-labels" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("strategy", "pooling", "seeds"), [("full", "mean", 2), ("lora", "mean", 1), ("full", "auto", 1)]
 )
@@ -255,6 +304,7 @@ def test_teacher_model_dir_score_is_reported_beside_the_student(model_dir, tmp_p
         ("threshold", r"pseudo_threshold=1.5 is outside \(0, 1\]"),
         ("threshold_zero", r"pseudo_threshold=0.0 is outside \(0, 1\]"),
         ("rounds", "self_training_rounds=0 must be >= 1"),
+        ("balance", r"--pseudo_balance.*invalid choice: 'even' \(choose from 'equal', 'proportional'\)"),
         ("teacher_labels", r"teacher .* predicts labels \['bad', 'good'\] but the source has"),
         ("lexicon_topic", r"--teacher lexicon scores sentiment, but the labels are \['politics', 'sports'\]"),
         ("teacher_missing", "--teacher '.*nope' is neither 'source', 'lexicon' nor a directory"),
@@ -271,6 +321,8 @@ def test_bad_self_training_inputs_one_line_exit_2(case, match, model_dir, tmp_pa
         extra += ["--pseudo_threshold", "0"]
     elif case == "rounds":
         extra += ["--self_training_rounds", "0"]
+    elif case == "balance":
+        extra += ["--pseudo_balance", "even"]
     elif case == "teacher_labels":
         teacher_dir = tmp_path / "teacher"
         model = build_classifier(

@@ -15,7 +15,7 @@ flagged as negative transfer; each verdict names its rule.
 
 `--method self_training`: the source model (or `--teacher <run dir>` / `--teacher lexicon`, VADER's
 scorer) pseudo-labels the target texts; confident class-balanced ones (`--pseudo_threshold`,
-`--pseudo_top_k`) join the source and the model retrains, `--self_training_rounds` times, optionally with
+`--pseudo_top_k`; `--pseudo_balance proportional` keeps the teacher's class proportions) join the source and the model retrains, `--self_training_rounds` times, optionally with
 `--self_training_align dann|coral|mmd`. The teacher's own target score is reported beside the student's.
 
 `--matrix true` runs every ordered source->target pair of `--domains` and writes `cross_domain.md/.csv`
@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 guard_seed_std=da.guard_seed_std,
                 pseudo_threshold=da.pseudo_threshold,
                 pseudo_top_k=da.pseudo_top_k,
+                pseudo_balance=da.pseudo_balance,
                 self_training_rounds=da.self_training_rounds,
                 align=da.self_training_align,
                 teacher=teacher,
@@ -224,7 +225,8 @@ def self_training_notes(da: DomainAdaptationArguments, teacher) -> list[str]:
     )
     who = "the source-trained model" if teacher is None else f"teacher {teacher.name} (its score: table)"
     return [
-        f"self_training: {who} labels the target train texts (never their labels); class-balanced "
+        f"self_training: {who} labels the target train texts (never their labels); "
+        f"{'class-balanced' if da.pseudo_balance == 'equal' else 'teacher-proportional'} "
         f"pseudo-labels ({rule}), {da.self_training_rounds} round(s), alignment {da.self_training_align}."
     ]
 
