@@ -20,10 +20,9 @@ variant and task: multi - single (paired t-test, verdict helps / HURTS / within 
 multi-task score minus the default's (paired). Runs already finished under `--out` are reused.
 
 Run time of the default (3 variants x 3 seeds; per seed 80 multi-task steps of 32, plus 4 controls x 80 steps
-in the default variant, each evaluating 400 validation rows per epoch; 4 x 400 test rows): the default variant
-~30 CPU-minutes per seed (~19 minutes wall on an idle 2-core CPU), the two others ~7 CPU-minutes per seed:
-about 60 + 25 = 85 minutes in all (`--variants default`: ~60), estimated from the earlier default's measured
-13 CPU-minutes for 160 steps; 1.5-2x that on a shared CPU.
+in the default variant, each evaluating 400 validation rows per epoch; 4 x 400 test rows), measured 2026-12-01
+on the idle 2-core CPU: default variant 13.4 min for 3 seeds, temperature and uncertainty ~3 min each, 19 min
+in all (`--single_task_budget task_steps`: 5.8 min for the default variant).
 Writes benchmarks/results/<date>-multitask.json (or --output) and prints the table.
 """
 
