@@ -98,12 +98,12 @@ domain-matrix-quick: setup
 multitask: setup
 	$(BIN)/python -m nlptransfer.recipes.multitask $(ARGS)
 
-# Fine-tune a MiniLM teacher, distil it into a 3-layer student (logits + relational KD), then time both.
+# Fine-tune a MiniLM teacher, distil it into a 2-layer student (logits + relational KD), then time both.
 distill: setup
 	$(BIN)/python -m nlptransfer.recipes.distill $(ARGS)
 	$(BIN)/python -m benchmarks.bench_distillation --speed_only --run outputs/distill-minilm-vader
 
-# Issue 19 evidence (the lead runs these alone): distillation 3 seeds (paired test, speed at batch 1/64), and
+# Issue 19 evidence (the lead runs these alone): distillation 5 seeds (paired test, speed at batch 1/64), and
 # multi-task vs compute-matched single-task controls, 3 seeds x 3 variants. Smoke test: ARGS=--quick.
 bench-distill: setup
 	$(BIN)/python -m benchmarks.bench_distillation $(ARGS)
