@@ -61,7 +61,12 @@ QUICK = {"seeds": 2, "texts": 32, "repeats": 1, "out": "outputs/bench-distillati
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke test: 2 seeds on 64 texts, results in --out")
-    p.add_argument("--seeds", type=int, default=None, help="recipe runs, seeds 42, 43, ... (default 5: 3 seeds left the measured gain at p = 0.09)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="recipe runs, seeds 42, 43, ... (default 5: 3 seeds left the measured gain at p = 0.09)",
+    )
     p.add_argument("--first_seed", type=int, default=42)
     p.add_argument(
         "--out", default=None, help="the runs, logs and results (default outputs/bench-distillation)"
