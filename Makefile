@@ -44,8 +44,8 @@ domain-pretraining: setup
 bench-domain: setup
 	$(BIN)/python -m benchmarks.bench_domain_transfer $(ARGS)
 
-# pubmed-pubtype macro-F1 after 0, N, 2N, 4N steps of TAPT and DAPT, 3 seeds (benchmarks/bench_dapt.py; ~50-55 min
-# on a quiet 2-core CPU; ARGS="--quick" for a smoke test).
+# pubmed-pubtype macro-F1 after 0, 200, 400, 800 steps of TAPT and DAPT, 3 seeds (benchmarks/bench_dapt.py; ~65-70
+# min on a quiet 2-core CPU; ARGS="--quick" for a smoke test).
 bench-dapt: setup
 	$(BIN)/python -m benchmarks.bench_dapt $(ARGS)
 

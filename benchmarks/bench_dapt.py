@@ -1,8 +1,8 @@
 """Continued pretraining curve (issue 19): pubmed-pubtype macro-F1 after 0, N, 2N, 4N masked-LM steps of TAPT
 and of DAPT, 3 fine-tuning seeds, the same fine-tuning budget; one recipe process per run.
 
-    .venv/bin/python -m benchmarks.bench_dapt                      # the measured run (~50 min, quiet 2-core CPU)
-    .venv/bin/python -m benchmarks.bench_dapt --steps 0 50 100 200 400   # one more point; the others are reused
+    .venv/bin/python -m benchmarks.bench_dapt                      # 0/200/400/800 steps (~70 min, quiet 2-core CPU)
+    .venv/bin/python -m benchmarks.bench_dapt --steps 0 200 400 800 1600   # one more point; the others are reused
     .venv/bin/python -m benchmarks.bench_dapt --quick              # smoke test: 8 tiny runs
     .venv/bin/python -m benchmarks.bench_dapt --render_only --out outputs/bench-dapt
 
@@ -19,8 +19,8 @@ Protocol:
   tested on the recipe's stratified --test-abstract test sample; seeds 0..--seeds-1 change the head init and
   data order and pair the runs: the same seed fine-tunes every pretrained model on the same examples in the
   same order. The fine-tuning abstracts are among TAPT's training texts (that is TAPT); no test text is.
-- N (`N_STEPS`) sizes the default to about 50 minutes on a quiet 2-core CPU (`ESTIMATE`); add points later
-  (`--steps 0 50 100 200 400`): finished runs are reused.
+- N (`N_STEPS` = 200) sizes the default to about 70 minutes on a quiet 2-core CPU (`ESTIMATE`); add points
+  later (`--steps 0 200 400 800 1600`): finished runs are reused.
 Runs go one after another (never two at once on 2 cores), the curve filled from the left (0 steps first);
 results.json is rewritten after every run, so an interrupted benchmark resumes where it stopped (runs made with
 other settings in the same --out are refused). Extra pretraining flags go after `--` (e.g. `-- --block_size
@@ -50,13 +50,12 @@ PRETRAIN = {
     "tapt": "recipes/domain_pretraining/minilm_pubmed_tapt.yaml",
     "dapt": "recipes/domain_pretraining/minilm_pubmed_dapt.yaml",
 }
-# Steps of the first point of the curve. Timed on this machine (single-thread CPU seconds / 1.7 for 2 threads):
-# a full masked-LM step (16 x 128 tokens, head on the masked positions only) ~1.5 s, a head warm-up step
-# ~0.7 s, a fine-tuning step (16 x 64 tokens) ~0.5 s, scoring 1,000 abstracts at 64 tokens ~10 s; a process
-# start + model load ~15 s. Default: 21 fine-tunes x ~1.3 min + 6 pretraining runs (7N = 350 steps per corpus,
-# 50 warm-up steps and three held-out measurements each) ~26 min = about 50-55 minutes (`ESTIMATE`).
-N_STEPS = 50
-ESTIMATE = "about 50-55 minutes on a quiet 2-core CPU (2-3x longer on a loaded one)"
+# Steps of the first point of the curve: 0, N, 2N, 4N = 0/200/400/800, the points measured for TAPT (README).
+# Measured 2026-12-01 on the idle 2-core CPU: 800 masked-LM steps (16 x 128 tokens) + 50 warm-up steps + three
+# held-out measurements 12.3 min (~1.2 steps/s), a fine-tune + test ~1.0 min. Default: 21 fine-tunes x ~1.1 min +
+# 6 pretraining runs (7N = 1,400 steps per corpus, ~22 min) = about 65-70 minutes (`ESTIMATE`).
+N_STEPS = 200
+ESTIMATE = "about 65-70 minutes on a quiet 2-core CPU (2-3x longer on a loaded one)"
 QUICK = {  # --quick: the whole pipeline on the real assets, 8 tiny runs (~20 min here at load 10-16)
     "steps": [0, 2],
     "seeds": 2,

@@ -252,7 +252,7 @@ def test_bench_dapt_flags_parse_and_the_curve_renders_and_resumes(tmp_path, monk
         quick.pretrain_flags[-2:] == ["--block_size", "32"] and "--head_warmup_steps" in quick.pretrain_flags
     )
     assert bench_dapt.parse_args(["--quick", "--out", "x"]).out == "x"
-    assert bench_dapt.parse_args([]).steps == [0, 50, 100, 200]
+    assert bench_dapt.parse_args([]).steps == [0, 200, 400, 800]
     for config in bench_dapt.PRETRAIN.values():
         _, args, _, training_args = dp.make_parser().parse(["--config", config, "--max_steps", "7"])
         assert training_args.max_steps == 7 and args.packing and args.head_warmup_steps > 0
