@@ -81,8 +81,9 @@ class DomainAdaptationArguments:
     pseudo_top_k: int | None = field(
         default=None,
         metadata={
-            "help": "self_training: at most this many pseudo-labels per class (the most confident; every "
-            "class gets the same number)."
+            "help": "self_training: at most this many pseudo-labels per class (the most confident; with "
+            "--pseudo_balance equal every class gets the same number, with proportional the total is capped at "
+            "this x classes)."
         },
     )
     pseudo_balance: str = field(

@@ -57,7 +57,14 @@ def check_fewshot(fewshot: FewShotArguments, transfer_args, compare_args, data_a
             "--method contrastive tunes the encoder; use --strategy full or lora (or --method logreg for "
             "frozen features)"
         )
-    given = [name for name in CONTRASTIVE_FIELDS if name in user_set(fewshot)]
+    # A contrastive option set away from its default (the shipped YAMLs list the defaults, and passing one of
+    # them with --config must not fail)
+    defaults = {f.name: f.default for f in dataclasses.fields(fewshot)}
+    given = [
+        name
+        for name in CONTRASTIVE_FIELDS
+        if name in user_set(fewshot) and getattr(fewshot, name) != defaults.get(name)
+    ]
     if given and method != "contrastive":
         raise ConfigError(
             f"--{given[0]} applies to --method contrastive only; drop it or add --method contrastive"

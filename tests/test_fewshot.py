@@ -397,3 +397,28 @@ def test_bench_fewshot_flags_parse_and_results_render():
     ]
     table = bench_fewshot.render(results)
     assert "0.720 ± 0.020" in table and "+0.210 (p=" in table
+
+
+@pytest.mark.parametrize("recipe", ["sentiment", "text_classification"])
+def test_every_shipped_yaml_passes_the_fewshot_checks_when_given_with_config(recipe):
+    """The shipped YAMLs list the contrastive defaults; passing one with --config is not a contrastive
+    option given without --method contrastive (it failed with exit 2 for recipes/sentiment/minilm_full.yaml)."""
+    import importlib
+    from pathlib import Path
+
+    from nlptransfer.fewshot import check_fewshot
+
+    module = importlib.import_module(f"nlptransfer.recipes.{recipe}")
+    configs = sorted((Path(__file__).resolve().parents[1] / "recipes" / recipe).glob("*.yaml"))
+    assert configs
+    for config in configs:
+        _, data_args, transfer_args, fewshot, compare_args, *_ = module.make_parser().parse(
+            ["--config", str(config)]
+        )
+        check_fewshot(fewshot, transfer_args, compare_args, data_args)
+    # a contrastive option away from its default, without --method contrastive, still fails
+    _, data_args, transfer_args, fewshot, compare_args, *_ = module.make_parser().parse(
+        ["--config", str(configs[0]), "--contrastive_iterations", "3", "--method", "finetune"]
+    )
+    with pytest.raises(ConfigError, match="--contrastive_iterations applies to --method contrastive only"):
+        check_fewshot(fewshot, transfer_args, compare_args, data_args)
