@@ -399,8 +399,8 @@ def representation(setup: Setup, model, domain: Domain, rows) -> np.ndarray:
 def self_train(setup: Setup, seed: int, src_text, src_y, target: Domain, source_model=None):
     """Self-training (see `nlptransfer.self_training`): the teacher (`setup.teacher`, else the model trained
     on the source with `setup.align`) labels the unlabelled target train texts; each round retrains from the
-    pretrained weights on the source plus the confident pseudo-labels (class-balanced or proportional), and the retrained
-    model labels the target for the next round. Reads the target's texts only, never its labels.
+    pretrained weights on the source plus the confident pseudo-labels (class-balanced or proportional), and
+    the retrained model labels the target for the next round. Reads the target's texts only, never its labels.
     Returns (model, last training log, one {round, pseudo_labels, per_class} per round)."""
     texts = target.splits["train"]["text"]
     x = setup.inputs(target, "train")

@@ -3,8 +3,9 @@
 `python -m nlptransfer.recipes.domain_adaptation --method self_training` (the loop is
 `adaptation.self_train`): a teacher labels the unlabelled target texts, the confident pseudo-labels of
 each class (`select_pseudo_labels`: `--pseudo_threshold` and/or `--pseudo_top_k`, the same number per
-class, or with `--pseudo_balance proportional` the teacher's own class proportions) join the labelled source, and the model retrains from its pretrained weights; the retrained model
-labels the target again for the next of `--self_training_rounds` rounds. `--align dann|coral|mmd` trains
+class, or with `--pseudo_balance proportional` the teacher's own class proportions) join the labelled
+source, and the model retrains from its pretrained weights; the retrained model labels the target again for
+the next of `--self_training_rounds` rounds. `--align dann|coral|mmd` trains
 every round with that alignment as well (the unlabelled target rows in every batch).
 
 Teachers (`--teacher`), asked only for probabilities of the target texts, never for their labels:

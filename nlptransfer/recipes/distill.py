@@ -2,10 +2,11 @@
 
 Defaults (no arguments): the embedded all-MiniLM-L6-v2 (6 layers) is fine-tuned on VADER movie snippets
 (3-class) as the teacher; the student keeps 2 of its 6 layers, strided from the bottom (0 and 3: config
-built from the teacher's, weights copied; `--student_layers 3` keeps 0, 2, 4 as DistilBERT) and learns from the teacher's logits (T, alpha) plus RKD distance- and angle-wise
-losses (Park et al. 2019) on the labelled snippets AND on unlabelled transfer texts (the other VADER domains'
-training halves: `--transfer_texts`, labels never read). For comparison, the same student is trained on the
-labels alone for the same number of optimizer steps. All are tested on the held-out half (and on
+built from the teacher's, weights copied; `--student_layers 3` keeps 0, 2, 4 as DistilBERT) and learns from
+the teacher's logits (T, alpha) plus RKD distance- and angle-wise losses (Park et al. 2019) on the labelled
+snippets AND on unlabelled transfer texts (the other VADER domains' training halves: `--transfer_texts`,
+labels never read). For comparison, the same student is trained on the labels alone for the same number of
+optimizer steps. All are tested on the held-out half (and on
 `--eval_datasets` / `--eval_files`); speed in texts/s is measured on the same machine.
 
     python -m nlptransfer.recipes.distill

@@ -15,8 +15,9 @@ flagged as negative transfer; each verdict names its rule.
 
 `--method self_training`: the source model (or `--teacher <run dir>` / `--teacher lexicon`, VADER's
 scorer) pseudo-labels the target texts; confident class-balanced ones (`--pseudo_threshold`,
-`--pseudo_top_k`; `--pseudo_balance proportional` keeps the teacher's class proportions) join the source and the model retrains, `--self_training_rounds` times, optionally with
-`--self_training_align dann|coral|mmd`. The teacher's own target score is reported beside the student's.
+`--pseudo_top_k`; `--pseudo_balance proportional` keeps the teacher's class proportions) join the source
+and the model retrains, `--self_training_rounds` times, optionally with `--self_training_align dann|coral|mmd`.
+The teacher's own target score is reported beside the student's.
 
 `--matrix true` runs every ordered source->target pair of `--domains` and writes `cross_domain.md/.csv`
 and `cross_domain.png` (heatmaps per method beside Hutto & Gilbert's 2014 Table 5 baselines), plus how
