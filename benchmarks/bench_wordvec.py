@@ -57,9 +57,9 @@ TASKS = {
     },
     "pubtype": {
         "recipe": "text_classification",
-        # no frozen YAML for PubMed: the full one with the frozen settings of the sentiment one
+        # no frozen YAML for PubMed: the full one with the frozen strategy and learning rate of the sentiment one
         "glove_frozen": "recipes/text_classification/glove_pubmed_pubtype.yaml",
-        "frozen_flags": "--strategy frozen --cache_features false --learning_rate 5e-3 --num_train_epochs 20",
+        "frozen_flags": "--strategy frozen --cache_features false --learning_rate 5e-3",
         "glove_full": "recipes/text_classification/glove_pubmed_pubtype.yaml",
         "minilm": "recipes/text_classification/minilm_pubmed_pubtype.yaml",
     },

@@ -1,7 +1,7 @@
 """The argument dataclasses shared by every recipe.
 
 The parser over them (`RecipeParser`: YAML defaults < --config < flags, one-line errors) and the shipped
-YAMLs (`configs_dir`, `default_config`, `read_yaml`, `user_set`) live in `nlptransfer.config_parser`;
+YAMLs (`configs_dir`, `default_config`, `read_yaml`, `user_set`, `flag_set`) live in `nlptransfer.config_parser`;
 they are re-exported here, so `from nlptransfer.config import RecipeParser` works.
 
 The trainer configs (`TransferTrainingArguments` and the others) live beside their trainers in
@@ -23,6 +23,7 @@ from nlptransfer.config_parser import RecipeParser as RecipeParser
 from nlptransfer.config_parser import check_conflicts as check_conflicts
 from nlptransfer.config_parser import configs_dir as configs_dir
 from nlptransfer.config_parser import default_config as default_config
+from nlptransfer.config_parser import flag_set as flag_set
 from nlptransfer.config_parser import read_yaml as read_yaml
 from nlptransfer.config_parser import user_set as user_set
 from nlptransfer.config_training import check_training_settings

@@ -68,6 +68,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 USER_SET = "_nlptransfer_user_set"
+FLAG_SET = "_nlptransfer_flag_set"
 
 # The options of transformers' TrainingArguments that a recipe's --help lists; --help_all lists the rest
 # (logging, Hub, FSDP, DeepSpeed, ...). Options a trainer config of nlptransfer adds are always listed.
@@ -95,6 +96,11 @@ def user_set(config: Any) -> frozenset[str]:
     """The fields of a parsed argument dataclass that the user set with --config or a flag (empty for one
     built in code): a recipe may then adapt a default (e.g. clamp --max_length) but never a user's value."""
     return getattr(config, USER_SET, frozenset())
+
+
+def flag_set(config: Any) -> frozenset[str]:
+    """The part of `user_set(config)` given as command-line flags (not by a --config file)."""
+    return getattr(config, FLAG_SET, frozenset())
 
 
 class RecipeParser(HfArgumentParser):
@@ -191,7 +197,8 @@ class RecipeParser(HfArgumentParser):
             from_file = self._read_yaml(config_path)
             self.set_defaults(**from_file)
             given |= set(from_file)
-        given |= self._flags_given(argv)
+        flags = self._flags_given(argv)
+        given |= flags
         args, remaining = self.parse_known_args(argv)
         for token in remaining:
             if token.startswith("--"):
@@ -206,6 +213,7 @@ class RecipeParser(HfArgumentParser):
             try:
                 outputs.append(dtype(**{k: v for k, v in vars(args).items() if k in keys}))
                 object.__setattr__(outputs[-1], USER_SET, frozenset(keys & given))
+                object.__setattr__(outputs[-1], FLAG_SET, frozenset(keys & flags))
             except ConfigError:
                 raise
             except Exception as err:  # TrainingArguments also raises OSError, KeyError, ImportError...

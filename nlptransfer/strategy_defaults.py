@@ -9,7 +9,8 @@ given by the user also keeps the epochs unchanged.
 
 `fit_budget_to_data` sizes the epochs to the data: a recipe's `min_train_steps` (its YAML) raises the
 epochs of a small training set (a user's 800 rows: 24 steps at the default budget, too few to leave the
-class prior) unless the user chose the epochs or steps.
+class prior) unless the user chose the epochs or steps: by a flag, or by a --config that sets no
+min_train_steps.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import math
 from typing import Any
 
-from nlptransfer.config import default_config, read_yaml, user_set
+from nlptransfer.config import default_config, flag_set, read_yaml, user_set
 from nlptransfer.errors import ConfigError
 
 logger = logging.getLogger("nlptransfer")
@@ -64,12 +65,17 @@ def apply_strategy_defaults(transfer_args, training_args) -> dict[str, Any]:
 
 def fit_budget_to_data(training_args, n_train: int) -> dict[str, Any]:
     """Raise `num_train_epochs` so that at least `training_args.min_train_steps` optimizer steps run on
-    `n_train` training examples; not when the user set --num_train_epochs or --max_steps (or max_steps is
-    set at all). Changes `training_args` (so config.yaml records it), logs once, returns the change."""
+    `n_train` training examples; not when the user chose the budget: --num_train_epochs or --max_steps as a
+    flag, or in a --config file that sets no min_train_steps (a file that sets both, such as the shipped
+    YAMLs, asks for "these epochs, but at least this many steps"), or max_steps set at all. Changes
+    `training_args` (so config.yaml records it), logs once, returns the change."""
     minimum = getattr(training_args, "min_train_steps", 0)
     if minimum <= 0 or n_train <= 0 or training_args.max_steps > 0:
         return {}
-    if {"num_train_epochs", "max_steps"} & user_set(training_args):
+    chosen = {"num_train_epochs", "max_steps"} & user_set(training_args)
+    if chosen & flag_set(training_args):  # a flag always wins
+        return {}
+    if chosen and "min_train_steps" not in user_set(training_args):  # a --config fixed the epochs, no minimum
         return {}
     batches = math.ceil(n_train / (training_args.train_batch_size * training_args.world_size))
     per_epoch = max(1, batches // training_args.gradient_accumulation_steps)

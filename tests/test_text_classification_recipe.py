@@ -250,6 +250,22 @@ def test_a_small_training_set_gets_enough_optimizer_steps(model_dir, data_csv, t
         if expected is not None:
             assert training_args.num_train_epochs == expected
 
+    # a --config file that sets the epochs keeps them unless it (or a flag) also asks for a minimum; a
+    # shipped YAML sets both, so passing it with --config behaves as the recipe's defaults do
+    no_min = [t for t in base if t not in ("--min_train_steps", "30")]
+    both, epochs_only = tmp_path / "both.yaml", tmp_path / "epochs.yaml"
+    both.write_text("num_train_epochs: 2\nmin_train_steps: 30\n")
+    epochs_only.write_text("num_train_epochs: 2\n")
+    for argv, expected in (
+        (["--config", str(both), *no_min], 3),
+        (["--config", str(epochs_only), *no_min, "--min_train_steps", "30"], 3),
+        (["--config", str(epochs_only), *no_min], 2),
+        (["--config", str(both), *no_min, "--num_train_epochs", "2"], 2),
+    ):
+        *_, training_args = tc.make_parser().parse(argv)
+        fit_budget_to_data(training_args, 80)
+        assert training_args.num_train_epochs == expected, argv
+
     caplog.set_level(logging.INFO, logger="nlptransfer")
     metrics = tc.main(base)
     assert caplog.text.count("raising --num_train_epochs from 2 to 3") == 1
