@@ -25,7 +25,7 @@ import time
 
 from datasets import DatasetDict
 
-from nlptransfer.config import user_set
+from nlptransfer.config import flag_set, user_set
 from nlptransfer.data import subsample
 from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.modeling import count_parameters
@@ -75,9 +75,18 @@ def check_fewshot(fewshot: FewShotArguments, transfer_args, compare_args, data_a
             "or run benchmarks/bench_fewshot.py for the few-shot methods side by side)"
         )
     if fewshot.examples_per_class is not None and "max_train_samples" in user_set(data_args):
-        raise ConfigError(
-            "--examples_per_class and --max_train_samples both choose the training rows; pass one of them"
-        )
+        # a flag beats a --config value (recipes/text_classification/minilm_pubmed_pubtype.yaml sets
+        # max_train_samples); two choices at the same level are refused
+        if "examples_per_class" in flag_set(fewshot) and "max_train_samples" not in flag_set(data_args):
+            logger.info(
+                "--examples_per_class %d chooses the training rows; max_train_samples %s of --config is unused",
+                fewshot.examples_per_class,
+                data_args.max_train_samples,
+            )
+        else:
+            raise ConfigError(
+                "--examples_per_class and --max_train_samples both choose the training rows; pass one of them"
+            )
 
 
 def fewshot_splits(

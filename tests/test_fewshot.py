@@ -400,7 +400,7 @@ def test_bench_fewshot_flags_parse_and_results_render():
 
 
 @pytest.mark.parametrize("recipe", ["sentiment", "text_classification"])
-def test_every_shipped_yaml_passes_the_fewshot_checks_when_given_with_config(recipe):
+def test_every_shipped_yaml_passes_the_fewshot_checks_when_given_with_config(recipe, tmp_path):
     """The shipped YAMLs list the contrastive defaults; passing one with --config is not a contrastive
     option given without --method contrastive (it failed with exit 2 for recipes/sentiment/minilm_full.yaml)."""
     import importlib
@@ -412,13 +412,25 @@ def test_every_shipped_yaml_passes_the_fewshot_checks_when_given_with_config(rec
     configs = sorted((Path(__file__).resolve().parents[1] / "recipes" / recipe).glob("*.yaml"))
     assert configs
     for config in configs:
-        _, data_args, transfer_args, fewshot, compare_args, *_ = module.make_parser().parse(
-            ["--config", str(config)]
-        )
-        check_fewshot(fewshot, transfer_args, compare_args, data_args)
+        # with --examples_per_class as a flag too: it beats a max_train_samples of the file
+        for extra in ([], ["--examples_per_class", "4"]):
+            _, data_args, transfer_args, fewshot, compare_args, *_ = module.make_parser().parse(
+                ["--config", str(config), *extra]
+            )
+            check_fewshot(fewshot, transfer_args, compare_args, data_args)
     # a contrastive option away from its default, without --method contrastive, still fails
     _, data_args, transfer_args, fewshot, compare_args, *_ = module.make_parser().parse(
         ["--config", str(configs[0]), "--contrastive_iterations", "3", "--method", "finetune"]
     )
     with pytest.raises(ConfigError, match="--contrastive_iterations applies to --method contrastive only"):
         check_fewshot(fewshot, transfer_args, compare_args, data_args)
+    # both chosen in one file, or both as flags: refused
+    both = tmp_path / "both.yaml"
+    both.write_text("examples_per_class: 4\nmax_train_samples: 10\n")
+    for argv in (
+        ["--config", str(configs[0]), "--examples_per_class", "4", "--max_train_samples", "10"],
+        ["--config", str(both)],
+    ):
+        _, data_args, transfer_args, fewshot, compare_args, *_ = module.make_parser().parse(argv)
+        with pytest.raises(ConfigError, match="both choose the training rows"):
+            check_fewshot(fewshot, transfer_args, compare_args, data_args)
