@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.nlptransfer-setup
 ARGS   ?=
 
 .PHONY: setup sentiment text-classification compare translation domain-pretraining bench-domain bench-dapt bench-translation-parent domain-adaptation \
-	domain-matrix domain-matrix-quick multitask distill bench-distill bench-multitask test test-fast bench lint clean
+	domain-matrix domain-matrix-quick multitask distill bench-distill bench-multitask fewshot wordvec bench-fewshot \
+	bench-wordvec test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -110,6 +111,25 @@ bench-distill: setup
 
 bench-multitask: setup
 	$(BIN)/python -m benchmarks.bench_multitask $(ARGS)
+
+# Few labels: 16 movie snippets per class of negative and positive, contrastive (SetFit-style) tuning of MiniLM
+# then logistic regression; tested 3-class on all four VADER domains (~1 min).
+fewshot: setup
+	$(BIN)/python -m nlptransfer.recipes.sentiment --config recipes/sentiment/minilm_fewshot.yaml $(ARGS)
+
+# Word vectors carried into a classifier: GloVe 6B-50d fine-tuned under a small MLP (the first run converts the
+# GloVe asset once, ~1 min; training well under a minute). recipes/sentiment/glove_frozen.yaml: vectors fixed.
+wordvec: setup
+	$(BIN)/python -m nlptransfer.recipes.sentiment --config recipes/sentiment/glove_full.yaml $(ARGS)
+
+# Issue 17 evidence (run alone): full fine-tuning vs frozen + logistic regression vs contrastive at K examples
+# per class over seeds; GloVe frozen / fine-tuned, domain vectors, random init, TF-IDF and MiniLM over seeds
+# and training sizes, with prediction texts/s. Narrow them with ARGS (see each script's --help).
+bench-fewshot: setup
+	$(BIN)/python -m benchmarks.bench_fewshot $(ARGS)
+
+bench-wordvec: setup
+	$(BIN)/python -m benchmarks.bench_wordvec $(ARGS)
 
 # Unit tests on tiny models plus the few slow tests on the real embedded assets.
 # Two pytest workers (pytest-xdist), one torch thread each (tests/conftest.py): most of a tiny-model test is

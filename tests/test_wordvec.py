@@ -256,6 +256,13 @@ def test_bad_word_vector_inputs_are_one_line_and_write_nothing(
         "cls pooling": (["--pooling", "cls"], vectors, "does not apply to a word-vector model"),
         "not word vectors": (["--max_vocab", "10"], model_dir, "applies to word-vector models only"),
     }
+    glove_config = tmp_path / "glove.yaml"  # a word-vector setting from a --config file is named as such
+    glove_config.write_text("max_vocab: 1000\n", encoding="utf-8")
+    cases["not word vectors, --config"] = (
+        ["--config", str(glove_config)],
+        model_dir,
+        "max_vocab (of the --config file) applies to word-vector models only",
+    )
     for name, (extra, model, expected) in cases.items():
         msg = _fails(_argv(model, data_csv, out, *extra), capsys)
         assert expected in msg, (name, msg)

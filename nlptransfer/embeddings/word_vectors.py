@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from nlptransfer.assets import DOMAIN_VECTORS, cache_dir, get_artifact, word_vectors_key
-from nlptransfer.config import user_set
+from nlptransfer.config import flag_set, user_set
 from nlptransfer.embeddings.static import StaticVectors, load_glove, train_static_vectors
 from nlptransfer.embeddings.vocabulary import split_words
 from nlptransfer.errors import ConfigError, DataError
@@ -285,8 +285,10 @@ def prepare_word_vectors(model_args, args: WordVectorArguments, texts: Sequence[
     name = str(model_args.model_name_or_path)
     if not is_word_vectors(name):
         if user_set(args):
+            key = sorted(user_set(args))[0]
+            given = f"--{key}" if key in flag_set(args) else f"{key} (of the --config file)"
             raise ConfigError(
-                f"--{sorted(user_set(args))[0]} applies to word-vector models only (--model_name_or_path "
+                f"{given} applies to word-vector models only (--model_name_or_path "
                 f"glove-6b-50d, a vectors file or domain-vectors), not {name!r}; drop it"
             )
         return None
