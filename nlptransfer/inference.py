@@ -55,19 +55,17 @@ def in_length_order(
     tensors: str = "pt",
     desc: str = "predict",
 ) -> np.ndarray:
-    """`run(encoded batch) -> array` over batches of `texts` in `length_order` (tokenized with truncation and
-    padding as `tensors`), the rows put back in text order: the loop every back-end (PyTorch, ONNX) shares."""
-    order = length_order(tokenizer, texts, max_length)
+    """`run(encoded batch) -> array` over batches of `texts` in length order (tokenized once, with truncation;
+    each batch padded by `tokenizer.pad` as `tensors`), the rows put back in text order: the loop every
+    back-end (PyTorch, ONNX) shares. Tokenizing once in one batched call, not again per batch, matters for
+    a small model: it was 90% of a word-vector classifier's prediction time."""
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+    keys = list(encoded.keys())
     chunks = []
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, leave=False):
         idx = order[start : start + batch_size]
-        batch = tokenizer(
-            [texts[i] for i in idx],
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors=tensors,
-        )
+        batch = tokenizer.pad({k: [encoded[k][i] for i in idx] for k in keys}, return_tensors=tensors)
         chunks.append(run(batch))
     sorted_rows = np.concatenate(chunks)
     rows = np.empty_like(sorted_rows)
