@@ -23,9 +23,9 @@ recipes/text_classification/glove_pubmed_pubtype.yaml, the MiniLM defaults): wha
 Sizes (`--sizes`, the data-efficiency curve) are `--max_train_samples` values (the recipes' stratified,
 seeded subsample; `all` = the YAML's own). Prediction speed: texts/s of the seed-0 full-size glove_full and
 minilm_full models on the in-domain test texts (`nlptransfer.inference.predict_logits`, batch 64, after a
-warm-up batch, best of 3 passes), measured in this process after the runs (`--remeasure_speed` again). Results are saved after every run
-(<out>/results.json), so an interrupted benchmark resumes where it stopped; <out>/results.md holds the
-mean ± std tables and the issue's targets (GloVe fine-tuned > random init at every size; > TF-IDF at
+warm-up batch, best of 3 passes), measured in this process after the runs (`--remeasure_speed` again).
+Results are saved after every run (<out>/results.json), so an interrupted benchmark resumes where it
+stopped; <out>/results.md holds the mean ± std tables and the issue's targets (GloVe fine-tuned > random init at every size; > TF-IDF at
 <= 200 examples; prediction >= 50x MiniLM's texts/s).
 """
 
@@ -57,7 +57,7 @@ TASKS = {
     },
     "pubtype": {
         "recipe": "text_classification",
-        # no frozen YAML for PubMed: the full one with the frozen strategy and learning rate of the sentiment one
+        # no frozen YAML for PubMed: the full one, with the sentiment one's frozen strategy and learning rate
         "glove_frozen": "recipes/text_classification/glove_pubmed_pubtype.yaml",
         "frozen_flags": "--strategy frozen --cache_features false --learning_rate 5e-3",
         "glove_full": "recipes/text_classification/glove_pubmed_pubtype.yaml",

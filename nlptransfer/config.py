@@ -1,8 +1,8 @@
 """The argument dataclasses shared by every recipe.
 
 The parser over them (`RecipeParser`: YAML defaults < --config < flags, one-line errors) and the shipped
-YAMLs (`configs_dir`, `default_config`, `read_yaml`, `user_set`, `flag_set`) live in `nlptransfer.config_parser`;
-they are re-exported here, so `from nlptransfer.config import RecipeParser` works.
+YAMLs (`configs_dir`, `default_config`, `read_yaml`, `user_set`, `flag_set`) live in
+`nlptransfer.config_parser`; they are re-exported here, so `from nlptransfer.config import RecipeParser` works.
 
 The trainer configs (`TransferTrainingArguments` and the others) live beside their trainers in
 `nlptransfer/trainers/<method>/config.py`; they build on `RunArguments`.

@@ -18,7 +18,7 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-__all__ = ["decide", "in_length_order", "length_order", "predict_logits", "probabilities", "tune_thresholds"]
+__all__ = ["decide", "in_length_order", "predict_logits", "probabilities", "tune_thresholds"]
 
 
 @torch.inference_mode()
@@ -71,13 +71,6 @@ def in_length_order(
     rows = np.empty_like(sorted_rows)
     rows[order] = sorted_rows
     return rows
-
-
-def length_order(tokenizer, texts: list[str], max_length: int) -> np.ndarray:
-    """Indices of `texts` sorted by token count (one fast batched call, stable), so that each batch pads to
-    nearly its own length; every back-end (PyTorch, ONNX) batches in this order and puts rows back."""
-    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
-    return np.argsort(lengths, kind="stable")
 
 
 def probabilities(logits: np.ndarray, multilabel: bool) -> np.ndarray:
