@@ -63,7 +63,7 @@ DA_FULL    := --config recipes/domain_adaptation/minilm_full.yaml
 DA_TARGETS := vader-tweets vader-amazon vader-nyt
 DA_QUICK_METHODS ?= none coral self_training
 # The lexicon teacher's measured setting (README): its own class proportions, every confident text, one round
-DA_LEXICON := --teacher lexicon --pseudo_balance proportional --pseudo_threshold 0.5 --pseudo_top_k 5000 \
+DA_LEXICON := --teacher lexicon --pseudo_balance proportional --pseudo_threshold 0.67 --pseudo_top_k 5000 \
 	--self_training_rounds 1
 
 # The full domain-adaptation table (~10 h on 2 cores, from step counts; the recipe YAMLs give the budgets):

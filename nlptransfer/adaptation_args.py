@@ -126,21 +126,40 @@ class DomainAdaptationArguments:
                 f"unknown method {', '.join(map(repr, bad)) or '(none given)'}; choose from {', '.join(METHODS)} "
                 "(--method)"
             )
+        repeated = next((m for m in self.method if self.method.count(m) > 1), None)
+        if repeated:
+            raise ConfigError(f"--method lists {repeated!r} twice; give each method once")
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds} must be >= 1")
         if self.target_labelled_samples < 10:
             raise ConfigError(f"target_labelled_samples={self.target_labelled_samples} must be >= 10")
         if self.matrix and len(set(self.domains)) < 2:
             raise ConfigError("--matrix needs at least two --domains")
-        if SELF_TRAINING in self.method:
-            check_options(
-                self.pseudo_threshold,
-                self.pseudo_top_k,
-                self.self_training_rounds,
-                self.self_training_align,
-                self.pseudo_balance,
+        for name, example in (("max_train_samples", 2000), ("max_eval_samples", 1000)):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(
+                    f"{name}={value} must be a positive number of texts, or left unset for all "
+                    f"(e.g. --{name} {example})"
+                )
+        if self.distance_samples < 5:  # the proxy A-distance cross-validates over 5 folds
+            raise ConfigError(
+                f"distance_samples={self.distance_samples} must be >= 5 (texts per domain for the MMD and "
+                "the 5-fold proxy A-distance, e.g. --distance_samples 2000)"
             )
-        elif self.teacher not in (SOURCE_TEACHER, ""):
+        # The ranges are checked even when self_training is not run; a rule is needed only when it is.
+        check_options(
+            self.pseudo_threshold,
+            self.pseudo_top_k,
+            self.self_training_rounds,
+            self.self_training_align,
+            self.pseudo_balance,
+            needs_rule=SELF_TRAINING in self.method,
+        )
+        if SELF_TRAINING not in self.method and self.teacher not in (SOURCE_TEACHER, ""):
             raise ConfigError(f"--teacher {self.teacher} labels targets for --method self_training; add it")
-        if self.guard_seed_std is not None and not self.guard_seed_std >= 0:
-            raise ConfigError(f"guard_seed_std={self.guard_seed_std} must be >= 0 (a std of macro-F1)")
+        if self.guard_seed_std is not None and not 0 <= self.guard_seed_std <= 0.5:
+            raise ConfigError(
+                f"guard_seed_std={self.guard_seed_std} must be between 0 and 0.5 (a std over seeds of "
+                "macro-F1, a score in [0, 1]; e.g. --guard_seed_std 0.01)"
+            )

@@ -52,10 +52,17 @@ LEXICON_LABELS = ({"negative", "neutral", "positive"}, {"negative", "positive"})
 
 
 def check_options(
-    threshold: float | None, top_k: int | None, rounds: int, align: str, balance: str = "equal"
+    threshold: float | None,
+    top_k: int | None,
+    rounds: int,
+    align: str,
+    balance: str = "equal",
+    *,
+    needs_rule: bool = True,
 ) -> None:
-    """One ConfigError line per bad self-training option."""
-    if threshold is None and top_k is None:
+    """One ConfigError line per bad self-training option; `needs_rule=False` (self_training not run) only
+    checks the ranges of the options given, not that a threshold or top-k is given."""
+    if needs_rule and threshold is None and top_k is None:
         raise ConfigError(
             "self_training needs --pseudo_threshold (e.g. 0.9) or --pseudo_top_k (e.g. 200) to pick "
             "confident pseudo-labels"
@@ -82,7 +89,9 @@ def select_pseudo_labels(
     """(rows, labels): confident pseudo-labels from teacher probabilities [n, k].
 
     A row is a candidate of its most probable class when that probability is >= `threshold` (any, when
-    None). Each class then contributes its most confident candidates:
+    None) and above every other class's: a row whose highest probability is tied with another class's is
+    never a candidate (a tie is no label, e.g. the lexicon's uniform rows in the binary neutral band, even
+    at threshold 0.5). Each class then contributes its most confident candidates:
     - `balance="equal"` (class-balanced): the same number for every class that has any, the smallest
       candidate count, at most `top_k`;
     - `balance="proportional"`: the teacher's own class proportions among the candidates: every
@@ -96,7 +105,9 @@ def select_pseudo_labels(
     if probs.ndim != 2 or probs.shape[1] < 2:
         raise DataError(f"teacher probabilities must be [n, classes >= 2], got shape {probs.shape}")
     pred, conf = probs.argmax(1), probs.max(1)
-    ok = conf >= threshold if threshold is not None else np.ones(len(probs), dtype=bool)
+    ok = conf > np.sort(probs, axis=1)[:, -2]  # a tie for the top is no label
+    if threshold is not None:
+        ok &= conf >= threshold
     per_class = {}
     for c in range(probs.shape[1]):
         rows = np.flatnonzero((pred == c) & ok)
@@ -175,8 +186,12 @@ def check_lexicon_labels(label_names: Sequence[str]) -> None:
 class LexiconTeacher:
     """VADER's rule-based scorer as a teacher (see the module docstring).
 
-    Probabilities: the class of the compound score c gets |c| (positive, negative) or 1 - |c| (neutral),
-    the rest share what is left; with two labels the neutral band gets 0.5 each (never confident)."""
+    Probabilities over k labels: the lexicon's class j of the compound score c (its confidence conf = |c|
+    for positive/negative, 1 - |c| for neutral) gets p_j = 1/k + (1 - 1/k) * conf and every other class
+    (1 - conf) / k: rows sum to 1, the argmax is always j, and p_j grows with conf. With two labels the
+    neutral band gets 1/k each (the lexicon abstains: a tie, never a pseudo-label). With three labels
+    p_j >= T means |c| >= (T - 1/3) * 1.5 for positive/negative (T = 0.67 keeps |c| >= ~0.5); a neutral
+    text (|c| < 0.05) gets p > 0.96."""
 
     name = LEXICON
 
@@ -203,8 +218,8 @@ class LexiconTeacher:
             else:
                 out[i] = 1.0 / k
                 continue
-            out[i] = (1.0 - conf) / (k - 1)
-            out[i, j] = conf
+            out[i] = (1.0 - conf) / k
+            out[i, j] = 1.0 / k + (1.0 - 1.0 / k) * conf
         return out
 
 

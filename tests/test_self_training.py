@@ -13,10 +13,11 @@ from test_domain_adaptation import _domain_csv
 from transformers import pipeline
 
 from nlptransfer import adaptation, assets
+from nlptransfer.adaptation_args import DomainAdaptationArguments
 from nlptransfer.adaptation_report import ranking_agreement, versus_none
 from nlptransfer.assets.registry import archive_path
 from nlptransfer.config import ModelArguments, TransferArguments
-from nlptransfer.errors import run_cli
+from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.modeling import build_classifier, load_tokenizer, save_classifier
 from nlptransfer.recipes import domain_adaptation
 from nlptransfer.selection import negative_transfer_check
@@ -76,6 +77,18 @@ def test_proportional_pseudo_labels_keep_the_teachers_class_proportions():
         select_pseudo_labels(probs, top_k=5, balance="even")
 
 
+def test_a_tie_for_the_top_probability_is_never_a_pseudo_label():
+    probs = np.array(
+        [[0.4, 0.4, 0.2], [0.6, 0.3, 0.1], [1 / 3, 1 / 3, 1 / 3], [0.2, 0.7, 0.1], [0.1, 0.45, 0.45]]
+    )
+    for balance in ("equal", "proportional"):
+        rows, labels = select_pseudo_labels(probs, balance=balance)
+        assert rows.tolist() == [1, 3] and labels.tolist() == [0, 1]
+    binary = np.array([[0.5, 0.5], [0.8, 0.2], [0.5, 0.5], [0.3, 0.7]])
+    rows, labels = select_pseudo_labels(binary, threshold=0.5, balance="proportional")
+    assert rows.tolist() == [1, 3] and labels.tolist() == [0, 1]  # the tied rows reach 0.5, yet no label
+
+
 # ----------------------------------------------------------------------------------------------
 # the lexicon teacher
 
@@ -109,6 +122,55 @@ def test_lexicon_teacher_is_the_packages_scorer_and_labels_obvious_texts():
     probs = teacher.probabilities(texts)
     assert [NAMES[i] for i in probs.argmax(1)] == ["positive", "negative", "neutral", "positive", "negative"]
     assert np.allclose(probs.sum(1), 1.0)
+
+
+class _CompoundIsTheText:
+    """A stand-in for VADER's analyzer whose compound score is the text itself ("0.2" -> 0.2)."""
+
+    def polarity_scores(self, text):
+        return {"compound": float(text)}
+
+
+@pytest.mark.parametrize("names", [NAMES, ["negative", "positive"]])
+def test_lexicon_probabilities_always_favour_the_lexicons_class(names, monkeypatch):
+    monkeypatch.setattr("nlptransfer.self_training.vader_analyzer", _CompoundIsTheText)  # no asset needed
+    teacher = LexiconTeacher(names)
+    compound = [-0.9, -0.3, -0.25, -0.2, -0.15, -0.1, -0.05, -0.04, 0.0, 0.03, 0.04]
+    compound += [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.9]  # around 0.1-0.3 the old mapping picked a wrong class
+    texts = [str(c) for c in compound]
+    assert teacher.compound(texts).tolist() == compound  # the stand-in is the scorer
+    probs = teacher.probabilities(texts)
+    k = len(names)
+    assert probs.shape == (len(compound), k) and np.all(probs >= 0) and np.allclose(probs.sum(1), 1.0)
+    decided = [i for i, c in enumerate(compound) if abs(c) >= 0.05]
+    band = [i for i, c in enumerate(compound) if abs(c) < 0.05]
+    assert len(decided) == 14 and len(band) == 4
+    for i in decided:
+        j = names.index("positive" if compound[i] > 0 else "negative")
+        assert probs[i].argmax() == j and np.sum(probs[i] == probs[i, j]) == 1  # a strict argmax
+        assert probs[i, j] == pytest.approx(1 / k + (1 - 1 / k) * abs(compound[i]))
+        assert np.allclose(np.delete(probs[i], j), (1 - abs(compound[i])) / k)
+    for sign in (1, -1):  # more confident compound, more probable class
+        j = names.index("positive" if sign > 0 else "negative")
+        p = [probs[i, j] for i in sorted(decided, key=lambda i: sign * compound[i]) if sign * compound[i] > 0]
+        assert len(p) == 7 and np.all(np.diff(p) > 0)
+    if k == 3:
+        assert [probs[i].argmax() for i in band] == [names.index("neutral")] * len(band)
+        assert np.all(probs[band].max(1) > 0.96)
+        assert probs[decided].max(1).min() == pytest.approx(1 / 3 + 2 / 3 * 0.05)
+        # p >= T means |c| >= (T - 1/3) * 1.5: T = 0.67 keeps |c| >= ~0.5 of the decided rows
+        rows, _ = select_pseudo_labels(probs, threshold=0.67, balance="proportional")
+        assert sorted(compound[i] for i in rows if i in decided) == [-0.9, 0.9]
+    else:
+        assert np.all(probs[band] == 0.5)  # the lexicon abstains
+    rows, labels = select_pseudo_labels(probs, threshold=0.5, balance="proportional")
+    if k == 2:
+        assert rows.tolist() == decided  # every decided row; never a tied (uniform) row of the neutral band
+    else:
+        assert set(band) <= set(rows.tolist())
+    for i, label in zip(rows, labels, strict=True):  # every pseudo-label is the lexicon's own class
+        expected = "positive" if compound[i] >= 0.05 else "negative" if compound[i] <= -0.05 else "neutral"
+        assert names[label] == expected
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,6 +371,11 @@ def test_teacher_model_dir_score_is_reported_beside_the_student(model_dir, tmp_p
         ("lexicon_topic", r"--teacher lexicon scores sentiment, but the labels are \['politics', 'sports'\]"),
         ("teacher_missing", "--teacher '.*nope' is neither 'source', 'lexicon' nor a directory"),
         ("teacher_without_method", "--teacher lexicon labels targets for --method self_training"),
+        ("threshold_without_method", r"pseudo_threshold=1.5 is outside \(0, 1\]"),
+        ("repeated_method", "--method lists 'dann' twice"),
+        ("distance_samples", r"distance_samples=3 must be >= 5 .*--distance_samples 2000"),
+        ("max_train_zero", r"max_train_samples=0 must be a positive number .*--max_train_samples 2000"),
+        ("guard_std", r"guard_seed_std=3.0 must be between 0 and 0.5"),
     ],
 )
 def test_bad_self_training_inputs_one_line_exit_2(case, match, model_dir, tmp_path, capsys):
@@ -338,6 +405,16 @@ def test_bad_self_training_inputs_one_line_exit_2(case, match, model_dir, tmp_pa
         extra += ["--teacher", "lexicon"]
     elif case == "teacher_missing":
         extra += ["--teacher", str(tmp_path / "nope")]
+    elif case == "threshold_without_method":  # the ranges are checked even when self_training is not run
+        extra = ["--method", "none", "dann", "--pseudo_threshold", "1.5"]
+    elif case == "repeated_method":
+        extra = ["--method", "none", "dann", "dann"]
+    elif case == "distance_samples":
+        extra = ["--method", "none", "--distance_samples", "3"]
+    elif case == "max_train_zero":
+        extra = ["--method", "none", "--max_train_samples", "0"]
+    elif case == "guard_std":
+        extra = ["--method", "none", "--guard_seed_std", "3.0"]
     else:
         extra = ["--method", "none", "--teacher", "lexicon"]
     out = tmp_path / "out"
@@ -349,6 +426,86 @@ def test_bad_self_training_inputs_one_line_exit_2(case, match, model_dir, tmp_pa
     assert len(errors) == 1, errors
     assert re.search(match, errors[0]), errors[0]
     assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("where", ["is", "is inside"])
+def test_a_teacher_in_the_output_dir_is_refused_before_anything_is_written(
+    where, model_dir, tmp_path, capsys, monkeypatch
+):
+    a = _domain_csv(tmp_path / "a.csv", 30, 1)
+    b = _domain_csv(tmp_path / "b.csv", 30, 2)
+    out = tmp_path / "out"
+    teacher_dir = out if where == "is" else out / "models" / "none"  # a previous run's saved model
+    teacher_dir.mkdir(parents=True)
+    (teacher_dir / "config.json").write_text("{}")
+    before = sorted(p.relative_to(tmp_path) for p in out.rglob("*"))
+    monkeypatch.chdir(tmp_path)  # the teacher given relative, the output_dir absolute: the same folder
+    teacher = str(teacher_dir.relative_to(tmp_path))
+    extra = ["--method", "none", "self_training", "--teacher", teacher, "--overwrite_output_dir"]
+    argv = _argv(model_dir, out, "--source", str(a), "--target", str(b), *extra)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(domain_adaptation.main, argv)
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, errors
+    assert errors[0].endswith(
+        f"--teacher {teacher} {where} the --output_dir; the run would overwrite its teacher: choose another "
+        "--output_dir"
+    ), errors[0]
+    assert sorted(p.relative_to(tmp_path) for p in out.rglob("*")) == before  # nothing written or removed
+    assert (teacher_dir / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"method": ["none", "dann"], "pseudo_threshold": 1.5}, r"pseudo_threshold=1.5 is outside \(0, 1\]"),
+        ({"method": ["dann"], "pseudo_top_k": 0}, "pseudo_top_k=0 must be >= 1"),
+        ({"self_training_rounds": 0}, "self_training_rounds=0 must be >= 1"),
+        ({"self_training_align": "wiggle"}, "unknown align 'wiggle'"),
+        ({"pseudo_balance": "even"}, "unknown pseudo_balance 'even'"),
+        ({"method": ["dann", "dann"]}, "--method lists 'dann' twice"),
+        (
+            {"method": ["none", "self_training", "none"], "pseudo_threshold": 0.9},
+            "--method lists 'none' twice",
+        ),
+        (
+            {"max_train_samples": 0},
+            r"max_train_samples=0 must be a positive number .*--max_train_samples 2000",
+        ),
+        ({"max_train_samples": -5}, "max_train_samples=-5 must be a positive number"),
+        ({"max_eval_samples": 0}, r"max_eval_samples=0 must be a positive number .*--max_eval_samples 1000"),
+        ({"distance_samples": -1}, "distance_samples=-1 must be >= 5"),
+        ({"distance_samples": 0}, "distance_samples=0 must be >= 5"),
+        ({"distance_samples": 4}, r"distance_samples=4 must be >= 5 .*--distance_samples 2000"),
+        ({"guard_seed_std": 3.0}, r"guard_seed_std=3.0 must be between 0 and 0.5 .*--guard_seed_std 0.01"),
+        ({"guard_seed_std": -0.1}, "guard_seed_std=-0.1 must be between 0 and 0.5"),
+        ({"guard_seed_std": float("nan")}, "guard_seed_std=nan must be between 0 and 0.5"),
+    ],
+)
+def test_domain_adaptation_arguments_refuse_out_of_range_options(fields, match):
+    with pytest.raises(ConfigError, match=match):
+        DomainAdaptationArguments(**{"method": ["none"], **fields})
+
+
+def test_domain_adaptation_arguments_accept_the_boundaries():
+    args = DomainAdaptationArguments(
+        method=["none", "dann"],
+        max_train_samples=1,
+        max_eval_samples=1,
+        distance_samples=5,
+        guard_seed_std=0.5,
+        pseudo_threshold=1.0,
+        pseudo_top_k=1,
+        self_training_rounds=1,
+    )
+    assert args.method == ["none", "dann"] and args.distance_samples == 5
+    DomainAdaptationArguments(method=["none"], guard_seed_std=0.0)
+    # a threshold or top-k is needed only when self_training runs
+    DomainAdaptationArguments(method=["none"])
+    DomainAdaptationArguments(method=["self_training"], pseudo_top_k=10)
+    with pytest.raises(ConfigError, match="self_training needs --pseudo_threshold"):
+        DomainAdaptationArguments(method=["none", "self_training"])
 
 
 def test_source_selection_benchmark_rereads_a_matrix_run(tmp_path):
