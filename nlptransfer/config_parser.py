@@ -312,6 +312,25 @@ def _take_config(argv: list[str]) -> tuple[str | None, list[str]]:
     return (paths[0] if paths else None), rest
 
 
+#: CompareArguments' fields that only `--compare true` reads: (what they do, what a plain run uses instead).
+COMPARE_ONLY = {
+    "train_sizes": (
+        "draws a learning curve",
+        "for few-shot training use --examples_per_class 8 (or --max_train_samples N)",
+    ),
+    "compare_strategies": ("lists the strategies compared", "for one run use --strategy"),
+    "seeds": ("repeats every compared method over seeds", "for one run's seed use --seed"),
+    "scratch": (
+        "adds the random-initialisation baseline",
+        "for one run from random init use --from_scratch true",
+    ),
+    "compare_adapter_lr": (
+        "sets the learning rate of the compared adapters",
+        "for one run use --learning_rate",
+    ),
+}
+
+
 def check_conflicts(*configs: Any) -> None:
     """Reject option combinations that each parse but cannot work together (one line, naming the fix)."""
     # Found by their fields (the parser does not import the dataclasses of nlptransfer.config, which
@@ -328,6 +347,15 @@ def check_conflicts(*configs: Any) -> None:
             "drop it or use --strategy full"
         )
     compare = next((c for c in configs if hasattr(c, "compare_strategies")), None)
+    # The comparison's own settings do nothing in a plain run: given as a flag without --compare true, say so
+    # (not when a --config file sets them: recipes/sentiment/glove_*.yaml list compare_strategies for later)
+    ignored = [key for key in COMPARE_ONLY if compare is not None and key in flag_set(compare)]
+    if ignored and not compare.compare:
+        what, instead = COMPARE_ONLY[ignored[0]]
+        raise ConfigError(
+            f"--{ignored[0]} {what} with --compare true and does nothing without it; add --compare true, or "
+            f"{instead}"
+        )
     if compare is not None and compare.compare and "peft" in compare.compare_strategies:
         if transfer is None or not transfer.peft_config:
             raise ConfigError(

@@ -3,6 +3,7 @@
 
     check_fewshot(fewshot, transfer_args, compare_args, data_args)     # conflicts, before any work
     splits = fewshot_splits(splits, fewshot, data_args, seed=training_args.seed)
+    check_fewshot_rows(fewshot, splits["train"], multilabel)            # the drawn rows suit --method
     model = build_classifier(...); check_method(model, fewshot)         # before the output dir is touched
     fit = fit_fewshot(model, tokenizer, training_args, fewshot, splits, names, ...)   # a training.FitResult
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import Counter
 
 from datasets import DatasetDict
 
@@ -75,14 +77,24 @@ def check_fewshot(fewshot: FewShotArguments, transfer_args, compare_args, data_a
             "or run benchmarks/bench_fewshot.py for the few-shot methods side by side)"
         )
     if fewshot.examples_per_class is not None and "max_train_samples" in user_set(data_args):
-        # a flag beats a --config value (recipes/text_classification/minilm_pubmed_pubtype.yaml sets
-        # max_train_samples); two choices at the same level are refused
-        if "examples_per_class" in flag_set(fewshot) and "max_train_samples" not in flag_set(data_args):
+        # a flag beats a --config value, either way round (recipes/text_classification/
+        # minilm_pubmed_pubtype.yaml sets max_train_samples, recipes/sentiment/minilm_fewshot.yaml
+        # examples_per_class); two choices at the same level are refused
+        per_class_flag = "examples_per_class" in flag_set(fewshot)
+        if per_class_flag and "max_train_samples" not in flag_set(data_args):
             logger.info(
                 "--examples_per_class %d chooses the training rows; max_train_samples %s of --config is unused",
                 fewshot.examples_per_class,
                 data_args.max_train_samples,
             )
+        elif not per_class_flag and "max_train_samples" in flag_set(data_args):
+            logger.info(
+                "--max_train_samples %d chooses the training rows; examples_per_class %d of --config is "
+                "unused",
+                data_args.max_train_samples,
+                fewshot.examples_per_class,
+            )
+            fewshot.examples_per_class = None  # fewshot_splits then draws --max_train_samples rows
         else:
             raise ConfigError(
                 "--examples_per_class and --max_train_samples both choose the training rows; pass one of them"
@@ -128,12 +140,37 @@ def fewshot_splits(
     return splits
 
 
-def check_method(model, fewshot: FewShotArguments) -> None:
-    """What `--method` needs of the built model: a linear head to copy a regression into; for contrastive,
-    trainable encoder weights (not a prompt outside the encoder)."""
+def check_fewshot_rows(fewshot: FewShotArguments, train, multilabel: bool = False) -> None:
+    """What `--method` needs of the drawn training rows (`fewshot_splits`' train split), checked before the
+    output directory is touched: single-label rows of at least 2 classes; for contrastive, at least 2 rows
+    of every class (a positive pair)."""
     if fewshot.method == "finetune":
         return
-    classifier_head(model)
+    if multilabel:
+        raise ConfigError(f"--method {fewshot.method} needs single-label data; use --method finetune")
+    feature = train.features["label"]
+    counts = Counter(train["label"])
+    name = {c: feature.int2str(c) if hasattr(feature, "int2str") else c for c in counts}  # ClassLabel names
+    if len(counts) < 2:
+        only = ", ".join(repr(name[c]) for c in counts) or "none"
+        raise DataError(
+            f"--method {fewshot.method} needs training examples of at least 2 classes (the training rows "
+            f"hold {only}); pass more rows (--max_train_samples) or --examples_per_class"
+        )
+    label, count = min(counts.items(), key=lambda item: (item[1], item[0]))
+    if fewshot.method == "contrastive" and count < 2:
+        raise DataError(
+            f"--method contrastive needs >= 2 training examples of every class (class {name[label]!r} has "
+            f"{count}); use --examples_per_class 2 or more"
+        )
+
+
+def check_method(model, fewshot: FewShotArguments) -> None:
+    """What `--method` needs of the built model: a linear head reading the sentence embedding to copy a
+    regression into; for contrastive, trainable encoder weights (not a prompt outside the encoder)."""
+    if fewshot.method == "finetune":
+        return
+    classifier_head(model, f"--method {fewshot.method}")
     if fewshot.method == "contrastive" and not any(p.requires_grad for p in backbone_of(model).parameters()):
         raise ConfigError(
             "--method contrastive tunes the encoder's weights, but this strategy trains none of them (e.g. a "

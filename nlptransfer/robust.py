@@ -38,12 +38,13 @@ from nlptransfer.features import extract_features, head_pooling
 from nlptransfer.modeling.adapters import merges, read_peft_config
 from nlptransfer.strategies import MERGING_PEFT_TYPES, TABLE
 from nlptransfer.trainers.contrastive import embed_texts, fit_logistic_head
-from nlptransfer.trainers.contrastive.trainer import classifier_head
+from nlptransfer.trainers.contrastive.trainer import check_feature_width, classifier_head
 
 logger = logging.getLogger("nlptransfer")
 
 WISE_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 FLAGS = ("lp_ft", "wise_alpha", "l2sp_weight")
+LP_FT = ("--lp_ft", "drop --lp_ft")  # what copies the regression into the head, and the way out
 
 
 def robust_options(training_args) -> list[str]:
@@ -99,6 +100,14 @@ def check_robust(transfer_args, fewshot, compare_args, training_args) -> None:
             )
 
 
+def check_linear_probe(model, training_args) -> None:
+    """`--lp_ft` copies a regression on the sentence embedding into the built model's head: one line unless
+    that head is a linear layer reading the embedding itself (called before the output directory is
+    touched; a word-vector head with a hidden layer or convolutions is refused here, not mid-run)."""
+    if getattr(training_args, "lp_ft", False):
+        classifier_head(model, *LP_FT)
+
+
 def refuse_robust(training_args, recipe: str) -> None:
     """For a recipe whose trainers do not run the robust phases: one line if any flag is set."""
     flags = robust_options(training_args)
@@ -128,6 +137,8 @@ def fit_multilabel_head(
     that is always (never) on gets weight 0 and a large (small) bias. Returns the mean per-label accuracy."""
     from sklearn.linear_model import LogisticRegression  # scikit-learn is slow to import
 
+    linears = classifier_head(model, *LP_FT)
+    check_feature_width(linears, features)
     y = np.asarray(targets) > 0.5
     weight = np.zeros((y.shape[1], features.shape[1]), dtype=np.float32)
     bias = np.zeros(y.shape[1], dtype=np.float32)
@@ -143,7 +154,7 @@ def fit_multilabel_head(
         ).fit(features, column)
         weight[j], bias[j] = regression.coef_[0], regression.intercept_[0]
         accuracy.append(float(regression.score(features, column)))
-    for linear in classifier_head(model):
+    for linear in linears:
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(weight))
             linear.bias.copy_(torch.from_numpy(bias))
@@ -166,7 +177,7 @@ def linear_probe(
     reads), copied into the head. The encoder is not changed. Returns the regression's training accuracy
     and the phase's seconds."""
     started = time.perf_counter()
-    classifier_head(model)  # a linear head to copy into, or one line
+    classifier_head(model, *LP_FT)  # a linear head reading the embedding to copy into, or one line
     was_training = model.training
     if head_pooling(model) is not None:  # the frozen strategy's cached features (keyed by the weights)
         features = extract_features(

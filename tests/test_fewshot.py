@@ -4,7 +4,10 @@ few-shot recipe runs (train, save, reload through `nlptransfer predict` with ide
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,19 +18,23 @@ from transformers import AutoTokenizer
 
 from nlptransfer import ModelArguments, TransferArguments, cli
 from nlptransfer.data import subsample, subsample_indices
-from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
+from nlptransfer.fewshot import check_fewshot, check_method, fewshot_splits
 from nlptransfer.losses import cosine_similarity_loss
 from nlptransfer.modeling import build_classifier
 from nlptransfer.recipes import sentiment, text_classification
 from nlptransfer.trainers.contrastive import (
     ContrastiveTrainer,
     ContrastiveTrainingArguments,
+    FewShotArguments,
     PairCollator,
     contrastive_pairs,
     embed_texts,
     fit_logistic_head,
 )
 from nlptransfer.training import FitResult, predict
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------------------ K examples per class
 
@@ -223,6 +230,22 @@ def test_logistic_head_copied_into_the_classifier_predicts_like_the_regression(m
         assert 1 not in preds.tolist() and probs[:, 1].max() < 1e-6
 
 
+def test_a_head_that_does_not_read_the_sentence_embedding_is_refused(model_dir):
+    model = build_classifier(
+        ModelArguments(str(model_dir), pooling="mean", max_length=32), TransferArguments(), ["a", "b"]
+    )
+    check_method(model, FewShotArguments(method="logreg"))  # its linear head reads the 32-d mean
+    with pytest.raises(ModelError, match="the sentence embeddings have 16 numbers but the head reads 32"):
+        fit_logistic_head(model, np.zeros((4, 16), dtype=np.float32), [0, 0, 1, 1], seed=0)
+    model.classifier = torch.nn.Linear(16, 2)  # a head of other width: numpy's broadcast error mid-run
+    with pytest.raises(
+        ModelError,
+        match="--method logreg copies a logistic regression on the 32-d sentence embedding into the head, "
+        "but PooledForSequenceClassification's head reads 16 numbers",
+    ):
+        check_method(model, FewShotArguments(method="logreg"))
+
+
 # ------------------------------------------------------------------------------------- the recipes
 
 
@@ -334,6 +357,115 @@ def test_logreg_and_finetune_few_shot_runs(model_dir, data_csv, tmp_path):
     _reloaded_predictions_match(out, tmp_path)
 
 
+def _contents(folder) -> dict[str, str]:
+    return {f.name: f.read_text() for f in sorted(folder.iterdir())}
+
+
+def _refused_before_the_run_starts(main, argv, out, capsys) -> str:
+    """The one error line of `main` run over a previous run's folder with --overwrite_output_dir true, which
+    still holds that run's files afterwards (RunWriter.start removes them: nothing may fail after it)."""
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text('{"from": "the previous run"}')
+    record = {
+        "recipe": "text_classification",
+        "status": "complete",
+        "started": 0.0,
+        "files": ["metrics.json"],
+    }
+    (out / "run.json").write_text(json.dumps(record))
+    before = _contents(out)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, [*argv, "--overwrite_output_dir", "true"])
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error: ")]
+    assert exit_info.value.code == 2 and len(errors) == 1 and err[-1] == errors[0], err[-5:]
+    assert _contents(out) == before
+    return errors[0]
+
+
+@pytest.mark.parametrize("rows", [["--examples_per_class", "1"], ["--max_train_samples", "4"]])
+def test_contrastive_with_a_single_example_of_a_class_fails_before_the_run(
+    model_dir, data_csv, tmp_path, capsys, rows
+):
+    out = tmp_path / "out"
+    argv = _argv(model_dir, data_csv, out, "--method", "contrastive", "--eval_datasets", "none", *rows)
+    err = _refused_before_the_run_starts(sentiment.main, argv, out, capsys)
+    assert re.fullmatch(
+        r"error: --method contrastive needs >= 2 training examples of every class \(class '(negative|neutral|"
+        r"positive)' has 1\); use --examples_per_class 2 or more",
+        err,
+    ), err
+
+
+@pytest.mark.parametrize(
+    "method", [["logreg", "--strategy", "frozen"], ["contrastive", "--strategy", "full"]]
+)
+def test_logreg_and_contrastive_on_multi_label_data_fail_before_the_run(model_dir, tmp_path, capsys, method):
+    data = tmp_path / "tags.jsonl"
+    with data.open("w", encoding="utf-8") as f:
+        for row in sentiment_rows(90):
+            tags = [row["sentiment"]] + (["long"] if len(row["review"].split()) > 6 else [])
+            f.write(json.dumps({"review": row["review"], "tags": tags}) + "\n")
+    out = tmp_path / "out"
+    argv = _argv(model_dir, data, out, "--label_column", "tags", "--method", *method)
+    err = _refused_before_the_run_starts(text_classification.main, argv, out, capsys)
+    assert err == f"error: --method {method[0]} needs single-label data; use --method finetune"
+
+
+def test_max_train_samples_as_a_flag_beats_examples_per_class_of_a_config_file(caplog):
+    """--config recipes/sentiment/minilm_fewshot.yaml --max_train_samples 100 was refused: "both choose the
+    training rows", though only one of them was given on the command line."""
+    argv = ["--config", str(ROOT / "recipes/sentiment/minilm_fewshot.yaml"), "--max_train_samples", "100"]
+    _, data_args, transfer_args, fewshot, compare_args, *_ = sentiment.make_parser().parse(argv)
+    assert fewshot.examples_per_class == 16
+    with caplog.at_level(logging.INFO, logger="nlptransfer"):
+        check_fewshot(fewshot, transfer_args, compare_args, data_args)
+    won = "--max_train_samples 100 chooses the training rows; examples_per_class 16 of --config is unused"
+    assert won in caplog.text
+    assert fewshot.examples_per_class is None and data_args.max_train_samples == 100
+    from datasets import DatasetDict
+
+    splits = DatasetDict(train=_labelled({"negative": 90, "neutral": 90, "positive": 90}))
+    train = fewshot_splits(splits, fewshot, data_args, seed=0)["train"]  # train_labels of the file kept
+    assert len(train) == 100 and set(train["label"]) == {0, 2}
+
+
+COMPARE_ONLY = [
+    (["--train_sizes", "8/class"], "--train_sizes draws a learning curve with --compare true"),
+    (["--train_sizes", "garbage"], "for few-shot training use --examples_per_class 8"),
+    (["--seeds", "3"], "--seeds repeats every compared method over seeds with --compare true"),
+    (["--compare_strategies", "lora"], "--compare_strategies lists the strategies compared"),
+    (["--scratch", "false"], "--scratch adds the random-initialisation baseline"),
+    (
+        ["--compare_adapter_lr", "1e-3"],
+        "--compare_adapter_lr sets the learning rate of the compared adapters",
+    ),
+    (["--compare", "false", "--seeds", "2"], "--seeds repeats every compared method"),
+]
+
+
+@pytest.mark.parametrize(("flags", "expected"), COMPARE_ONLY, ids=[" ".join(f) for f, _ in COMPARE_ONLY])
+@pytest.mark.parametrize("recipe", [sentiment, text_classification])
+def test_compare_only_flags_without_compare_are_refused(recipe, flags, expected):
+    """They were ignored: --train_sizes 8/class trained on every row without a word."""
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
+        recipe.make_parser().parse(flags)
+    assert "add --compare true" in str(info.value)
+
+
+def test_compare_settings_of_a_config_file_or_with_compare_still_parse(model_dir, data_csv, tmp_path, capsys):
+    sentiment.make_parser().parse(["--config", str(ROOT / "recipes/sentiment/glove_frozen.yaml")])
+    sentiment.make_parser().parse(["--compare", "true", "--seeds", "2", "--train_sizes", "8/class"])
+    compare = ROOT / "recipes/text_classification/minilm_pubmed_compare.yaml"  # compare: true in the file
+    text_classification.make_parser().parse(["--config", str(compare), "--seeds", "1", "--scratch", "false"])
+    out = tmp_path / "out"  # through the recipe: one line, nothing written
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(sentiment.main, _argv(model_dir, data_csv, out, "--train_sizes", "8/class"))
+    assert exit_info.value.code == 2 and "--train_sizes draws a learning curve" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------------- learning curves per class
 
 
@@ -413,7 +545,8 @@ def test_every_shipped_yaml_passes_the_fewshot_checks_when_given_with_config(rec
     assert configs
     for config in configs:
         # with --examples_per_class as a flag too: it beats a max_train_samples of the file
-        for extra in ([], ["--examples_per_class", "4"]):
+        # or --max_train_samples as a flag: it beats an examples_per_class of the file
+        for extra in ([], ["--examples_per_class", "4"], ["--max_train_samples", "50"]):
             _, data_args, transfer_args, fewshot, compare_args, *_ = module.make_parser().parse(
                 ["--config", str(config), *extra]
             )

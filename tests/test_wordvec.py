@@ -3,7 +3,9 @@ its word-level tokenizer, the vector sources (a vectors file, domain-vectors, Gl
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +15,18 @@ from tiny import NEGATIVE, POSITIVE, WORDS, sentiment_rows, write_csv, write_vec
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 import nlptransfer  # noqa: F401  (registers the word-vector architecture with the Auto classes)
-from nlptransfer import cli
+from nlptransfer import ModelArguments, cli
 from nlptransfer.embeddings.word_vectors import (
     WordVectorArguments,
+    prepare_word_vectors,
     read_vectors_file,
     vocabulary_overlap,
     word_tokenizer,
 )
-from nlptransfer.errors import DataError, ModelError, run_cli
+from nlptransfer.errors import ConfigError, DataError, ModelError, run_cli
 from nlptransfer.modeling.load import resolve
 from nlptransfer.recipes import sentiment
+from nlptransfer.trainers.contrastive.trainer import classifier_head
 from nlptransfer.wordvec import (
     WordVectorsConfig,
     WordVectorsForSequenceClassification,
@@ -146,6 +150,8 @@ def test_read_vectors_file_with_header_lowercases_and_caps(tmp_path):
     [
         ("review,sentiment\ngood film,positive\n", "without numbers"),
         ("good 1 2\nfilm 1\n", "line 2 has 1 numbers"),
+        ("good 1 2\nfilm 1 2 3\n", "line 2 has 3 numbers"),  # not a word 'film 1'
+        ("good 1 2 \nfilm 1 2 3 \n", "line 2 has 3 numbers"),
         ("good 1 x\n", "'x' is not a number"),
         ("10 3\ngood 1 2\n", "header says 3-d"),
         (b"\x80\x81\xfe\xff" * 20, "not a text vectors file"),
@@ -157,6 +163,23 @@ def test_not_a_vectors_file_is_one_data_error(content, expected, tmp_path):
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(DataError, match=expected):
         read_vectors_file(path, 100)
+
+
+@pytest.mark.parametrize("suffix", [".vec", ".vec.gz"])
+def test_read_vectors_file_bom_whitespace_in_words_and_trailing_spaces(suffix, tmp_path):
+    """A UTF-8 byte-order mark neither hides the header nor sticks to the first word; a word holding a
+    non-breaking space or spaces (GloVe 840B's '. . .') stays whole; fastText's trailing space, a CRLF."""
+    text = "\ufeff4 2\nthe 1 0 \nnew\xa0york 0 1 \n. . . 1 1\r\n2017 0.5 0.5\n"
+    path = tmp_path / f"v{suffix}"
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    got = read_vectors_file(path, 100)
+    assert got.words == ["the", "new\xa0york", ". . .", "2017"]
+    np.testing.assert_array_equal(got.vectors, [[1, 0], [0, 1], [1, 1], [0.5, 0.5]])
+    headless = tmp_path / "headless.txt"  # no header: the mark does not stick to the first word
+    headless.write_bytes("\ufeffgood 1 0\nthin\u2009space 0 1\n".encode())
+    got = read_vectors_file(headless, 100)
+    assert got.words == ["good", "thin\u2009space"]
+    np.testing.assert_array_equal(got.vectors, [[1, 0], [0, 1]])
 
 
 def test_word_vector_names_are_not_models_elsewhere():
@@ -271,6 +294,117 @@ def test_bad_word_vector_inputs_are_one_line_and_write_nothing(
     low = _fails(_argv(partial, data_csv, out, "--min_vocab_overlap", "0.9"), capsys)
     assert "below --min_vocab_overlap 90%" in low and "(16 of 32 distinct words)" in low
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# a regression copied into the head (--method logreg / contrastive, --lp_ft)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "hidden", "expected"),
+    [
+        ("bag", 16, "has a 16-unit hidden layer before its output layer; pass --wordvec_hidden_size 0, or"),
+        ("cnn", 0, "has 1-D convolutions before its output layer; pass --wordvec_encoder bag, or"),
+        (
+            "cnn",
+            16,
+            "has 1-D convolutions and a 16-unit hidden layer before its output layer; pass --wordvec_encoder "
+            "bag --wordvec_hidden_size 0, or --method finetune",
+        ),
+    ],
+)
+def test_a_regression_is_copied_only_into_a_linear_head_on_the_pooled_vectors(encoder, hidden, expected):
+    config = WordVectorsConfig(
+        vocab_size=10,
+        embedding_dim=4,
+        sentence_encoder=encoder,
+        head_hidden_size=hidden,
+        cnn_channels=2,
+        num_labels=2,
+    )
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        classifier_head(WordVectorsForSequenceClassification(config), "--method logreg")
+    linear = WordVectorsForSequenceClassification(
+        WordVectorsConfig(vocab_size=10, embedding_dim=4, head_hidden_size=0, num_labels=2)
+    )
+    assert classifier_head(linear, "--method logreg") == [linear.classifier]
+
+
+REGRESSION_HEADS = {
+    "logreg": (
+        ["--method", "logreg", "--strategy", "frozen"],
+        "--method logreg copies a logistic regression on the pooled word vectors into the head, but this "
+        "head has a 16-unit hidden layer before its output layer; pass --wordvec_hidden_size 0, or --method "
+        "finetune",
+    ),
+    "contrastive cnn": (
+        ["--method", "contrastive", "--examples_per_class", "4"]
+        + ["--wordvec_hidden_size", "0", "--wordvec_encoder", "cnn"],
+        "--method contrastive copies a logistic regression on the pooled word vectors into the head, but "
+        "this head has 1-D convolutions before its output layer; pass --wordvec_encoder bag, or --method "
+        "finetune",
+    ),
+    "lp_ft": (
+        ["--lp_ft", "true", "--strategy", "full"],
+        "--lp_ft copies a logistic regression on the pooled word vectors into the head, but this head has a "
+        "16-unit hidden layer before its output layer; pass --wordvec_hidden_size 0, or drop --lp_ft",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REGRESSION_HEADS))
+def test_a_regression_into_a_hidden_layer_or_cnn_head_fails_before_writing(
+    case, vectors, data_csv, tmp_path, tmp_cache, capsys
+):
+    """It raised numpy's broadcast error after the output directory was created (or, sizes matching,
+    saved a model whose output layer held a regression on other numbers)."""
+    extra, expected = REGRESSION_HEADS[case]
+    out = tmp_path / "out"
+    msg = _fails(_argv(vectors, data_csv, out, *extra), capsys)
+    assert msg == f"error: {expected}"
+    assert not out.exists()
+
+
+def test_logreg_on_a_linear_head_over_the_pooled_vectors_trains_and_reloads(
+    vectors, data_csv, tmp_path, tmp_cache
+):
+    out = tmp_path / "logreg"
+    flags = ["--method", "logreg", "--strategy", "frozen", "--wordvec_hidden_size", "0"]
+    metrics = sentiment.main(_argv(vectors, data_csv, out, *flags))
+    assert metrics["train"]["logreg_train_accuracy"] > 0.8
+    saved = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    assert model.config.head_hidden_size == 0 and model.hidden is None
+    tok = AutoTokenizer.from_pretrained(out)
+    with torch.no_grad():
+        logits = model(**tok([r["text"] for r in saved], padding=True, return_tensors="pt")).logits
+    assert [model.config.id2label[i] for i in logits.argmax(-1).tolist()] == [r["label"] for r in saved]
+
+
+# ----------------------------------------------------------------------------------------------
+# the cache
+
+
+def test_a_vectors_cache_that_cannot_be_written_is_one_line(vectors, data_csv, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("NLPTRANSFER_CACHE", str(blocker))
+    texts = [r["review"] for r in sentiment_rows(20, neutral=False)]
+    with pytest.raises(ConfigError, match="set NLPTRANSFER_CACHE to a writable folder") as info:
+        prepare_word_vectors(ModelArguments(str(vectors)), WordVectorArguments(), texts)
+    assert f"{blocker} is a file, not a folder" in str(info.value)
+    out = tmp_path / "out"
+    msg = _fails(_argv(vectors, data_csv, out), capsys)
+    assert "cannot write the word-vector cache" in msg and not out.exists()
+
+
+@pytest.mark.parametrize("damage", ["{not json", "{}", "[1]", '{"embedding_dim": "wide"}'])
+def test_a_damaged_cached_checkpoint_is_one_line_naming_the_folder(damage, vectors, tmp_cache):
+    texts = [r["review"] for r in sentiment_rows(20, neutral=False)]
+    folder = Path(prepare_word_vectors(ModelArguments(str(vectors)), WordVectorArguments(), texts))
+    (folder / "config.json").write_text(damage, encoding="utf-8")
+    with pytest.raises(DataError, match=f"is damaged .*; delete {re.escape(str(folder))} to rebuild it$"):
+        prepare_word_vectors(ModelArguments(str(vectors)), WordVectorArguments(), texts)
 
 
 def test_word_vector_arguments_are_checked():

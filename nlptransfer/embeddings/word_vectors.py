@@ -21,7 +21,8 @@ like any other checkpoint; `--from_scratch` gives the same vocabulary with rando
 
 Bad input is one line, before anything is written: a file that is not a text vectors file, vectors whose
 dimension differs from `--embedding_dim`, a vocabulary covering less than `--min_vocab_overlap` of the
-training texts' words (the rate is in the message).
+training texts' words (the rate is in the message), a cache folder that cannot be written (set
+NLPTRANSFER_CACHE) or a damaged cached checkpoint (delete its folder to rebuild it).
 """
 
 from __future__ import annotations
@@ -134,7 +135,13 @@ def is_word_vectors(name: str) -> bool:
 
 
 def read_vectors_file(path: str | Path, max_words: int) -> StaticVectors:
-    """The first `max_words` distinct lower-cased words of a word2vec/GloVe text file; DataError otherwise."""
+    """The first `max_words` distinct lower-cased words of a word2vec/GloVe text file; DataError otherwise.
+
+    Each line is a word and its numbers, separated by single spaces (fastText's .vec ends each line with one
+    more, a UTF-8 byte-order mark may open the file). Once the dimension D is known (the header, else the
+    first line) the last D fields of a line are its numbers and the rest is the word, so a word holding a
+    space or another whitespace character (GloVe 840B has '. . .', some files non-breaking spaces) stays
+    whole; a line that does not split that way is split on any whitespace (tabs, double spaces)."""
     file = Path(path).expanduser()
     fix = "pass a word2vec/GloVe text file: one word and its numbers per line, an optional 'count dim' header"
     opener = gzip.open if file.suffix == ".gz" else open
@@ -144,15 +151,18 @@ def read_vectors_file(path: str | Path, max_words: int) -> StaticVectors:
     dim = header_dim = None
     first = 0
     try:
-        with opener(file, "rt", encoding="utf-8") as handle:
+        with opener(file, "rt", encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is dropped
             for lineno, line in enumerate(handle, 1):
-                parts = line.split()
-                if not parts:
+                text = line.rstrip()  # the newline, a \r, trailing spaces after the last number
+                if not text:
                     continue
-                if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                    header_dim = int(parts[1])
-                    continue
+                if lineno == 1:
+                    head = text.split()
+                    if len(head) == 2 and all(p.isdecimal() for p in head):
+                        header_dim = int(head[1])
+                        continue
                 if dim is None:
+                    parts = _fields(text, header_dim if header_dim is not None else text.count(" "))
                     dim, first = len(parts) - 1, lineno
                     if dim < 1:
                         raise DataError(
@@ -163,6 +173,8 @@ def read_vectors_file(path: str | Path, max_words: int) -> StaticVectors:
                             f"{file}: the header says {header_dim}-d vectors but line {lineno} has {dim} numbers; "
                             "fix the header or the file"
                         )
+                else:
+                    parts = _fields(text, dim)
                 if len(parts) - 1 != dim:
                     raise DataError(
                         f"{file}: line {lineno} has {len(parts) - 1} numbers after the word, line {first} has "
@@ -179,8 +191,8 @@ def read_vectors_file(path: str | Path, max_words: int) -> StaticVectors:
                     raise DataError(
                         f"{file}: line {lineno} holds NaN or infinite values; fix or drop that line"
                     )
-                word = parts[0].lower()
-                if word not in seen:
+                word = parts[0].strip().lower()
+                if word and word not in seen:  # a blank word (whitespace only) never matches a token
                     seen.add(word)
                     words.append(word)
                     rows.append(vector)
@@ -193,6 +205,17 @@ def read_vectors_file(path: str | Path, max_words: int) -> StaticVectors:
     if not words:
         raise DataError(f"{file} holds no word vectors; {fix}")
     return StaticVectors(words, np.stack(rows))
+
+
+def _fields(text: str, dim: int) -> list[str]:
+    """A line as [word, number, ...]: its last `dim` single-space-separated fields after the word (which
+    may hold spaces); split on any whitespace when the line is not that shape, or when the word's extra
+    fields are numbers too (a line with more than `dim` numbers is reported as such, not read as a word)."""
+    parts = text.rsplit(" ", dim)
+    extra = parts[0].split()[1:]
+    if len(parts) == dim + 1 and parts[0] and all(parts[1:]) and not (extra and all(map(_is_float, extra))):
+        return parts
+    return text.split()
 
 
 def _is_float(text: str) -> bool:
@@ -303,10 +326,21 @@ def prepare_word_vectors(model_args, args: WordVectorArguments, texts: Sequence[
     folder = cache_dir() / "wordvec" / f"{slug}-{digest}"
     vectors = None
     if (folder / "config.json").is_file():  # built before: its tokenizer and dimension
-        tokenizer = load_tokenizer(folder)
-        dim = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["embedding_dim"])
+        try:
+            dim = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["embedding_dim"])
+            tokenizer = load_tokenizer(folder)
+        except (OSError, ValueError, KeyError, TypeError) as err:  # nlptransfer's one-line errors included
+            raise DataError(
+                f"the cached word-vector checkpoint {folder} is damaged ({type(err).__name__}); delete "
+                f"{folder} to rebuild it"
+            ) from err
         size = len(tokenizer.get_vocab()) - 2
     else:
+        if problem := _unwritable(folder.parent):  # before reading or training the vectors
+            raise ConfigError(
+                f"cannot write the word-vector cache {folder.parent}: {problem}; set NLPTRANSFER_CACHE to a "
+                "writable folder"
+            )
         vectors, description = load()
         dim, size = int(vectors.vectors.shape[1]), len(vectors.words)
         tokenizer = word_tokenizer(vectors.words)
@@ -327,10 +361,28 @@ def prepare_word_vectors(model_args, args: WordVectorArguments, texts: Sequence[
         )
     logger.info("%s", message)
     if vectors is not None:
-        write_checkpoint(folder, vectors, tokenizer, description, head)
+        try:
+            write_checkpoint(folder, vectors, tokenizer, description, head)
+        except OSError as err:  # disk full, permissions changed meanwhile, ...
+            raise ConfigError(
+                f"cannot write the word-vector cache {folder.parent} ({err.strerror or err}); free some "
+                "space or set NLPTRANSFER_CACHE to a writable folder"
+            ) from err
     logger.info("word vectors %s -> %s", name, folder)
     model_args.model_name_or_path = str(folder)
     return str(folder)
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why `folder` (created when missing) cannot be written, or None; nothing is created to find out."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return None
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def write_checkpoint(folder: Path, vectors: StaticVectors, tokenizer, description: str, head: dict) -> None:

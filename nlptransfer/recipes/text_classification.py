@@ -36,7 +36,14 @@ from nlptransfer.data import is_multilabel, label_names, load_source, subsample
 from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.embeddings.word_vectors import WordVectorArguments, prepare_word_vectors
 from nlptransfer.errors import run_cli
-from nlptransfer.fewshot import check_fewshot, check_method, fewshot_notes, fewshot_splits, fit_fewshot
+from nlptransfer.fewshot import (
+    check_fewshot,
+    check_fewshot_rows,
+    check_method,
+    fewshot_notes,
+    fewshot_splits,
+    fit_fewshot,
+)
 from nlptransfer.hpo import check_hpo, check_hpo_splits, tune
 from nlptransfer.modeling import build_classifier, load_tokenizer
 from nlptransfer.modeling.pooling import resolve_run_pooling
@@ -50,7 +57,7 @@ from nlptransfer.recipes._classification import (
 )
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table
-from nlptransfer.robust import check_robust, pooling_strategy
+from nlptransfer.robust import check_linear_probe, check_robust, pooling_strategy
 from nlptransfer.runs import RunWriter
 from nlptransfer.strategy_defaults import apply_strategy_defaults, fit_budget_to_data
 from nlptransfer.trainers.contrastive import FewShotArguments
@@ -81,10 +88,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, transfer_args, fewshot, compare_args, wordvec_args, training_args = (
         make_parser().parse(argv)
     )
+    setup_logging(training_args.verbose)  # first: the checks log which of two settings won
     check_fewshot(fewshot, transfer_args, compare_args, data_args)
     check_robust(transfer_args, fewshot, compare_args, training_args)  # --lp_ft, --wise_alpha, --l2sp_weight
     hpo_space = check_hpo(compare_args, transfer_args, training_args, fewshot)  # None: no --hpo_trials
-    setup_logging(training_args.verbose)
     set_seed(training_args.seed)
     if not compare_args.compare:  # --compare takes each compared strategy's own (see _classification.py)
         apply_strategy_defaults(transfer_args, training_args)
@@ -109,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # domain-vectors, trained on) the whole training split's texts, labels unused; None for other models
     wordvec = prepare_word_vectors(model_args, wordvec_args, splits["train"]["text"])
     splits = fewshot_splits(splits, fewshot, data_args, training_args.seed, stratify_by)  # the training rows
+    check_fewshot_rows(fewshot, splits["train"], multilabel)  # logreg/contrastive: single-label, ...
     for split in ("validation", "test"):
         splits[split] = subsample(
             splits[split], data_args.max_eval_samples, data_args.split_seed, stratify_by
@@ -136,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         names,
         problem_type="multi_label_classification" if multilabel else "single_label_classification",
     )
-    check_method(model, fewshot)
+    check_method(model, fewshot)  # logreg/contrastive/LP-FT copy a regression into its head
+    check_linear_probe(model, training_args)
     with RunWriter.from_training_args(training_args, "text_classification") as run:
         if compare_args.compare:
             del model  # each compared method builds its own

@@ -36,6 +36,7 @@ from nlptransfer.losses import cosine_similarity_loss
 from nlptransfer.modeling.pooling import model_pooling, pool
 from nlptransfer.trainers.contrastive.config import ContrastiveTrainingArguments
 from nlptransfer.trainers.transfer import TransferTrainer
+from nlptransfer.wordvec import WORDVEC_TYPE
 
 logger = logging.getLogger("nlptransfer")
 
@@ -159,17 +160,41 @@ def embed_texts(
 # ------------------------------------------------------------------------------------------- head
 
 
-def classifier_head(model: nn.Module) -> list[nn.Linear]:
+def classifier_head(
+    model: nn.Module, option: str = "--method logreg/contrastive", instead: str = "--method finetune"
+) -> list[nn.Linear]:
     """The linear layer(s) of the classifier's head `classifier` (under peft: the original and the trained
-    copy), each [num_labels, hidden]."""
+    copy), each [num_labels, hidden], reading the sentence embedding (`sentence_embedding`) itself, so a
+    regression on that embedding can be copied into them. Otherwise one line naming `option` (what copies
+    the regression: "--method logreg", "--lp_ft") and the fix (`instead`: the other way out)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = getattr(base, "classifier", None)
-    num_labels = base.config.num_labels
+    config = base.config
+    num_labels = config.num_labels
     linears = [] if head is None else [m for m in head.modules() if isinstance(m, nn.Linear)]
     if not linears or any(m.out_features != num_labels for m in linears):
         raise ModelError(
-            f"{type(base).__name__}'s head is not one linear layer named classifier; logistic regression "
-            "cannot be copied into it (use --pooling mean, cls or max, or --method finetune)"
+            f"{type(base).__name__}'s head is not one linear layer named classifier; the logistic regression "
+            f"of {option} cannot be copied into it (use --pooling mean, cls or max, or {instead})"
+        )
+    if getattr(config, "model_type", None) == WORDVEC_TYPE:  # the pooled vectors -> [convs] -> [MLP] -> head
+        layers = []
+        if config.sentence_encoder != "bag":
+            layers.append(("1-D convolutions", "--wordvec_encoder bag"))
+        if config.head_hidden_size:
+            layers.append((f"a {config.head_hidden_size}-unit hidden layer", "--wordvec_hidden_size 0"))
+        if layers:
+            raise ConfigError(
+                f"{option} copies a logistic regression on the pooled word vectors into the head, but this "
+                f"head has {' and '.join(what for what, _ in layers)} before its output layer; pass "
+                f"{' '.join(fix for _, fix in layers)}, or {instead}"
+            )
+    width = getattr(config, "hidden_size", None)  # what the encoder's pooled output holds
+    if isinstance(width, int) and any(m.in_features != width for m in linears):
+        raise ModelError(
+            f"{option} copies a logistic regression on the {width}-d sentence embedding into the head, but "
+            f"{type(base).__name__}'s head reads {linears[0].in_features} numbers; use --pooling mean, cls "
+            f"or max, or {instead}"
         )
     return linears
 
@@ -189,6 +214,8 @@ def fit_logistic_head(
     `balanced`: inverse-frequency class weights (scikit-learn's "balanced", as --class_weighted_loss). Returns the regression's training accuracy."""
     from sklearn.linear_model import LogisticRegression  # scikit-learn is slow to import
 
+    linears = classifier_head(model)
+    check_feature_width(linears, features)
     y = np.asarray(labels)
     present = np.unique(y)
     regression = LogisticRegression(
@@ -198,7 +225,6 @@ def fit_logistic_head(
     if len(present) == 2:
         coef = np.concatenate([-coef / 2, coef / 2])
         intercept = np.concatenate([-intercept / 2, intercept / 2])
-    linears = classifier_head(model)
     num_labels, hidden = linears[0].weight.shape
     weight = np.zeros((num_labels, hidden), dtype=np.float32)
     bias = np.full(num_labels, float(intercept.min()) - 1e4, dtype=np.float32)
@@ -209,6 +235,16 @@ def fit_logistic_head(
             linear.weight.copy_(torch.from_numpy(weight))
             linear.bias.copy_(torch.from_numpy(bias))
     return {"logreg_train_accuracy": float(regression.score(features, y))}
+
+
+def check_feature_width(linears: Sequence[nn.Linear], features: np.ndarray) -> None:
+    """One line (not numpy's broadcast error) when the features are not as wide as what the head reads."""
+    if features.ndim != 2 or features.shape[1] != linears[0].in_features:
+        raise ModelError(
+            f"the sentence embeddings have {features.shape[-1]} numbers but the head reads "
+            f"{linears[0].in_features}; a logistic regression on them cannot be copied into it (train the "
+            "head by fine-tuning: --method finetune without --lp_ft)"
+        )
 
 
 # ----------------------------------------------------------------------------------------- trainer
