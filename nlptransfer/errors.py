@@ -8,6 +8,7 @@ Every error a user can cause by what they pass (a file, a column, a flag) is a s
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -51,10 +52,33 @@ def _end_progress_bars() -> None:
         sys.stderr.write("\n")
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on its write end)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll (Windows), or a stdout without a descriptor
+        return False
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the flush at interpreter exit does not raise BrokenPipeError again
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (captured)
+        pass
+
+
 def run_cli(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> None:
     """Run a recipe's `main(argv)`; user errors become one line on stderr and exit code 2.
 
-    `--debug` (removed from argv before parsing) re-raises so the full traceback is shown.
+    `--debug` (removed from argv before parsing) re-raises so the full traceback is shown. Output cut short
+    by a closed pipe (`| head`) ends quietly with exit code 1, as the Python docs recommend.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -62,6 +86,12 @@ def run_cli(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] 
         args = [a for a in args if a != "--debug"]
     try:
         main(args)
+        sys.stdout.flush()  # rows still buffered meet a closed pipe here, not at interpreter exit
+    except BrokenPipeError:  # `nlptransfer predict ... | head -1`: the reader stopped reading; exit quietly
+        if not _stdout_closed():  # another pipe (a DataLoader worker's, a subprocess's): a real error
+            raise
+        _stdout_to_devnull()
+        sys.exit(1)
     except NlpTransferError as err:
         if debug:
             raise

@@ -66,7 +66,7 @@ def store_help(recipe: str, kind: str, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NLPTRANSFER_CACHE that cannot be expanded (ConfigError)
         pass
 
 
@@ -78,7 +78,7 @@ def answer_help(recipe: str, argv: Sequence[str]) -> None:
         return
     try:
         text = _path(recipe, kind).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ValueError):  # UnicodeDecodeError, or a NLPTRANSFER_CACHE that cannot be expanded
         return
     sys.stdout.write(text)
     sys.exit(0)

@@ -22,6 +22,7 @@ import difflib
 import importlib.util
 import json
 import logging
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from transformers import set_seed
 from nlptransfer.config import default_config, read_yaml, user_set
 from nlptransfer.config_training import unknown_metric
 from nlptransfer.config_values import field_types
-from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.errors import ConfigError, DataError, NlpTransferError
 from nlptransfer.features import freeze_backbone_eval
 from nlptransfer.modeling import build_classifier
 from nlptransfer.reporting import csv_text
@@ -65,6 +66,23 @@ FIXED = frozenset(
     }
 )
 SUGGESTED = ("learning_rate", "num_train_epochs", "warmup_steps", "weight_decay")
+# Values torch, the DataLoader or peft reject only once a trial runs (a traceback after the output directory
+# was made), or that the options' own checks refuse: each end of a range and each choice is checked first.
+LIMITS = {
+    "learning_rate": (lambda v: v > 0, "above 0"),
+    "num_train_epochs": (lambda v: v > 0, "above 0"),
+    "weight_decay": (lambda v: v >= 0, "at least 0"),
+    "warmup_steps": (lambda v: v >= 0, "at least 0"),
+    "adam_beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "adam_beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "adam_epsilon": (lambda v: v >= 0, "at least 0"),
+    "per_device_train_batch_size": (lambda v: v >= 1, "at least 1"),
+    "per_device_eval_batch_size": (lambda v: v >= 1, "at least 1"),
+    "gradient_accumulation_steps": (lambda v: v >= 1, "at least 1"),
+    "dataloader_num_workers": (lambda v: v >= 0, "at least 0"),
+    "lora_r": (lambda v: v >= 1, "at least 1"),
+    "lora_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+}
 INSTALL = "pip install 'nlptransfer[hpo]'"
 
 
@@ -155,7 +173,70 @@ def check_space(space: Any, transfer_args, training_args) -> dict[str, dict]:
             fix = "type: int" if int in accepts else "type: categorical with its choices"
             names = " or ".join(sorted(t.__name__ for t in accepts))
             raise ConfigError(f"hpo_space {key!r}: the option takes {names}, not {kind} values; use {fix}")
+        if key in adapters:
+            _check_adapter_values(key, checked[key], transfer_args, accepts)
+        else:
+            _check_training_values(key, checked[key], getattr(training_args, key))
     return checked
+
+
+def _values(spec: dict) -> list[tuple[str, Any]]:
+    """(what, value) of every value a trial may take that can be checked: the range's ends, or each choice."""
+    if spec["type"] == "categorical":
+        return [("choice", c) for c in spec["choices"]]
+    return [("low", spec["low"]), ("high", spec["high"])]
+
+
+def _check_limit(key: str, value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} is not a finite number; give a number")
+    if key not in LIMITS:
+        return
+    within, bound = LIMITS[key]
+    try:
+        ok = within(value)
+    except TypeError:  # a string where a number belongs
+        ok = False
+    if not ok:
+        raise ConfigError(f"{where} is out of range: {key} must be {bound}; narrow the search to such values")
+
+
+def _check_training_values(key: str, spec: dict, current: Any) -> None:
+    """Each value a trial may set on training option `key`, cast as the Trainer casts it (to the type of the
+    option's value, a float for a float range), within LIMITS; null is never a trial's value (the Trainer's
+    cast fails on it)."""
+    for what, value in _values(spec):
+        where = f"hpo_space {key!r}: {what} {value!r}"
+        if value is None:
+            raise ConfigError(
+                f"hpo_space {key!r}: a {what} is null, which no trial can set (the Trainer casts each value "
+                "to the option's type); list only values of the option"
+            )
+        cast = float if spec["type"] == "float" else type(current) if current is not None else None
+        if cast is not None:
+            try:
+                value = cast(value)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{where} is not a {cast.__name__}, the option's type; list only values it takes"
+                ) from None
+        _check_limit(key, value, where)
+
+
+def _check_adapter_values(key: str, spec: dict, transfer_args, accepts: set) -> None:
+    """Each value a trial may set on adapter option `key` (lora_r, ...): of the option's type as given (the
+    trial's model is built with it uncast), within LIMITS and accepted by the arguments' own checks."""
+    for what, value in _values(spec):
+        where = f"hpo_space {key!r}: {what} {value!r}"
+        types = tuple(accepts | ({int} if float in accepts else set()))
+        if isinstance(value, bool) or (types and not isinstance(value, types)):
+            names = " or ".join(sorted(t.__name__ for t in accepts))
+            raise ConfigError(f"{where} is not a {names}, the option's type; list only values it takes")
+        _check_limit(key, value, where)
+        try:
+            dataclasses.replace(transfer_args, **{key: value})  # TransferArguments' own checks
+        except (TypeError, ValueError) as err:  # ConfigError included
+            raise ConfigError(f"{where} is refused: {err}") from None
 
 
 def _key_error(key: str, training: set[str], adapters: list[str], strategy: str) -> None:
@@ -299,20 +380,30 @@ def tune(
         trainer = classifier_trainer(
             None, tokenizer, args, encoded, label_names, multilabel, trainer_kwargs=kwargs
         )
-        trainer.hyperparameter_search(
-            hp_space=lambda trial: {k: v for k, v in suggest(trial, space).items() if k not in adapters},
-            compute_objective=compute_objective,
-            n_trials=n_trials,
-            direction=direction,
-            backend="optuna",
-            study_name="nlptransfer",
-            storage=storage,
-            # TPE's default is 10 random trials first: a search of 8 would be random search only
-            sampler=optuna.samplers.TPESampler(
-                seed=training_args.seed, n_startup_trials=startup_trials(n_trials)
-            ),
-            pruner=optuna.pruners.MedianPruner(**settings),
-        )
+        quiet = QuietFailedTrials()
+        optuna_log = logging.getLogger("optuna.study._optimize")
+        optuna_log.addFilter(quiet)
+        try:
+            trainer.hyperparameter_search(
+                hp_space=lambda trial: {k: v for k, v in suggest(trial, space).items() if k not in adapters},
+                compute_objective=compute_objective,
+                n_trials=n_trials,
+                direction=direction,
+                backend="optuna",
+                study_name="nlptransfer",
+                storage=storage,
+                # TPE's default is 10 random trials first: a search of 8 would be random search only
+                sampler=optuna.samplers.TPESampler(
+                    seed=training_args.seed, n_startup_trials=startup_trials(n_trials)
+                ),
+                pruner=optuna.pruners.MedianPruner(**settings),
+            )
+        except NlpTransferError:
+            raise
+        except (TypeError, ValueError) as err:  # a value torch, the DataLoader or peft refuse mid-trial
+            raise trial_failure(storage, err) from err
+        finally:
+            optuna_log.removeFilter(quiet)
     study = optuna.load_study(study_name="nlptransfer", storage=storage)
     rows = trial_rows(study, metric, list(space))
     run.write_text("hpo_trials.csv", csv_text(rows))
@@ -340,6 +431,35 @@ def tune(
         best.params,
     )
     return model, {"hpo": summary}
+
+
+class QuietFailedTrials(logging.Filter):
+    """Drops optuna's log of a trial that raised (its traceback, then "failed with value None"): the search
+    stops there, in one line naming the trial (`trial_failure`); --debug shows the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.exc_info is None and not record.getMessage().endswith("failed with value None.")
+
+
+def trial_failure(storage, err: Exception) -> ConfigError:
+    """The one line for a trial that raised (a value the space allows but the training refuses): the trial's
+    number and parameters, and the first line of the error (--debug shows the traceback)."""
+    import optuna
+
+    try:
+        trials = optuna.load_study(study_name="nlptransfer", storage=storage).trials
+    except (KeyError, ValueError):  # the search failed before its study was made
+        trials = []
+    which = "the hyperparameter search"
+    if trials:
+        values = ", ".join(f"{k}={v!r}" for k, v in trials[-1].params.items())
+        which = f"hyperparameter search trial {trials[-1].number} ({values or 'no parameters yet'})"
+    text = str(err).strip()
+    first = f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+    return ConfigError(
+        f"{which} failed ({first[:300]}); narrow hpo_space to values the options take (--debug shows the "
+        "traceback)"
+    )
 
 
 def trial_rows(study, metric: str, params: list[str]) -> list[dict]:

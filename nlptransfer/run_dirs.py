@@ -4,7 +4,8 @@ A run directory holds `run.json` (see `nlptransfer.runs`). `check_output_dir` re
 a run must not write into: a file, a dangling symlink, a parent that is a file, an unwritable folder, a
 `run.json` that is not a file, a previous run without `--overwrite_output_dir`, and, even with it, any file
 that the previous run.json does not list (the user's own: named in the message). `remove_previous_run`
-removes exactly the files a previous run.json lists, never anything else.
+removes exactly the files a previous run.json lists, never anything else. `check_same_command` keeps
+`nlptransfer export` and `evaluate` from replacing a run another command wrote (a trained model).
 """
 
 from __future__ import annotations
@@ -196,6 +197,21 @@ def remove_files(path: Path, relpaths: list[str]) -> list[str]:
             except OSError:
                 break
     return removed
+
+
+def check_same_command(path: Path, recipe: str, flag: str, overwrite_flag: str) -> None:
+    """One OutputDirError line when `path` holds a run (run.json) that another command wrote: a command that
+    is not a training recipe (`export`, `evaluate`) replaces only a previous run of its own, so its
+    `overwrite_flag` never removes a trained model's files."""
+    record = read_marker(path)
+    found = record.get("recipe")
+    if not record or found == recipe:
+        return
+    kind = f"a {found} run" if isinstance(found, str) and found else "another command's run"
+    raise OutputDirError(
+        f"{flag} {str(path)!r} holds {kind} (run.json), not the output of an earlier `nlptransfer {recipe}`; "
+        f"{overwrite_flag} replaces only that: choose another {flag}"
+    )
 
 
 def _resumable(path: Path) -> bool:

@@ -6,20 +6,22 @@
 Endpoints (every answer is JSON; every error is `{"error": "one line"}` with a 4xx/5xx status):
 - `POST /predict` with `{"texts": ["...", ...]}` (or `{"text": "..."}`) -> `{"predictions": [row, ...]}`, one
   row per text in request order, the rows `nlptransfer predict` writes (text, label, score, probabilities;
-  multi-label: label is a list, no score). 400: not JSON; 422: not an object with exactly one of `texts` (a
-  non-empty list of strings) or `text` (a string); 413: more texts than --max_texts_per_request, a text longer
-  than --max_chars, or a body larger than those two allow; 500: the model failed (the server keeps running);
-  503: the server is shutting down.
+  multi-label: label is a list, no score). 400: not JSON (or nested too deep); 422: not an object with exactly
+  one of `texts` (a non-empty list of strings) or `text` (a string), or a text that is not valid Unicode (an
+  unpaired surrogate); 413: more texts than --max_texts_per_request, a text longer than --max_chars, or a body
+  larger than those two allow; 500: the model failed (the server keeps running); 503: the server is shutting
+  down.
 - `GET /health` -> `{"status": "ok", "requests_served", "texts_served", "batches_run" (model calls),
   "largest_batch", "errors", "queued"}`.
 - `GET /info` -> the predictor's info (folder, back-end, labels, kind, max_length, thresholds), the run's
   model card front matter and title, run.json (recipe, status, times), metrics.json's numbers, the server's
-  settings and counters.
+  settings and counters (a NaN or infinite number, which JSON cannot carry, as null).
 
 Batching: each request's texts go on one asyncio queue (in chunks of at most --max_batch_size); one worker
 takes chunks in arrival order until --max_batch_size texts are gathered or --max_wait_ms passed since the first,
 runs the model on them in one call (in a thread, one call at a time, so the event loop keeps accepting) and
-hands each request its own rows. `--no_batching` gives every chunk its own model call.
+hands each request its own rows; a call that fails on a batch of several chunks runs each chunk again alone,
+so one request's bad text fails only that request. `--no_batching` gives every chunk its own model call.
 fastapi and uvicorn are imported inside the functions that need them (`pip install 'nlptransfer[serve]'`).
 """
 
@@ -30,6 +32,7 @@ import errno
 import ipaddress
 import json
 import logging
+import math
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +43,7 @@ from nlptransfer.errors import ConfigError
 
 logger = logging.getLogger("uvicorn.error")  # shown by uvicorn's log handler, beside its own lines
 ENDPOINTS = "POST /predict, GET /health, GET /info"
+PARSE_IN_THREAD = 1 << 20  # bytes: a larger body is parsed in a thread (a few ms or more of json.loads)
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,21 @@ def model_metadata(path: Path) -> dict:
         for k, v in read_run_file(path / "metrics.json").items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
-    return {"model_card": card, "run": run, "metrics": metrics}
+    return json_safe({"model_card": card, "run": run, "metrics": metrics})
+
+
+def json_safe(value):
+    """`value` as strict JSON can carry it (the responses refuse NaN): a NaN or infinite number -> None, a
+    value that is not JSON (a YAML date in the card) -> its text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)
 
 
 # ------------------------------------------------------------------------------------------ requests
@@ -179,12 +197,15 @@ def one_line(err: BaseException) -> str:
 
 
 def parse_texts(body: bytes, settings: ServeSettings) -> list[str]:
-    """The texts of a `/predict` body, or a ServeError (400 not JSON, 422 wrong shape, 413 over a limit)."""
+    """The texts of a `/predict` body, or a ServeError (400 not JSON or nested too deep, 422 wrong shape or
+    a text that is not valid Unicode, 413 over a limit)."""
     example = 'send {"texts": ["first text", "second text"]} or {"text": "one text"}'
     try:
         data = json.loads(body)
     except ValueError as err:  # JSONDecodeError and bodies that are not UTF-8/16/32
         raise ServeError(400, f"the request body is not valid JSON ({one_line(err)}); {example}") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise ServeError(400, f"the request body is JSON nested too deep to parse; {example}") from None
     if not isinstance(data, dict):
         raise ServeError(422, f"the JSON body is a {type(data).__name__}, not an object; {example}")
     unknown = sorted(set(data) - {"texts", "text"})
@@ -221,6 +242,12 @@ def parse_texts(body: bytes, settings: ServeSettings) -> list[str]:
                 f"{name.format(i)} has {len(text)} characters, over the limit of {settings.max_chars} "
                 "(--max_chars); shorten it or restart the server with a larger --max_chars",
             )
+        try:  # a lone "\ud800" escape is valid JSON, but no tokenizer (nor the answer) can encode it
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ServeError(
+                422, f"{name.format(i)} is not valid Unicode (an unpaired surrogate); send UTF-8 text"
+            ) from None
     return texts
 
 
@@ -341,33 +368,51 @@ class Batcher:
 
     async def work(self) -> None:
         """The one worker: batches forever, one model call at a time; never dies of a model error."""
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self.next_batch()
-            if not batch:
-                continue
-            texts = [text for chunk, _ in batch for text in chunk]
-            self.stats["batches_run"] += 1
-            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(texts))
-            try:
-                rows = await loop.run_in_executor(self.executor, self.run_model, texts)
-            except asyncio.CancelledError:  # stopped during a model call
-                fail(batch, ServeError(503, "the server stopped while answering; send the request again"))
-                raise
-            except Exception as err:
-                self.stats["errors"] += 1
-                logger.exception("the model failed on a batch of %d texts", len(texts))
-                message = (
-                    f"the model failed on this request's batch ({one_line(err)}); the server keeps running"
+            if batch:
+                await self.answer(batch)
+
+    async def answer(self, batch: list[tuple[list[str], asyncio.Future]]) -> None:
+        """One model call on the batch's texts, each chunk's rows to its request. When the call fails on a
+        batch of several chunks, each chunk is run again alone: only the request whose text the model cannot
+        take gets the 500, not the others batched with it."""
+        loop = asyncio.get_running_loop()
+        texts = [text for chunk, _ in batch for text in chunk]
+        self.stats["batches_run"] += 1
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(texts))
+        stopped = ServeError(503, "the server stopped while answering; send the request again")
+        try:
+            rows = await loop.run_in_executor(self.executor, self.run_model, texts)
+        except asyncio.CancelledError:  # stopped during a model call
+            fail(batch, stopped)
+            raise
+        except Exception as err:
+            if len(batch) > 1:
+                logger.warning(
+                    "the model failed on a batch of %d requests' texts (%s); running each one alone",
+                    len(batch),
+                    one_line(err),
                 )
-                fail(batch, ServeError(500, message))
-                continue
-            self.stats["texts_served"] += len(texts)
-            start = 0
-            for chunk, future in batch:
-                if not future.done():
-                    future.set_result(rows[start : start + len(chunk)])
-                start += len(chunk)
+                try:
+                    for item in batch:
+                        if not item[1].done():
+                            await self.answer([item])
+                except asyncio.CancelledError:
+                    fail(batch, stopped)
+                    raise
+                return
+            self.stats["errors"] += 1
+            logger.exception("the model failed on a batch of %d texts", len(texts))
+            message = f"the model failed on this request's batch ({one_line(err)}); the server keeps running"
+            fail(batch, ServeError(500, message))
+            return
+        self.stats["texts_served"] += len(texts)
+        start = 0
+        for chunk, future in batch:
+            if not future.done():
+                future.set_result(rows[start : start + len(chunk)])
+            start += len(chunk)
 
 
 # ------------------------------------------------------------------------------------------------ app
@@ -386,7 +431,7 @@ def create_app(predictor, settings: ServeSettings):
     batcher = Batcher(predictor, settings)
     path = getattr(predictor, "path", None)
     metadata = model_metadata(Path(path)) if path is not None else {}
-    described = dict(getattr(predictor, "info", {}))
+    described = json_safe(dict(getattr(predictor, "info", {})))
 
     def error(status: int, message: str, headers=None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -428,7 +473,11 @@ def create_app(predictor, settings: ServeSettings):
     )
     async def predict(request: fastapi.Request):
         try:
-            texts = parse_texts(await read_body(request, settings.max_body_bytes), settings)
+            body = await read_body(request, settings.max_body_bytes)
+            if len(body) > PARSE_IN_THREAD:  # up to ~30 MB: parsed beside the event loop, which keeps serving
+                texts = await asyncio.to_thread(parse_texts, body, settings)
+            else:
+                texts = parse_texts(body, settings)
             return JSONResponse({"predictions": await batcher.predict(texts)})  # no re-encoding pass
         except ServeError as err:
             return error(err.status, str(err))

@@ -20,7 +20,7 @@ import pytest
 
 from nlptransfer import assets
 from nlptransfer.assets import Artifact, download, safe_extract
-from nlptransfer.errors import AssetError
+from nlptransfer.errors import AssetError, ConfigError
 
 # ----------------------------------------------------------------------------------------------
 # helpers: tiny archives
@@ -455,6 +455,14 @@ def test_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("NLPTRANSFER_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert assets.cache_dir() == tmp_path / ".cache" / "nlptransfer"
+
+
+def test_cache_dir_of_a_user_that_does_not_exist_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Path.expanduser raised RuntimeError ("Could not determine home directory"), a traceback."""
+    monkeypatch.setenv("NLPTRANSFER_CACHE", "~nlptransfer-no-such-user/cache")
+    with pytest.raises(ConfigError, match="cannot expand ~nlptransfer-no-such-user, no such user") as err:
+        assets.cache_dir()
+    assert "NLPTRANSFER_CACHE" in str(err.value) and "absolute path" in str(err.value)
 
 
 # ----------------------------------------------------------------------------------------------

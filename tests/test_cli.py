@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,7 +16,9 @@ from tiny import cli_error, sentiment_rows, tiny_model_dir, write_csv
 from transformers import pipeline
 
 from nlptransfer import cli
+from nlptransfer.cli.predict import check_unicode
 from nlptransfer.cli.run import shipped_configs
+from nlptransfer.errors import DataError
 
 
 def _run_argv(model_dir, data_csv, out, *extra):
@@ -372,3 +375,41 @@ def test_an_output_file_through_a_dangling_symlink_is_refused(runs, tmp_path, ca
 
 def test_explain_refuses_an_empty_text(runs, capsys):
     assert "--text is empty" in _error(capsys, ["explain", "--model", str(runs["full"]), "--text", "  "])
+
+
+def test_predict_refuses_an_output_inside_the_model_folder(runs, capsys):
+    """--output RUN/predictions.jsonl --overwrite replaced the run's own test rows (with gold labels)."""
+    saved = runs["full"] / "predictions.jsonl"
+    before = saved.read_bytes()
+    argv = ["predict", "--model", str(runs["full"]), "--text", "good film", "--overwrite"]
+    line = _error(capsys, [*argv, "--output", str(saved)])
+    assert "inside the model folder" in line and saved.read_bytes() == before
+    assert "inside the model folder" in _error(capsys, [*argv, "--output", str(runs["full"] / "mine.csv")])
+    assert not (runs["full"] / "mine.csv").exists()
+
+
+def test_predict_refuses_a_text_that_is_not_unicode(runs, capsys):
+    """Argument bytes that are not UTF-8 arrive as lone surrogates (surrogateescape); the tokenizer raised a
+    TypeError traceback on them."""
+    line = _error(capsys, ["predict", "--model", str(runs["full"]), "--text", "fine", "--text", "caf\udce9"])
+    assert "--text #2 is not valid Unicode" in line
+    with pytest.raises(DataError, match=r"t\.jsonl: text #2 is not valid Unicode"):
+        check_unicode(["ok", "\ud800"], "t.jsonl")
+    check_unicode(["caf\u00e9", "\U0001f600"], None)  # real characters pass
+
+
+def test_output_cut_short_by_a_closed_pipe_ends_quietly():
+    """`nlptransfer predict ... | head -1`: exit code 1 and no BrokenPipeError traceback."""
+    code = (
+        "from nlptransfer.errors import run_cli\n"
+        "run_cli(lambda argv: [print('row', i, 'x' * 60) for i in range(200000)], [])"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.readline().startswith(b"row 0 ")
+    proc.stdout.close()  # the reader goes away, as `head -1` does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err

@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 import pytest
-from tiny import sentiment_rows, write_csv
+from tiny import cli_error, sentiment_rows, write_csv
 
 from nlptransfer import cli
 from nlptransfer.config import DataArguments
@@ -170,6 +170,25 @@ def test_evaluate_writes_the_recipes_schema(trained, files, tmp_path, capsys):
     # the output-dir rules of the recipes: a finished evaluation is not overwritten without the flag
     with pytest.raises(Exception, match="--overwrite_output_dir"):
         cli.cli([*argv, "--text_column", "body", "--label_column", "stars", "--output_dir", str(out)])
+
+
+def test_evaluate_overwrites_only_a_previous_evaluation(trained, files, tmp_path, capsys):
+    """--overwrite_output_dir replaces a previous evaluation, never a training run's files (its model)."""
+    argv = ["evaluate", "--model", str(trained), "--input", str(files["same"])]
+    argv += ["--text_column", "review", "--label_column", "sentiment", "--overwrite_output_dir"]
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes(b"the trained weights")
+    record = {"recipe": "text_classification", "status": "complete", "files": ["model.safetensors"]}
+    (other / "run.json").write_text(json.dumps(record))
+    before = {p.name: p.read_bytes() for p in other.iterdir()}
+    line = cli_error(capsys, [*argv, "--output_dir", str(other)])
+    assert "holds a text_classification run" in line and "--overwrite_output_dir replaces only" in line
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == before
+    out = tmp_path / "ev"
+    cli.cli([*argv, "--output_dir", str(out)])
+    cli.cli([*argv, "--output_dir", str(out)])  # a previous evaluation is replaced
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
 def test_evaluate_names_every_unknown_label_in_one_line(trained, tmp_path):

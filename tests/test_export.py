@@ -261,6 +261,19 @@ def test_bad_flags_and_missing_packages_are_one_line(run_dir, tmp_path, capsys, 
     assert not (tmp_path / "out").exists()
 
 
+def test_overwrite_never_replaces_a_run_of_another_command(run_dir, tmp_path, capsys):
+    """--overwrite replaces a previous export only: a finished training run's model is never removed."""
+    trained = tmp_path / "full"
+    trained.mkdir()
+    (trained / "model.safetensors").write_bytes(b"the trained weights")
+    record = {"recipe": "sentiment", "status": "complete", "files": ["model.safetensors"]}
+    (trained / "run.json").write_text(json.dumps(record))
+    before = {p.name: p.read_bytes() for p in trained.iterdir()}
+    line = cli_error(capsys, ["export", str(run_dir), "--output", str(trained), "--overwrite"])
+    assert "holds a sentiment run" in line and "--overwrite replaces only" in line and "--output" in line
+    assert {p.name: p.read_bytes() for p in trained.iterdir()} == before
+
+
 def test_evaluate_and_explain_on_an_export_refuse_in_one_line(run_dir, tmp_path, capsys):
     out = tmp_path / "onnx"
     export_run(run_dir, out)

@@ -11,7 +11,7 @@ import yaml
 from tiny import review_argv, sentiment_rows, write_csv
 from transformers import AutoModelForSequenceClassification, pipeline
 
-from nlptransfer import TransferArguments, TransferTrainer, TransferTrainingArguments
+from nlptransfer import TransferArguments, TransferTrainer, TransferTrainingArguments, hpo
 from nlptransfer.config import CompareArguments
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.hpo import check_hpo, startup_trials, trial_rows
@@ -134,6 +134,63 @@ def test_bad_search_settings_fail_in_one_line_and_write_nothing(
     msg = _fails(_argv(model_dir, data_csv, out, "--hpo_trials", "2", *extra), capsys)
     assert expected in msg, msg
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "space", "expected"),
+    [
+        (
+            "full",
+            {"learning_rate": {"type": "float", "low": -1e-4, "high": 1e-4}},
+            "learning_rate must be above 0",
+        ),
+        (
+            "full",
+            {"learning_rate": {"type": "categorical", "choices": [1e-4, "fast"]}},
+            "choice 'fast' is not a float",
+        ),
+        ("full", {"learning_rate": {"type": "categorical", "choices": [None, 1e-4]}}, "a choice is null"),
+        ("full", {"per_device_train_batch_size": {"type": "int", "low": 0, "high": 8}}, "must be at least 1"),
+        (
+            "full",
+            {"weight_decay": {"type": "float", "low": 0.0, "high": float("nan")}},
+            "not a finite number",
+        ),
+        (
+            "lora",
+            {"lora_dropout": {"type": "float", "low": 0.0, "high": 1.5}},
+            "lora_dropout must be in [0, 1)",
+        ),
+        ("lora", {"lora_r": {"type": "int", "low": 0, "high": 8}}, "lora_r must be at least 1"),
+        ("lora", {"lora_r": {"type": "categorical", "choices": [4, "8"]}}, "choice '8' is not a int"),
+    ],
+)
+def test_values_a_trial_would_crash_on_fail_before_the_run(
+    model_dir, data_csv, tmp_path, capsys, strategy, space, expected
+):
+    """Each end of a range and each choice is a value the option takes, checked before anything is
+    written: these crashed mid-search (a traceback, the output directory already made)."""
+    out = tmp_path / "run"
+    argv = _argv(model_dir, data_csv, out, "--strategy", strategy, "--hpo_trials", "2")
+    msg = _fails([*argv, "--hpo_space", json.dumps(space)], capsys)
+    assert expected in msg and f"hpo_space {next(iter(space))!r}" in msg, msg
+    assert not out.exists()
+
+
+def test_a_trial_that_raises_is_one_line_naming_its_values(
+    model_dir, data_csv, tmp_path, capsys, monkeypatch
+):
+    """The backstop: a value the checks let through (here they are switched off) but the training refuses."""
+    monkeypatch.setattr(hpo, "LIMITS", {})
+    space = {"learning_rate": {"type": "float", "low": -2e-3, "high": -1e-3}}
+    argv = _argv(model_dir, data_csv, tmp_path / "run", "--hpo_trials", "2", "--hpo_space", json.dumps(space))
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(sentiment.main, argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: hyperparameter search trial 0 (learning_rate=-0.00"), last
+    assert "narrow hpo_space" in last and "Traceback" not in err, err
 
 
 def test_hpo_trials_below_one_and_a_space_without_trials_are_refused(model_dir, data_csv, tmp_path, capsys):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nlptransfer.errors import ModelError
 from nlptransfer.inference import decide, probabilities, tune_thresholds
+from nlptransfer.predictor import rows_from_logits
 
 
 def test_softmax_rows_sum_to_one_and_survive_large_logits():
@@ -23,6 +25,20 @@ def test_sigmoid_per_label_and_thresholds():
     assert probs == pytest.approx(1 / (1 + np.exp(-logits)))
     assert decide(probs, multilabel=True).tolist() == [[1, 1, 0], [0, 1, 1]]  # default 0.5, inclusive
     assert decide(probs, True, [0.6, 0.9, 0.1]).tolist() == [[0, 0, 1], [0, 0, 1]]
+
+
+def test_nan_or_infinite_probabilities_are_one_model_error_not_rows():
+    """`predict` wrote bare NaN into its .jsonl, `serve` failed to encode the answer."""
+    assert rows_from_logits(np.array([[0.0, 1.0]]), ["x"], ["a", "b"], False, None)[0]["label"] == "b"
+    cases = [
+        ([[0.0, 1.0], [np.nan, 0.0]], False),
+        ([[np.inf, 0.0], [0.0, 1.0]], False),  # softmax of an infinite logit: NaN
+        ([[np.nan, 0.0], [0.0, 0.0]], True),
+    ]
+    for logits, multilabel in cases:
+        with pytest.raises(ModelError, match="NaN or infinite probabilities for 1 of 2 texts") as err:
+            rows_from_logits(np.array(logits), ["x", "y"], ["a", "b"], multilabel, None)
+        assert "\n" not in str(err.value)
 
 
 def test_tune_thresholds_per_label_and_default_without_positives():

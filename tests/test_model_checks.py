@@ -207,6 +207,45 @@ def test_adapter_with_a_relative_base_from_another_directory_is_one_line(
     assert "'models/base'" in line and "base_model_name_or_path" in line
 
 
+def _set_base(run: Path, base: str) -> None:
+    spec_file = run / "adapter_config.json"
+    spec = json.loads(spec_file.read_text())
+    spec["base_model_name_or_path"] = base
+    spec_file.write_text(json.dumps(spec))
+
+
+def test_adapter_on_a_base_of_another_size_is_one_line(adapter_run, tmp_path, capsys):
+    """A recorded base that exists but is not the model the adapter was trained on (48 wide, not 32): the
+    size mismatch of load_state_dict is one line naming the base and the file to fix."""
+    from transformers import BertConfig, BertModel
+
+    wider = tmp_path / "wider"
+    base = adapter_run / "models" / "base"
+    vocab = (base / "vocab.txt").read_text().split()
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(wider)
+    AutoTokenizer.from_pretrained(base).save_pretrained(wider)
+    _set_base(adapter_run / "run", str(wider))
+    line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
+    assert "does not fit base model" in line and str(wider) in line and "size mismatch" in line
+    assert "base_model_name_or_path" in line and "adapter_config.json" in line
+
+
+def test_adapter_base_of_a_user_that_does_not_exist_is_one_line(adapter_run, capsys):
+    _set_base(adapter_run / "run", "~nlptransfer-no-such-user/base")
+    line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
+    assert (
+        "cannot expand ~nlptransfer-no-such-user, no such user" in line and "base_model_name_or_path" in line
+    )
+
+
 # ---- #14 the recipes check --max_length before anything is written ---------------------------------
 
 

@@ -4,6 +4,7 @@ clients, input limits and bad input answered with one JSON error line, a port in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -14,15 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from test_cli import _error
 from tiny import sentiment_rows, tiny_model_dir, write_csv
 
 from benchmarks.bench_serve import start_server, stop_server
-from nlptransfer import cli
+from nlptransfer import cli, serving
 from nlptransfer.predictor import Predictor
-from nlptransfer.serving import ServeSettings, bind_socket, create_app
+from nlptransfer.serving import ServeError, ServeSettings, bind_socket, create_app, parse_texts
 
 LIMITS = ["--max_texts_per_request", "20", "--max_chars", "200"]
 
@@ -171,6 +173,8 @@ def test_no_batching_runs_one_model_call_per_request(trained, tmp_path):
         (json.dumps({"texts": ["a", "b" * 201]}).encode(), 413, "texts[1] has 201 characters"),
         (json.dumps({"text": "b" * 201}).encode(), 413, "limit of 200 (--max_chars)"),
         (json.dumps({"texts": ["a" * 100] * 600}).encode(), 413, "request body is over"),
+        (b'{"texts": ["a", "\\ud800"]}', 422, "texts[1] is not valid Unicode"),
+        (b"[" * 5000, 400, "nested too deep"),
     ],
 )
 def test_bad_input_is_a_json_error_line(server, body, status, words):
@@ -242,6 +246,80 @@ def test_a_model_error_is_a_500_line_and_the_server_keeps_serving(tmp_path):
         fine = httpx.post(url + "/predict", json={"texts": ["ok"]}, timeout=30)
         assert fine.status_code == 200 and fine.json()["predictions"][0]["text"] == "ok"
         assert health(url)["errors"] == 1
+
+
+def test_parse_texts_refuses_a_lone_surrogate_and_deep_nesting():
+    settings = ServeSettings()
+    assert parse_texts(b'{"texts": ["a", "\\ud83d\\ude00"]}', settings) == ["a", "\U0001f600"]  # a pair
+    for body, status, words in [
+        (b'{"texts": ["a", "\\ud800"]}', 422, "texts[1] is not valid Unicode (an unpaired surrogate)"),
+        (b'{"text": "b\\udfff"}', 422, "text is not valid Unicode"),
+        (b'{"text": "\xed\xa0\x80"}', 422, "text is not valid Unicode"),  # a surrogate encoded as bytes
+        (b"[" * 5000, 400, "nested too deep"),
+        (b'{"texts": ' + b"[" * 5000 + b"]", 400, "nested too deep"),
+    ]:
+        with pytest.raises(ServeError) as err:
+            parse_texts(body, settings)
+        assert err.value.status == status and words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_text_the_model_cannot_take_fails_only_its_own_request(tmp_path):
+    """A batch of several requests whose model call fails is run again request by request: only the
+    request with the bad text gets the 500."""
+    fake = Fake(tmp_path)
+    with serve_thread(fake, ServeSettings(max_batch_size=16, max_wait_ms=500)) as url:
+        bodies = [{"texts": ["a"]}, {"texts": ["boom"]}, {"texts": ["c", "dd"]}]
+        answers = concurrently(url, bodies)
+        stats = health(url)
+    assert [a.status_code for a in answers] == [200, 500, 200]
+    assert [r["text"] for r in answers[2].json()["predictions"]] == ["c", "dd"]
+    assert "(RuntimeError: boom)" in answers[1].json()["error"]
+    assert max(fake.calls) == 4  # the three requests met in one model call, which failed
+    assert stats["errors"] == 1 and stats["texts_served"] == 3
+
+
+class NaNs(Predictor):
+    """Logits of a model whose weights diverged: NaN."""
+
+    kind = "nan"
+    labels = ["a", "b"]
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def logits(self, texts, batch_size=64):
+        return np.full((len(texts), 2), np.nan)
+
+
+def test_nan_is_never_sent_as_json(tmp_path):
+    """NaN in metrics.json is null in /info; NaN probabilities are a 500 naming them, not a broken answer."""
+    (tmp_path / "metrics.json").write_text('{"train_loss": NaN, "accuracy": 0.5, "eval_loss": Infinity}')
+    with serve_thread(NaNs(tmp_path), ServeSettings(max_wait_ms=0)) as url:
+        info = httpx.get(url + "/info", timeout=30)
+        answer = httpx.post(url + "/predict", json={"texts": ["x", "y"]}, timeout=30)
+    assert info.status_code == 200
+    assert info.json()["metrics"] == {"train_loss": None, "accuracy": 0.5, "eval_loss": None}
+    assert answer.status_code == 500 and "NaN or infinite probabilities" in answer.json()["error"]
+
+
+def test_a_large_body_is_parsed_beside_the_event_loop(tmp_path, monkeypatch):
+    parsed = []
+    real = asyncio.to_thread
+
+    async def to_thread(func, *args):
+        parsed.append(func.__name__)
+        return await real(func, *args)
+
+    monkeypatch.setattr(serving.asyncio, "to_thread", to_thread)
+    texts = ["x" * 5000] * 250  # 1.25 MB of JSON
+    with serve_thread(Fake(tmp_path), ServeSettings(max_wait_ms=0, max_batch_size=256)) as url:
+        small = httpx.post(url + "/predict", json={"texts": ["a"]}, timeout=30)
+        large = httpx.post(url + "/predict", json={"texts": texts}, timeout=60)
+        bad = httpx.post(url + "/predict", json={"texts": texts + [3]}, timeout=60)
+    assert small.status_code == 200 and large.status_code == 200
+    assert len(large.json()["predictions"]) == 250
+    assert bad.status_code == 422 and "texts[250] is a int" in bad.json()["error"]
+    assert parsed.count("parse_texts") == 2  # the two large bodies; the small one was parsed on the loop
 
 
 class Bare:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlptransfer.errors import AssetError
+from nlptransfer.errors import AssetError, ConfigError
 
 #: Written last into an asset folder: the folder is complete. It is also the manifest: the size,
 #: mtime and sha256 of every extracted file (`download.read_manifest`).
@@ -153,7 +153,15 @@ def embedded_model_key(name: str) -> str | None:
 def cache_dir() -> Path:
     """`$NLPTRANSFER_CACHE` if set, else `~/.cache/nlptransfer`."""
     env = os.environ.get("NLPTRANSFER_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "nlptransfer"
+    if not env:
+        return Path.home() / ".cache" / "nlptransfer"
+    try:
+        return Path(env).expanduser()
+    except RuntimeError:  # "~name/..." of a user this system does not have
+        user = env.split("/", 1)[0]
+        raise ConfigError(
+            f"NLPTRANSFER_CACHE={env!r}: cannot expand {user}, no such user; give an absolute path"
+        ) from None
 
 
 def asset_dir(key: str) -> Path:

@@ -28,7 +28,7 @@ rows with an empty text are dropped with a warning. Labels are matched to the mo
 (config.json id2label); labels the model does not know are named in one error line. Writes metrics.json,
 predictions.jsonl (text, gold, label = the prediction, score, probabilities), results.md, confusion_matrix.png,
 per_class.png, config.yaml and run.json into --output_dir (default: outputs/eval-<model>-<input>), which, as
-for the recipes, must be new or hold a previous run (--overwrite_output_dir replaces only that run's files).
+for the recipes, must be new or hold a previous evaluation (--overwrite_output_dir replaces only its files).
 Loads like predict: safetensors only, no model code, unless --allow_pickle true / --trust_remote_code true."""
 
 
@@ -76,7 +76,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
     from nlptransfer.data.labels import align_labels
     from nlptransfer.data.load import load_whole
     from nlptransfer.reporting import load_run, run_figures
-    from nlptransfer.run_dirs import check_output_dir
+    from nlptransfer.run_dirs import check_output_dir, check_same_command
     from nlptransfer.runs import RunWriter
 
     check_positive(args, "batch_size", "max_length")
@@ -87,6 +87,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
             f"--output_dir {str(out)!r} holds the model being evaluated ({args.model}); writing there would "
             "replace its files: choose another --output_dir"
         )
+    check_same_command(out, "evaluate", "--output_dir", "--overwrite_output_dir")  # never a trained model
     check_output_dir(out, args.overwrite_output_dir, False)  # refused before anything is loaded
     data = load_whole(
         args.input,

@@ -91,6 +91,36 @@ def check_positive(args: argparse.Namespace, *flags: str) -> None:
             raise ConfigError(f"--{flag} {value} must be a whole number of at least 1; pass e.g. --{flag} 1")
 
 
+def check_unicode(texts: list[str], source: str | None) -> None:
+    """One line for a text that is not valid Unicode (an unpaired surrogate: bytes of a --text argument that
+    are not UTF-8, or a lone \\ud800 escape in a JSON file), which the tokenizer would fail on with a
+    traceback; `source`: the --input file, None for --text."""
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            if source is None:
+                raise ConfigError(
+                    f"--text #{i + 1} is not valid Unicode (an unpaired surrogate: bytes that are not "
+                    "UTF-8); pass the text as UTF-8"
+                ) from None
+            raise DataError(
+                f"{source}: text #{i + 1} is not valid Unicode (an unpaired surrogate, e.g. a lone \\ud800 "
+                "escape); fix that row or remove it"
+            ) from None
+
+
+def check_outside_model(out: Path | None, model: str) -> None:
+    """One line if the --output file lies inside the --model folder: it would replace or add to the run's own
+    files (its predictions.jsonl holds the test rows with their gold labels); as `evaluate` refuses an
+    --output_dir that holds the model."""
+    if out is not None and out.resolve().is_relative_to(Path(model).resolve()):
+        raise ConfigError(
+            f"--output {str(out)!r} lies inside the model folder {model}; writing there would replace or add "
+            "to the run's files: choose a path outside it"
+        )
+
+
 def cmd_predict(args: argparse.Namespace) -> list[dict]:
     from nlptransfer.runs import write_text_atomic
 
@@ -98,9 +128,11 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
     if bool(args.input) == bool(args.text):
         raise ConfigError('pass either --input FILE or --text "..." (one or more), not both and not neither')
     out = check_output(args.output, args.overwrite, (".jsonl", ".csv"))
+    check_outside_model(out, args.model)
     texts = read_texts(args.input, args.text_column) if args.input else list(args.text)
     if not texts:
         raise DataError(f"{args.input} holds no texts; add rows or pass --text")
+    check_unicode(texts, args.input)
     predictor = load_predictor(
         args.model,
         max_length=args.max_length,

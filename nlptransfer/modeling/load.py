@@ -92,7 +92,14 @@ def adapter_base(adapter_dir: str | Path, recorded: str) -> tuple[str, str]:
         f"set base_model_name_or_path in {spec_file} to the base model's folder (an absolute path) or its "
         "Hub id"
     )
-    folder = Path(recorded).expanduser()
+    try:
+        folder = Path(recorded).expanduser()
+    except RuntimeError:  # "~name/..." of a user this system does not have
+        user = str(recorded).split("/", 1)[0]
+        raise ModelError(
+            f"the adapter in {adapter_dir} records base model {recorded!r}: cannot expand {user}, no such "
+            f"user here; {fix}"
+        ) from None
     if folder.is_absolute():
         if not folder.is_dir():
             raise ModelError(
@@ -414,6 +421,16 @@ def load_peft_model(
             return PeftModel.from_pretrained(base_model, folder, **kwargs)
     except _LOAD_ERRORS as err:
         raise _failure(name, name, err, "a peft adapter", allow_pickle, None) from err
+    except RuntimeError as err:  # load_state_dict: the adapter's shapes are not the base's
+        if "size mismatch" not in str(err):
+            raise
+        recorded = spec.get("base_model_name_or_path") if isinstance(spec, dict) else None
+        base = recorded or getattr(base_model, "name_or_path", None) or "the base model"
+        raise ModelError(
+            f"the adapter in {name} does not fit base model {base!r} (size mismatch: a model of another "
+            f"size); point base_model_name_or_path in {folder / 'adapter_config.json'} at the model it was "
+            "trained on"
+        ) from err
 
 
 def _pooled_head_config(adapter_dir: Path):
