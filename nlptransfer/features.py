@@ -61,6 +61,7 @@ from nlptransfer.errors import ConfigError, DataError, ModelError, OutputDirErro
 from nlptransfer.inference import predict_logits
 from nlptransfer.modeling.load import load_model, load_tokenizer
 from nlptransfer.modeling.pooling import PooledForSequenceClassification, classification_loss, pool
+from nlptransfer.paths import expand_user
 from nlptransfer.runs import is_main_process, write_bytes_atomic
 from nlptransfer.selection import rank_by_score
 from nlptransfer.trainers import TransferTrainer, TransferTrainingArguments
@@ -294,7 +295,11 @@ def extract_features(
 
     path = None
     if cache is not False:
-        folder = assets.cache_dir() / "features" if cache in (None, True) else Path(cache).expanduser()
+        folder = (
+            assets.cache_dir() / "features"
+            if cache in (None, True)
+            else expand_user(cache, what=f"feature cache {str(cache)!r}")
+        )
         path = folder / f"{feature_cache_key(model, tokenizer, texts, pooling, max_length)}.npy"
         cached = _load_cached(path, len(texts))
         if cached is not None:

@@ -20,7 +20,8 @@ import pytest
 
 from nlptransfer import assets
 from nlptransfer.assets import Artifact, download, safe_extract
-from nlptransfer.errors import AssetError, ConfigError
+from nlptransfer.errors import AssetError, ConfigError, run_cli
+from nlptransfer.paths import expand_user
 
 # ----------------------------------------------------------------------------------------------
 # helpers: tiny archives
@@ -460,9 +461,47 @@ def test_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_cache_dir_of_a_user_that_does_not_exist_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """Path.expanduser raised RuntimeError ("Could not determine home directory"), a traceback."""
     monkeypatch.setenv("NLPTRANSFER_CACHE", "~nlptransfer-no-such-user/cache")
-    with pytest.raises(ConfigError, match="cannot expand ~nlptransfer-no-such-user, no such user") as err:
+    with pytest.raises(ConfigError, match="cannot expand ~nlptransfer-no-such-user: no such user") as err:
         assets.cache_dir()
     assert "NLPTRANSFER_CACHE" in str(err.value) and "absolute path" in str(err.value)
+
+
+def _load_source(path: str) -> object:
+    from nlptransfer.data import load_source  # datasets, no torch
+
+    return load_source(path)
+
+
+def _load_parallel(path: str) -> object:
+    from nlptransfer.data.bible import load_parallel
+
+    return load_parallel(path, "en", "de")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(expand_user, id="expand_user"),
+        pytest.param(assets.resolve_model, id="resolve_model"),
+        pytest.param(_load_source, id="load_source"),
+        pytest.param(_load_parallel, id="load_parallel"),
+    ],
+)
+def test_a_path_under_a_user_that_does_not_exist_is_one_line(
+    call, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`~user/...` of an unknown user: Path.expanduser raised a bare RuntimeError, a traceback. Now every
+    entry point fails with one ConfigError line (exit code 2 under run_cli) before anything is read."""
+    path = "~nlptransfer-no-such-user/x.csv"
+    with pytest.raises(ConfigError) as err:
+        call(path)
+    message = str(err.value)
+    assert "cannot expand ~nlptransfer-no-such-user: no such user" in message and "absolute path" in message
+    assert "\n" not in message
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(lambda argv: call(path), [])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ def test_adapter_base_of_a_user_that_does_not_exist_is_one_line(adapter_run, cap
     _set_base(adapter_run / "run", "~nlptransfer-no-such-user/base")
     line = _error(capsys, ["predict", "--model", adapter_run / "run", "--text", "good movie"])
     assert (
-        "cannot expand ~nlptransfer-no-such-user, no such user" in line and "base_model_name_or_path" in line
+        "cannot expand ~nlptransfer-no-such-user: no such user" in line and "base_model_name_or_path" in line
     )
 
 

@@ -36,6 +36,7 @@ from nlptransfer.assets.registry import (
     get_artifact,
 )
 from nlptransfer.errors import AssetError
+from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")
 
@@ -381,7 +382,7 @@ def resolve_model(name_or_path: str) -> str:
     An existing local directory wins over an alias of the same name; any other string (a Hub id)
     is returned as is for `from_pretrained`.
     """
-    if Path(name_or_path).expanduser().is_dir():
+    if expand_user(name_or_path).is_dir():
         return name_or_path
     key = embedded_model_key(name_or_path)
     if key is None:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlptransfer.errors import AssetError, ConfigError
+from nlptransfer.errors import AssetError
+from nlptransfer.paths import expand_user
 
 #: Written last into an asset folder: the folder is complete. It is also the manifest: the size,
 #: mtime and sha256 of every extracted file (`download.read_manifest`).
@@ -155,13 +156,7 @@ def cache_dir() -> Path:
     env = os.environ.get("NLPTRANSFER_CACHE")
     if not env:
         return Path.home() / ".cache" / "nlptransfer"
-    try:
-        return Path(env).expanduser()
-    except RuntimeError:  # "~name/..." of a user this system does not have
-        user = env.split("/", 1)[0]
-        raise ConfigError(
-            f"NLPTRANSFER_CACHE={env!r}: cannot expand {user}, no such user; give an absolute path"
-        ) from None
+    return expand_user(env, what=f"NLPTRANSFER_CACHE={env!r}")
 
 
 def asset_dir(key: str) -> Path:

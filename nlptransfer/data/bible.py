@@ -39,6 +39,7 @@ from datasets import Dataset, DatasetDict
 from nlptransfer.assets import cache_dir, fetch, get_artifact
 from nlptransfer.data.files import SPLIT_ALIASES
 from nlptransfer.errors import DataError
+from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")
 
@@ -273,7 +274,7 @@ def load_parallel(
     if is_bible_name(source):
         return load_bible(source)
     check_pair(src, tgt)
-    path = Path(source).expanduser()
+    path = expand_user(source, what=f"parallel data {source!r}")
     if path.is_dir():
         splits = {}
         for f in sorted(path.iterdir()):

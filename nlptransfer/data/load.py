@@ -51,6 +51,7 @@ from nlptransfer.data.multilabel import (
 from nlptransfer.data.registry import check_not_embedded_family, embedded_dataset, unknown_dataset
 from nlptransfer.data.splits import DEFAULT_PROTOCOL, carve, check_fraction
 from nlptransfer.errors import DataError
+from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")
 
@@ -93,7 +94,7 @@ def _read_source(source: str) -> tuple[DatasetDict, str, set[str]]:
     spec = embedded_dataset(source)
     if spec is not None:
         return DatasetDict({"train": spec.loader()}), f"embedded dataset {source}", set()
-    path = Path(source).expanduser()
+    path = expand_user(source, what=f"dataset {source!r}")
     if path.is_file():
         return DatasetDict({"train": read_file(path)}), str(path), {path.suffix.lower()}
     if path.is_dir():

@@ -47,6 +47,7 @@ from nlptransfer.embeddings.static import StaticVectors, load_glove, train_stati
 from nlptransfer.embeddings.vocabulary import split_words
 from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.modeling.load import load_tokenizer
+from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")
 
@@ -125,8 +126,8 @@ def is_word_vectors(name: str) -> bool:
     if word_vectors_key(text) or text.lower() == DOMAIN_VECTORS:
         return True
     try:
-        return Path(text).expanduser().is_file()
-    except (OSError, ValueError, RuntimeError):  # a name too long for a path, a NUL byte, an unknown ~user
+        return expand_user(text).is_file()
+    except (OSError, ValueError):  # a name too long for a path, a NUL byte, an unknown ~user (ConfigError)
         return False
 
 
@@ -142,7 +143,7 @@ def read_vectors_file(path: str | Path, max_words: int) -> StaticVectors:
     first line) the last D fields of a line are its numbers and the rest is the word, so a word holding a
     space or another whitespace character (GloVe 840B has '. . .', some files non-breaking spaces) stays
     whole; a line that does not split that way is split on any whitespace (tabs, double spaces)."""
-    file = Path(path).expanduser()
+    file = expand_user(path)
     fix = "pass a word2vec/GloVe text file: one word and its numbers per line, an optional 'count dim' header"
     opener = gzip.open if file.suffix == ".gz" else open
     words: list[str] = []
@@ -291,7 +292,7 @@ def _source(name: str, args: WordVectorArguments, texts: Sequence[str]) -> tuple
             return vectors, f"domain vectors: PPMI + SVD ({dim}-d) of {len(corpus)} training texts"
 
         return f"{digest}|{dim}|{args.domain_min_count}", domain
-    file = Path(name).expanduser().resolve()
+    file = expand_user(name, what=f"word vectors {name!r}").resolve()
     stat = file.stat()
 
     def from_file() -> tuple[StaticVectors, str]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from nlptransfer import assets
 from nlptransfer.config import DEFAULT_MODEL, user_set
 from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")
 
@@ -69,7 +70,7 @@ def portable_name(name_or_path: str) -> str:
     directory: an existing local folder -> its absolute path (the embedded alias when it is the cached copy
     of an embedded model); a Hub id or alias -> unchanged."""
     text = str(name_or_path)
-    folder = Path(text).expanduser()
+    folder = expand_user(text)
     if not folder.is_dir():
         return text
     folder = folder.resolve()
@@ -93,13 +94,11 @@ def adapter_base(adapter_dir: str | Path, recorded: str) -> tuple[str, str]:
         "Hub id"
     )
     try:
-        folder = Path(recorded).expanduser()
-    except RuntimeError:  # "~name/..." of a user this system does not have
-        user = str(recorded).split("/", 1)[0]
-        raise ModelError(
-            f"the adapter in {adapter_dir} records base model {recorded!r}: cannot expand {user}, no such "
-            f"user here; {fix}"
-        ) from None
+        folder = expand_user(
+            recorded, what=f"the adapter in {adapter_dir} records base model {recorded!r}", fix=fix
+        )
+    except ConfigError as err:  # "~name/..." of a user this system does not have
+        raise ModelError(str(err)) from None
     if folder.is_absolute():
         if not folder.is_dir():
             raise ModelError(
@@ -124,7 +123,7 @@ def adapter_base(adapter_dir: str | Path, recorded: str) -> tuple[str, str]:
 
 def needs_remote_code(path: str | Path) -> bool:
     """A local folder whose config.json or tokenizer_config.json maps Auto classes to its own code."""
-    folder = Path(path).expanduser()
+    folder = expand_user(path)
     for name in ("config.json", "tokenizer_config.json"):
         try:
             spec = json.loads((folder / name).read_text(encoding="utf-8"))
@@ -137,7 +136,7 @@ def needs_remote_code(path: str | Path) -> bool:
 
 def only_pickled_weights(path: str | Path) -> bool:
     """A local folder with pickled weights (*.bin/*.pt/*.pth) and no *.safetensors."""
-    folder = Path(path).expanduser()
+    folder = expand_user(path)
     if not folder.is_dir():
         return False
     files = [p.name for p in folder.iterdir() if p.is_file()]
@@ -206,7 +205,7 @@ def _failure(name: str, path: str, err: Exception, what: str, allow_pickle: bool
         )
     if isinstance(err, OSError) and not allow_pickle and ".bin" in text:
         return _pickle_refused(name)
-    if isinstance(err, OSError) and not Path(path).expanduser().is_dir():
+    if isinstance(err, OSError) and not expand_user(path).is_dir():
         return _not_found(name, err, hint)
     return ModelError(f"model {name!r} could not be loaded as {what}: {_first_line(err)}")
 
@@ -312,7 +311,7 @@ def check_tokenizer(tokenizer, name: str) -> None:
     special = set(getattr(tokenizer, "all_special_tokens", []) or [])
     if vocab and len(set(vocab) - special) > 0:
         return
-    folder = Path(name).expanduser()
+    folder = expand_user(name)
     where = f"{name!r} has no tokenizer files ({', '.join(TOKENIZER_FILES[:4])}, ...)"
     if not folder.is_dir():
         where = f"the tokenizer of {name!r} has an empty vocabulary"

@@ -32,6 +32,7 @@ from transformers import PreTrainedModel
 
 from nlptransfer.config import POOLINGS
 from nlptransfer.errors import ConfigError
+from nlptransfer.paths import expand_user
 from nlptransfer.pooled import (
     MODEL_TYPE,
     PooledConfig,
@@ -132,7 +133,7 @@ def _has_pooler(folder: Path) -> bool | None:
 
 
 def _local_folder(name: str) -> Path | None:
-    folder = Path(name).expanduser()
+    folder = expand_user(name)
     if folder.is_dir():
         return folder
     try:  # a Hub id already in the local cache: read its files there, never download
