@@ -6,11 +6,13 @@ a run must not write into: a file, a dangling symlink, a parent that is a file, 
 that the previous run.json does not list (the user's own: named in the message). `remove_previous_run`
 removes exactly the files a previous run.json lists, never anything else. `check_same_command` keeps
 `nlptransfer export` and `evaluate` from replacing a run another command wrote (a trained model).
+`model_metadata` reads what a run folder says about its model (card, run.json, metrics) as strict JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -281,3 +283,46 @@ def _check_unsafe(path: Path, overwrite: bool, resume: bool) -> bool:
             "replaces only a previous run's own files: move these away, or choose a new --output_dir"
         )
     return False
+
+
+def model_metadata(path: Path) -> dict:
+    """What a run or export folder says about its model: the model card's front matter and title, run.json
+    (without its file list) and the numbers of metrics.json; absent files give nothing."""
+    import yaml
+
+    card: dict = {}
+    readme = path / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8", errors="replace")
+        body = text
+        if text.startswith("---\n") and "\n---\n" in text[4:]:
+            front, body = text[4:].split("\n---\n", 1)
+            try:
+                loaded = yaml.safe_load(front)
+            except yaml.YAMLError:
+                loaded = None
+            card = dict(loaded) if isinstance(loaded, dict) else {}
+        title = next((line[2:].strip() for line in body.splitlines() if line.startswith("# ")), None)
+        if title:
+            card["title"] = title
+    run = {k: v for k, v in read_run_file(path / "run.json").items() if k != "files"}
+    metrics = {
+        k: v
+        for k, v in read_run_file(path / "metrics.json").items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    return json_safe({"model_card": card, "run": run, "metrics": metrics})
+
+
+def json_safe(value):
+    """`value` as strict JSON can carry it (the responses refuse NaN): a NaN or infinite number -> None, a
+    value that is not JSON (a YAML date in the card) -> its text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)

@@ -32,7 +32,6 @@ import errno
 import ipaddress
 import json
 import logging
-import math
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nlptransfer.errors import ConfigError
+from nlptransfer.run_dirs import json_safe, model_metadata
 
 logger = logging.getLogger("uvicorn.error")  # shown by uvicorn's log handler, beside its own lines
 ENDPOINTS = "POST /predict, GET /health, GET /info"
@@ -129,54 +129,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
             flush=True,
         )
     return sock
-
-
-# ---------------------------------------------------------------------------------------- model card
-
-
-def model_metadata(path: Path) -> dict:
-    """What a run or export folder says about its model: the model card's front matter and title, run.json
-    (without its file list) and the numbers of metrics.json; absent files give nothing."""
-    import yaml
-
-    from nlptransfer.run_dirs import read_run_file
-
-    card: dict = {}
-    readme = path / "README.md"
-    if readme.is_file():
-        text = readme.read_text(encoding="utf-8", errors="replace")
-        body = text
-        if text.startswith("---\n") and "\n---\n" in text[4:]:
-            front, body = text[4:].split("\n---\n", 1)
-            try:
-                loaded = yaml.safe_load(front)
-            except yaml.YAMLError:
-                loaded = None
-            card = dict(loaded) if isinstance(loaded, dict) else {}
-        title = next((line[2:].strip() for line in body.splitlines() if line.startswith("# ")), None)
-        if title:
-            card["title"] = title
-    run = {k: v for k, v in read_run_file(path / "run.json").items() if k != "files"}
-    metrics = {
-        k: v
-        for k, v in read_run_file(path / "metrics.json").items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-    return json_safe({"model_card": card, "run": run, "metrics": metrics})
-
-
-def json_safe(value):
-    """`value` as strict JSON can carry it (the responses refuse NaN): a NaN or infinite number -> None, a
-    value that is not JSON (a YAML date in the card) -> its text."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return str(value)
 
 
 # ------------------------------------------------------------------------------------------ requests
