@@ -264,6 +264,21 @@ def load_predictor(
     )
 
 
+def check_finite(probs) -> None:
+    """One ModelError line when any row of probabilities (or logits) is NaN or infinite: a model whose
+    weights diverged must not produce predictions or scores."""
+    import numpy as np
+
+    probs = np.asarray(probs)
+    broken = np.flatnonzero(~np.isfinite(probs).reshape(len(probs), -1).all(-1)) if probs.size else []
+    if len(broken):
+        raise ModelError(
+            f"the model produced NaN or infinite probabilities for {len(broken)} of {len(probs)} texts (the "
+            f"first: text #{broken[0] + 1}); its weights are broken (a run that diverged?): retrain it, e.g. "
+            "with a lower --learning_rate"
+        )
+
+
 def rows_from_logits(logits, texts: list[str], names: list[str], multilabel: bool, thresholds) -> list[dict]:
     """One dict per text, in order: text, label (a list for multi-label), score, probabilities. NaN or
     infinite probabilities (a model whose weights diverged) are one ModelError line, never a row."""
@@ -274,13 +289,7 @@ def rows_from_logits(logits, texts: list[str], names: list[str], multilabel: boo
     rows = []
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are refused just below, in one line
         probs = probabilities(np.asarray(logits), multilabel)
-    broken = np.flatnonzero(~np.isfinite(probs).all(-1)) if probs.size else []
-    if len(broken):
-        raise ModelError(
-            f"the model produced NaN or infinite probabilities for {len(broken)} of {len(texts)} texts (the "
-            f"first: text #{broken[0] + 1}); its weights are broken (a run that diverged?): retrain it, e.g. "
-            "with a lower --learning_rate"
-        )
+    check_finite(probs)
     if multilabel:
         cut = thresholds if thresholds and len(thresholds) == len(names) else None
         for text, p, chosen in zip(texts, probs, decide(probs, True, cut), strict=True):

@@ -9,10 +9,10 @@ Endpoints (every answer is JSON; every error is `{"error": "one line"}` with a 4
   multi-label: label is a list, no score). 400: not JSON (or nested too deep); 422: not an object with exactly
   one of `texts` (a non-empty list of strings) or `text` (a string), or a text that is not valid Unicode (an
   unpaired surrogate); 413: more texts than --max_texts_per_request, a text longer than --max_chars, or a body
-  larger than those two allow; 500: the model failed (the server keeps running); 503: the server is shutting
-  down.
+  larger than those two allow; 500: the model failed (the server keeps running); 503 (with Retry-After): more
+  than --max_queued_texts texts already wait for the model (back-pressure), or the server is shutting down.
 - `GET /health` -> `{"status": "ok", "requests_served", "texts_served", "batches_run" (model calls),
-  "largest_batch", "errors", "queued"}`.
+  "largest_batch", "errors", "rejected_busy", "queued" (chunks), "texts_waiting"}`.
 - `GET /info` -> the predictor's info (folder, back-end, labels, kind, max_length, thresholds), the run's
   model card front matter and title, run.json (recipe, status, times), metrics.json's numbers, the server's
   settings and counters (a NaN or infinite number, which JSON cannot carry, as null).
@@ -56,15 +56,21 @@ class ServeSettings:
     max_wait_ms: float = 10.0
     max_texts_per_request: int = 256
     max_chars: int = 10000
+    max_queued_texts: int = 4096
     batching: bool = True
 
     def __post_init__(self):
-        for name in ("max_batch_size", "max_texts_per_request", "max_chars"):
+        for name in ("max_batch_size", "max_texts_per_request", "max_chars", "max_queued_texts"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(
                     f"--{name} {value} must be a whole number of at least 1; pass e.g. --{name} 1"
                 )
+        if self.max_queued_texts < self.max_texts_per_request:
+            raise ConfigError(
+                f"--max_queued_texts {self.max_queued_texts} is below --max_texts_per_request "
+                f"{self.max_texts_per_request}: a full request could never be queued; e.g. --max_queued_texts {4 * self.max_texts_per_request}"
+            )
         if not 0 <= self.max_wait_ms <= 60_000:
             raise ConfigError(f"--max_wait_ms {self.max_wait_ms} must be between 0 and 60000; pass e.g. 10")
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -136,11 +142,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 class ServeError(Exception):
     """A request the server could not answer: its HTTP status and the one-line message sent back (4xx: the
-    request; 500: the model raised on its batch, the traceback is in the server log; 503: shutting down)."""
+    request; 500: the model raised on its batch, the traceback is in the server log; 503: busy or shutting
+    down, with a Retry-After header)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+        self.headers = {"Retry-After": "1"} if status == 503 else None
 
 
 def one_line(err: BaseException) -> str:
@@ -240,12 +248,15 @@ class Batcher:
         self.max_batch = settings.max_batch_size
         self.max_wait = settings.max_wait_ms / 1000
         self.batching = settings.batching
+        self.max_queued = settings.max_queued_texts
+        self.waiting = 0  # texts of the requests being answered: queued or in the model call
         self.stats = {
             "requests_served": 0,
             "texts_served": 0,
             "batches_run": 0,
             "largest_batch": 0,
             "errors": 0,
+            "rejected_busy": 0,
         }
         self.queue: asyncio.Queue | None = None
         self.held = None  # a chunk taken from the queue that did not fit in the previous batch
@@ -270,13 +281,25 @@ class Batcher:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def predict(self, texts: list[str]) -> list[dict]:
-        """The rows of `texts`, in order; ServeError 500 when the model raised on one of their batches."""
+        """The rows of `texts`, in order; ServeError 500 when the model raised on one of their batches, 503
+        when more than --max_queued_texts texts would be waiting (the queue does not grow without bound)."""
+        if self.waiting + len(texts) > self.max_queued:
+            self.stats["rejected_busy"] += 1
+            raise ServeError(
+                503,
+                f"the server is busy: {self.waiting} texts already wait for the model and {len(texts)} more "
+                f"would pass --max_queued_texts {self.max_queued}; send the request again in a moment",
+            )
         loop = asyncio.get_running_loop()
         futures = []
         for start in range(0, len(texts), self.max_batch):
             futures.append(loop.create_future())
             self.queue.put_nowait((texts[start : start + self.max_batch], futures[-1]))
-        parts = await asyncio.gather(*futures, return_exceptions=True)
+        self.waiting += len(texts)
+        try:
+            parts = await asyncio.gather(*futures, return_exceptions=True)
+        finally:
+            self.waiting -= len(texts)
         for part in parts:
             if isinstance(part, BaseException):
                 raise part
@@ -432,11 +455,12 @@ def create_app(predictor, settings: ServeSettings):
                 texts = parse_texts(body, settings)
             return JSONResponse({"predictions": await batcher.predict(texts)})  # no re-encoding pass
         except ServeError as err:
-            return error(err.status, str(err))
+            return error(err.status, str(err), err.headers)
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", **batcher.stats, "queued": batcher.queue.qsize() if batcher.queue else 0}
+        queued = batcher.queue.qsize() if batcher.queue else 0
+        return {"status": "ok", **batcher.stats, "queued": queued, "texts_waiting": batcher.waiting}
 
     @app.get("/info")
     async def info():

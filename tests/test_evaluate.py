@@ -202,6 +202,24 @@ def test_evaluate_names_every_unknown_label_in_one_line(trained, tmp_path):
     assert not out.exists()
 
 
+def test_evaluate_refuses_a_diverged_model_in_one_line(trained, files, tmp_path, capsys):
+    """A model whose weights are NaN: one line naming it, no predictions.jsonl full of NaN, nothing written."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained, broken)
+    weights = load_file(broken / "model.safetensors")
+    weights = {name: t.fill_(float("nan")) if t.is_floating_point() else t for name, t in weights.items()}
+    save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--model", broken, "--input", files["same"], "--output_dir", out]
+    line = cli_error(capsys, [*argv, "--text_column", "review", "--label_column", "sentiment"])
+    assert "NaN or infinite probabilities for 30 of 30 texts" in line and "retrain" in line
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------------------------ item 14: cosmetics
 
 

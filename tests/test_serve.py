@@ -352,6 +352,45 @@ def test_large_and_concurrent_requests_are_split_into_batches_and_routed_back_in
     assert stats["batches_run"] == len(fake.calls) and stats["texts_served"] == sum(fake.calls)
 
 
+class Gate(Fake):
+    """A model call that waits until the test opens the gate, so requests pile up in the queue."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.gate = threading.Event()
+
+    def predict(self, texts, batch_size=64):
+        assert self.gate.wait(30)
+        return super().predict(texts, batch_size)
+
+
+def test_an_overloaded_server_answers_503_busy_and_recovers(tmp_path):
+    """More than --max_queued_texts texts waiting: the next request is a 503 with Retry-After, not an
+    ever-growing queue; once the model catches up, requests are answered again."""
+    gate = Gate(tmp_path)
+    settings = ServeSettings(max_batch_size=2, max_wait_ms=0, max_texts_per_request=3, max_queued_texts=4)
+    with serve_thread(gate, settings) as url:
+        held = threading.Thread(
+            target=httpx.post,
+            args=(url + "/predict",),
+            kwargs={"json": {"texts": ["a", "bb", "c"]}, "timeout": 60},
+        )
+        held.start()
+        deadline = time.monotonic() + 30
+        while health(url)["texts_waiting"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        busy = httpx.post(url + "/predict", json={"texts": ["d", "e"]}, timeout=30)
+        assert health(url)["rejected_busy"] == 1
+        gate.gate.set()
+        held.join(60)
+        fine = httpx.post(url + "/predict", json={"texts": ["d", "e"]}, timeout=30)
+        stats = health(url)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert "3 texts already wait" in busy.json()["error"] and "--max_queued_texts 4" in busy.json()["error"]
+    assert fine.status_code == 200 and [r["text"] for r in fine.json()["predictions"]] == ["d", "e"]
+    assert stats["texts_waiting"] == 0 and stats["texts_served"] == 5 and stats["requests_served"] == 2
+
+
 # ---------------------------------------------------------------------------------------------- the CLI
 
 
@@ -387,6 +426,8 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path):
         (["--max_texts_per_request", "-1"], "--max_texts_per_request"),
         (["--max_chars", "0"], "--max_chars"),
         (["--max_wait_ms", "-5"], "--max_wait_ms"),
+        (["--max_queued_texts", "0"], "--max_queued_texts 0"),
+        (["--max_queued_texts", "100"], "--max_queued_texts 100 is below --max_texts_per_request 256"),
         (["--port", "70000"], "--port 70000"),
         (["--host", "192.0.2.1", "--port", "0"], "cannot bind port 0 on 192.0.2.1"),  # not this machine's
     ],

@@ -16,7 +16,7 @@ from pathlib import Path
 from nlptransfer.cli.common import Subcommand, add_loading_flags, parse_bool
 from nlptransfer.cli.predict import check_positive
 from nlptransfer.errors import ConfigError, DataError
-from nlptransfer.predictor import inference_max_length, load_run_model, run_settings
+from nlptransfer.predictor import check_finite, inference_max_length, load_run_model, run_settings
 
 EXAMPLES = """examples:
   nlptransfer evaluate --model outputs/tc --input site_b.csv
@@ -49,6 +49,7 @@ def score_file(model, tokenizer, config, data, *, max_length: int, batch_size: i
     cut = np.asarray(thresholds) if multilabel and thresholds and len(thresholds) == len(names) else None
     fit = FitResult(model, tokenizer, names, multilabel, max_length, batch_size, thresholds=cut)
     scored = score_split(fit, data)
+    check_finite(scored.probs)  # a diverged model: one line, not a predictions.jsonl full of NaN
     metrics = {
         "test": scored.scores,
         "test_report": per_class_report(scored.preds, scored.refs, names, multilabel=multilabel),

@@ -27,7 +27,8 @@ POST /predict with {"texts": [...]} (or {"text": "..."}) answers {"predictions":
 text, in order, the rows `nlptransfer predict` writes. GET /health: status and counters (requests, texts,
 model calls). GET /info: labels, back-end, model card and run metadata, settings. Errors are JSON
 {"error": "..."}: 400 not JSON, 422 wrong shape (empty list, a text that is not a string), 413 over
---max_texts_per_request or --max_chars, 500 model failure. Concurrent requests are batched into one
+--max_texts_per_request or --max_chars, 500 model failure, 503 busy (more than --max_queued_texts texts
+already waiting; retry after the Retry-After seconds). Concurrent requests are batched into one
 model call of up to --max_batch_size texts, waiting at most --max_wait_ms for more (--no_batching: one
 call per request). Listens on 127.0.0.1 only unless --host says otherwise (no authentication, no TLS).
 Ctrl-C finishes the requests in flight and stops."""
@@ -42,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         max_wait_ms=args.max_wait_ms,
         max_texts_per_request=args.max_texts_per_request,
         max_chars=args.max_chars,
+        max_queued_texts=args.max_queued_texts,
         batching=not args.no_batching,
     )
     if not Path(args.model).is_dir():
@@ -91,6 +93,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max_chars", type=int, default=d.max_chars, help=f"a longer text: 413 (default: {d.max_chars})"
+    )
+    p.add_argument(
+        "--max_queued_texts",
+        type=int,
+        default=d.max_queued_texts,
+        help=f"texts waiting for the model at most; a request beyond: 503 busy (default: {d.max_queued_texts})",
     )
     p.add_argument("--no_batching", action="store_true", help="one model call per request (no batching)")
     p.add_argument("--max_length", type=int, default=None, help="default: the run's max_length")
