@@ -6,7 +6,8 @@ a run must not write into: a file, a dangling symlink, a parent that is a file, 
 that the previous run.json does not list (the user's own: named in the message). `remove_previous_run`
 removes exactly the files a previous run.json lists, never anything else. `check_same_command` keeps
 `nlptransfer export` and `evaluate` from replacing a run another command wrote (a trained model).
-`model_metadata` reads what a run folder says about its model (card, run.json, metrics) as strict JSON.
+`check_input_outside_output` refuses a model input that lies in the run's own output_dir (the run would remove or
+replace it). `model_metadata` reads what a run folder says about its model (card, run.json, metrics) as strict JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import os
 import re
 from pathlib import Path
 
-from nlptransfer.errors import DataError, OutputDirError
+from nlptransfer.errors import ConfigError, DataError, OutputDirError
+from nlptransfer.paths import expand_user
 from nlptransfer.tracking import TRACKING_DIRS
 
 MARKER = "run.json"
@@ -219,6 +221,24 @@ def check_same_command(path: Path, recipe: str, flag: str, overwrite_flag: str) 
 def _resumable(path: Path) -> bool:
     """A complete Trainer checkpoint, or finished jobs of an interrupted --compare."""
     return has_checkpoint(path) or any((path / COMPARE_JOBS).glob("*.json"))
+
+
+def check_input_outside_output(source: str | os.PathLike | None, output_dir, flag: str) -> None:
+    """One ConfigError line when the local input `source` (a model folder a previous run wrote, e.g. its
+    `teacher/` or `encoder/`) is the output_dir or lies inside it: --overwrite_output_dir removes the previous
+    run's files there, the run's own input among them. A Hub id or embedded name (no such local path) passes."""
+    if not source or not output_dir:
+        return
+    path = expand_user(source, what=f"{flag} {str(source)!r}")
+    if not path.exists():
+        return
+    mine, theirs = Path(output_dir).resolve(), path.resolve()
+    if theirs == mine or theirs.is_relative_to(mine):
+        where = "is" if theirs == mine else "is inside"
+        raise ConfigError(
+            f"{flag} {str(source)!r} {where} --output_dir {str(output_dir)!r}: the run would write over its own "
+            "input (--overwrite_output_dir removes a previous run's files); choose another --output_dir"
+        )
 
 
 def check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:

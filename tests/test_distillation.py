@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny import WORDS, sentiment_rows, tiny_model_dir, write_csv
+from tiny import WORDS, previous_run, sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertTokenizerFast
 
 from nlptransfer import ConfigError, DistillationTrainer, DistillationTrainingArguments, ModelError
@@ -328,6 +328,8 @@ def _one_line_error(argv, capsys) -> str:
         (["--transfer_texts", "{plain}:split=everything"], "split='everything'"),
         (["--student_layers", "0,5"], "--student_layers 0,5: layer indices must be distinct and within"),
         (["--max_transfer_samples", "0"], "max_transfer_samples=0"),
+        # refused only inside the run, after its folder was written, as "num_train_epochs=0 trains nothing"
+        (["--teacher_epochs", "0", "--max_steps", "-1", "--num_train_epochs", "1"], "teacher_epochs=0"),
     ],
 )
 def test_bad_distillation_input_is_one_line_exit_2_and_writes_nothing(tiny, tmp_path, capsys, extra, match):
@@ -338,3 +340,17 @@ def test_bad_distillation_input_is_one_line_exit_2_and_writes_nothing(tiny, tmp_
     line = _one_line_error(_argv(tiny, tmp_path / "o", *extra), capsys)
     assert match in line
     assert not (tmp_path / "o").exists()
+
+
+def test_a_teacher_in_the_output_dir_is_refused_and_kept(tiny, tmp_path, capsys):
+    """`--teacher <run>/teacher --output_dir <run> --overwrite_output_dir` (the teacher a previous distil run
+    trained and saved): the run removed it with the previous run's files and, given a teacher, never saves one."""
+    teacher = tmp_path / "trained"
+    tiny["teacher"].save_pretrained(teacher)
+    tiny["tok"].save_pretrained(teacher)
+    out = tmp_path / "run"
+    files = previous_run(out, teacher, "teacher")
+    argv = _argv(tiny, out, "--teacher", str(out / "teacher"), "--overwrite_output_dir", "true")
+    line = _one_line_error(argv, capsys)
+    assert "--teacher" in line and "is inside --output_dir" in line
+    assert all(f.is_file() for f in files)

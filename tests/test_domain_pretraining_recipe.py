@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny import DOMAIN, tiny_domain_model_dir
+from tiny import DOMAIN, previous_run, tiny_domain_model_dir
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from nlptransfer.errors import run_cli
@@ -179,3 +179,29 @@ def test_bad_inputs_one_line_exit_2(model_dir, tmp_path, capsys, setup, extra, m
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert exc.value.code == 2 and len(errors) == 1 and message in errors[0]
     assert not out.exists()  # nothing written
+
+
+def test_continuing_a_previous_run_in_its_own_output_dir_is_refused(model_dir, corpus, tmp_path, capsys):
+    """`--model_name_or_path outputs/dapt --output_dir outputs/dapt --overwrite_output_dir` removed the
+    model the run had just loaded (it reloads it to save the pooler, which was then silently dropped)."""
+    out = tmp_path / "dapt"
+    files = previous_run(out, model_dir)
+    argv = _argv(out, corpus, out, "--overwrite_output_dir", "true")
+    with pytest.raises(SystemExit) as exc:
+        run_cli(dp.main, argv)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert exc.value.code == 2 and len(errors) == 1
+    assert "--model_name_or_path" in errors[0] and "is --output_dir" in errors[0]
+    assert all(f.is_file() for f in files)  # the input model is kept
+
+
+def test_new_words_file_under_home(tmp_path, monkeypatch):
+    """`new_words: ~/words.txt` in a YAML config (no shell to expand it) was "not found"."""
+    from nlptransfer.embeddings import read_word_list
+    from nlptransfer.errors import ConfigError
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _words(tmp_path)
+    assert read_word_list("~/words.txt") == ["lymphoma", "melanoma"]
+    with pytest.raises(ConfigError, match="cannot expand ~nlptransfer-no-such-user: no such user"):
+        read_word_list("~nlptransfer-no-such-user/words.txt")

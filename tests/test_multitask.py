@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from tiny import sentiment_rows, tiny_model_dir, write_csv
+from tiny import previous_run, sentiment_rows, tiny_model_dir, write_csv
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, pipeline
 
 from nlptransfer import ConfigError, DataError, MultiTaskTrainer
@@ -305,12 +305,31 @@ def test_a_task_without_labels_is_refused(setup, tmp_path, capsys, change, match
         ),
         ([{"name": "x", "dataset": "d", "type": "ranking"}], "unknown type 'ranking'"),
         ([{"name": "x", "dataset": "d", "weight": 0}], "positive number"),
+        ([{"name": "x", "dataset": "d", "weight": float("inf")}], "positive number"),  # an inf/nan loss
+        # a task's 0 silently fell back to --max_train_samples; "100" was a TypeError traceback in subsample
+        ([{"name": "x", "dataset": "d", "max_train_samples": 0}], "max_train_samples 0; use a positive"),
+        ([{"name": "x", "dataset": "d", "max_train_samples": "100"}], "max_train_samples '100'"),
+        ([{"name": "x", "dataset": "d", "max_eval_samples": -3}], "max_eval_samples -3"),
+        ([{"name": "x", "dataset": "d", "max_eval_samples": 2.5}], "max_eval_samples 2.5"),
         ([{"dataset": "d"}], "has no name"),
     ],
 )
 def test_bad_task_lists(specs, match):
     with pytest.raises(ConfigError, match=match):
         parse_tasks(specs)
+
+
+def test_an_encoder_in_the_output_dir_is_refused_and_kept(setup, tmp_path, capsys):
+    """`--model_name_or_path <run>/encoder --output_dir <run> --overwrite_output_dir`: the previous run's files
+    were removed, then the next seed / single-task control failed to rebuild the encoder from them."""
+    out = tmp_path / "run"
+    files = previous_run(out, setup["model_dir"], "encoder")
+    argv = ["--tasks", json.dumps(setup["specs"]), "--model_name_or_path", str(out / "encoder")]
+    line = _run(
+        [*argv, "--output_dir", str(out), "--overwrite_output_dir", "true", "--max_steps", "2"], capsys
+    )
+    assert "--model_name_or_path" in line and "is inside --output_dir" in line
+    assert all(f.is_file() for f in files)
 
 
 # ----------------------------------------------------------------------------------------- recipe

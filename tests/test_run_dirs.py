@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tiny import sentiment_rows, write_csv
+from tiny import previous_run, sentiment_rows, write_csv
 
 from nlptransfer import cli
 from nlptransfer.errors import OutputDirError, run_cli
@@ -242,3 +242,28 @@ def test_cp_refuses_a_dangling_symlink_as_folder(tmp_path, capsys):
     link.symlink_to(tmp_path / "nodir", target_is_directory=True)
     err = _one_line_error(capsys, ["cp", "sentiment/minilm_lora", f"{link}/"], main=cli.cli)
     assert "symlink" in err and not (tmp_path / "nodir").exists()
+
+
+# ---- a model input inside the output_dir --------------------------------------------------------
+
+
+def test_a_model_input_in_the_output_dir_is_refused(model_dir, tmp_path, monkeypatch):
+    """--overwrite_output_dir removes a previous run's files: a run's model input among them is refused."""
+    from nlptransfer.errors import ConfigError
+    from nlptransfer.run_dirs import check_input_outside_output
+
+    out = tmp_path / "out"
+    previous_run(out, model_dir, "teacher")
+    for source, where in ((out, "is --output_dir"), (out / "teacher", "is inside --output_dir")):
+        with pytest.raises(ConfigError, match=where) as err:
+            check_input_outside_output(str(source), str(out), "--teacher")
+        assert "--teacher" in str(err.value) and "\n" not in str(err.value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="is inside"):  # relative paths, resolved
+        check_input_outside_output("out/teacher", "./out", "--teacher")
+    check_input_outside_output(str(model_dir), str(out), "--teacher")  # elsewhere
+    check_input_outside_output(str(out), str(out / "sub"), "--teacher")  # the output inside the input
+    check_input_outside_output("org/hub-model", str(tmp_path), "--teacher")  # no such path: a Hub id
+    check_input_outside_output(None, str(out), "--teacher")
+    with pytest.raises(ConfigError, match="cannot expand ~nlptransfer-no-such-user"):
+        check_input_outside_output("~nlptransfer-no-such-user/m", str(out), "--teacher")

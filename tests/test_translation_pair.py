@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny import toy_pairs, write_tsv
+from tiny import previous_run, toy_pairs, write_tsv
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from nlptransfer.data import bible
@@ -560,3 +560,65 @@ def test_drop_last_with_a_validation_split_below_one_batch_is_one_line(tiny_mari
     with pytest.raises(ConfigError, match="--dataloader_drop_last"):
         _run(tmp_path, *argv, "--dataloader_drop_last", "true", "--per_device_eval_batch_size", "512")
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------ hostile input
+
+
+def test_parallel_files_split_at_newlines_only_and_drop_a_bom(tmp_path):
+    """`splitlines` also split at U+2028 / U+0085 / form feeds: with one inside a line of each file, both had
+    one line more and every pair between the two was silently misaligned. A BOM (Excel's "CSV UTF-8") hid the
+    first column: "has no source side ... found source, target"."""
+    rows = toy_pairs(12, "rev")
+    rows[2]["source"] += "\u2028tail"
+    rows[7]["target"] += "\x0cform"
+    (tmp_path / "c.de").write_text("".join(r["source"] + "\n" for r in rows), encoding="utf-8-sig")
+    (tmp_path / "c.en").write_text("".join(r["target"] + "\r\n" for r in rows), encoding="utf-8")
+    ds = bible.load_parallel(str(tmp_path / "c"), "de", "en")
+    pairs = {(s, t) for split in ds.values() for s, t in zip(split["source"], split["target"], strict=True)}
+    assert pairs == {(r["source"], r["target"]) for r in rows}
+    tsv = tmp_path / "bom.tsv"
+    write_tsv(tsv, rows[:5])
+    tsv.write_bytes("\ufeff".encode() + tsv.read_bytes())
+    ds = bible.load_parallel(str(tsv), "de", "en")
+    assert sorted(s for split in ds.values() for s in split["source"]) == sorted(
+        r["source"] for r in rows[:5]
+    )
+
+
+def test_a_parallel_side_that_is_not_text_is_one_line(tmp_path):
+    """A number where a sentence goes passed the checks, then failed with a TypeError while tokenising."""
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"source": i, "target": f"word {i}"}) + "\n" for i in range(5)))
+    with pytest.raises(DataError, match="pair 1 has a int source side") as err:
+        bible.load_parallel(str(path), "de", "en")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("attention_heads", 0),  # was a ZeroDivisionError traceback (d_model % attention_heads)
+        ("attention_heads", -4),
+        ("ffn_dim", 0),
+        ("extend_vocab_size", 0),
+        ("extend_vocab_size", -5),  # the tokenizers trainer's unsigned vocab_size: OverflowError
+        ("parent_learning_rate", 0.0),
+        ("parent_learning_rate", float("nan")),
+    ],
+)
+def test_offline_parent_and_vocabulary_sizes_must_be_positive(field, value):
+    with pytest.raises(ConfigError, match=field) as err:
+        translation_pair.TranslationArguments(**{field: value})
+    assert "\n" not in str(err.value)
+
+
+def test_a_parent_in_the_output_dir_is_refused_and_kept(tiny_marian_dir, child_tsv, tmp_path, capsys):
+    """A previous run's child as the parent of a new run in the same folder: --overwrite_output_dir removed
+    the parent with the previous run's files before the new child was trained."""
+    out = tmp_path / "out"
+    files = previous_run(out, tiny_marian_dir)
+    argv = ["--parent_model", str(out), "--child_dataset", str(child_tsv), "--output_dir", str(out)]
+    msg = _cli_error(capsys, [*argv, "--child_train_size", "50", "--overwrite_output_dir", "true", *TINY])
+    assert "--parent_model" in msg and "is --output_dir" in msg
+    assert all(f.is_file() for f in files)

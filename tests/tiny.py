@@ -241,3 +241,23 @@ def cli_error(capsys, argv) -> str:
     lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
     assert lines and lines[-1].startswith("error: ") and not any("Traceback" in x for x in lines), lines
     return lines[-1]
+
+
+def previous_run(out: Path, model: Path, sub: str = "") -> list[Path]:
+    """`out` as a finished run whose run.json lists a copy of the model folder `model` at `out/sub` (a
+    previous run's saved model, its `teacher/`, `encoder/`...): `--overwrite_output_dir` removes such files.
+    Returns the copied files."""
+    import json
+    import shutil
+    import time
+
+    shutil.copytree(model, Path(out) / sub, dirs_exist_ok=True)
+    files = sorted(p for p in Path(out).rglob("*") if p.is_file())
+    record = {
+        "recipe": "test",
+        "status": "complete",
+        "started": time.time() - 60,
+        "files": [p.relative_to(out).as_posix() for p in files],
+    }
+    (Path(out) / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    return files

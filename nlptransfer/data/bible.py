@@ -197,10 +197,14 @@ _TABLE_SUFFIXES = (".tsv", ".csv", ".jsonl", ".json", ".parquet")
 
 
 def _read_lines(path: Path) -> list[str]:
+    """The lines of an aligned text file: split at newlines only (as Moses / fairseq count them; `splitlines`
+    also splits at U+2028, U+0085, form feeds..., which shifts every later pair); a leading BOM dropped."""
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8-sig")  # universal newlines: \r\n and \r read as \n
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text (byte {err.start}); re-save it as UTF-8") from err
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def _read_text_pair(prefix: Path, src: str, tgt: str) -> Dataset:
@@ -226,7 +230,7 @@ def _read_table(path: Path, src: str, tgt: str) -> Dataset:
         if suffix in (".tsv", ".csv"):
             import csv
 
-            with path.open(newline="", encoding="utf-8") as f:
+            with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's byte-order mark
                 rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
             ds = Dataset.from_list(rows) if rows else Dataset.from_dict({})
         elif suffix == ".parquet":
@@ -258,6 +262,11 @@ def _check_sides(ds: Dataset, where: str) -> Dataset:
             if value is None or not str(value).strip():
                 raise DataError(
                     f"{where}: pair {i + 1} has an empty {side} side; every pair needs both sentences"
+                )
+            if not isinstance(value, str):
+                raise DataError(
+                    f"{where}: pair {i + 1} has a {type(value).__name__} {side} side ({str(value)[:40]!r}), not "
+                    "text; every side must be a sentence (quote it in JSON)"
                 )
     return ds
 

@@ -120,8 +120,18 @@ def parse_tasks(specs: Sequence[dict[str, Any]] | str) -> list[TaskConfig]:
             )
         if any(t.name == task.name for t in tasks):
             raise ConfigError(f"task name {task.name!r} is used twice; give every task a unique name")
-        if not isinstance(task.weight, int | float) or not task.weight > 0:
+        if (
+            not isinstance(task.weight, int | float)
+            or isinstance(task.weight, bool)
+            or not 0 < task.weight < math.inf
+        ):
             raise ConfigError(f"task {task.name!r} has weight {task.weight!r}; use a positive number")
+        for key in ("max_train_samples", "max_eval_samples"):  # 0 fell back to the default, "100" crashed
+            value = getattr(task, key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ConfigError(
+                    f"task {task.name!r} has {key} {value!r}; use a positive whole number of rows, or leave it out"
+                )
         if str(task.label_column).strip().lower() in ("", "none"):
             raise DataError(
                 f"task {task.name!r} has no labels (label_column {task.label_column!r}); multi-task training "

@@ -11,6 +11,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.paths import expand_user
 
 _ALPHA = re.compile(r"[^\W\d_]+")  # letters only (any script)
 
@@ -170,7 +171,7 @@ def reference_texts(source: str = "vader") -> list[str]:
 
 def read_word_list(path: str | Path) -> list[str]:
     """The words of a UTF-8 text file, one per line (blank lines skipped): words to add to a vocabulary."""
-    p = Path(path)
+    p = expand_user(path, what=f"--new_words file {str(path)!r}")  # ~/words.txt in a YAML config too
     if not p.is_file():
         raise DataError(f"--new_words file {str(path)!r} not found; pass a text file with one word per line")
     try:

@@ -30,13 +30,7 @@ from dataclasses import dataclass, field, replace
 
 from transformers import set_seed
 
-from nlptransfer.config import (
-    DataArguments,
-    ModelArguments,
-    RecipeParser,
-    TransferArguments,
-    config_to_dict,
-)
+from nlptransfer.config import DataArguments, ModelArguments, RecipeParser, TransferArguments, config_to_dict
 from nlptransfer.data import load_source, subsample
 from nlptransfer.data.eval_files import cap_test_sets, load_test_sets
 from nlptransfer.data.transfer_texts import entries, parse_transfer_entry, transfer_dataset
@@ -54,6 +48,7 @@ from nlptransfer.modeling.pooling import model_pooling, resolve_run_pooling
 from nlptransfer.recipes._classification import load_snippet
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.run_dirs import check_input_outside_output
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.distillation import (
     LAYER_PICKS,
@@ -134,6 +129,10 @@ class DistillArguments:
         self.transfer_texts = entries(self.transfer_texts)
         for entry in self.transfer_texts:
             parse_transfer_entry(entry)  # a bad option fails before any data is read
+        if self.teacher is None and not self.teacher_epochs > 0:  # not left to fail inside the run
+            raise ConfigError(
+                f"teacher_epochs={self.teacher_epochs} must be > 0 (e.g. 2), or pass a fine-tuned --teacher"
+            )
         if self.max_transfer_samples is not None and self.max_transfer_samples < 1:
             raise ConfigError(f"max_transfer_samples={self.max_transfer_samples} must be >= 1, or unset")
 
@@ -151,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     model_args, data_args, distill_args, training_args = make_parser().parse(argv)
     setup_logging(training_args.verbose)
     set_seed(training_args.seed)
+    for flag, source in (("--teacher", distill_args.teacher), ("--student", distill_args.student)):
+        check_input_outside_output(source, training_args.output_dir, flag)  # e.g. <a previous run>/teacher
 
     # 1. Data: the labelled splits, the test sets (+ --eval_datasets/--eval_files), the unlabelled transfer texts.
     splits = load_source(

@@ -56,6 +56,7 @@ from nlptransfer.modeling import fit_max_length, load_tokenizer
 from nlptransfer.modeling.load import record_portable_base
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import pretraining_card, pretraining_table
+from nlptransfer.run_dirs import check_input_outside_output
 from nlptransfer.runs import RunWriter
 
 logger = logging.getLogger("nlptransfer")
@@ -77,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         raise ConfigError(
             f"domain pretraining supports --strategy full or lora, not {transfer_args.strategy!r}"
         )
+    # the model is reloaded when the run saves (its pooler): --overwrite_output_dir must not remove it first
+    check_input_outside_output(
+        model_args.model_name_or_path, training_args.output_dir, "--model_name_or_path"
+    )
     set_seed(training_args.seed)
     loading = {"allow_pickle": model_args.allow_pickle, "trust_remote_code": model_args.trust_remote_code}
     masking = {"mlm_probability": args.mlm_probability, "whole_word_mask": args.whole_word_mask}

@@ -44,6 +44,7 @@ from nlptransfer.modeling.multitask import build_multitask_model
 from nlptransfer.modeling.pooling import resolve_run_pooling
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.run_dirs import check_input_outside_output
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.multitask import MultiTaskTrainingArguments
 from nlptransfer.trainers.multitask.controls import ComparisonSpec, check_budget, run_seed
@@ -117,6 +118,10 @@ def make_parser() -> RecipeParser:
 def main(argv: Sequence[str] | None = None) -> dict:
     model_args, mt_args, transfer_args, training_args = make_parser().parse(argv)
     setup_logging(training_args.verbose)
+    # every seed and single-task control rebuilds the encoder from it, inside the run
+    check_input_outside_output(
+        model_args.model_name_or_path, training_args.output_dir, "--model_name_or_path"
+    )
 
     # 1. Tasks and their data (every task's train/validation/test; tasks on one dataset share its split).
     tasks = parse_tasks(mt_args.tasks)

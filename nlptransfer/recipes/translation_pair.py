@@ -37,6 +37,7 @@ from nlptransfer.config_training import check_eval_batches
 from nlptransfer.errors import ConfigError, run_cli
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import markdown_table, model_card
+from nlptransfer.run_dirs import check_input_outside_output
 from nlptransfer.runs import RunWriter
 from nlptransfer.trainers.translation import (
     TranslationTrainingArguments,
@@ -85,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     check_seq2seq_strategy(transfer_args)
     if "transfer" not in args.runs and transfer_args.strategy != "full":
         raise ConfigError("--strategy applies to the transfer run; add transfer to --runs")
+    check_input_outside_output(args.parent_model, training_args.output_dir, "--parent_model")
 
     # 1. Data: the child pair (its languages name the local files' sides), a seeded training sample, test pairs.
     child = load_child(args, seed)

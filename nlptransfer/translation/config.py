@@ -4,6 +4,7 @@ transfer child's freezing (`TranslationArguments`). The child's training argumen
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from nlptransfer.errors import ConfigError
@@ -12,8 +13,8 @@ from nlptransfer.trainers.translation import FREEZE_CHOICES
 RUNS = ("zero_shot", "scratch", "transfer")
 #: Options that must be >= 1.
 POSITIVE_FIELDS = (
-    "child_train_size vocab_size d_model layers parent_max_steps num_beams max_new_tokens max_source_length "
-    "max_target_length parent_batch_size parent_max_length"
+    "child_train_size vocab_size extend_vocab_size d_model layers attention_heads ffn_dim parent_max_steps "
+    "num_beams max_new_tokens max_source_length max_target_length parent_batch_size parent_max_length"
 ).split()
 
 
@@ -140,6 +141,10 @@ class TranslationArguments:
         for name in POSITIVE_FIELDS:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (--{name})")
+        if not 0 < self.parent_learning_rate < math.inf:
+            raise ConfigError(
+                f"parent_learning_rate={self.parent_learning_rate} must be a number > 0 (e.g. 1e-3)"
+            )
         if self.d_model % self.attention_heads:
             raise ConfigError(
                 f"d_model={self.d_model} must be a multiple of attention_heads={self.attention_heads}"
