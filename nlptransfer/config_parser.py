@@ -28,6 +28,7 @@ from transformers import HfArgumentParser
 from nlptransfer.config_values import field_types, finite_float, yaml_value
 from nlptransfer.errors import ConfigError
 from nlptransfer.help_cache import help_request, store_help
+from nlptransfer.paths import expand_user
 
 
 def configs_dir() -> Path | None:
@@ -207,6 +208,9 @@ class RecipeParser(HfArgumentParser):
             raise ConfigError(
                 f"unexpected argument {remaining[0]!r}; flags look like --name value (see --help)"
             )
+        if isinstance(getattr(args, "output_dir", None), str) and args.output_dir.startswith("~"):
+            # transformers leaves an unknown ~user as it is: a folder literally named "~nouser" in the cwd
+            args.output_dir = str(expand_user(args.output_dir, what=f"--output_dir {args.output_dir!r}"))
         outputs = []
         for dtype in self.dataclass_types:
             keys = {f.name for f in dataclasses.fields(dtype) if f.init}

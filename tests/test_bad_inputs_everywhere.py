@@ -515,6 +515,7 @@ CASES: dict[str, list[Case]] = {
         Case(["--student_layers", "99"], "--student_layers 99"),
         Case(["--distill_alpha", "1.5"], "distill_alpha"),
         Case(["--distill_temperature", "0"], "distill_temperature"),
+        Case(["--distill_temperature", "inf"], "invalid float value: 'inf'"),
         Case(["--layer_pick", "random"], "random"),
         Case(["--teacher", "{root}/none"], "none"),
         Case(["--model_name_or_path", M], "--allow_pickle", copy_model("model", pickle_weights)),

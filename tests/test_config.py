@@ -166,6 +166,20 @@ def test_cli_overrides_yaml(tmp_path):
     assert transfer.strategy == "lora" and transfer.lora_r == 16 and training.learning_rate == 1e-3
 
 
+@pytest.mark.parametrize("recipe", sorted(RECIPE_PARSERS))
+def test_output_dir_under_home_is_expanded_and_an_unknown_user_is_one_line(recipe, tmp_path, monkeypatch):
+    """transformers expands `~/x` but leaves `~nouser/x` as it is: a folder literally named "~nouser" in the
+    working directory. Every recipe's parser expands it itself, or says in one line that it cannot."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    parsed = RECIPE_PARSERS[recipe]().parse(["--output_dir", "~/runs/x"])
+    assert parsed[-1].output_dir == str(tmp_path / "runs" / "x")
+    with pytest.raises(
+        ConfigError, match=r"--output_dir '~nlptransfer-no-such-user/x': cannot expand"
+    ) as err:
+        RECIPE_PARSERS[recipe]().parse(["--output_dir", "~nlptransfer-no-such-user/x"])
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "argv", "match"),
     [

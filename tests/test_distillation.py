@@ -354,3 +354,17 @@ def test_a_teacher_in_the_output_dir_is_refused_and_kept(tiny, tmp_path, capsys)
     line = _one_line_error(argv, capsys)
     assert "--teacher" in line and "is inside --output_dir" in line
     assert all(f.is_file() for f in files)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("distill_temperature", float("inf")),
+        ("distill_temperature", float("nan")),
+        ("rkd_angle_weight", float("nan")),
+    ],
+)
+def test_training_arguments_refuse_non_finite_loss_settings(tmp_path, option, value):
+    """Built in user code (no flag parser to refuse inf/nan), these gave a NaN loss after the first step."""
+    with pytest.raises(ConfigError, match=f"{option}={value} must be a number"):
+        DistillationTrainingArguments(str(tmp_path), report_to="none", use_cpu=True, **{option: value})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from nlptransfer.errors import ConfigError
@@ -42,12 +43,13 @@ class DistillationTrainingArguments(FineTuningArguments):
     )
 
     def __post_init__(self):
-        if not self.distill_temperature > 0:
-            raise ConfigError(f"distill_temperature={self.distill_temperature} must be > 0 (e.g. 2)")
+        if not 0 < self.distill_temperature < math.inf:  # inf or nan: a NaN loss after the first step
+            raise ConfigError(f"distill_temperature={self.distill_temperature} must be a number > 0 (e.g. 2)")
         if not 0 <= self.distill_alpha <= 1:
             raise ConfigError(f"distill_alpha={self.distill_alpha} must be in [0, 1]")
-        if self.rkd_distance_weight < 0 or self.rkd_angle_weight < 0:
-            raise ConfigError("rkd_distance_weight and rkd_angle_weight must be >= 0 (0 disables)")
+        for name in ("rkd_distance_weight", "rkd_angle_weight"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a number >= 0 (0 disables)")
         if self.rkd_pooling not in RKD_POOLING:
             raise ConfigError(
                 f"unknown rkd_pooling {self.rkd_pooling!r}; choose one of {', '.join(RKD_POOLING)}"
