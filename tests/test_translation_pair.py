@@ -105,6 +105,19 @@ def test_bible_names_map_to_public_domain_translations():
     assert bible.clean_verse("a\u00ad b\t\n c\u200e ") == "a b c"
 
 
+def test_a_local_file_named_like_a_bible_pair_gets_the_way_to_read_it(tmp_path, monkeypatch):
+    """`--child_dataset bible-notes.tsv` (a file in the working directory) is read as an embedded pair name;
+    the error says so and how to pass the file instead."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as err:
+        bible.parse_bible_name("bible-notes.tsv")
+    assert "./bible-notes.tsv" not in str(err.value)  # no such file: no hint
+    (tmp_path / "bible-notes.tsv").write_text("source\ttarget\nhola\thello\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        bible.parse_bible_name("bible-notes.tsv")
+    assert "names an embedded pair" in str(err.value) and "pass it as ./bible-notes.tsv" in str(err.value)
+
+
 def test_classification_loader_points_bible_names_to_the_translation_recipe():
     from nlptransfer.data import load_source
 

@@ -102,9 +102,10 @@ def parse_bible_name(name: str) -> tuple[str, str]:
             return src, tgt
     parts = rest.split("-", 1)
     bad = next((p for p in parts if p not in LANGUAGES), parts[0])
+    local = f"; to read the local {name!r} instead, pass it as ./{name}" if Path(name).exists() else ""
     raise DataError(
-        f"unknown Bible language code {bad!r} in {name!r}; available (public-domain translations): "
-        f"{language_list()}"
+        f"unknown Bible language code {bad!r} in {name!r} (bible-<src>-<tgt> names an embedded pair); "
+        f"available (public-domain translations): {language_list()}{local}"
     )
 
 
