@@ -449,8 +449,8 @@ def test_a_teacher_in_the_output_dir_is_refused_before_anything_is_written(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, errors
     assert errors[0].endswith(
-        f"--teacher {teacher} {where} the --output_dir; the run would overwrite its teacher: choose another "
-        "--output_dir"
+        f"--teacher {teacher!r} {where} --output_dir {str(out)!r}: the run would write over its own input "
+        "(--overwrite_output_dir removes a previous run's files); choose another --output_dir"
     ), errors[0]
     assert sorted(p.relative_to(tmp_path) for p in out.rglob("*")) == before  # nothing written or removed
     assert (teacher_dir / "config.json").read_text() == "{}"

@@ -59,6 +59,7 @@ from nlptransfer.recipes._classification import load_snippet
 from nlptransfer.recipes._common import command_line, setup_logging
 from nlptransfer.reporting import csv_text, markdown_table, model_card
 from nlptransfer.robust import refuse_robust
+from nlptransfer.run_dirs import check_input_outside_output
 from nlptransfer.runs import RunWriter
 from nlptransfer.self_training import LEXICON, SELF_TRAINING, SOURCE_TEACHER, load_teacher
 
@@ -76,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     model_args, da, transfer_args, training_args = make_parser().parse(argv)
     refuse_robust(training_args, "domain_adaptation")  # --lp_ft, --wise_alpha, --l2sp_weight: not here
     setup_logging(training_args.verbose)
-    check_teacher_is_not_output(da.teacher, training_args.output_dir)
+    if da.teacher not in (SOURCE_TEACHER, LEXICON):  # a run directory that --overwrite_output_dir must keep
+        check_input_outside_output(da.teacher, training_args.output_dir, "--teacher")
 
     # 1. Data: every domain once, checked before anything is built or written.
     names = list(dict.fromkeys(da.domains)) if da.matrix else [da.source, da.target]
@@ -216,20 +218,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"Saved to {run.output_dir}"
         )
         return metrics
-
-
-def check_teacher_is_not_output(teacher: str | None, output_dir: str | None) -> None:
-    """Refuse a `--teacher` run directory that is (or lies inside) the `--output_dir`: the run would
-    overwrite its teacher (`--overwrite_output_dir` removes the previous run's files)."""
-    if teacher in (None, "", SOURCE_TEACHER, LEXICON) or not output_dir:
-        return
-    mine, theirs = Path(output_dir).resolve(), Path(teacher).resolve()
-    if theirs == mine or theirs.is_relative_to(mine):
-        where = "is" if theirs == mine else "is inside"
-        raise ConfigError(
-            f"--teacher {teacher} {where} the --output_dir; the run would overwrite its teacher: choose "
-            "another --output_dir"
-        )
 
 
 def self_training_notes(da: DomainAdaptationArguments, teacher) -> list[str]:
