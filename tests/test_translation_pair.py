@@ -26,6 +26,7 @@ from nlptransfer.modeling.seq2seq import (
     translation_scores,
 )
 from nlptransfer.recipes import translation_pair
+from nlptransfer.translation.pairs import child_languages
 
 
 def toy_tokenizer(vocab_size: int = 120):
@@ -635,3 +636,41 @@ def test_a_parent_in_the_output_dir_is_refused_and_kept(tiny_marian_dir, child_t
     msg = _cli_error(capsys, [*argv, "--child_train_size", "50", "--overwrite_output_dir", "true", *TINY])
     assert "--parent_model" in msg and "is --output_dir" in msg
     assert all(f.is_file() for f in files)
+
+
+def test_a_subword_vocabulary_smaller_than_the_alphabet_names_the_least_size():
+    """The tokenizers trainer's bare "vocabulary is not large enough to contain all chars" became one line
+    naming the flag and the smallest size that trains (which does, and one less does not)."""
+    texts = [t for r in toy_pairs(50, "rev") for t in r.values()] + ["ﬁne café"]  # NFKC: "ﬁ" -> "fi"
+    with pytest.raises(
+        ConfigError, match=r"^--extend_vocab_size 2 is smaller than the (\d+) distinct"
+    ) as err:
+        train_tokenizer(texts, 2, "--extend_vocab_size")
+    least = int(str(err.value).rsplit("pass --extend_vocab_size ", 1)[1].split()[0])
+    assert "\n" not in str(err.value) and least > 2
+    assert len(train_tokenizer(texts, least)) >= least
+    with pytest.raises(ConfigError, match=f"pass --vocab_size {least} or more"):
+        train_tokenizer(texts, least - 1)
+
+
+def test_a_tiny_extend_vocab_size_is_one_line(capsys, tmp_path, tiny_marian_dir, child_tsv):
+    argv = ["--parent_model", str(tiny_marian_dir), "--child_dataset", str(child_tsv), "--child_train_size"]
+    argv += ["50", "--vocab", "extend", "--extend_vocab_size", "2", "--runs", "transfer"]
+    msg = _cli_error(capsys, [*argv, "--output_dir", str(tmp_path / "out"), *TINY])
+    assert msg.startswith("error: --extend_vocab_size 2 is smaller than the") and "or more" in msg
+
+
+def test_languages_that_contradict_a_bible_name_are_one_line(capsys, tmp_path):
+    """--child_dataset bible-it-en --source_lang fr used to train it -> en without a word."""
+    out = tmp_path / "never"
+    base = ["--child_dataset", "bible-it-en", "--output_dir", str(out)]
+    msg = _cli_error(capsys, [*base, "--source_lang", "fr"])
+    assert msg.endswith(
+        "--child_dataset bible-it-en is it -> en, but --source_lang fr says otherwise; pass --child_dataset "
+        "bible-fr-en, or leave out --source_lang/--target_lang"
+    ), msg
+    assert not out.exists()
+    args = translation_pair.TranslationArguments(
+        child_dataset="bible-it-en", source_lang="IT", target_lang="en"
+    )
+    assert child_languages(args) == ("it", "en")  # the name's own codes, given again: fine

@@ -33,7 +33,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from nlptransfer.errors import ModelError
+from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.modeling.load import load_config, load_model, load_tokenizer
 
 logger = logging.getLogger("nlptransfer")
@@ -45,8 +45,13 @@ PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 # tokenizer and model
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedTokenizerFast:
-    """A Unigram subword tokenizer trained on `texts` (sentencepiece-style), `</s>` appended to each text."""
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = 4000, flag: str = "--vocab_size"
+) -> PreTrainedTokenizerFast:
+    """A Unigram subword tokenizer trained on `texts` (sentencepiece-style), `</s>` appended to each text.
+    A `vocab_size` below the texts' distinct characters is one ConfigError line naming `flag` and the least
+    size that works (the tokenizers trainer's own error says neither)."""
+    texts = list(texts)
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -54,13 +59,31 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedT
     trainer = trainers.UnigramTrainer(
         vocab_size=vocab_size, special_tokens=[PAD, EOS, UNK], unk_token=UNK, max_piece_length=12
     )
-    tok.train_from_iterator(texts, trainer=trainer)
+    try:
+        tok.train_from_iterator(texts, trainer=trainer)
+    except Exception as err:  # tokenizers raises a bare Exception
+        if "not large enough" not in str(err):
+            raise
+        need = len(subword_alphabet(tok, texts))
+        raise ConfigError(
+            f"{flag} {vocab_size} is smaller than the {need} distinct characters of the training text, which "
+            f"every subword vocabulary must hold; pass {flag} {need} or more"
+        ) from err
     tok.post_processor = processors.TemplateProcessing(
         single=f"$A {EOS}", pair=f"$A {EOS} $B {EOS}", special_tokens=[(EOS, tok.token_to_id(EOS))]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK, model_max_length=512
     )
+
+
+def subword_alphabet(tok: Tokenizer, texts: Sequence[str]) -> set[str]:
+    """The characters `tok`'s normalizer and pre-tokenizer leave in `texts` (what a Unigram vocabulary needs)."""
+    chars: set[str] = set()
+    for text in texts:
+        for piece, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text)):
+            chars.update(piece)
+    return chars
 
 
 def build_marian(
@@ -158,7 +181,7 @@ def unseen_subwords(
 ) -> dict[str, float]:
     """Subwords of a Unigram tokenizer trained on the child text that the parent tokenizer lacks, most
     frequent first, with their child log-probability (pieces seen fewer than `min_count` times are left out)."""
-    child = train_tokenizer(child_texts, vocab_size)
+    child = train_tokenizer(child_texts, vocab_size, "--extend_vocab_size")
     scores = dict(json.loads(child.backend_tokenizer.to_str())["model"]["vocab"])
     known = set(parent_tokenizer.get_vocab())
     counts: Counter[str] = Counter()

@@ -30,7 +30,10 @@ class TranslationArguments:
     )
     parent_dataset: str = field(
         default="bible-es-en",
-        metadata={"help": "Parent pair for the offline parent: bible-<src>-<tgt> or local parallel data."},
+        metadata={
+            "help": "Parent pair for the offline parent: bible-<src>-<tgt>, or local parallel data with "
+            "source/target (or src/tgt) columns or aligned P.src + P.tgt files."
+        },
     )
     child_dataset: str = field(
         default="bible-it-en",

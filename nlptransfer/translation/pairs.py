@@ -10,7 +10,7 @@ from datasets import Dataset, DatasetDict
 
 from nlptransfer.data import subsample
 from nlptransfer.data.bible import check_pair, is_bible_name, load_parallel, parse_bible_name
-from nlptransfer.errors import DataError
+from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.modeling.seq2seq import tokenize_pairs
 from nlptransfer.translation.config import TranslationArguments
 
@@ -21,6 +21,14 @@ def child_languages(args: TranslationArguments) -> tuple[str | None, str | None]
     """The child's (source, target) codes: from a bible-* name, else --source_lang/--target_lang."""
     if is_bible_name(args.child_dataset):
         src, tgt = parse_bible_name(args.child_dataset)
+        given = {"--source_lang": (args.source_lang, src), "--target_lang": (args.target_lang, tgt)}
+        clash = [f"{flag} {mine}" for flag, (mine, its) in given.items() if mine and mine.lower() != its]
+        if clash:  # silently reading the name's languages instead would train another pair than asked
+            wanted = f"bible-{args.source_lang or src}-{args.target_lang or tgt}"
+            raise ConfigError(
+                f"--child_dataset {args.child_dataset} is {src} -> {tgt}, but {' and '.join(clash)} says "
+                f"otherwise; pass --child_dataset {wanted}, or leave out --source_lang/--target_lang"
+            )
         return src, tgt
     if args.source_lang and args.target_lang:
         check_pair(args.source_lang, args.target_lang)
