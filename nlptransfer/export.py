@@ -37,7 +37,13 @@ from pathlib import Path
 
 from nlptransfer.errors import ConfigError, DataError, ModelError
 from nlptransfer.predictor import EXPORT_FILE, OnnxPredictor, TorchPredictor, require_packages
-from nlptransfer.run_dirs import MARKER, check_output_dir, check_same_command, read_run_file
+from nlptransfer.run_dirs import (
+    MARKER,
+    check_output_apart,
+    check_output_dir,
+    check_same_command,
+    read_run_file,
+)
 
 FORMATS = ("onnx",)
 QUANTIZATIONS = ("int8",)
@@ -111,12 +117,7 @@ def check_output(out: Path, run_dir: Path, overwrite: bool) -> None:
     """One line if `out` is the run directory, holds it or lies inside it, holds a run of another command
     (`check_same_command`: a trained model is never replaced), or is a folder that may not be written
     (`check_output_dir`: non-empty and not a previous export, or one without `overwrite`)."""
-    target, run = out.resolve(), run_dir.resolve()
-    if target == run or run.is_relative_to(target) or target.is_relative_to(run):
-        raise ConfigError(
-            f"--output {str(out)!r} is or holds or lies in the run directory {run_dir}; an export never writes "
-            f"into a run: choose a folder outside it (default: {default_output(run_dir)})"
-        )
+    check_output_apart(out, run_dir, "--output", "the run directory")  # an export never writes into a run
     check_same_command(out, "export", "--output", "--overwrite")
     check_output_dir(out, overwrite, False)
 

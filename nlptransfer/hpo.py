@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -37,6 +36,7 @@ from nlptransfer.config_values import field_types
 from nlptransfer.errors import ConfigError, DataError, NlpTransferError
 from nlptransfer.features import freeze_backbone_eval
 from nlptransfer.modeling import build_classifier
+from nlptransfer.paths import expand_user
 from nlptransfer.reporting import csv_text
 from nlptransfer.reporting.figures import hpo_figure
 from nlptransfer.strategies import TABLE
@@ -141,16 +141,17 @@ def _space_source(value, strategy: str) -> Any:
             raise ConfigError(
                 f"--hpo_space is not valid JSON ({err.msg}); pass a mapping or a YAML file"
             ) from err
+    path = expand_user(text, what=f"--hpo_space {text!r}")  # `hpo_space: ~/space.yaml` in a YAML config
     try:
-        found = Path(text).is_file()
+        found = path.is_file()
     except OSError:  # e.g. a name too long for the filesystem
         found = False
     if not found:
         raise ConfigError(f"--hpo_space {text!r} is neither a YAML file nor JSON text; pass one of them")
     try:
-        return yaml.safe_load(Path(text).read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"--hpo_space file {text!r} is not valid YAML ({type(err).__name__})") from err
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:  # unreadable (permissions), or not YAML
+        raise ConfigError(f"--hpo_space file {text!r} is not readable YAML ({type(err).__name__})") from err
 
 
 def check_space(space: Any, transfer_args, training_args) -> dict[str, dict]:

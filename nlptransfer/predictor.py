@@ -219,6 +219,7 @@ class OnnxPredictor(Predictor):
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelError(f"onnxruntime cannot load {model_file}: {first}; export the run again") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
+        check_onnx_graph(self.session, model_file, len(self.labels))
 
     def logits(self, texts: list[str], batch_size: int):
         import numpy as np
@@ -246,6 +247,32 @@ class OnnxPredictor(Predictor):
         """`Predictor.info` plus the export's record: format, quantisation, source run, agreement check."""
         keep = ("format", "quantize", "source_run", "opset", "check")
         return super().info | {"export": {k: self.record[k] for k in keep if k in self.record}}
+
+
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what `nlptransfer export` writes
+
+
+def check_onnx_graph(session, model_file: Path, num_labels: int) -> None:
+    """One ModelError line unless the graph takes int64 `input_ids` (with `attention_mask`, `token_type_ids`
+    at most) and returns `logits` with one column per label, as `nlptransfer export` writes it: another ONNX
+    file failed at the first text with onnxruntime's traceback (or a KeyError)."""
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    width = (outputs.get("logits") or [None])[-1]
+    problem = None
+    if "input_ids" not in inputs or not set(inputs) <= set(ONNX_INPUTS):
+        problem = f"takes {', '.join(inputs) or 'no inputs'}, not input_ids and attention_mask"
+    elif any(kind != "tensor(int64)" for kind in inputs.values()):
+        problem = f"takes {', '.join(sorted(set(inputs.values())))} inputs, not tensor(int64)"
+    elif "logits" not in outputs:
+        problem = f"returns {', '.join(outputs) or 'nothing'}, not logits"
+    elif isinstance(width, int) and width != num_labels:
+        problem = f"returns {width} logits per text, but config.json names {num_labels} labels"
+    if problem:
+        raise ModelError(
+            f"{model_file} {problem}: it is not a graph `nlptransfer export` wrote; export the run again "
+            "(nlptransfer export RUN_DIR --output ...)"
+        )
 
 
 def load_predictor(

@@ -7,7 +7,9 @@ that the previous run.json does not list (the user's own: named in the message).
 removes exactly the files a previous run.json lists, never anything else. `check_same_command` keeps
 `nlptransfer export` and `evaluate` from replacing a run another command wrote (a trained model).
 `check_input_outside_output` refuses a model input that lies in the run's own output_dir (the run would remove or
-replace it). `model_metadata` reads what a run folder says about its model (card, run.json, metrics) as strict JSON.
+replace it); `check_output_apart` refuses a command's output that is, holds or lies in one of its inputs (a model
+folder, the file it reads). `model_metadata` reads what a run folder says about its model (card, run.json,
+metrics) as strict JSON.
 """
 
 from __future__ import annotations
@@ -232,13 +234,43 @@ def check_input_outside_output(source: str | os.PathLike | None, output_dir, fla
     path = expand_user(source, what=f"{flag} {str(source)!r}")
     if not path.exists():
         return
-    mine, theirs = Path(output_dir).resolve(), path.resolve()
-    if theirs == mine or theirs.is_relative_to(mine):
-        where = "is" if theirs == mine else "is inside"
+    where = {"is": "is", "holds": "is inside"}.get(_relation(Path(output_dir), path))
+    if where:
         raise ConfigError(
             f"{flag} {str(source)!r} {where} --output_dir {str(output_dir)!r}: the run would write over its own "
             "input (--overwrite_output_dir removes a previous run's files); choose another --output_dir"
         )
+
+
+def check_output_apart(
+    output: str | os.PathLike | None, source: str | os.PathLike | None, flag: str, what: str
+) -> None:
+    """One ConfigError line when the output file or folder `output` (given as `flag`) is the local input
+    `source` (`what`: "the model folder", "the --input file", ...), lies inside it or holds it: writing there
+    would replace or add to the input's files, --overwrite or not (`nlptransfer export`, `evaluate`,
+    `predict`). A source that is no local path (an embedded dataset name) passes."""
+    if not output or not source:
+        return
+    path = expand_user(source, what=f"{str(source)!r}")
+    if not path.exists():
+        return
+    where = _relation(expand_user(output, what=f"{flag} {str(output)!r}"), path)
+    if where is None:
+        return
+    raise ConfigError(
+        f"{flag} {str(output)!r} {where} {what} {str(source)!r}: writing there would replace or add to its "
+        "files; choose a path outside it"
+    )
+
+
+def _relation(output: Path, source: Path) -> str | None:
+    """How the output path stands to an input path: "is" it, "lies inside" it, "holds" it, or None (apart)."""
+    mine, theirs = output.resolve(), source.resolve()
+    if mine == theirs:
+        return "is"
+    if mine.is_relative_to(theirs):
+        return "lies inside"
+    return "holds" if theirs.is_relative_to(mine) else None
 
 
 def check_output_dir(path: Path, overwrite: bool, resume: bool) -> bool:

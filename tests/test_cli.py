@@ -388,6 +388,42 @@ def test_predict_refuses_an_output_inside_the_model_folder(runs, capsys):
     assert not (runs["full"] / "mine.csv").exists()
 
 
+def test_predict_never_replaces_its_input_file(runs, tmp_path, capsys):
+    """--input t.jsonl --output t.jsonl --overwrite replaced the file being read (its other columns lost)."""
+    data = tmp_path / "t.jsonl"
+    data.write_text('{"text": "good film", "id": 7}\n', encoding="utf-8")
+    before = data.read_bytes()
+    argv = ["predict", "--model", str(runs["full"]), "--input", str(data), "--overwrite"]
+    line = _error(capsys, [*argv, "--output", str(data)])
+    assert "is the --input file" in line and data.read_bytes() == before
+
+
+def test_predict_expands_a_tilde_the_shell_left(runs, tmp_path, monkeypatch, capsys):
+    """`--output=~/p.jsonl` (the shell expands no ~ after `=`) was "folder ~ does not exist" (evaluate and
+    export made a folder named ~ in the working directory); an unknown ~user is one line."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    cli.cli(["predict", f"--model={runs['full']}", "--text", "good film", "--output=~/p.jsonl"])
+    assert (tmp_path / "p.jsonl").is_file() and not (tmp_path / "~").exists()
+    for argv in (
+        ["predict", "--model", "~nlptransfer-no-such-user/run", "--text", "x"],
+        ["export", "~nlptransfer-no-such-user/run"],
+        [
+            "evaluate",
+            "--model",
+            str(runs["full"]),
+            "--input",
+            "x.csv",
+            "--output_dir",
+            "~nlptransfer-no-such-user",
+        ],
+        ["explain", "--model", "~nlptransfer-no-such-user/run", "--text", "x"],
+        ["serve", "~nlptransfer-no-such-user/run"],
+        ["report", "~nlptransfer-no-such-user/run"],
+    ):
+        assert "cannot expand ~nlptransfer-no-such-user: no such user" in _error(capsys, argv)
+
+
 def test_predict_refuses_a_text_that_is_not_unicode(runs, capsys):
     """Argument bytes that are not UTF-8 arrive as lone surrogates (surrogateescape); the tokenizer raised a
     TypeError traceback on them."""

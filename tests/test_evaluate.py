@@ -191,6 +191,23 @@ def test_evaluate_overwrites_only_a_previous_evaluation(trained, files, tmp_path
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
+def test_evaluate_never_writes_into_the_model_or_over_its_input(trained, files, tmp_path, capsys):
+    """--output_dir RUN/eval wrote an evaluation into the trained run (only RUN itself, or a folder holding
+    it, was refused); an --input inside --output_dir was replaced by --overwrite_output_dir."""
+    before = sorted(p.name for p in trained.iterdir())
+    argv = ["evaluate", "--model", str(trained), "--text_column", "review", "--label_column", "sentiment"]
+    line = cli_error(capsys, [*argv, "--input", files["same"], "--output_dir", trained / "eval"])
+    assert "lies inside the model being evaluated" in line
+    assert sorted(p.name for p in trained.iterdir()) == before
+    out = tmp_path / "ev"
+    cli.cli([*argv, "--input", str(files["same"]), "--output_dir", str(out)])
+    rows = out / "predictions.jsonl"  # text, gold, label: a file one could evaluate again
+    saved = rows.read_bytes()
+    again = [*argv, "--input", rows, "--text_column", "text", "--label_column", "gold"]
+    line = cli_error(capsys, [*again, "--output_dir", out, "--overwrite_output_dir"])
+    assert "--input" in line and "is inside --output_dir" in line and rows.read_bytes() == saved
+
+
 def test_evaluate_names_every_unknown_label_in_one_line(trained, tmp_path):
     rows = [{"review": "good", "sentiment": s} for s in ("positive", "awful", "meh", "negative")]
     data = write_csv(tmp_path / "odd.csv", rows)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -259,6 +260,47 @@ def test_bad_flags_and_missing_packages_are_one_line(run_dir, tmp_path, capsys, 
     line = cli_error(capsys, ["export", str(run_dir), "--output", out])
     assert "onnxruntime" in line and "pip install 'nlptransfer[export]'" in line
     assert not (tmp_path / "out").exists()
+
+
+def _foreign_onnx(path, input_name="input_ids", input_type=None, output_name="logits", width=2):
+    """A one-node ONNX graph (Cast to float) that `nlptransfer export` did not write."""
+    from onnx import TensorProto, helper, save
+
+    in_type = TensorProto.INT64 if input_type is None else input_type
+    graph = helper.make_graph(
+        [helper.make_node("Cast", [input_name], [output_name], to=TensorProto.FLOAT)],
+        "foreign",
+        [helper.make_tensor_value_info(input_name, in_type, ["batch", width])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", width])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    save(model, str(path))
+
+
+def test_an_onnx_file_export_did_not_write_is_one_line(run_dir, tmp_path, capsys):
+    """An export folder whose model.onnx came from elsewhere loaded, then failed at the first text with
+    onnxruntime's InvalidArgument traceback (other input or output names, int32 inputs) or a KeyError; a
+    graph with another number of logits than labels crashed on the rows (zip strict)."""
+    import shutil
+
+    folder = tmp_path / "export"
+    shutil.copytree(run_dir, folder)
+    (folder / "export.json").write_text(json.dumps({"format": "onnx", "model_file": "model.onnx"}))
+    from onnx import TensorProto
+
+    cases = {
+        "takes input, not input_ids": {"input_name": "input"},
+        "not tensor(int64)": {"input_type": TensorProto.INT32},
+        "returns output, not logits": {"output_name": "output"},
+        "returns 3 logits per text, but config.json names 2 labels": {"width": 3},
+    }
+    for expected, change in cases.items():
+        _foreign_onnx(folder / "model.onnx", **change)
+        with pytest.raises(ModelError, match=re.escape(expected)):
+            load_predictor(folder)
+        line = cli_error(capsys, ["predict", "--model", str(folder), "--text", "good film"])
+        assert expected in line and "export the run again" in line, line
 
 
 def test_overwrite_never_replaces_a_run_of_another_command(run_dir, tmp_path, capsys):

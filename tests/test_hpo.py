@@ -233,6 +233,20 @@ def test_space_from_a_yaml_file(tmp_path):
     assert space == {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}
 
 
+def test_a_space_file_under_home_is_found(tmp_path, monkeypatch):
+    """`hpo_space: ~/space.yaml` in a --config file (no shell expands it) was "neither a YAML file nor JSON
+    text"; an unknown ~user is one line."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(SPACE), encoding="utf-8")
+    args = TransferTrainingArguments("o", report_to="none", use_cpu=True)
+    compare = CompareArguments(hpo_trials=2, hpo_space="~/space.yaml")
+    space = check_hpo(compare, TransferArguments(), args, FewShotArguments())
+    assert space["learning_rate"] == SPACE["learning_rate"] and set(space) == set(SPACE)
+    compare = CompareArguments(hpo_trials=2, hpo_space="~nlptransfer-no-such-user/space.yaml")
+    with pytest.raises(ConfigError, match="cannot expand ~nlptransfer-no-such-user: no such user"):
+        check_hpo(compare, TransferArguments(), args, FewShotArguments())
+
+
 def test_missing_optuna_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(

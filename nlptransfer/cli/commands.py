@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nlptransfer.cli.common import Subcommand, check_output, refuse_dangling_symlink
+from nlptransfer.cli.common import Subcommand, check_output, refuse_dangling_symlink, user_path
 from nlptransfer.cli.run import NO_CONFIGS, recipe_names, shipped_configs
 from nlptransfer.errors import ConfigError, OutputDirError
 from nlptransfer.strategies import TABLE
@@ -150,8 +150,14 @@ def cmd_report(args: argparse.Namespace) -> Path:
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dirs", nargs="+", metavar="DIR", help="run output directories")
-    p.add_argument("--output", default="report.html", metavar="FILE", help="HTML file (default: report.html)")
+    p.add_argument("dirs", nargs="+", type=user_path, metavar="DIR", help="run output directories")
+    p.add_argument(
+        "--output",
+        default="report.html",
+        type=user_path,
+        metavar="FILE",
+        help="HTML file (default: report.html)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
 
 

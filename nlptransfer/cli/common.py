@@ -1,6 +1,7 @@
 """What every subcommand shares: the one-line-error parser, the help layout, output-file checks, flags.
 
-Only the standard library and `nlptransfer.errors` at import time: `nlptransfer --help` stays fast.
+Only the standard library, `nlptransfer.errors` and `nlptransfer.paths` at import time: `nlptransfer --help`
+stays fast.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlptransfer.errors import ConfigError, OutputDirError
+from nlptransfer.paths import expand_user
 
 PROG = "nlptransfer"
 
@@ -64,6 +66,18 @@ def check_output(path: str | None, overwrite: bool, suffixes: tuple[str, ...]) -
     if not out.parent.is_dir():
         raise OutputDirError(f"folder {out.parent} does not exist; create it or choose another --output")
     return out
+
+
+def user_path(text: str) -> str:
+    """argparse `type` of a path flag: `~` and `~user` expanded, as the recipes' --output_dir is (the shell
+    leaves `--output=~/x` and a quoted path alone, so `~` became a folder in the working directory); an
+    unknown user is one line."""
+    if not text.startswith("~"):
+        return text
+    try:
+        return str(expand_user(text))
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def parse_bool(value: str) -> bool:

@@ -13,9 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-from nlptransfer.cli.common import Subcommand, add_loading_flags, parse_bool
+from nlptransfer.cli.common import Subcommand, add_loading_flags, parse_bool, user_path
 from nlptransfer.cli.predict import check_positive
-from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.errors import DataError
 from nlptransfer.predictor import check_finite, inference_max_length, load_run_model, run_settings
 
 EXAMPLES = """examples:
@@ -77,17 +77,18 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
     from nlptransfer.data.labels import align_labels
     from nlptransfer.data.load import load_whole
     from nlptransfer.reporting import load_run, run_figures
-    from nlptransfer.run_dirs import check_output_dir, check_same_command
+    from nlptransfer.run_dirs import (
+        check_input_outside_output,
+        check_output_apart,
+        check_output_dir,
+        check_same_command,
+    )
     from nlptransfer.runs import RunWriter
 
     check_positive(args, "batch_size", "max_length")
     out = Path(args.output_dir or default_output(args.model, args.input))
-    model_dir = Path(args.model).resolve()
-    if out.resolve() == model_dir or model_dir.is_relative_to(out.resolve()):
-        raise ConfigError(
-            f"--output_dir {str(out)!r} holds the model being evaluated ({args.model}); writing there would "
-            "replace its files: choose another --output_dir"
-        )
+    check_output_apart(out, args.model, "--output_dir", "the model being evaluated")  # never into the run
+    check_input_outside_output(args.input, out, "--input")  # --overwrite_output_dir would replace it
     check_same_command(out, "evaluate", "--output_dir", "--overwrite_output_dir")  # never a trained model
     check_output_dir(out, args.overwrite_output_dir, False)  # refused before anything is loaded
     data = load_whole(
@@ -144,15 +145,20 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="DIR", help="a run's output directory")
+    p.add_argument("--model", required=True, type=user_path, metavar="DIR", help="a run's output directory")
     p.add_argument(
-        "--input", required=True, metavar="FILE", help="a labelled .csv/.tsv/.json/.jsonl/.parquet"
+        "--input",
+        required=True,
+        type=user_path,
+        metavar="FILE",
+        help="a labelled .csv/.tsv/.json/.jsonl/.parquet",
     )
     p.add_argument("--text_column", default="text", help="column holding the text (default: text)")
     p.add_argument("--label_column", default="label", help="column holding the gold label (default: label)")
     p.add_argument(
         "--output_dir",
         "--output",
+        type=user_path,
         metavar="DIR",
         help="where to write (default: outputs/eval-<model>-<input>)",
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output
+from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output, user_path
 from nlptransfer.cli.predict import check_positive
 from nlptransfer.errors import ConfigError, ModelError
 from nlptransfer.predictor import inference_max_length, load_run_model, run_settings
@@ -122,12 +122,12 @@ def cmd_explain(args: argparse.Namespace) -> dict:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="DIR", help="a run's output directory")
+    p.add_argument("--model", required=True, type=user_path, metavar="DIR", help="a run's output directory")
     p.add_argument("--text", required=True, help="the text to explain")
     p.add_argument("--target", default=None, help="label to explain (default: the predicted one)")
     p.add_argument("--steps", type=int, default=50, help="integration steps (default: 50)")
     p.add_argument("--max_length", type=int, default=None, help="default: the run's max_length")
-    p.add_argument("--html", metavar="FILE", help="also write a colored HTML snippet")
+    p.add_argument("--html", type=user_path, metavar="FILE", help="also write a colored HTML snippet")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --html file")
     add_loading_flags(p)
 

@@ -10,7 +10,7 @@ import argparse
 import shlex
 import sys
 
-from nlptransfer.cli.common import Subcommand, add_loading_flags
+from nlptransfer.cli.common import Subcommand, add_loading_flags, user_path
 from nlptransfer.cli.predict import check_positive
 
 EXAMPLES = """examples:
@@ -69,13 +69,19 @@ def cmd_export(args: argparse.Namespace) -> dict:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a classification run's output directory")
+    p.add_argument(
+        "run_dir", type=user_path, metavar="RUN_DIR", help="a classification run's output directory"
+    )
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: onnx)")
     p.add_argument(
         "--quantize", choices=["int8"], default=None, help="int8: dynamic quantisation (default: none)"
     )
     p.add_argument(
-        "--output", "--output_dir", metavar="DIR", help="the export folder (default: <RUN_DIR>-onnx[-int8])"
+        "--output",
+        "--output_dir",
+        type=user_path,
+        metavar="DIR",
+        help="the export folder (default: <RUN_DIR>-onnx[-int8])",
     )
     p.add_argument(
         "--overwrite",

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output
+from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output, user_path
 from nlptransfer.errors import ConfigError, DataError
 from nlptransfer.predictor import load_predictor
 
@@ -110,25 +110,17 @@ def check_unicode(texts: list[str], source: str | None) -> None:
             ) from None
 
 
-def check_outside_model(out: Path | None, model: str) -> None:
-    """One line if the --output file lies inside the --model folder: it would replace or add to the run's own
-    files (its predictions.jsonl holds the test rows with their gold labels); as `evaluate` refuses an
-    --output_dir that holds the model."""
-    if out is not None and out.resolve().is_relative_to(Path(model).resolve()):
-        raise ConfigError(
-            f"--output {str(out)!r} lies inside the model folder {model}; writing there would replace or add "
-            "to the run's files: choose a path outside it"
-        )
-
-
 def cmd_predict(args: argparse.Namespace) -> list[dict]:
+    from nlptransfer.run_dirs import check_output_apart
     from nlptransfer.runs import write_text_atomic
 
     check_positive(args, "batch_size", "max_length")
     if bool(args.input) == bool(args.text):
         raise ConfigError('pass either --input FILE or --text "..." (one or more), not both and not neither')
     out = check_output(args.output, args.overwrite, (".jsonl", ".csv"))
-    check_outside_model(out, args.model)
+    # never into the run (its predictions.jsonl holds the test rows), never over the file being read
+    check_output_apart(out, args.model, "--output", "the model folder")
+    check_output_apart(out, args.input, "--output", "the --input file")
     texts = read_texts(args.input, args.text_column) if args.input else list(args.text)
     if not texts:
         raise DataError(f"{args.input} holds no texts; add rows or pass --text")
@@ -149,11 +141,15 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="DIR", help="a run's output directory")
-    p.add_argument("--input", metavar="FILE", help=".csv/.tsv/.json/.jsonl/.parquet/.txt file of texts")
+    p.add_argument("--model", required=True, type=user_path, metavar="DIR", help="a run's output directory")
+    p.add_argument(
+        "--input", type=user_path, metavar="FILE", help=".csv/.tsv/.json/.jsonl/.parquet/.txt file of texts"
+    )
     p.add_argument("--text", action="append", metavar="TEXT", help="a text to classify (repeatable)")
     p.add_argument("--text_column", default="text", help="column holding the text (default: text)")
-    p.add_argument("--output", metavar="FILE", help=".jsonl or .csv (default: jsonl on stdout)")
+    p.add_argument(
+        "--output", type=user_path, metavar="FILE", help=".jsonl or .csv (default: jsonl on stdout)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.add_argument("--batch_size", type=int, default=64, help="texts per forward pass (default: 64)")
     p.add_argument("--max_length", type=int, default=None, help="default: the run's max_length")

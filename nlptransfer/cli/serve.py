@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nlptransfer.cli.common import Subcommand, add_loading_flags
+from nlptransfer.cli.common import Subcommand, add_loading_flags, user_path
 from nlptransfer.cli.predict import check_positive
 from nlptransfer.errors import ModelError
 from nlptransfer.predictor import load_predictor
@@ -67,7 +67,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     p.add_argument(
-        "model", metavar="RUN_OR_EXPORT_DIR", help="a run's output directory or an export directory"
+        "model",
+        type=user_path,
+        metavar="RUN_OR_EXPORT_DIR",
+        help="a run's output directory or an export directory",
     )
     p.add_argument(
         "--host", default=d.host, help=f"address to listen on (default: {d.host}, this machine only)"
