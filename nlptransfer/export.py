@@ -153,8 +153,17 @@ def check_rows(run_dir: Path, max_rows: int | None) -> tuple[list[str], list | N
             f"{len(PROBE_TEXTS)} built-in probe texts (the run has no predictions.jsonl)",
         )
     texts, gold = [], []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with path.open("rb") as f:  # bytes: a decoding error names its byte offset in the file
+        offset = 0
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    f"{path} is not UTF-8 text (line {n}, byte {offset + err.start}); restore the run's "
+                    "predictions.jsonl or re-save it as UTF-8"
+                ) from None
+            offset += len(raw)
             if not line.strip():
                 continue
             try:
@@ -269,7 +278,14 @@ def quantize_int8(source: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with quiet_library_logs():
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+        try:
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+        except Exception as err:  # onnxruntime.quantization raises ValueError, RuntimeError, onnx's errors...
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelError(
+                f"onnxruntime could not quantise {source.name} to int8: {first[:300]}; export without "
+                "--quantize, or try another onnxruntime version (pip install -U onnxruntime)"
+            ) from None
     return target
 
 
@@ -358,7 +374,7 @@ def export_run(
         "format": fmt,
         "quantize": quantize,
         "model_file": model_file,
-        "source_run": str(run_dir),
+        "source_run": str(run_dir.resolve()),  # not "." when exported from inside the run
         "opset": OPSET,
         "inputs": model_inputs(source.tokenizer),
         "outputs": ["logits"],

@@ -205,6 +205,12 @@ class OnnxPredictor(Predictor):
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
         self.multilabel = self.config.problem_type == "multi_label_classification"
         saved = self.record.get("thresholds")
+        missing = [n for n in self.labels if n not in saved] if isinstance(saved, dict) else []
+        if missing:
+            raise ModelError(
+                f"{self.path / EXPORT_FILE} has no threshold for label(s) {', '.join(missing)} of config.json; "
+                "export the run again (nlptransfer export RUN_DIR --output ...)"
+            )
         self.thresholds = [float(saved[n]) for n in self.labels] if isinstance(saved, dict) else None
         saved_length = self.record.get("max_length")
         saved_length = saved_length if isinstance(saved_length, int) and saved_length > 0 else 128

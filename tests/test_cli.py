@@ -141,6 +141,24 @@ def test_cp_copies_and_refuses_to_overwrite(tmp_path, capsys):
     assert "minilm_full" in _error(capsys, ["cp", "sentiment/nope", str(tmp_path / "x.yaml")])
 
 
+def test_cp_expands_a_tilde_and_keeps_the_folder_slash(tmp_path, monkeypatch, capsys):
+    """A quoted `cp CONFIG '~/mine.yaml'` (the shell expands no ~) was "folder ~ does not exist"; `'~/d/'` still
+    means into the folder d, and an unknown ~user is one line."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "d").mkdir(parents=True)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    cli.main(["cp", "sentiment/minilm_lora", "~/mine.yaml"])
+    assert "strategy: lora" in (tmp_path / "home" / "mine.yaml").read_text()
+    cli.main(["cp", "sentiment/minilm_lora", "~/d/"])
+    assert (tmp_path / "home" / "d" / "minilm_lora.yaml").is_file()
+    line = _error(capsys, ["cp", "sentiment/minilm_lora", "~/nodir/"])  # a folder, not a file named nodir
+    assert "nodir does not exist" in line and not (tmp_path / "home" / "nodir").exists()
+    line = _error(capsys, ["cp", "sentiment/minilm_lora", "~nlptransfer-no-such-user/x.yaml"])
+    assert "cannot expand ~nlptransfer-no-such-user: no such user" in line
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
 @pytest.mark.parametrize("kind", ["full", "lora", "adapter"])
 def test_predict_csv_rows_in_order(runs, kind, tmp_path):
     rows = sentiment_rows(23, seed=5)

@@ -303,6 +303,64 @@ def test_an_onnx_file_export_did_not_write_is_one_line(run_dir, tmp_path, capsys
         assert expected in line and "export the run again" in line, line
 
 
+def test_export_json_thresholds_missing_a_label_is_one_line(run_dir, tmp_path, capsys):
+    """An export.json whose thresholds lack a label of config.json raised a KeyError when the folder loaded."""
+    import shutil
+
+    folder = tmp_path / "export"
+    shutil.copytree(run_dir, folder)
+    _foreign_onnx(folder / "model.onnx")
+    record = {"format": "onnx", "model_file": "model.onnx", "thresholds": {"negative": 0.5}}
+    (folder / "export.json").write_text(json.dumps(record))
+    with pytest.raises(ModelError, match=r"no threshold for label\(s\) positive .*export the run again"):
+        load_predictor(folder)
+    line = cli_error(capsys, ["predict", "--model", str(folder), "--text", "good film"])
+    assert "no threshold for label(s) positive" in line and "export the run again" in line
+
+
+def test_predictions_jsonl_that_is_not_utf8_is_one_line(run_dir, tmp_path, capsys):
+    """A run whose predictions.jsonl is not UTF-8 raised a UnicodeDecodeError traceback; now one line naming
+    the file and the byte offset, and nothing written."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    good = json.dumps({"text": "good film", "gold": "positive"}).encode() + b"\n"
+    bad = b'{"text": "caf\xe9 au lait", "gold": "positive"}\n'  # latin-1, not UTF-8
+    (run / "predictions.jsonl").write_bytes(good + bad)
+    line = cli_error(capsys, ["export", str(run), "--output", str(tmp_path / "out")])
+    offset = len(good) + bad.index(b"\xe9")
+    assert f"predictions.jsonl is not UTF-8 text (line 2, byte {offset})" in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_quantisation_error_is_one_line(tmp_path):
+    """An error of onnxruntime's quantize_dynamic (here: a file that is no ONNX model) was a traceback."""
+    from nlptransfer.export import quantize_int8
+
+    source, target = tmp_path / "model.onnx", tmp_path / "model.int8.onnx"
+    source.write_bytes(b"not an onnx model")
+    with pytest.raises(
+        ModelError, match=r"could not quantise model\.onnx.*export without --quantize"
+    ) as info:
+        quantize_int8(source, target)
+    assert "\n" not in str(info.value) and not target.exists()
+
+
+def test_export_from_inside_the_run_records_its_absolute_path(run_dir, tmp_path, monkeypatch, capsys):
+    """`nlptransfer export .` recorded source_run "." (export.json, the card's text and title) and evaluate
+    and explain then said "exported from (.)": the run's absolute path now."""
+    out = tmp_path / "onnx"
+    monkeypatch.chdir(run_dir)
+    cli.main(["export", ".", "--output", str(out)])
+    source = str(run_dir.resolve())
+    assert json.loads((out / "export.json").read_text())["source_run"] == source
+    card = (out / "README.md").read_text()
+    assert f"classifier in `{source}`" in card and f"ONNX export of {run_dir.name}" in card
+    line = cli_error(capsys, ["explain", "--model", str(out), "--text", "good"])
+    assert f"exported from ({source})" in line, line
+
+
 def test_overwrite_never_replaces_a_run_of_another_command(run_dir, tmp_path, capsys):
     """--overwrite replaces a previous export only: a finished training run's model is never removed."""
     trained = tmp_path / "full"

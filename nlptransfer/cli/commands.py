@@ -8,6 +8,7 @@ from pathlib import Path
 from nlptransfer.cli.common import Subcommand, check_output, refuse_dangling_symlink, user_path
 from nlptransfer.cli.run import NO_CONFIGS, recipe_names, shipped_configs
 from nlptransfer.errors import ConfigError, OutputDirError
+from nlptransfer.paths import expand_user
 from nlptransfer.strategies import TABLE
 
 # ----------------------------------------------------------------------------------------------- list
@@ -103,9 +104,10 @@ def cmd_cp(args: argparse.Namespace) -> None:
     src = configs[key]
     if not args.dest.strip():  # Path('') is the working directory
         raise ConfigError("the destination is empty; pass a file name or folder, e.g. my_lora.yaml")
-    dest = Path(args.dest)
+    into_folder = args.dest.endswith(("/", "\\"))  # before expanding: Path drops the trailing slash
+    dest = expand_user(args.dest, what=f"destination {args.dest!r}")  # a quoted '~/x.yaml' the shell left
     refuse_dangling_symlink(dest, "destination")
-    if dest.is_dir() or args.dest.endswith(("/", "\\")):
+    if dest.is_dir() or into_folder:
         dest = dest / src.name
     if dest.is_symlink():
         raise OutputDirError(f"{dest} is a symlink; choose another destination (cp never overwrites)")
@@ -119,7 +121,7 @@ def cmd_cp(args: argparse.Namespace) -> None:
 
 def add_cp_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="<recipe>/<config>, e.g. sentiment/minilm_lora")
-    p.add_argument("dest", help="destination file or existing folder")
+    p.add_argument("dest", help="destination file or existing folder (DEST/: into that folder; ~ expanded)")
 
 
 CP = Subcommand(
