@@ -152,18 +152,12 @@ def check_rows(run_dir: Path, max_rows: int | None) -> tuple[list[str], list | N
             None,
             f"{len(PROBE_TEXTS)} built-in probe texts (the run has no predictions.jsonl)",
         )
+    from nlptransfer.data.files import check_utf8
+
     texts, gold = [], []
-    with path.open("rb") as f:  # bytes: a decoding error names its byte offset in the file
-        offset = 0
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(
-                    f"{path} is not UTF-8 text (line {n}, byte {offset + err.start}); restore the run's "
-                    "predictions.jsonl or re-save it as UTF-8"
-                ) from None
-            offset += len(raw)
+    check_utf8(path)  # one line naming the byte offset, not a UnicodeDecodeError traceback
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:

@@ -330,7 +330,7 @@ def test_predictions_jsonl_that_is_not_utf8_is_one_line(run_dir, tmp_path, capsy
     (run / "predictions.jsonl").write_bytes(good + bad)
     line = cli_error(capsys, ["export", str(run), "--output", str(tmp_path / "out")])
     offset = len(good) + bad.index(b"\xe9")
-    assert f"predictions.jsonl is not UTF-8 text (line 2, byte {offset})" in line, line
+    assert f"predictions.jsonl is not valid UTF-8 (byte 0xe9 at offset {offset})" in line, line
     assert not (tmp_path / "out").exists()
 
 

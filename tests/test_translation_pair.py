@@ -674,3 +674,12 @@ def test_languages_that_contradict_a_bible_name_are_one_line(capsys, tmp_path):
         child_dataset="bible-it-en", source_lang="IT", target_lang="en"
     )
     assert child_languages(args) == ("it", "en")  # the name's own codes, given again: fine
+
+
+def test_a_parallel_table_that_is_not_utf8_names_the_byte_in_the_file(tmp_path):
+    """The csv reader decodes in chunks, so its error offset counted from the chunk (wrong past ~8 KB)."""
+    good = "source\ttarget\n" + "a good line\tune bonne ligne\n" * 1000
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(good.encode() + b"caf\xe9\tcafe\n")
+    with pytest.raises(DataError, match=rf"not valid UTF-8 \(byte 0xe9 at offset {len(good.encode()) + 3}\)"):
+        bible.load_parallel(str(path), "src", "tgt")

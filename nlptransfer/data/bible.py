@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict
 
 from nlptransfer.assets import cache_dir, fetch, get_artifact
-from nlptransfer.data.files import SPLIT_ALIASES
+from nlptransfer.data.files import SPLIT_ALIASES, check_utf8
 from nlptransfer.errors import DataError
 from nlptransfer.paths import expand_user
 
@@ -227,6 +227,8 @@ def _read_text_pair(prefix: Path, src: str, tgt: str) -> Dataset:
 
 def _read_table(path: Path, src: str, tgt: str) -> Dataset:
     suffix = path.suffix.lower()
+    if suffix in (".tsv", ".csv"):
+        check_utf8(path)  # the byte offset in the file (the csv reader's decoder counts within its chunk)
     try:
         if suffix in (".tsv", ".csv"):
             import csv
