@@ -15,6 +15,12 @@ from collections.abc import Callable, Sequence
 logger = logging.getLogger("nlptransfer")
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (at most 300 characters), for one-line errors."""
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
 class NlpTransferError(ValueError):
     """A problem with the user's input; the message says what is wrong and how to fix it."""
 

@@ -35,7 +35,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nlptransfer.errors import ConfigError, DataError, ModelError
+from nlptransfer.errors import ConfigError, DataError, ModelError, first_line
 from nlptransfer.predictor import EXPORT_FILE, OnnxPredictor, TorchPredictor, require_packages
 from nlptransfer.run_dirs import (
     MARKER,
@@ -275,9 +275,8 @@ def quantize_int8(source: Path, target: Path) -> Path:
         try:
             quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
         except Exception as err:  # onnxruntime.quantization raises ValueError, RuntimeError, onnx's errors...
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelError(
-                f"onnxruntime could not quantise {source.name} to int8: {first[:300]}; export without "
+                f"onnxruntime could not quantise {source.name} to int8: {first_line(err)}; export without "
                 "--quantize, or try another onnxruntime version (pip install -U onnxruntime)"
             ) from None
     return target

@@ -14,7 +14,7 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict
 
-from nlptransfer.errors import DataError
+from nlptransfer.errors import DataError, first_line
 
 #: File stems (and Hub split names) that name a split.
 SPLIT_ALIASES = {
@@ -35,12 +35,6 @@ EXTENSIONS = {
 }
 #: "csv/.tsv/..." for error messages.
 EXTENSION_LIST = "/".join(EXTENSIONS)
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an exception's message (at most 300 characters), for one-line errors."""
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]
 
 
 def check_utf8(path: Path, chunk_size: int = 1 << 20) -> None:

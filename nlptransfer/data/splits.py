@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, Value
 
-from nlptransfer.data.files import first_line
 from nlptransfer.data.labels import LIST_FEATURES
-from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.errors import ConfigError, DataError, first_line
 
 logger = logging.getLogger("nlptransfer")
 
