@@ -26,7 +26,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from nlptransfer.config_values import field_types, finite_float, yaml_value
-from nlptransfer.errors import ConfigError
+from nlptransfer.errors import ConfigError, first_line
 from nlptransfer.help_cache import help_request, store_help
 from nlptransfer.paths import expand_user
 
@@ -221,8 +221,7 @@ class RecipeParser(HfArgumentParser):
             except ConfigError:
                 raise
             except Exception as err:  # TrainingArguments also raises OSError, KeyError, ImportError...
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise ConfigError(f"invalid {dtype.__name__} setting: {first}") from err
+                raise ConfigError(f"invalid {dtype.__name__} setting: {first_line(err)}") from err
         check_conflicts(*outputs)
         return tuple(outputs)
 

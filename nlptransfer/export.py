@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shlex
 import tempfile
 import warnings
 from pathlib import Path
@@ -144,14 +145,20 @@ def merged(model, run_dir: Path):
 
 def check_rows(run_dir: Path, max_rows: int | None) -> tuple[list[str], list | None, str]:
     """(texts, gold labels or None, where they come from): the run's predictions.jsonl (its test rows, the
-    first `max_rows`), or the built-in probe texts when the run has none."""
+    first `max_rows`), or the built-in probe texts when the run has none; `max_rows` limits test rows only,
+    so with the probe texts it is one ConfigError line, not silently left unapplied."""
     path = run_dir / "predictions.jsonl"
+
+    def probes(why: str) -> tuple[list[str], None, str]:
+        if max_rows is not None:
+            raise ConfigError(
+                f"--max_rows limits the check to the run's first test rows, but {why} ({path}): the check "
+                f"runs on the {len(PROBE_TEXTS)} built-in probe texts; drop --max_rows"
+            )
+        return list(PROBE_TEXTS), None, f"{len(PROBE_TEXTS)} built-in probe texts ({why})"
+
     if not path.is_file():
-        return (
-            list(PROBE_TEXTS),
-            None,
-            f"{len(PROBE_TEXTS)} built-in probe texts (the run has no predictions.jsonl)",
-        )
+        return probes("the run has no predictions.jsonl")
     from nlptransfer.data.files import check_utf8
 
     texts, gold = [], []
@@ -171,11 +178,7 @@ def check_rows(run_dir: Path, max_rows: int | None) -> tuple[list[str], list | N
             if max_rows is not None and len(texts) >= max_rows:
                 break
     if not texts:
-        return (
-            list(PROBE_TEXTS),
-            None,
-            f"{len(PROBE_TEXTS)} built-in probe texts (predictions.jsonl is empty)",
-        )
+        return probes("predictions.jsonl is empty")
     return texts, gold, f"the run's first {len(texts)} test rows (predictions.jsonl)"
 
 
@@ -259,9 +262,8 @@ def export_onnx(model, tokenizer, path: Path, opset: int = OPSET) -> Path:
             )
             program.save(str(path), external_data=False)
     except Exception as err:  # the exporter's many error types: one line naming the model
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kind = type(model).__name__
-        raise ModelError(f"torch.onnx.export could not export this {kind}: {first[:300]}") from None
+        raise ModelError(f"torch.onnx.export could not export this {kind}: {first_line(err)}") from None
     return path
 
 
@@ -340,11 +342,20 @@ def export_run(
     batch_size: int = 64,
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
-    command: str | None = None,
 ) -> dict:
     """Export the classifier in `run_dir` (see the module docstring); returns the export.json record.
     `min_agreement` None: 0.99 for fp32, 0.95 for int8 (int8 rounding flips near-tied rows: 97.8% agreement
     on the sentiment run's test rows, with micro-F1 within 0.31 points on every VADER domain)."""
+    options = {  # the options given, for the card's reproduce command
+        "--quantize": quantize,
+        "--min_agreement": min_agreement,
+        "--force": force,
+        "--overwrite": overwrite,
+        "--max_rows": max_rows,
+        "--batch_size": batch_size if batch_size != 64 else None,
+        "--allow_pickle": allow_pickle,
+        "--trust_remote_code": trust_remote_code,
+    }
     if min_agreement is None:
         min_agreement = DEFAULT_MIN_AGREEMENT.get(quantize, DEFAULT_MIN_AGREEMENT[None])
     from nlptransfer.runs import RunWriter
@@ -358,9 +369,9 @@ def export_run(
     check_classifier_run(run_dir)
     out = Path(output) if output is not None else default_output(run_dir, quantize)
     check_output(out, run_dir, overwrite)
+    texts, gold, where = check_rows(run_dir, max_rows)  # before loading the model: a bad file fails fast
     source = TorchPredictor(run_dir, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     source.model = merged(source.model, run_dir).eval()
-    texts, gold, where = check_rows(run_dir, max_rows)
     names = source.labels
     model_file = "model.int8.onnx" if quantize else "model.onnx"
     record = {
@@ -404,16 +415,30 @@ def export_run(
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 run.write_bytes(path.relative_to(folder).as_posix(), path.read_bytes())
             run.write_json(EXPORT_FILE, record)
-            run.write_text("README.md", export_card(record, out, command))
+            run.write_text("README.md", export_card(record, out, export_command(run_dir, out, fmt, options)))
     record["output"] = str(out)
     return record
 
 
-def export_card(record: dict, out: Path, command: str | None) -> str:
+def export_command(run_dir: Path, out: Path, fmt: str, options: dict) -> str:
+    """The card's `nlptransfer export` command: the resolved run and output folders (not `.` or a path
+    relative to where it was typed), then the options given (True: a bare flag; None/False: not given),
+    shell-quoted, so it reads and runs the same from any folder."""
+    words = ["nlptransfer", "export", str(run_dir.resolve()), "--output", str(out.resolve()), "--format", fmt]
+    for flag, value in options.items():
+        if value is True:
+            words.append(flag)
+        elif value is not None and value is not False:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+def export_card(record: dict, out: Path, command: str) -> str:
     """The export's README.md: what it is, the agreement check and the measured scores (`render_card`)."""
     from nlptransfer.reporting import markdown_table
     from nlptransfer.reporting.cards import render_card
 
+    out = out.resolve()  # the card is read from elsewhere: the folder by its full path
     check = record["check"]
     kind = "int8 (dynamic quantisation, QInt8 weights)" if record["quantize"] else "fp32"
     body = [
@@ -447,17 +472,17 @@ def export_card(record: dict, out: Path, command: str | None) -> str:
         body += ["No accuracy measured: the run has no test rows with gold labels (predictions.jsonl).", ""]
     snippet = (
         "from nlptransfer.predictor import load_predictor\n\n"
-        f'predictor = load_predictor("{out}")\n'
+        f"predictor = load_predictor({json.dumps(str(out))})\n"
         'predictor.predict(["a wonderful, moving film"])  # [{"text", "label", "score", "probabilities"}]'
     )
     return render_card(
         title=f"{out.name}: ONNX export of {Path(record['source_run']).name}",
         body=body,
         load_snippet=snippet,
-        command=command or f"nlptransfer export {record['source_run']} --format onnx",
+        command=command,
         use_note=(
-            f'Or `nlptransfer predict --model {out} --text "..."`, or onnxruntime directly on '
-            f"`{record['model_file']}` (tokenize with this folder's tokenizer, truncate to max_length; "
+            f'Or `nlptransfer predict --model {shlex.quote(str(out))} --text "..."`, or onnxruntime directly '
+            f"on `{record['model_file']}` (tokenize with this folder's tokenizer, truncate to max_length; "
             "softmax the logits, or a sigmoid per label and export.json's thresholds for multi-label)."
         ),
         tags=("nlptransfer", "onnx", "text-classification"),

@@ -14,9 +14,10 @@ the functions that use them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.errors import ConfigError, ModelError, first_line
 
 EXPORT_FILE = "export.json"  # what makes a folder an export (`nlptransfer export`), not a run directory
 EXPORT_EXTRA = "pip install 'nlptransfer[export]'"
@@ -89,20 +90,57 @@ def load_run_model(model_dir: str | Path, *, allow_pickle: bool = False, trust_r
     return model, tokenizer, config
 
 
-def run_settings(path: Path) -> tuple[int, list[float] | None]:
-    """(max_length, per-label thresholds or None) saved by the run."""
+def run_settings(path: Path, labels: list[str] | None = None) -> tuple[int, list[float] | None]:
+    """(max_length, per-label thresholds or None) saved by the run; the thresholds are checked by
+    `checked_thresholds` (in the order of `labels` when given)."""
     from nlptransfer.run_dirs import read_run_file
 
-    max_length, thresholds = 128, None
+    max_length = 128
     saved = read_run_file(path / "config.yaml")
     if isinstance(saved.get("max_length"), int) and not isinstance(saved["max_length"], bool):
         max_length = saved["max_length"]
     found = read_run_file(path / "metrics.json").get("thresholds")
+    return max_length, checked_thresholds(found, path / "metrics.json", labels)
+
+
+def checked_thresholds(found, file: Path, labels: list[str] | None = None) -> list[float] | None:
+    """The multi-label decision thresholds a run or export saved in `file` (`{label: probability}`, or a
+    list), as floats; None when none are saved. Sigmoid probabilities are compared with them, so each must
+    be a number in [0, 1]: anything else a hand edit left (a string, a list, NaN, 1.5) is one ModelError line
+    naming the file and label, not a traceback at prediction time. With `labels`, a mapping is put in
+    their order, and a label without a threshold or a list of another length is refused too."""
+    import math
+
+    if found is None:
+        return None
+    fix = "set each label's threshold to a number between 0 and 1 (e.g. 0.5)"
+    if file.name == EXPORT_FILE:
+        fix += ", or export the run again (nlptransfer export RUN_DIR --output ...)"
     if isinstance(found, dict):
-        thresholds = list(found.values())
+        missing = [n for n in labels if n not in found] if labels is not None else []
+        if missing:
+            raise ModelError(
+                f"{file} has no threshold for label(s) {', '.join(missing)} of config.json; {fix}"
+            )
+        names = list(found) if labels is None else labels
+        items = [(repr(n), found[n]) for n in names]
     elif isinstance(found, list):
-        thresholds = found
-    return max_length, thresholds
+        if labels is not None and len(found) != len(labels):
+            raise ModelError(
+                f"{file} has {len(found)} thresholds for the model's {len(labels)} labels; {fix}"
+            )
+        items = [(f"#{i + 1}" if labels is None else repr(labels[i]), v) for i, v in enumerate(found)]
+    else:
+        shown = json.dumps(found)[:80]
+        raise ModelError(f'{file}: "thresholds" is {shown}, not a mapping of label to threshold; {fix}')
+    for name, value in items:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and 0 <= value <= 1):
+            shown = json.dumps(value)[:80]
+            raise ModelError(
+                f"{file}: the threshold of label {name} is {shown}, not a number between 0 and 1; {fix}"
+            )
+    return [float(value) for _, value in items]
 
 
 def inference_max_length(config, requested: int | None, saved: int) -> int:
@@ -168,9 +206,9 @@ class TorchPredictor(Predictor):
             self.path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
         )
         self.model.eval()
-        saved_length, self.thresholds = run_settings(self.path)
-        self.max_length = inference_max_length(self.model.config, max_length, saved_length)
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+        saved_length, self.thresholds = run_settings(self.path, self.labels)
+        self.max_length = inference_max_length(self.model.config, max_length, saved_length)
         self.multilabel = self.config.problem_type == "multi_label_classification"
 
     def logits(self, texts: list[str], batch_size: int):
@@ -204,14 +242,9 @@ class OnnxPredictor(Predictor):
         self.tokenizer = load_tokenizer(self.path)
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
         self.multilabel = self.config.problem_type == "multi_label_classification"
-        saved = self.record.get("thresholds")
-        missing = [n for n in self.labels if n not in saved] if isinstance(saved, dict) else []
-        if missing:
-            raise ModelError(
-                f"{self.path / EXPORT_FILE} has no threshold for label(s) {', '.join(missing)} of config.json; "
-                "export the run again (nlptransfer export RUN_DIR --output ...)"
-            )
-        self.thresholds = [float(saved[n]) for n in self.labels] if isinstance(saved, dict) else None
+        self.thresholds = checked_thresholds(
+            self.record.get("thresholds"), self.path / EXPORT_FILE, self.labels
+        )
         saved_length = self.record.get("max_length")
         saved_length = saved_length if isinstance(saved_length, int) and saved_length > 0 else 128
         self.max_length = inference_max_length(self.config, max_length, saved_length)
@@ -222,8 +255,9 @@ class OnnxPredictor(Predictor):
                 str(model_file), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # onnxruntime's own error types: a damaged or foreign file
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ModelError(f"onnxruntime cannot load {model_file}: {first}; export the run again") from None
+            raise ModelError(
+                f"onnxruntime cannot load {model_file}: {first_line(err)}; export the run again"
+            ) from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         check_onnx_graph(self.session, model_file, len(self.labels))
 
@@ -324,7 +358,12 @@ def rows_from_logits(logits, texts: list[str], names: list[str], multilabel: boo
         probs = probabilities(np.asarray(logits), multilabel)
     check_finite(probs)
     if multilabel:
-        cut = thresholds if thresholds and len(thresholds) == len(names) else None
+        if thresholds is not None and len(thresholds) != len(names):
+            raise ConfigError(
+                f"{len(thresholds)} thresholds for {len(names)} labels ({', '.join(names)}); pass one per label "
+                "or None (0.5 each)"
+            )
+        cut = list(thresholds) if thresholds is not None else None
         for text, p, chosen in zip(texts, probs, decide(probs, True, cut), strict=True):
             rows.append(
                 {

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlptransfer.errors import ConfigError
+from nlptransfer.errors import ConfigError, first_line
 from nlptransfer.run_dirs import json_safe, model_metadata
 
 logger = logging.getLogger("uvicorn.error")  # shown by uvicorn's log handler, beside its own lines
@@ -152,8 +152,8 @@ class ServeError(Exception):
 
 
 def one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+    """`Type: first line of the message`, or just the type name when the message is empty."""
+    return f"{type(err).__name__}: {first_line(err)}" if str(err).strip() else type(err).__name__
 
 
 def parse_texts(body: bytes, settings: ServeSettings) -> list[str]:

@@ -452,6 +452,24 @@ def test_predict_refuses_a_text_that_is_not_unicode(runs, capsys):
     check_unicode(["caf\u00e9", "\U0001f600"], None)  # real characters pass
 
 
+@pytest.mark.parametrize("given", ["--text", ".txt"])
+def test_predict_refuses_a_text_column_for_input_without_columns(run_dir, tmp_path, capsys, given):
+    """--text_column was silently unused with --text strings or a .txt file (one text per line); now one line
+    naming the table inputs it applies to, before the model loads or anything is written."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good film\nbad plot\n", encoding="utf-8")
+    source = ["--text", "good film"] if given == "--text" else ["--input", texts]
+    out = tmp_path / "preds.jsonl"
+    argv = [str(a) for a in ("predict", "--model", run_dir, *source, "--output", out)]
+    line = _error(capsys, [*argv, "--text_column", "review"])
+    assert "--text_column applies only to table inputs (--input .csv/.tsv/.json/.jsonl/.parquet)" in line
+    assert (
+        "not to --text;" if given == "--text" else f"not to {texts} (a .txt file is one text per line)"
+    ) in line
+    assert "drop --text_column" in line and not out.exists()
+    assert len(cli.cli(argv)) == (1 if given == "--text" else 2)  # without the flag: predicted
+
+
 def test_output_cut_short_by_a_closed_pipe_ends_quietly():
     """`nlptransfer predict ... | head -1`: exit code 1 and no BrokenPipeError traceback."""
     code = (

@@ -13,7 +13,7 @@ from tiny import cli_error, sentiment_rows, tiny_marian_dir, tiny_model_dir, wri
 from transformers import AutoTokenizer, BertForMaskedLM
 
 from nlptransfer import cli
-from nlptransfer.errors import ModelError, OutputDirError
+from nlptransfer.errors import ConfigError, ModelError, OutputDirError
 from nlptransfer.export import default_output, export_run
 from nlptransfer.predictor import OnnxPredictor, TorchPredictor, load_predictor
 
@@ -318,6 +318,24 @@ def test_export_json_thresholds_missing_a_label_is_one_line(run_dir, tmp_path, c
     assert "no threshold for label(s) positive" in line and "export the run again" in line
 
 
+@pytest.mark.parametrize("value", ["high", [0.5], float("nan"), 2], ids=repr)
+def test_export_json_threshold_that_is_not_a_probability_is_one_line(run_dir, tmp_path, capsys, value):
+    """A hand-edited export.json threshold that is not a number raised float()'s ValueError/TypeError when the
+    folder loaded; NaN or 2 silently decided nothing. Now one line naming the file, the label and the fix."""
+    import shutil
+
+    folder = tmp_path / "export"
+    shutil.copytree(run_dir, folder)
+    _foreign_onnx(folder / "model.onnx")
+    thresholds = {"negative": 0.5, "positive": value}
+    (folder / "export.json").write_text(json.dumps({"format": "onnx", "thresholds": thresholds}))
+    expected = f"{folder / 'export.json'}: the threshold of label 'positive' is {json.dumps(value)}"
+    with pytest.raises(ModelError, match=re.escape(expected)):
+        load_predictor(folder)
+    line = cli_error(capsys, ["predict", "--model", str(folder), "--text", "good film"])
+    assert expected in line and "a number between 0 and 1" in line and "export the run again" in line
+
+
 def test_predictions_jsonl_that_is_not_utf8_is_one_line(run_dir, tmp_path, capsys):
     """A run whose predictions.jsonl is not UTF-8 raised a UnicodeDecodeError traceback; now one line naming
     the file and the byte offset, and nothing written."""
@@ -359,6 +377,47 @@ def test_export_from_inside_the_run_records_its_absolute_path(run_dir, tmp_path,
     assert f"classifier in `{source}`" in card and f"ONNX export of {run_dir.name}" in card
     line = cli_error(capsys, ["explain", "--model", str(out), "--text", "good"])
     assert f"exported from ({source})" in line, line
+
+
+@pytest.mark.parametrize("predictions", [None, ""], ids=["no-predictions", "empty-predictions"])
+def test_max_rows_without_test_rows_is_one_line(run_dir, tmp_path, capsys, predictions):
+    """--max_rows limits the check to the run's first test rows; a run without any (no or an empty
+    predictions.jsonl) was checked on the probe texts with --max_rows silently unused. Now refused in one line
+    before the model loads, and nothing is written; without --max_rows the probe texts still apply."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    if predictions is not None:
+        (run / "predictions.jsonl").write_text(predictions)
+    out = tmp_path / "onnx"
+    line = cli_error(capsys, ["export", str(run), "--output", str(out), "--max_rows", "5"])
+    state = "the run has no predictions.jsonl" if predictions is None else "predictions.jsonl is empty"
+    assert f"--max_rows limits the check to the run's first test rows, but {state}" in line, line
+    assert "built-in probe texts; drop --max_rows" in line and not out.exists()
+    with pytest.raises(ConfigError, match="drop --max_rows"):
+        export_run(run, out, max_rows=5)
+    assert not out.exists()
+
+
+def test_the_cards_reproduce_command_names_the_resolved_folders(run_dir, tmp_path, monkeypatch):
+    """The card's command was the literal argv (`nlptransfer export 'my run' --output out`), meaningless
+    read from elsewhere: now the resolved run and output folders, shell-quoted, and the options given."""
+    import shlex
+    import shutil
+
+    shutil.copytree(run_dir, tmp_path / "my run")
+    monkeypatch.chdir(tmp_path)
+    argv = ["export", "my run", "--output", "out dir", "--min_agreement", "0.5", "--batch_size", "4"]
+    monkeypatch.setattr(sys, "argv", ["nlptransfer", *argv])
+    cli.main(argv)
+    card = (tmp_path / "out dir" / "README.md").read_text()
+    command = card.split("## Reproduce\n\n```bash\n", 1)[1].split("\n```", 1)[0]
+    run, out = str((tmp_path / "my run").resolve()), str((tmp_path / "out dir").resolve())
+    expected = ["nlptransfer", "export", run, "--output", out, "--format", "onnx"]
+    assert shlex.split(command) == [*expected, "--min_agreement", "0.5", "--batch_size", "4"]
+    assert command.startswith(f"nlptransfer export {shlex.quote(run)} --output {shlex.quote(out)} ")
+    assert f"load_predictor({json.dumps(out)})" in card and f"--model {shlex.quote(out)}" in card
 
 
 def test_overwrite_never_replaces_a_run_of_another_command(run_dir, tmp_path, capsys):

@@ -92,3 +92,15 @@ def test_a_classifier_that_learned_only_the_prior_warns_once(model_dir, tmp_path
         fit_classifier(model, load_tokenizer(str(model_dir)), args, splits, labels, strategy="frozen")
     warnings = [r.message for r in caplog.records if "class prior" in r.message]
     assert len(warnings) == 1 and f"are {labels[0]!r}" in warnings[0]
+
+
+def test_multilabel_thresholds_of_another_length_are_refused_not_replaced_by_half():
+    """A threshold list that does not fit the labels used to fall back to 0.5 for every label, silently."""
+    from nlptransfer.errors import ConfigError
+
+    logits = np.array([[0.0, 2.0, -2.0]])  # sigmoid 0.5, 0.88, 0.12
+    rows = rows_from_logits(logits, ["x"], ["a", "b", "c"], True, [0.6, 0.9, 0.1])
+    assert rows[0]["label"] == ["c"]
+    with pytest.raises(ConfigError, match="2 thresholds for 3 labels"):
+        rows_from_logits(logits, ["x"], ["a", "b", "c"], True, [0.6, 0.9])
+    assert rows_from_logits(logits, ["x"], ["a", "b", "c"], True, None)[0]["label"] == ["a", "b"]

@@ -61,3 +61,19 @@ def test_report_handles_every_run_type(run_dirs, tmp_path):
     text = md.read_text(encoding="utf-8")
     assert "(unset)" not in text and "| ? |" not in text
     assert "PARTIAL" not in text and "Did transfer help?" in text  # the comparison shown
+
+
+def test_report_shows_hand_edited_threshold_lists_by_position(run_dirs, tmp_path):
+    """metrics.json thresholds as a list (a hand edit; the recipes write {label: threshold}) was an
+    AttributeError traceback in `nlptransfer report`; now a row per position."""
+    import shutil
+
+    run = tmp_path / "edited"
+    shutil.copytree(run_dirs["sentiment"], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["thresholds"] = [0.25, 0.75, 0.5]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert load_run(run).metrics["thresholds"] == [0.25, 0.75, 0.5]
+    _, md = build_report([run], tmp_path / "edited.html")
+    text = md.read_text(encoding="utf-8")
+    assert "Decision thresholds" in text and "#2" in text and "0.75" in text

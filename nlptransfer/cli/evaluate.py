@@ -109,7 +109,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
         )
     names = [config.id2label[i] for i in range(config.num_labels)]
     data = align_labels(data, names, args.input, owner=f"the model in {args.model}")
-    saved_length, thresholds = run_settings(Path(args.model))
+    saved_length, thresholds = run_settings(Path(args.model), names)
     metrics, rows = score_file(
         model,
         tokenizer,

@@ -7,7 +7,6 @@ The work is `nlptransfer.export.export_run`; torch, transformers and onnx are im
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from nlptransfer.cli.common import Subcommand, add_loading_flags, user_path
@@ -57,7 +56,6 @@ def cmd_export(args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code,
-        command=shlex.join(["nlptransfer", "export", *sys.argv[2:]]) if sys.argv[1:2] == ["export"] else None,
     )
     check = record["check"]
     print(
@@ -99,7 +97,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="write the export even below --min_agreement")
     p.add_argument(
-        "--max_rows", type=int, default=None, help="check on the first N test rows only (default: all)"
+        "--max_rows",
+        type=int,
+        default=None,
+        help="check on the run's first N test rows (predictions.jsonl) only (default: all); refused for a run "
+        "without them, which is checked on built-in probe texts",
     )
     p.add_argument("--batch_size", type=int, default=64, help="texts per forward pass (default: 64)")
     add_loading_flags(p)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from nlptransfer.cli.common import Subcommand, add_loading_flags, check_output, user_path
-from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.errors import ConfigError, DataError, first_line
 from nlptransfer.predictor import load_predictor
 
 EXAMPLES = """examples:
@@ -53,8 +53,9 @@ def read_texts(source: str, text_column: str) -> list[str]:
     try:
         ds = datasets.load_dataset(EXTENSIONS[ext], data_files={"train": str(path)}, split="train", **kwargs)
     except Exception as err:  # parser errors of pandas / pyarrow / json: one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"could not read {path} as {ext}: {first}; check that it is valid {ext}") from None
+        raise DataError(
+            f"could not read {path} as {ext}: {first_line(err)}; check that it is valid {ext}"
+        ) from None
     if text_column not in ds.column_names:
         raise DataError(
             f"{path} has no column {text_column!r}; columns found: {', '.join(ds.column_names)}; "
@@ -110,6 +111,21 @@ def check_unicode(texts: list[str], source: str | None) -> None:
             ) from None
 
 
+def check_text_column(args: argparse.Namespace) -> None:
+    """A --text_column given (None when not) for input that has no columns is one ConfigError line, not
+    silently unused: --text strings and a .txt file are one text per argument or line."""
+    if args.text_column is None:
+        return
+    tables = "table inputs (--input .csv/.tsv/.json/.jsonl/.parquet)"
+    if args.text:
+        raise ConfigError(f"--text_column applies only to {tables}, not to --text; drop --text_column")
+    if Path(args.input).suffix.lower() == ".txt":
+        raise ConfigError(
+            f"--text_column applies only to {tables}, not to {args.input} (a .txt file is one text per line); "
+            "drop --text_column"
+        )
+
+
 def cmd_predict(args: argparse.Namespace) -> list[dict]:
     from nlptransfer.run_dirs import check_output_apart
     from nlptransfer.runs import write_text_atomic
@@ -117,11 +133,12 @@ def cmd_predict(args: argparse.Namespace) -> list[dict]:
     check_positive(args, "batch_size", "max_length")
     if bool(args.input) == bool(args.text):
         raise ConfigError('pass either --input FILE or --text "..." (one or more), not both and not neither')
+    check_text_column(args)
     out = check_output(args.output, args.overwrite, (".jsonl", ".csv"))
     # never into the run (its predictions.jsonl holds the test rows), never over the file being read
     check_output_apart(out, args.model, "--output", "the model folder")
     check_output_apart(out, args.input, "--output", "the --input file")
-    texts = read_texts(args.input, args.text_column) if args.input else list(args.text)
+    texts = read_texts(args.input, args.text_column or "text") if args.input else list(args.text)
     if not texts:
         raise DataError(f"{args.input} holds no texts; add rows or pass --text")
     check_unicode(texts, args.input)
@@ -146,7 +163,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--input", type=user_path, metavar="FILE", help=".csv/.tsv/.json/.jsonl/.parquet/.txt file of texts"
     )
     p.add_argument("--text", action="append", metavar="TEXT", help="a text to classify (repeatable)")
-    p.add_argument("--text_column", default="text", help="column holding the text (default: text)")
+    p.add_argument(
+        "--text_column", default=None, help="column holding the text of a table --input (default: text)"
+    )
     p.add_argument(
         "--output", type=user_path, metavar="FILE", help=".jsonl or .csv (default: jsonl on stdout)"
     )

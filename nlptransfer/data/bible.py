@@ -38,7 +38,7 @@ from datasets import Dataset, DatasetDict
 
 from nlptransfer.assets import cache_dir, fetch, get_artifact
 from nlptransfer.data.files import SPLIT_ALIASES, check_utf8
-from nlptransfer.errors import DataError
+from nlptransfer.errors import DataError, first_line
 from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")
@@ -243,8 +243,7 @@ def _read_table(path: Path, src: str, tgt: str) -> Dataset:
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text (byte {err.start}); re-save it as UTF-8") from err
     except Exception as err:  # malformed json/parquet: one line, not a traceback
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path} could not be read as {suffix[1:]}: {first}") from err
+        raise DataError(f"{path} could not be read as {suffix[1:]}: {first_line(err)}") from err
     for side, alias in (("source", src), ("target", tgt)):
         if side not in ds.column_names and alias in ds.column_names:
             ds = ds.rename_column(alias, side)

@@ -32,7 +32,7 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict, Value, concatenate_datasets
 
-from nlptransfer.data.files import SPLIT_ALIASES, first_line, looks_like_path, read_file, read_folder
+from nlptransfer.data.files import SPLIT_ALIASES, looks_like_path, read_file, read_folder
 from nlptransfer.data.labels import (
     LIST_FEATURES,
     check_classes,
@@ -50,7 +50,7 @@ from nlptransfer.data.multilabel import (
 )
 from nlptransfer.data.registry import check_not_embedded_family, embedded_dataset, unknown_dataset
 from nlptransfer.data.splits import DEFAULT_PROTOCOL, carve, check_fraction
-from nlptransfer.errors import DataError
+from nlptransfer.errors import DataError, first_line
 from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")

@@ -85,7 +85,7 @@ import pyarrow.parquet as pq
 from datasets import ClassLabel, Dataset, Features, Value
 
 from nlptransfer.assets import cache_dir, fetch, get_artifact
-from nlptransfer.errors import DataError
+from nlptransfer.errors import DataError, first_line
 
 logger = logging.getLogger("nlptransfer")
 
@@ -236,7 +236,7 @@ def iter_medline(path: str | Path) -> Iterator[tuple[str, object]]:
                 root.clear()  # drop the finished article (and its cleared predecessors) from memory
     except (ET.ParseError, EOFError, OSError, zlib.error) as err:
         raise DataError(
-            f"{path} is not readable MEDLINE XML ({str(err).splitlines()[0][:200]}); the asset looks "
+            f"{path} is not readable MEDLINE XML ({first_line(err)}); the asset looks "
             "damaged, run `python -m nlptransfer.assets fetch pubmed --force`"
         ) from None
 

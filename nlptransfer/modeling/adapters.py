@@ -23,7 +23,7 @@ from peft import PeftModel, TaskType, get_peft_config, get_peft_model
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
 from transformers import PreTrainedModel
 
-from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.errors import ConfigError, ModelError, first_line
 from nlptransfer.strategies import MERGING_PEFT_TYPES, TABLE
 
 
@@ -53,8 +53,7 @@ def read_peft_config(path: str) -> dict:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))  # JSON is YAML
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"--peft_config {path}: not readable YAML/JSON ({first})") from err
+        raise ConfigError(f"--peft_config {path}: not readable YAML/JSON ({first_line(err)})") from err
     if not isinstance(data, dict) or not data.get("peft_type"):
         raise ConfigError(
             f"--peft_config {path} must hold a mapping with a peft_type, e.g. {{peft_type: LORA, r: 4}}"
@@ -75,8 +74,9 @@ def peft_config_from_file(path: str, task_type: TaskType):
     try:
         return get_peft_config(data)
     except (TypeError, ValueError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise ConfigError(f"--peft_config {path}: invalid {data['peft_type']} config ({first})") from err
+        raise ConfigError(
+            f"--peft_config {path}: invalid {data['peft_type']} config ({first_line(err)})"
+        ) from err
 
 
 def layer_norm_names(model: torch.nn.Module) -> list[str]:
@@ -177,8 +177,7 @@ def apply_strategy(
         with peft_wrapping():
             peft_model = get_peft_model(model, peft_config)
     except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise target_error(model, transfer_args, first) from err
+        raise target_error(model, transfer_args, first_line(err)) from err
     if peft_config.peft_type == "PREFIX_TUNING" and task_type == TaskType.SEQ_CLS:
         check_prefix_tuning(peft_model, model)
     return peft_model

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from nlptransfer import assets
 from nlptransfer.config import DEFAULT_MODEL, user_set
-from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.errors import ConfigError, ModelError, first_line
 from nlptransfer.paths import expand_user
 
 logger = logging.getLogger("nlptransfer")
@@ -169,11 +169,6 @@ def _not_found(name: str, err: Exception, hint: str | None) -> ModelError:
     )
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def _prepare(name: str, trust_remote_code: bool, allow_pickle: bool | None = None) -> str:
     """The resolved path, after the remote-code and pickle checks (`allow_pickle=None`: no weights read)."""
     path = resolve(name)
@@ -195,19 +190,19 @@ def _failure(name: str, path: str, err: Exception, what: str, allow_pickle: bool
         return _remote_code_refused(name)
     if isinstance(err, pickle.UnpicklingError) or "weights_only" in text or "Weights only load" in text:
         return ModelError(
-            f"model {name!r}: torch refused to unpickle its pickled weights ({_first_line(err)[:160]}); the "
+            f"model {name!r}: torch refused to unpickle its pickled weights ({first_line(err)[:160]}); the "
             "file is corrupt or holds code, not just tensors: use safetensors weights from a trusted source"
         )
     if isinstance(err, SafetensorError) or "deserializing header" in text:
         return ModelError(
-            f"model {name!r}: its safetensors weights are truncated or corrupt ({_first_line(err)[:160]}); "
+            f"model {name!r}: its safetensors weights are truncated or corrupt ({first_line(err)[:160]}); "
             "copy or download the model folder again"
         )
     if isinstance(err, OSError) and not allow_pickle and ".bin" in text:
         return _pickle_refused(name)
     if isinstance(err, OSError) and not expand_user(path).is_dir():
         return _not_found(name, err, hint)
-    return ModelError(f"model {name!r} could not be loaded as {what}: {_first_line(err)}")
+    return ModelError(f"model {name!r} could not be loaded as {what}: {first_line(err)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -386,7 +381,7 @@ def load_peft_model(
         spec = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ModelError(
-            f"{name!r} holds no readable adapter_config.json ({_first_line(err)}); pass a peft adapter folder"
+            f"{name!r} holds no readable adapter_config.json ({first_line(err)}); pass a peft adapter folder"
         ) from err
     if task_type is not None and (spec.get("task_type") if isinstance(spec, dict) else None) != task_type:
         found = spec.get("task_type") if isinstance(spec, dict) else None

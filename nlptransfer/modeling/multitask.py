@@ -42,7 +42,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from nlptransfer.config import ModelArguments, TransferArguments
 from nlptransfer.data.multitask import TaskConfig, references
-from nlptransfer.errors import ConfigError, ModelError
+from nlptransfer.errors import ConfigError, ModelError, first_line
 from nlptransfer.evaluation.metrics import collapse_warning
 from nlptransfer.modeling.adapters import peft_wrapping
 from nlptransfer.modeling.load import fit_max_length, load_model, resolve
@@ -371,9 +371,7 @@ def adapt_encoder(
         with peft_wrapping():
             model.encoder = get_peft_model(model.encoder, config)
     except ValueError as err:
-        raise ModelError(
-            f"LoRA cannot be applied to the encoder: {str(err).strip().splitlines()[0]}"
-        ) from err
+        raise ModelError(f"LoRA cannot be applied to the encoder: {first_line(err)}") from err
     return model
 
 

@@ -424,9 +424,13 @@ def build_report(dirs: list[Path], output: Path) -> tuple[Path, Path]:
             f"per_class_{slug(run.name)}.png",
             f"{run.name} per-class scores",
         )
-        if run.metrics.get("thresholds"):
+        saved = run.metrics.get("thresholds")
+        if saved and isinstance(saved, (dict, list)):  # a hand-edited list: shown by position
+            pairs = (
+                saved.items() if isinstance(saved, dict) else ((f"#{i + 1}", v) for i, v in enumerate(saved))
+            )
             doc.text("Decision thresholds tuned on validation (multi-label):")
-            doc.table([{"label": k, "threshold": v} for k, v in run.metrics["thresholds"].items()])
+            doc.table([{"label": k, "threshold": v} for k, v in pairs])
 
     cross = cross_domain(runs)
     if cross is not None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from nlptransfer.errors import ConfigError, DataError
+from nlptransfer.errors import ConfigError, DataError, first_line
 
 __all__ = [
     "collapse_warning",
@@ -129,7 +129,7 @@ def _load(name: str, config_name: str | None, kw: dict[str, Any]):
             return evaluate.load(bundled_metric_path(name), config_name, **kw)
         except OSError as err:  # e.g. a read-only ~/.cache/huggingface/modules
             raise MetricLoadError(
-                f"cannot load the bundled metric {name!r}: {_first_line(err)} "
+                f"cannot load the bundled metric {name!r}: {first_line(err)} "
                 "(evaluate copies metric scripts to HF_MODULES_CACHE, which must be writable)"
             ) from err
 
@@ -140,23 +140,17 @@ def _load(name: str, config_name: str | None, kw: dict[str, Any]):
             return evaluate.load(name, config_name, **kw)
     except (OSError, ImportError) as err:  # FileNotFoundError, ConnectionError, requests errors, missing deps
         if is_local:
-            problem = f"could not be loaded as a local metric script ({_first_line(err)})"
+            problem = f"could not be loaded as a local metric script ({first_line(err)})"
         elif isinstance(err, ImportError):
-            problem = f"needs a missing package ({_first_line(err)})"
+            problem = f"needs a missing package ({first_line(err)})"
         elif offline_reason is not None:
             problem = f"cannot be fetched from the Hugging Face Hub ({offline_reason}) and is not in evaluate's cache"
         else:
-            problem = f"could not be loaded from the Hugging Face Hub ({_first_line(err)})"
+            problem = f"could not be loaded from the Hugging Face Hub ({first_line(err)})"
         raise MetricLoadError(
             f"metric {name!r} is not bundled with nlptransfer and {problem}; "
             f"bundled metrics: {', '.join(_ALL_BUNDLED)}"
         ) from err
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    text = (lines[0] if lines else type(err).__name__).rstrip(".")
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _offline_reason(check_hub: bool) -> str | None:
