@@ -85,8 +85,8 @@ domain-matrix: setup
 	done
 
 # The documented subset (< 2 h on 2 cores): movies -> tweets/amazon/nyt with the encoder adapting, 1 seed,
-# `none`, CORAL and self-training (~6-7 min per target from the measured per-seed times: none 0.8, CORAL 3.5,
-# self-training 1.7 min; not yet run as a whole), then self-training from the lexicon teacher (~1 min per target). Other methods: make domain-matrix-quick DA_QUICK_METHODS="none dann self_training"
+# `none`, CORAL and self-training, then self-training from the lexicon teacher. Measured as a whole (2026-12-02,
+# idle 2-core CPU): 31.5 min wall (9-12 min per target), peak RSS 5.4 GB. Other methods: make domain-matrix-quick DA_QUICK_METHODS="none dann self_training"
 domain-matrix-quick: setup
 	for t in $(DA_TARGETS); do \
 		$(DA) $(DA_FULL) --target $$t --seeds 1 --method $(DA_QUICK_METHODS) --negative_transfer_guard false \
