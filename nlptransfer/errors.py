@@ -21,6 +21,11 @@ def first_line(err: BaseException) -> str:
     return (text[0] if text else type(err).__name__)[:300]
 
 
+def typed_first_line(err: BaseException) -> str:
+    """`Type: first line of the message` (`first_line`), or just the type name when the message is empty."""
+    return f"{type(err).__name__}: {first_line(err)}" if str(err).strip() else type(err).__name__
+
+
 class NlpTransferError(ValueError):
     """A problem with the user's input; the message says what is wrong and how to fix it."""
 

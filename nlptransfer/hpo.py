@@ -33,7 +33,7 @@ from transformers import set_seed
 from nlptransfer.config import default_config, read_yaml, user_set
 from nlptransfer.config_training import unknown_metric
 from nlptransfer.config_values import field_types
-from nlptransfer.errors import ConfigError, DataError, NlpTransferError, first_line
+from nlptransfer.errors import ConfigError, DataError, NlpTransferError, typed_first_line
 from nlptransfer.features import freeze_backbone_eval
 from nlptransfer.modeling import build_classifier
 from nlptransfer.paths import expand_user
@@ -455,7 +455,7 @@ def trial_failure(storage, err: Exception) -> ConfigError:
     if trials:
         values = ", ".join(f"{k}={v!r}" for k, v in trials[-1].params.items())
         which = f"hyperparameter search trial {trials[-1].number} ({values or 'no parameters yet'})"
-    first = f"{type(err).__name__}: {first_line(err)}" if str(err).strip() else type(err).__name__
+    first = typed_first_line(err)
     return ConfigError(
         f"{which} failed ({first[:300]}); narrow hpo_space to values the options take (--debug shows the "
         "traceback)"

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from nlptransfer.errors import OutputDirError, first_line
+from nlptransfer.errors import OutputDirError, typed_first_line
 from nlptransfer.run_dirs import (
     MARKER,
     check_output_dir,
@@ -419,5 +419,5 @@ class RunWriter:
         elif isinstance(exc, KeyboardInterrupt):
             self.fail("interrupted (KeyboardInterrupt)")
         else:
-            self.fail(f"{exc_type.__name__}: {first_line(exc)}" if str(exc).strip() else exc_type.__name__)
+            self.fail(typed_first_line(exc))
         return False

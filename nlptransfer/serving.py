@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlptransfer.errors import ConfigError, first_line
+from nlptransfer.errors import ConfigError, typed_first_line
 from nlptransfer.run_dirs import json_safe, model_metadata
 
 logger = logging.getLogger("uvicorn.error")  # shown by uvicorn's log handler, beside its own lines
@@ -151,11 +151,6 @@ class ServeError(Exception):
         self.headers = {"Retry-After": "1"} if status == 503 else None
 
 
-def one_line(err: BaseException) -> str:
-    """`Type: first line of the message`, or just the type name when the message is empty."""
-    return f"{type(err).__name__}: {first_line(err)}" if str(err).strip() else type(err).__name__
-
-
 def parse_texts(body: bytes, settings: ServeSettings) -> list[str]:
     """The texts of a `/predict` body, or a ServeError (400 not JSON or nested too deep, 422 wrong shape or
     a text that is not valid Unicode, 413 over a limit)."""
@@ -163,7 +158,9 @@ def parse_texts(body: bytes, settings: ServeSettings) -> list[str]:
     try:
         data = json.loads(body)
     except ValueError as err:  # JSONDecodeError and bodies that are not UTF-8/16/32
-        raise ServeError(400, f"the request body is not valid JSON ({one_line(err)}); {example}") from None
+        raise ServeError(
+            400, f"the request body is not valid JSON ({typed_first_line(err)}); {example}"
+        ) from None
     except RecursionError:  # arrays or objects nested thousands deep
         raise ServeError(400, f"the request body is JSON nested too deep to parse; {example}") from None
     if not isinstance(data, dict):
@@ -367,7 +364,7 @@ class Batcher:
                 logger.warning(
                     "the model failed on a batch of %d requests' texts (%s); running each one alone",
                     len(batch),
-                    one_line(err),
+                    typed_first_line(err),
                 )
                 try:
                     for item in batch:
@@ -379,7 +376,7 @@ class Batcher:
                 return
             self.stats["errors"] += 1
             logger.exception("the model failed on a batch of %d texts", len(texts))
-            message = f"the model failed on this request's batch ({one_line(err)}); the server keeps running"
+            message = f"the model failed on this request's batch ({typed_first_line(err)}); the server keeps running"
             fail(batch, ServeError(500, message))
             return
         self.stats["texts_served"] += len(texts)
@@ -434,7 +431,7 @@ def create_app(predictor, settings: ServeSettings):
     @app.exception_handler(Exception)
     async def server_error(request, exc):
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error(500, f"internal error ({one_line(exc)}); the server keeps running")
+        return error(500, f"internal error ({typed_first_line(exc)}); the server keeps running")
 
     body_schema = {  # the body is parsed by `parse_texts` (one-line errors); this documents it in /docs
         "oneOf": [
